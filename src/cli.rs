@@ -1,0 +1,161 @@
+//! Command-line types (clap derive) and nothing else: commands turn these into plain inputs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// flagops: a GitOps feature-flag registry.
+///
+/// Flags live as YAML files in git. `flagops validate` checks them against the JSON Schema and
+/// named semantic checks; later stages plan and sync them to every environment and publish a
+/// site. Exit codes: 0 success, 1 findings, 2 the tool failed.
+#[derive(Debug, Parser)]
+#[command(name = "flagops", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// The registry config; by default `flagops.yml` in the current directory or a parent.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check flag files against the schema and every semantic check.
+    ///
+    /// Reads `flagops.yml` and every flag file, reports every problem with file:line:column, a
+    /// check id and a hint, and exits 1 if any error was found. With PATH, reports only the
+    /// files under it (the whole registry is still read, for cross-file checks); a PATH outside
+    /// the registry's flags directory is checked as a flags directory of its own.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of flag files or of `flagops.yml`.
+    Schema(SchemaArgs),
+    /// List the semantic checks with their ids.
+    Checks,
+    /// Write a new flag file from the template, as GitLab's `bin/feature-flag` does.
+    New(NewArgs),
+    /// Convert flag definitions from another system into registry flag files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// Arguments of `flagops validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A flag file or directory to report on; by default the whole registry.
+    pub path: Option<PathBuf>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Also write the report to this file (for CI artifacts), keeping the human output on stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Skip a semantic check by id (repeatable); see `flagops checks`.
+    #[arg(long, value_name = "CHECK")]
+    pub skip: Vec<String>,
+}
+
+/// Output formats of `flagops validate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// rustc-like text.
+    Human,
+    /// A JSON array of diagnostics.
+    Json,
+    /// GitLab's Code Quality report.
+    Codequality,
+    /// JUnit XML.
+    Junit,
+}
+
+/// Arguments of `flagops schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema.
+    #[arg(value_enum, default_value_t = SchemaName::Flag)]
+    pub which: SchemaName,
+}
+
+/// The published schemas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaName {
+    /// Flag files.
+    Flag,
+    /// `flagops.yml`.
+    Config,
+}
+
+/// Arguments of `flagops new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The flag's name: lowercase words joined by underscores.
+    pub name: String,
+    /// The flag type, one of the config's `types`.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub flag_type: String,
+    /// The owning group, such as `group::source code`.
+    #[arg(long)]
+    pub group: String,
+    /// What the flag guards.
+    #[arg(long, short)]
+    pub description: String,
+    /// The milestone introducing the flag, such as 17.10.
+    #[arg(long, short)]
+    pub milestone: String,
+    /// The merge request introducing the flag.
+    #[arg(long = "introduced-by", value_name = "URL")]
+    pub introduced_by_url: String,
+    /// The rollout issue (required for some types).
+    #[arg(long = "rollout-issue", value_name = "URL")]
+    pub rollout_issue_url: Option<String>,
+    /// The feature issue or epic.
+    #[arg(long = "feature-issue", value_name = "URL")]
+    pub feature_issue_url: Option<String>,
+    /// An owner's username, such as @alice (repeatable).
+    #[arg(long = "owner", value_name = "@USER")]
+    pub owners: Vec<String>,
+    /// Enable the flag by default (only types that allow it).
+    #[arg(long)]
+    pub default_enabled: bool,
+    /// Write the file here instead of the registry's conventional place.
+    #[arg(long, value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// `flagops import` sources.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Convert GitLab's `config/feature_flags/<type>/*.yml` definitions into flag files.
+    ///
+    /// DIR is a GitLab checkout, its `config/feature_flags` directory, or any directory of
+    /// definition files. Every value that cannot be carried over is reported.
+    Gitlab(ImportGitlabArgs),
+}
+
+/// Arguments of `flagops import gitlab`.
+#[derive(Debug, Args)]
+pub struct ImportGitlabArgs {
+    /// The directory holding GitLab's definition files.
+    pub dir: PathBuf,
+    /// Where to write the flag files; by default the registry's flags directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace flag files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// The report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Formats of reports other than diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Text for people.
+    Human,
+    /// JSON.
+    Json,
+}

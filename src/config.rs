@@ -1,0 +1,193 @@
+//! The registry config (`flagops.yml`): environments in promotion order with their backends,
+//! flag types and their rules, actor kinds, feature groups and site settings.
+//!
+//! Secrets never live in the file: a backend names the environment variable that holds its
+//! token, and only the backend that needs it reads that variable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The config file's name.
+pub const FILE_NAME: &str = "flagops.yml";
+
+/// The registry's configuration, as written in `flagops.yml`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The directory holding the flag files, relative to the config file.
+    #[serde(default = "default_flags_dir")]
+    pub flags_dir: String,
+    /// Whether flag files must sit at `<type>/<name>.yml`.
+    #[serde(default)]
+    pub layout: Layout,
+    /// Where the `file` backend keeps its state, relative to the config file.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    /// The environments in promotion order.
+    pub environments: Vec<Environment>,
+    /// The flag types, by name.
+    pub types: BTreeMap<String, TypeRules>,
+    /// The actor kinds usable under `actors:`, by name.
+    #[serde(default)]
+    pub actor_kinds: BTreeMap<String, ActorKind>,
+    /// Flipper feature groups usable under `groups:`.
+    #[serde(default)]
+    pub feature_groups: BTreeSet<String>,
+    /// Site settings.
+    #[serde(default)]
+    pub site: SiteConfig,
+}
+
+/// How flag files are laid out under the flags directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Any folders.
+    #[default]
+    Free,
+    /// GitLab's `<type>/<name>.yml`.
+    ByType,
+}
+
+/// One environment.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Its name, used in flag files.
+    pub name: String,
+    /// What it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its web address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether policies for protected environments apply.
+    #[serde(default)]
+    pub protected: bool,
+    /// Where its flag state lives.
+    pub backend: BackendConfig,
+}
+
+/// Where an environment's flag state lives.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum BackendConfig {
+    /// The embedded file backend.
+    File {
+        /// The state document, relative to the config file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// GitLab's Features REST API.
+    Gitlab {
+        /// The instance's base URL.
+        url: String,
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+    /// GitLab's Flipper tables in PostgreSQL.
+    FlipperSql {
+        /// The environment variable holding the connection string.
+        url_env: String,
+    },
+    /// Unleash's Admin API.
+    Unleash {
+        /// The server's base URL.
+        url: String,
+        /// The Unleash project.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<String>,
+        /// The Unleash environment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<String>,
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+    /// A flagd flag-definition file.
+    Flagd {
+        /// The file, relative to the config file.
+        path: String,
+    },
+}
+
+/// The rules of one flag type.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeRules {
+    /// What the type is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether `default_enabled: true` is allowed.
+    pub can_be_default_enabled: bool,
+    /// Whether `rollout_issue_url` is required.
+    pub rollout_issue_required: bool,
+    /// The maximum age in months, counted from the milestone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_months: Option<u32>,
+    /// Whether new flags should not use the type.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// One kind of actor.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorKind {
+    /// What the actor is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The class part of the Flipper id.
+    pub flipper_type: String,
+    /// The Features API parameter for this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_param: Option<String>,
+}
+
+/// Site settings.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Where the site is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The registry repository's web URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_url: Option<String>,
+}
+
+fn default_flags_dir() -> String {
+    "flags".to_string()
+}
+
+fn default_state_dir() -> String {
+    ".flagops/state".to_string()
+}
+
+impl Config {
+    /// The environment named `name`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments
+            .iter()
+            .find(|environment| environment.name == name)
+    }
+
+    /// The environment names in promotion order.
+    pub fn environment_names(&self) -> impl Iterator<Item = &str> {
+        self.environments
+            .iter()
+            .map(|environment| environment.name.as_str())
+    }
+}
+
+/// Finds `flagops.yml` in `start` or the nearest parent directory that has one.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}

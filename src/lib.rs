@@ -1,0 +1,56 @@
+//! flagops: a GitOps feature-flag registry.
+//!
+//! The pipeline is `load` (YAML with spans, via `source`) → `schema` → `check`, giving a
+//! `model::Registry` and every `diagnostic::Diagnostic`. Each command in `cmd` is a thin
+//! wrapper that turns its `cli` arguments into plain inputs and calls these modules.
+//! See ARCHITECTURE.md for the code map and the invariants.
+
+pub mod check;
+pub mod cli;
+mod cmd;
+pub mod config;
+pub mod diagnostic;
+pub mod import;
+pub mod load;
+pub mod model;
+pub mod resolve;
+pub mod schema;
+pub mod source;
+pub mod template;
+
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It did its job and found nothing: exit 0.
+    Success,
+    /// It did its job and found problems (invalid files, drift): exit 1.
+    Failure,
+    /// It could not do its job: exit 2.
+    Error,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        match status {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+        }
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitStatus> {
+    cmd::run(cli)
+}
+
+/// Whether the error is a closed stdout (`flagops ... | head`), which is not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,382 @@
+//! The only module that reads the registry from disk: `flagops.yml` and the flag files.
+//!
+//! Reading a file goes through four gates, each of which turns a problem into diagnostics and
+//! stops that file (never the others): size and UTF-8, YAML with spans, the JSON Schema, and the
+//! typed model. Files are read in parallel; results are sorted, so output never depends on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rayon::prelude::*;
+use walkdir::WalkDir;
+
+use crate::config::Config;
+use crate::diagnostic::{self, Diagnostic};
+use crate::model::{Flag, FlagFile, Registry};
+use crate::schema::{self, SchemaKind};
+use crate::source::{Document, SourceFile, Span, parse_yaml};
+
+/// The largest flag or config file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// Where the registry lives: the config file and the directory it sits in.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    /// `flagops.yml`.
+    pub config_path: PathBuf,
+    /// The directory holding it; relative paths in the config start here.
+    pub root: PathBuf,
+}
+
+/// A registry read from disk, with every problem found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The registry, or `None` when the config itself is invalid.
+    pub registry: Option<Registry>,
+    /// Every diagnostic, sorted.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The text of every file that has a diagnostic, for excerpts.
+    pub sources: BTreeMap<PathBuf, String>,
+    /// Every file that was checked, sorted.
+    pub files: Vec<PathBuf>,
+}
+
+/// What to load.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Load the flags from this directory instead of the config's `flags_dir`.
+    pub flags_dir: Option<PathBuf>,
+    /// Semantic checks to skip, by id.
+    pub skip: Vec<String>,
+}
+
+enum FileOutcome {
+    Flag(Box<FlagFile>),
+    Unreadable { stem: String },
+}
+
+impl Workspace {
+    /// The workspace whose config is at `config_path`.
+    pub fn at(config_path: &Path) -> anyhow::Result<Workspace> {
+        if !config_path.is_file() {
+            bail!("no config file at `{}`", config_path.display());
+        }
+        let root = config_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let root = if root.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            root
+        };
+        Ok(Workspace {
+            config_path: config_path.to_path_buf(),
+            root,
+        })
+    }
+
+    /// The workspace found from `start` upwards, or at `explicit` when given.
+    pub fn find(explicit: Option<&Path>, start: &Path) -> anyhow::Result<Workspace> {
+        if let Some(path) = explicit {
+            return Workspace::at(path);
+        }
+        match crate::config::discover(start) {
+            Some(found) => Workspace::at(&display_path(&found)),
+            None => bail!(
+                "no `{}` in `{}` or any parent directory\nhelp: run flagops inside a registry, or pass `--config PATH`",
+                crate::config::FILE_NAME,
+                start.display()
+            ),
+        }
+    }
+
+    /// A path from the config, resolved against the workspace root.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        let joined = self.root.join(relative);
+        joined
+            .strip_prefix("./")
+            .map(Path::to_path_buf)
+            .unwrap_or(joined)
+    }
+}
+
+/// Reads and checks `flagops.yml` and every flag file, collecting all diagnostics.
+pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Loaded> {
+    let mut diagnostics = Vec::new();
+    let mut sources = BTreeMap::new();
+    let config_file = read_source(&workspace.config_path)?;
+    let config = match config_file {
+        Err(diagnostic) => {
+            diagnostics.push(*diagnostic);
+            None
+        }
+        Ok(file) => {
+            let (config, found) = read_config(&file);
+            if !found.is_empty() {
+                sources.insert(file.path.clone(), file.text);
+            }
+            diagnostics.extend(found);
+            config
+        }
+    };
+    let mut files = vec![workspace.config_path.clone()];
+    let Some(config) = config else {
+        diagnostic::sort(&mut diagnostics);
+        return Ok(Loaded {
+            registry: None,
+            diagnostics,
+            sources,
+            files,
+        });
+    };
+
+    let flags_dir = options
+        .flags_dir
+        .clone()
+        .unwrap_or_else(|| workspace.resolve(&config.flags_dir));
+    let paths = discover_flag_files(&flags_dir)?;
+    let results: Vec<anyhow::Result<(FileOutcome, Vec<Diagnostic>, Option<SourceFile>)>> =
+        paths.par_iter().map(|path| read_flag(path)).collect();
+
+    let mut flags = Vec::with_capacity(paths.len());
+    let mut unreadable = BTreeSet::new();
+    for result in results {
+        let (outcome, found, source) = result?;
+        match outcome {
+            FileOutcome::Flag(file) => flags.push(*file),
+            FileOutcome::Unreadable { stem } => {
+                unreadable.insert(stem);
+            }
+        }
+        if !found.is_empty()
+            && let Some(source) = source
+        {
+            sources.insert(source.path, source.text);
+        }
+        diagnostics.extend(found);
+    }
+    files.extend(paths);
+
+    let registry = Registry {
+        config,
+        flags,
+        unreadable,
+    };
+    let found = crate::check::run(&registry, &options.skip);
+    for diagnostic in &found {
+        if !sources.contains_key(&diagnostic.path)
+            && let Ok(text) = std::fs::read_to_string(&diagnostic.path)
+        {
+            sources.insert(diagnostic.path.clone(), text);
+        }
+    }
+    diagnostics.extend(found);
+    diagnostic::sort(&mut diagnostics);
+    Ok(Loaded {
+        registry: Some(registry),
+        diagnostics,
+        sources,
+        files,
+    })
+}
+
+/// Parses and checks the config text; returns the config when it has no errors.
+pub fn read_config(file: &SourceFile) -> (Option<Config>, Vec<Diagnostic>) {
+    let document = match parse_yaml(file) {
+        Ok(document) => document,
+        Err(diagnostic) => return (None, vec![*diagnostic]),
+    };
+    let mut found = schema::check(SchemaKind::Config, file, &document);
+    if !found.is_empty() {
+        return (None, found);
+    }
+    match typed::<Config>(file, &document) {
+        Ok(config) => {
+            found.extend(check_config(file, &document, &config));
+            let config = found.is_empty().then_some(config);
+            (config, found)
+        }
+        Err(diagnostic) => (None, vec![*diagnostic]),
+    }
+}
+
+/// Reads one flag file through every gate.
+fn read_flag(path: &Path) -> anyhow::Result<(FileOutcome, Vec<Diagnostic>, Option<SourceFile>)> {
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unreadable = || FileOutcome::Unreadable { stem: stem.clone() };
+    let file = match read_source(path)? {
+        Ok(file) => file,
+        Err(diagnostic) => return Ok((unreadable(), vec![*diagnostic], None)),
+    };
+    let (outcome, found) = parse_flag(&file);
+    let outcome = match outcome {
+        Some(flag) => FileOutcome::Flag(Box::new(flag)),
+        None => unreadable(),
+    };
+    Ok((outcome, found, Some(file)))
+}
+
+/// Parses, schema-checks and types one flag file held in memory.
+pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
+    let document = match parse_yaml(file) {
+        Ok(document) => document,
+        Err(diagnostic) => return (None, vec![*diagnostic]),
+    };
+    let found = schema::check(SchemaKind::Flag, file, &document);
+    if !found.is_empty() {
+        return (None, found);
+    }
+    match typed::<Flag>(file, &document) {
+        Ok(flag) => (
+            Some(FlagFile {
+                path: file.path.clone(),
+                index: document.index,
+                flag,
+            }),
+            Vec::new(),
+        ),
+        Err(diagnostic) => (None, vec![*diagnostic]),
+    }
+}
+
+/// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic.
+pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let shown = display_path(path);
+    if metadata.len() > MAX_FILE_BYTES {
+        return Ok(Err(Box::new(
+            Diagnostic::at(
+                "file-too-large",
+                diagnostic::Severity::Error,
+                &shown,
+                Span::point(1, 1),
+                format!("the file is {} bytes", metadata.len()),
+            )
+            .with_help(format!(
+                "flag files may be at most {MAX_FILE_BYTES} bytes; a flag needs far less"
+            )),
+        )));
+    }
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Ok(SourceFile { path: shown, text })),
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let prefix = std::str::from_utf8(valid).expect("valid prefix");
+            let line = prefix.matches('\n').count() + 1;
+            let column = prefix
+                .rsplit('\n')
+                .next()
+                .map_or(0, |last| last.chars().count())
+                + 1;
+            Ok(Err(Box::new(
+                Diagnostic::at(
+                    "not-utf8",
+                    diagnostic::Severity::Error,
+                    &shown,
+                    Span::point(line, column),
+                    "the file is not valid UTF-8",
+                )
+                .with_help("save the file as UTF-8"),
+            )))
+        }
+    }
+}
+
+/// Every `*.yml` and `*.yaml` file under `dir`, sorted, skipping hidden entries.
+pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if dir.is_file() {
+        return Ok(vec![display_path(dir)]);
+    }
+    if !dir.is_dir() {
+        bail!("the flags directory `{}` does not exist", dir.display());
+    }
+    let mut paths = Vec::new();
+    let walker = WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
+        });
+    for entry in walker {
+        let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
+        let is_yaml = entry
+            .path()
+            .extension()
+            .is_some_and(|ext| ext == "yml" || ext == "yaml");
+        if entry.file_type().is_file() && is_yaml {
+            paths.push(display_path(entry.path()));
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// The path as shown to users: relative to the working directory when it lies below it,
+/// absolute otherwise, so one file always has one spelling.
+pub fn display_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let normalized: PathBuf = absolute
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if let Ok(current) = std::env::current_dir()
+        && let Ok(relative) = normalized.strip_prefix(&current)
+    {
+        return relative.to_path_buf();
+    }
+    normalized
+}
+
+/// Deserializes the typed model from a schema-valid document.
+fn typed<T: serde::de::DeserializeOwned>(
+    file: &SourceFile,
+    document: &Document,
+) -> Result<T, Box<Diagnostic>> {
+    serde_path_to_error::deserialize(&document.value).map_err(|error| {
+        let pointer: String = error
+            .path()
+            .iter()
+            .map(|segment| format!("/{segment}"))
+            .collect();
+        Box::new(
+            Diagnostic::error(
+                "schema",
+                file,
+                document.index.value_span(&pointer),
+                error.inner().to_string(),
+            )
+            .with_help("the file passed the schema but not the typed model: please report this"),
+        )
+    })
+}
+
+/// Checks the config beyond its schema: unique environment names.
+fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (position, environment) in config.environments.iter().enumerate() {
+        if !seen.insert(environment.name.as_str()) {
+            let span = document
+                .index
+                .value_span(&format!("/environments/{position}/name"));
+            found.push(
+                Diagnostic::error(
+                    "duplicate-environment",
+                    file,
+                    span,
+                    format!("the environment `{}` is defined twice", environment.name),
+                )
+                .with_help("give every environment its own name"),
+            );
+        }
+    }
+    found
+}

@@ -1,0 +1,210 @@
+//! The registry's data: flags as people write them, and the registry they form.
+//!
+//! These are the input types: strict (`deny_unknown_fields`), deserialized only from data the
+//! JSON Schema has already accepted. This module is pure: no I/O, clock or environment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::Config;
+use crate::source::PointerIndex;
+
+/// One flag, as written in its file.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flag {
+    /// The flag's name, equal to the file stem.
+    pub name: String,
+    /// What the flag guards.
+    pub description: String,
+    /// The flag type, a key of `types` in the config.
+    #[serde(rename = "type")]
+    pub flag_type: String,
+    /// The owning product group label.
+    pub group: String,
+    /// The people answerable for the flag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    /// The milestone that introduced the flag, such as `17.10`.
+    pub milestone: String,
+    /// The feature's issue or epic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_issue_url: Option<String>,
+    /// The merge request that introduced the flag.
+    pub introduced_by_url: String,
+    /// The rollout issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_issue_url: Option<String>,
+    /// The value used where nothing is stored.
+    pub default_enabled: bool,
+    /// Whether GitLab logs the flag's state on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_state_changes: Option<bool>,
+    /// The date the flag should be fully rolled out by (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_to_rollout_by: Option<String>,
+    /// Flags that must be fully on wherever this one is on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// The desired state per environment; an environment left out has nothing stored.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, State>,
+    /// Steps that change the desired state over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<RolloutStep>,
+}
+
+/// The stored state of a flag in one environment: a boolean or a set of Flipper gates.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum State {
+    /// The boolean gate: on or off for everyone.
+    Boolean(bool),
+    /// Gates that open together: on for an actor when any opens.
+    Gates(Gates),
+}
+
+/// A conditional state: Flipper's non-boolean gates.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    /// Percentage of actors, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage_of_actors: Option<f64>,
+    /// Percentage of time, 0 to 100 (deprecated in GitLab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage_of_time: Option<f64>,
+    /// Actors by kind, in file order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub actors: BTreeMap<String, Vec<ActorId>>,
+    /// Flipper feature groups, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// An actor's id or full path, as written (`123` or `gitlab-org/gitlab`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ActorId(pub String);
+
+/// One step of a rollout plan.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct RolloutStep {
+    /// An absolute time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// A duration after the previous step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Marks a deliberate reduction of exposure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// Why the step exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The states the step sets, by environment.
+    #[serde(flatten)]
+    pub environments: BTreeMap<String, State>,
+}
+
+/// A flag together with where it came from.
+#[derive(Clone, Debug)]
+pub struct FlagFile {
+    /// The file, as shown to users.
+    pub path: PathBuf,
+    /// Where each field sits in the file.
+    pub index: PointerIndex,
+    /// The flag.
+    pub flag: Flag,
+}
+
+/// Every flag of the registry with its config.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    /// The registry's configuration.
+    pub config: Config,
+    /// The flags that passed the schema, sorted by path.
+    pub flags: Vec<FlagFile>,
+    /// The file stems of flag files that could not be read, so cross-file checks know them.
+    pub unreadable: BTreeSet<String>,
+}
+
+impl State {
+    /// Whether the state is the boolean `true`: on for everyone.
+    pub fn is_fully_on(&self) -> bool {
+        matches!(self, State::Boolean(true))
+    }
+}
+
+impl Registry {
+    /// The flag named `name`, if exactly one file defines it.
+    pub fn flag(&self, name: &str) -> Option<&FlagFile> {
+        let mut found = self.flags.iter().filter(|file| file.flag.name == name);
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
+    /// Whether any file, readable or not, defines `name`.
+    pub fn knows(&self, name: &str) -> bool {
+        self.unreadable.contains(name) || self.flags.iter().any(|file| file.flag.name == name)
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ActorId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Id(u64),
+            Path(String),
+        }
+        Ok(ActorId(match Raw::deserialize(deserializer)? {
+            Raw::Id(id) => id.to_string(),
+            Raw::Path(path) => path,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_reads_boolean_and_gates() {
+        let state: State = serde_json::from_value(serde_json::json!(true)).unwrap();
+        assert!(state.is_fully_on());
+        let state: State = serde_json::from_value(serde_json::json!({
+            "percentage_of_actors": 12.5,
+            "actors": {"project": ["gitlab-org/gitlab", 42]}
+        }))
+        .unwrap();
+        let State::Gates(gates) = state else {
+            panic!("expected gates")
+        };
+        assert_eq!(gates.percentage_of_actors, Some(12.5));
+        let projects: Vec<String> = gates.actors["project"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(projects, ["gitlab-org/gitlab", "42"]);
+    }
+
+    #[test]
+    fn rollout_step_collects_environments() {
+        let step: RolloutStep = serde_json::from_value(serde_json::json!({
+            "after": "15m", "production": {"percentage_of_actors": 50}, "staging": true
+        }))
+        .unwrap();
+        assert_eq!(step.after.as_deref(), Some("15m"));
+        assert_eq!(step.environments.len(), 2);
+    }
+}

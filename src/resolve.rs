@@ -1,0 +1,140 @@
+//! Rollout plans over time: when each step takes effect.
+//!
+//! The desired state at a time T is a pure function of the flag file and T. This module is pure:
+//! it is handed the time, never reads a clock.
+
+use jiff::{SignedDuration, SpanRelativeTo, Timestamp};
+
+use crate::model::RolloutStep;
+
+/// Why a step's time could not be worked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepTimeError {
+    /// Neither `at` nor `after`.
+    Missing,
+    /// Both `at` and `after`.
+    Both,
+    /// `after` on the first step, which has nothing before it.
+    AfterFirst,
+    /// `at` is not an RFC 3339 time.
+    BadTime(String),
+    /// `after` is not a positive duration.
+    BadDuration(String),
+    /// The previous step has no time, so this relative one has none either.
+    AfterInvalid,
+}
+
+/// Parses an `after` duration such as `15m`, `2h`, `1d` or `1h 30m`; days and weeks are 24 hours
+/// and 7 days. Months and years are refused, since their length varies.
+pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let span: jiff::Span = text
+        .trim()
+        .parse()
+        .map_err(|error: jiff::Error| error.to_string())?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err("months and years have no fixed length: use days or weeks".to_string());
+    }
+    let duration = span
+        .to_duration(SpanRelativeTo::days_are_24_hours())
+        .map_err(|error| error.to_string())?;
+    if duration <= SignedDuration::ZERO {
+        return Err("the duration must be positive".to_string());
+    }
+    Ok(duration)
+}
+
+/// Parses an `at` time: RFC 3339 with an offset, such as `2026-11-24T09:00:00Z`.
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|error| error.to_string())
+}
+
+/// The time each step takes effect, or why it has none.
+pub fn step_times(steps: &[RolloutStep]) -> Vec<Result<Timestamp, StepTimeError>> {
+    let mut times: Vec<Result<Timestamp, StepTimeError>> = Vec::with_capacity(steps.len());
+    for (position, step) in steps.iter().enumerate() {
+        let time = match (&step.at, &step.after) {
+            (None, None) => Err(StepTimeError::Missing),
+            (Some(_), Some(_)) => Err(StepTimeError::Both),
+            (Some(at), None) => parse_time(at).map_err(StepTimeError::BadTime),
+            (None, Some(_)) if position == 0 => Err(StepTimeError::AfterFirst),
+            (None, Some(after)) => match parse_duration(after) {
+                Err(message) => Err(StepTimeError::BadDuration(message)),
+                Ok(duration) => match &times[position - 1] {
+                    Ok(previous) => previous
+                        .checked_add(duration)
+                        .map_err(|e| StepTimeError::BadDuration(e.to_string())),
+                    Err(_) => Err(StepTimeError::AfterInvalid),
+                },
+            },
+        };
+        times.push(time);
+    }
+    times
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(at: Option<&str>, after: Option<&str>) -> RolloutStep {
+        RolloutStep {
+            at: at.map(str::to_string),
+            after: after.map(str::to_string),
+            rollback: false,
+            note: None,
+            environments: Default::default(),
+        }
+    }
+
+    #[test]
+    fn duration_accepts_friendly_units() {
+        assert_eq!(
+            parse_duration("15m").unwrap(),
+            SignedDuration::from_mins(15)
+        );
+        assert_eq!(
+            parse_duration("1d").unwrap(),
+            SignedDuration::from_hours(24)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").unwrap(),
+            SignedDuration::from_mins(90)
+        );
+        assert!(parse_duration("1mo").is_err());
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn step_times_chain_relative_steps() {
+        let times = step_times(&[
+            step(Some("2026-11-24T09:00:00Z"), None),
+            step(None, Some("15m")),
+            step(None, Some("1h")),
+        ]);
+        let shown: Vec<String> = times
+            .iter()
+            .map(|t| t.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "2026-11-24T09:00:00Z",
+                "2026-11-24T09:15:00Z",
+                "2026-11-24T10:15:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn step_times_explain_failures() {
+        let times = step_times(&[
+            step(None, Some("15m")),
+            step(None, Some("15m")),
+            step(None, None),
+        ]);
+        assert_eq!(times[0], Err(StepTimeError::AfterFirst));
+        assert_eq!(times[1], Err(StepTimeError::AfterInvalid));
+        assert_eq!(times[2], Err(StepTimeError::Missing));
+    }
+}

@@ -1,0 +1,371 @@
+//! The JSON Schemas, embedded from `schema/`, and the mapping of their errors to diagnostics.
+//!
+//! Every schema error becomes a [`Diagnostic`] located through the document's pointer index, so
+//! it reads exactly like a semantic-check finding: unknown keys point at the key, wrong values
+//! at the value, missing keys at the mapping that lacks them.
+
+use std::sync::LazyLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{Draft, ValidationError, Validator};
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{Document, SourceFile, Span, push_pointer};
+
+/// The flag file schema, as published by `flagops schema flag`.
+pub const FLAG_SCHEMA: &str = include_str!("../schema/flag.schema.json");
+
+/// The config file schema, as published by `flagops schema config`.
+pub const CONFIG_SCHEMA: &str = include_str!("../schema/config.schema.json");
+
+/// Which schema a document is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// A flag file.
+    Flag,
+    /// `flagops.yml`.
+    Config,
+}
+
+struct Compiled {
+    root: Value,
+    validator: Validator,
+}
+
+static FLAG: LazyLock<Compiled> = LazyLock::new(|| compile(FLAG_SCHEMA));
+static CONFIG: LazyLock<Compiled> = LazyLock::new(|| compile(CONFIG_SCHEMA));
+
+fn compile(text: &str) -> Compiled {
+    let root: Value = serde_json::from_str(text).expect("embedded schema is JSON");
+    let validator = jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .build(&root)
+        .expect("embedded schema compiles");
+    Compiled { root, validator }
+}
+
+impl SchemaKind {
+    fn compiled(self) -> &'static Compiled {
+        match self {
+            SchemaKind::Flag => &FLAG,
+            SchemaKind::Config => &CONFIG,
+        }
+    }
+
+    /// The schema's text.
+    pub fn text(self) -> &'static str {
+        match self {
+            SchemaKind::Flag => FLAG_SCHEMA,
+            SchemaKind::Config => CONFIG_SCHEMA,
+        }
+    }
+}
+
+/// Checks `document` against the schema, returning one diagnostic per problem.
+pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Diagnostic> {
+    let compiled = kind.compiled();
+    if compiled.validator.is_valid(&document.value) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for error in compiled.validator.iter_errors(&document.value) {
+        convert(compiled, file, document, &error, &mut out);
+    }
+    out
+}
+
+fn convert(
+    compiled: &Compiled,
+    file: &SourceFile,
+    document: &Document,
+    error: &ValidationError<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let pointer = error.instance_path().as_str();
+    let index = &document.index;
+    let value_span = index.value_span(pointer);
+    let instance = error.instance();
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            let known = schema_at(&compiled.root, error.schema_path().as_str())
+                .and_then(|keyword| {
+                    parent_of(&compiled.root, error.schema_path().as_str()).or(Some(keyword))
+                })
+                .and_then(|schema| schema.get("properties"))
+                .and_then(Value::as_object);
+            for key in unexpected {
+                let span = index.key_span(&push_pointer(pointer, key));
+                let mut diagnostic =
+                    Diagnostic::error("unknown-key", file, span, format!("unknown key `{key}`"));
+                let suggestion = known
+                    .and_then(|properties| closest(key, properties.keys().map(String::as_str)));
+                diagnostic = match suggestion {
+                    Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
+                    None => match known {
+                        Some(properties) if !properties.is_empty() => {
+                            let names: Vec<String> =
+                                properties.keys().map(|k| format!("`{k}`")).collect();
+                            diagnostic.with_help(format!(
+                                "the keys allowed here are {}",
+                                names.join(", ")
+                            ))
+                        }
+                        _ => diagnostic,
+                    },
+                };
+                out.push(diagnostic);
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let key = property.as_str().unwrap_or_default();
+            let span = if pointer.is_empty() {
+                Span::point(first_content_line(&file.text), 1)
+            } else {
+                index.key_span(pointer)
+            };
+            let mut diagnostic = Diagnostic::error(
+                "missing-key",
+                file,
+                span,
+                format!("missing required key `{key}`"),
+            );
+            if let Some(description) = schema_at(
+                &compiled.root,
+                &format!(
+                    "{}/properties/{key}",
+                    parent_path(error.schema_path().as_str())
+                ),
+            )
+            .and_then(|schema| schema.get("description"))
+            .and_then(Value::as_str)
+            {
+                diagnostic =
+                    diagnostic.with_help(format!("add `{key}`: {}", first_sentence(description)));
+            }
+            out.push(diagnostic);
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(single) => format!("{single}"),
+                TypeKind::Multiple(multiple) => {
+                    let names: Vec<String> = multiple.iter().map(|t| format!("{t}")).collect();
+                    names.join(" or ")
+                }
+            };
+            let found = describe(instance);
+            let mut diagnostic = Diagnostic::error(
+                "wrong-type",
+                file,
+                value_span,
+                format!("expected {expected}, found {found}"),
+            );
+            if expected == "string" && instance.is_number() {
+                let written = source_text(&file.text, value_span);
+                diagnostic = diagnostic.with_help(format!(
+                    "quote it: `\"{written}\"` (unquoted, YAML reads a number)"
+                ));
+            } else if instance.is_null() {
+                diagnostic = diagnostic.with_help("give it a value, or remove the key");
+            }
+            out.push(diagnostic);
+        }
+        ValidationErrorKind::Minimum { .. }
+        | ValidationErrorKind::Maximum { .. }
+        | ValidationErrorKind::ExclusiveMinimum { .. }
+        | ValidationErrorKind::ExclusiveMaximum { .. } => {
+            out.push(
+                Diagnostic::error("out-of-range", file, value_span, error.to_string())
+                    .with_help(help_from_schema(compiled, error)),
+            );
+        }
+        ValidationErrorKind::MinLength { .. } if instance.as_str() == Some("") => {
+            out.push(
+                Diagnostic::error("empty-value", file, value_span, "the value is empty")
+                    .with_help(help_from_schema(compiled, error)),
+            );
+        }
+        ValidationErrorKind::MinItems { .. }
+        | ValidationErrorKind::MaxItems { .. }
+        | ValidationErrorKind::UniqueItems
+        | ValidationErrorKind::MinProperties { .. }
+        | ValidationErrorKind::MaxProperties { .. } => {
+            out.push(
+                Diagnostic::error("invalid-list", file, value_span, error.to_string())
+                    .with_help(help_from_schema(compiled, error)),
+            );
+        }
+        ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Format { .. } => {
+            out.push(
+                Diagnostic::error("invalid-format", file, value_span, error.to_string())
+                    .with_help(help_from_schema(compiled, error)),
+            );
+        }
+        ValidationErrorKind::Enum { options } => {
+            let allowed = options.as_array().map(|values| {
+                values
+                    .iter()
+                    .map(|v| format!("`{}`", plain(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            let mut diagnostic = Diagnostic::error(
+                "invalid-value",
+                file,
+                value_span,
+                format!("{} is not allowed here", describe(instance)),
+            );
+            if let Some(allowed) = allowed {
+                diagnostic = diagnostic.with_help(format!("use one of {allowed}"));
+            }
+            out.push(diagnostic);
+        }
+        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
+            out.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    value_span,
+                    format!("{} is not a valid value here", describe(instance)),
+                )
+                .with_help(help_from_schema(compiled, error)),
+            );
+        }
+        _ => {
+            out.push(
+                Diagnostic::error("schema", file, value_span, error.to_string())
+                    .with_help(help_from_schema(compiled, error)),
+            );
+        }
+    }
+}
+
+/// The description of the schema node that holds the failing keyword, as a hint.
+fn help_from_schema(compiled: &Compiled, error: &ValidationError<'_>) -> String {
+    let path = error.schema_path().as_str();
+    let mut candidate = parent_path(path).to_string();
+    loop {
+        if let Some(description) = schema_at(&compiled.root, &candidate)
+            .and_then(|s| s.get("description"))
+            .and_then(Value::as_str)
+        {
+            return first_sentence(description).to_string();
+        }
+        match candidate.rfind('/') {
+            Some(cut) => candidate.truncate(cut),
+            None => return "see `flagops schema flag` for what is allowed here".to_string(),
+        }
+    }
+}
+
+/// The schema node at a schema path such as `/properties/environments/additionalProperties/$ref/oneOf`,
+/// following local `$ref`s.
+fn schema_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut node = root;
+    for token in path.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if token == "$ref" {
+            let reference = node.get("$ref")?.as_str()?;
+            node = root.pointer(reference.strip_prefix('#')?)?;
+            continue;
+        }
+        node = match node {
+            Value::Object(map) => map.get(&token)?,
+            Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+fn parent_of<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    schema_at(root, parent_path(path))
+}
+
+fn parent_path(path: &str) -> &str {
+    path.rfind('/').map_or("", |cut| &path[..cut])
+}
+
+/// The known name closest to `key`, if it is close enough to be a typo.
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|name| (strsim::damerau_levenshtein(key, name), name))
+        .filter(|(distance, name)| {
+            *distance <= 2.max(name.len() / 4) || name.starts_with(key) || key.starts_with(name)
+        })
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing (null)".to_string(),
+        Value::Bool(flag) => format!("boolean `{flag}`"),
+        Value::Number(number) => format!("number `{number}`"),
+        Value::String(text) => format!("string `{text}`"),
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(_) => "a mapping".to_string(),
+    }
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn first_sentence(text: &str) -> &str {
+    match text.find(". ") {
+        Some(cut) => &text[..=cut],
+        None => text,
+    }
+}
+
+/// The first line that is neither blank nor a comment, where a missing top-level key is reported.
+fn first_content_line(text: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let trimmed = line.trim();
+            !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---")
+        })
+        .map_or(1, |position| position + 1)
+}
+
+fn source_text(text: &str, span: Span) -> &str {
+    let range = span.byte_range(text);
+    text[range].trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_compile() {
+        assert!(FLAG.root.is_object());
+        assert!(CONFIG.root.is_object());
+    }
+
+    #[test]
+    fn schema_at_follows_refs() {
+        let node = schema_at(
+            &FLAG.root,
+            "/properties/environments/additionalProperties/$ref/oneOf",
+        )
+        .unwrap();
+        assert!(node.is_array());
+    }
+
+    #[test]
+    fn closest_suggests_typos() {
+        let known = ["rollout_issue_url", "milestone", "intended_to_rollout_by"];
+        assert_eq!(closest("milestones", known.into_iter()), Some("milestone"));
+        assert_eq!(
+            closest("intended_to_rollout_by_date", known.into_iter()),
+            Some("intended_to_rollout_by")
+        );
+        assert_eq!(closest("zzz", known.into_iter()), None);
+    }
+}

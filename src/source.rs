@@ -1,0 +1,423 @@
+//! Source files and positions.
+//!
+//! This module owns the step from YAML text to data: it parses a document once with saphyr,
+//! keeping a span for every node, and turns it into a `serde_json::Value` plus a
+//! [`PointerIndex`] that maps each JSON pointer back to a line and column.
+//! Every later diagnostic, from the JSON Schema or from a semantic check, is located through it.
+//! It is pure: it is handed text and never reads the file system.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use saphyr::{MarkedYaml, Scalar, YamlData, YamlLoader};
+use saphyr_parser::Parser;
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use crate::diagnostic::Diagnostic;
+
+/// The most alias-produced nodes one file may expand to; a "billion laughs" file is refused.
+pub const ALIAS_LIMIT: usize = 10_000;
+
+/// The deepest nesting a file may have; flag files need about six levels.
+pub const DEPTH_LIMIT: usize = 32;
+
+/// A file's path, as shown in diagnostics, and its text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The path shown to users: relative to the working directory where possible.
+    pub path: PathBuf,
+    /// The whole text of the file.
+    pub text: String,
+}
+
+/// A position range in a file: 1-based lines and 1-based columns counted in characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Span {
+    /// The first line, from 1.
+    pub line: usize,
+    /// The first column, from 1, in characters.
+    pub column: usize,
+    /// The line where the range ends.
+    pub end_line: usize,
+    /// The column just past the range's end.
+    pub end_column: usize,
+}
+
+/// Where one node of a document sits: its key (for mapping values) and the value itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeSpan {
+    /// The key's span, for a node that is the value of a mapping entry.
+    pub key: Option<Span>,
+    /// The value's span.
+    pub value: Span,
+}
+
+/// Maps JSON pointers (`/environments/production/percentage_of_actors`) to source spans.
+#[derive(Clone, Debug, Default)]
+pub struct PointerIndex {
+    spans: HashMap<String, NodeSpan>,
+}
+
+/// A YAML file turned into JSON data, with the positions of its nodes.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// The data, in document order.
+    pub value: Value,
+    /// Where each node came from.
+    pub index: PointerIndex,
+}
+
+impl Span {
+    /// A span covering one point.
+    pub fn point(line: usize, column: usize) -> Span {
+        Span {
+            line,
+            column,
+            end_line: line,
+            end_column: column + 1,
+        }
+    }
+
+    /// The byte range of the span in `text`, clamped to the text and to the first line.
+    pub fn byte_range(&self, text: &str) -> std::ops::Range<usize> {
+        let start = byte_offset(text, self.line, self.column);
+        let line_end = text[start..]
+            .find('\n')
+            .map_or(text.len(), |cut| start + cut);
+        let end = if self.end_line == self.line {
+            byte_offset(text, self.line, self.end_column).min(line_end)
+        } else {
+            line_end
+        };
+        if end > start {
+            start..end
+        } else {
+            start..(start + text[start..].chars().next().map_or(0, char::len_utf8)).min(text.len())
+        }
+    }
+
+    fn from_saphyr(span: &saphyr_parser::Span) -> Span {
+        let start = span.start;
+        let end = span.end;
+        let mut result = Span {
+            line: start.line(),
+            column: start.col() + 1,
+            end_line: end.line(),
+            end_column: end.col() + 1,
+        };
+        if (result.end_line, result.end_column) <= (result.line, result.column) {
+            result.end_line = result.line;
+            result.end_column = result.column + 1;
+        }
+        result
+    }
+}
+
+impl PointerIndex {
+    /// The span of the node at `pointer`, if the document has one.
+    pub fn get(&self, pointer: &str) -> Option<NodeSpan> {
+        self.spans.get(pointer).copied()
+    }
+
+    /// The span of the value at `pointer`, or of its nearest ancestor that exists.
+    pub fn value_span(&self, pointer: &str) -> Span {
+        self.nearest(pointer).value
+    }
+
+    /// The span of the key at `pointer` (falling back to its value), or of its nearest ancestor.
+    pub fn key_span(&self, pointer: &str) -> Span {
+        let node = self.nearest(pointer);
+        node.key.unwrap_or(node.value)
+    }
+
+    fn nearest(&self, pointer: &str) -> NodeSpan {
+        let mut current = pointer;
+        loop {
+            if let Some(node) = self.spans.get(current) {
+                return *node;
+            }
+            match current.rfind('/') {
+                Some(cut) => current = &current[..cut],
+                None => return NodeSpan::default(),
+            }
+        }
+    }
+}
+
+/// The byte offset of a 1-based line and 1-based character column, clamped to the text.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for _ in 1..line {
+        match text[offset..].find('\n') {
+            Some(cut) => offset += cut + 1,
+            None => return text.len(),
+        }
+    }
+    let rest = &text[offset..];
+    let line_text = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    offset
+        + line_text
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(line_text.len(), |(at, _)| at)
+}
+
+/// Appends one reference token to a JSON pointer, escaping `~` and `/` as RFC 6901 says.
+pub fn push_pointer(pointer: &str, token: &str) -> String {
+    let mut result = String::with_capacity(pointer.len() + token.len() + 1);
+    result.push_str(pointer);
+    result.push('/');
+    for character in token.chars() {
+        match character {
+            '~' => result.push_str("~0"),
+            '/' => result.push_str("~1"),
+            other => result.push(other),
+        }
+    }
+    result
+}
+
+/// Parses YAML text into a [`Document`], or explains why it cannot be read.
+///
+/// The file must hold exactly one document whose nodes are plain data: no duplicate keys, no
+/// more than [`ALIAS_LIMIT`] alias-produced nodes, no nesting deeper than [`DEPTH_LIMIT`].
+pub fn parse_yaml(file: &SourceFile) -> Result<Document, Box<Diagnostic>> {
+    let mut parser = Parser::new_from_str(&file.text);
+    let mut loader: YamlLoader<MarkedYaml> = YamlLoader::default();
+    loader.alias_limit(ALIAS_LIMIT);
+    let outcome = parser.load(&mut loader, true);
+    let scan_error = outcome.err().or_else(|| loader.error().cloned());
+    if let Some(error) = scan_error {
+        return Err(Box::new(scan_diagnostic(file, &error)));
+    }
+    let mut documents = loader.into_documents();
+    if documents.len() > 1 {
+        let span = Span::from_saphyr(&documents[1].span);
+        return Err(Box::new(
+            Diagnostic::error(
+                "multiple-documents",
+                file,
+                span,
+                "the file holds more than one YAML document",
+            )
+            .with_help("keep one flag per file and remove the second `---` document"),
+        ));
+    }
+    let Some(root) = documents.pop() else {
+        return Err(Box::new(
+            Diagnostic::error("empty-file", file, Span::point(1, 1), "the file is empty")
+                .with_help("a flag file is a mapping with `name`, `description`, `type`, ..."),
+        ));
+    };
+    let mut index = PointerIndex::default();
+    let value = Converter {
+        file,
+        index: &mut index,
+    }
+    .convert(&root, String::new(), None, 0)?;
+    Ok(Document { value, index })
+}
+
+/// Turns a parser error into a diagnostic with a check id for its kind.
+fn scan_diagnostic(file: &SourceFile, error: &saphyr_parser::ScanError) -> Diagnostic {
+    let marker = error.marker();
+    let span = Span::point(marker.line().max(1), marker.col() + 1);
+    let info = error.info();
+    if info.contains("duplicated key") {
+        Diagnostic::error(
+            "duplicate-key",
+            file,
+            span,
+            "this key appears twice in the same mapping",
+        )
+        .with_help("YAML keeps only one of the two values: remove or rename one of them")
+    } else if info.contains("alias expansion") {
+        Diagnostic::error(
+            "alias-limit",
+            file,
+            span,
+            "aliases expand to too many nodes",
+        )
+        .with_help(format!(
+            "flag files may expand aliases to at most {ALIAS_LIMIT} nodes; write the values out"
+        ))
+    } else if info.contains("recursion limit") {
+        Diagnostic::error("too-deep", file, span, "the document is nested too deeply")
+            .with_help(format!("flag files may nest at most {DEPTH_LIMIT} levels"))
+    } else {
+        Diagnostic::error("yaml-syntax", file, span, format!("invalid YAML: {info}"))
+    }
+}
+
+struct Converter<'a> {
+    file: &'a SourceFile,
+    index: &'a mut PointerIndex,
+}
+
+impl Converter<'_> {
+    fn convert(
+        &mut self,
+        node: &MarkedYaml<'_>,
+        pointer: String,
+        key: Option<Span>,
+        depth: usize,
+    ) -> Result<Value, Box<Diagnostic>> {
+        let span = Span::from_saphyr(&node.span);
+        if depth > DEPTH_LIMIT {
+            return Err(Box::new(
+                Diagnostic::error(
+                    "too-deep",
+                    self.file,
+                    span,
+                    "the document is nested too deeply",
+                )
+                .with_help(format!("flag files may nest at most {DEPTH_LIMIT} levels")),
+            ));
+        }
+        let value = match &node.data {
+            YamlData::Value(scalar) => self.scalar(scalar, span)?,
+            YamlData::Sequence(items) => {
+                let mut array = Vec::with_capacity(items.len());
+                for (position, item) in items.iter().enumerate() {
+                    let child = push_pointer(&pointer, &position.to_string());
+                    array.push(self.convert(item, child, None, depth + 1)?);
+                }
+                Value::Array(array)
+            }
+            YamlData::Mapping(entries) => {
+                let mut object = Map::with_capacity(entries.len());
+                for (key_node, value_node) in entries {
+                    let key_span = Span::from_saphyr(&key_node.span);
+                    let name = self.key(key_node, key_span)?;
+                    let child = push_pointer(&pointer, &name);
+                    let converted = self.convert(value_node, child, Some(key_span), depth + 1)?;
+                    if object.insert(name, converted).is_some() {
+                        return Err(Box::new(
+                            Diagnostic::error("duplicate-key", self.file, key_span, "this key appears twice in the same mapping")
+                                .with_help("YAML keeps only one of the two values: remove or rename one of them"),
+                        ));
+                    }
+                }
+                Value::Object(object)
+            }
+            YamlData::Tagged(tag, _) => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "unsupported-yaml",
+                        self.file,
+                        span,
+                        format!("the tag `{tag}` is not supported"),
+                    )
+                    .with_help("flag files hold plain data: remove the tag"),
+                ));
+            }
+            YamlData::Representation(..) | YamlData::Alias(_) | YamlData::BadValue => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "unsupported-yaml",
+                        self.file,
+                        span,
+                        "this value cannot be read as plain data",
+                    )
+                    .with_help("write a plain string, number, boolean, list or mapping"),
+                ));
+            }
+        };
+        self.index
+            .spans
+            .insert(pointer, NodeSpan { key, value: span });
+        Ok(value)
+    }
+
+    fn scalar(&self, scalar: &Scalar<'_>, span: Span) -> Result<Value, Box<Diagnostic>> {
+        Ok(match scalar {
+            Scalar::Null => Value::Null,
+            Scalar::Boolean(flag) => Value::Bool(*flag),
+            Scalar::Integer(integer) => Value::Number(Number::from(*integer)),
+            Scalar::FloatingPoint(float) => match Number::from_f64(float.into_inner()) {
+                Some(number) => Value::Number(number),
+                None => {
+                    return Err(Box::new(
+                        Diagnostic::error(
+                            "unsupported-yaml",
+                            self.file,
+                            span,
+                            "infinite and not-a-number values are not supported",
+                        )
+                        .with_help("write a finite number, or quote the value to make it a string"),
+                    ));
+                }
+            },
+            Scalar::String(text) => Value::String(text.to_string()),
+        })
+    }
+
+    fn key(&self, node: &MarkedYaml<'_>, span: Span) -> Result<String, Box<Diagnostic>> {
+        match &node.data {
+            YamlData::Value(Scalar::String(text)) => Ok(text.to_string()),
+            YamlData::Value(Scalar::Integer(integer)) => Ok(integer.to_string()),
+            YamlData::Value(Scalar::Boolean(flag)) => Ok(flag.to_string()),
+            YamlData::Value(Scalar::FloatingPoint(float)) => Ok(float.to_string()),
+            _ => Err(Box::new(
+                Diagnostic::error(
+                    "unsupported-yaml",
+                    self.file,
+                    span,
+                    "mapping keys must be plain strings",
+                )
+                .with_help("write the key as a word, such as `production:`"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Document, Box<Diagnostic>> {
+        parse_yaml(&SourceFile {
+            path: "f.yml".into(),
+            text: text.to_string(),
+        })
+    }
+
+    #[test]
+    fn parse_indexes_keys_and_values() {
+        let document =
+            parse("name: a\nenvironments:\n  production:\n    percentage_of_actors: 25\n").unwrap();
+        let node = document
+            .index
+            .get("/environments/production/percentage_of_actors")
+            .unwrap();
+        assert_eq!(node.key.unwrap().line, 4);
+        assert_eq!(node.key.unwrap().column, 5);
+        assert_eq!(node.value.column, 27);
+        assert_eq!(
+            document.value["environments"]["production"]["percentage_of_actors"],
+            25
+        );
+    }
+
+    #[test]
+    fn parse_keeps_yaml_1_2_scalars() {
+        let document = parse("a: yes\nb: 14.10\nc: '14.10'\nd: 014\n").unwrap();
+        assert_eq!(document.value["a"], "yes");
+        assert_eq!(document.value["b"], 14.1);
+        assert_eq!(document.value["c"], "14.10");
+        assert!(document.value["d"].is_number());
+    }
+
+    #[test]
+    fn parse_rejects_duplicate_keys() {
+        let diagnostic = parse("name: a\nname: b\n").unwrap_err();
+        assert_eq!(diagnostic.check, "duplicate-key");
+        assert_eq!((diagnostic.span.line, diagnostic.span.column), (2, 1));
+    }
+
+    #[test]
+    fn pointer_escapes_slash_and_tilde() {
+        assert_eq!(push_pointer("/a", "b/c~d"), "/a/b~1c~0d");
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness: temporary registries on disk and runs of the `flagops` binary.
