@@ -51,9 +51,16 @@ pub struct LoadOptions {
     pub skip: Vec<String>,
 }
 
+/// What reading one flag file gave: the flag or its stem, its diagnostics, and its text.
+struct FileRead {
+    outcome: FileOutcome,
+    diagnostics: Vec<Diagnostic>,
+    source: Option<SourceFile>,
+}
+
 enum FileOutcome {
     Flag(Box<FlagFile>),
-    Unreadable { stem: String },
+    Unreadable { stem: String, path: PathBuf },
 }
 
 impl Workspace {
@@ -137,17 +144,21 @@ pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Load
         .clone()
         .unwrap_or_else(|| workspace.resolve(&config.flags_dir));
     let paths = discover_flag_files(&flags_dir)?;
-    let results: Vec<anyhow::Result<(FileOutcome, Vec<Diagnostic>, Option<SourceFile>)>> =
+    let results: Vec<anyhow::Result<FileRead>> =
         paths.par_iter().map(|path| read_flag(path)).collect();
 
     let mut flags = Vec::with_capacity(paths.len());
-    let mut unreadable = BTreeSet::new();
+    let mut unreadable: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for result in results {
-        let (outcome, found, source) = result?;
+        let FileRead {
+            outcome,
+            diagnostics: found,
+            source,
+        } = result?;
         match outcome {
             FileOutcome::Flag(file) => flags.push(*file),
-            FileOutcome::Unreadable { stem } => {
-                unreadable.insert(stem);
+            FileOutcome::Unreadable { stem, path } => {
+                unreadable.entry(stem).or_default().push(path)
             }
         }
         if !found.is_empty()
@@ -203,22 +214,35 @@ pub fn read_config(file: &SourceFile) -> (Option<Config>, Vec<Diagnostic>) {
 }
 
 /// Reads one flag file through every gate.
-fn read_flag(path: &Path) -> anyhow::Result<(FileOutcome, Vec<Diagnostic>, Option<SourceFile>)> {
+fn read_flag(path: &Path) -> anyhow::Result<FileRead> {
     let stem = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let unreadable = || FileOutcome::Unreadable { stem: stem.clone() };
+    let unreadable = || FileOutcome::Unreadable {
+        stem: stem.clone(),
+        path: display_path(path),
+    };
     let file = match read_source(path)? {
         Ok(file) => file,
-        Err(diagnostic) => return Ok((unreadable(), vec![*diagnostic], None)),
+        Err(diagnostic) => {
+            return Ok(FileRead {
+                outcome: unreadable(),
+                diagnostics: vec![*diagnostic],
+                source: None,
+            });
+        }
     };
     let (outcome, found) = parse_flag(&file);
     let outcome = match outcome {
         Some(flag) => FileOutcome::Flag(Box::new(flag)),
         None => unreadable(),
     };
-    Ok((outcome, found, Some(file)))
+    Ok(FileRead {
+        outcome,
+        diagnostics: found,
+        source: Some(file),
+    })
 }
 
 /// Parses, schema-checks and types one flag file held in memory.

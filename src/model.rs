@@ -3,7 +3,7 @@
 //! These are the input types: strict (`deny_unknown_fields`), deserialized only from data the
 //! JSON Schema has already accepted. This module is pure: no I/O, clock or environment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -128,8 +128,8 @@ pub struct Registry {
     pub config: Config,
     /// The flags that passed the schema, sorted by path.
     pub flags: Vec<FlagFile>,
-    /// The file stems of flag files that could not be read, so cross-file checks know them.
-    pub unreadable: BTreeSet<String>,
+    /// Flag files that could not be read, by file stem, so cross-file checks know them.
+    pub unreadable: BTreeMap<String, Vec<PathBuf>>,
 }
 
 impl State {
@@ -149,7 +149,7 @@ impl Registry {
 
     /// Whether any file, readable or not, defines `name`.
     pub fn knows(&self, name: &str) -> bool {
-        self.unreadable.contains(name) || self.flags.iter().any(|file| file.flag.name == name)
+        self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
     }
 }
 

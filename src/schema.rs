@@ -221,7 +221,26 @@ fn convert(
             }
             out.push(diagnostic);
         }
-        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
+            // When the value has the type of exactly one alternative, that alternative's own
+            // errors say what is wrong far better than "no alternative matched".
+            let matching: Vec<&Vec<ValidationError<'static>>> = context
+                .iter()
+                .filter(|branch| {
+                    !branch.iter().any(|e| {
+                        matches!(e.kind(), ValidationErrorKind::Type { .. })
+                            && e.instance_path().as_str() == pointer
+                    })
+                })
+                .collect();
+            if let [branch] = matching.as_slice()
+                && !branch.is_empty()
+            {
+                for inner in branch.iter() {
+                    convert(compiled, file, document, inner, out);
+                }
+                return;
+            }
             out.push(
                 Diagnostic::error(
                     "invalid-value",

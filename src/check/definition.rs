@@ -1,11 +1,12 @@
 //! Checks of a flag's definition fields: name, file, type, milestone, dates and URLs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::Layout;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::Registry;
+use crate::source::Span;
 
 use super::{at_key, at_value};
 
@@ -62,7 +63,16 @@ pub(super) fn check_name_matches_file(registry: &Registry, out: &mut Vec<Diagnos
 pub(super) fn check_unique_names(registry: &Registry, out: &mut Vec<Diagnostic>) {
     let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
     for file in &registry.flags {
-        match first.get(file.flag.name.as_str()) {
+        // A file that could not be read is known by its file name, which must equal its name.
+        let unreadable = registry
+            .unreadable
+            .get(&file.flag.name)
+            .and_then(|paths| paths.first());
+        match first
+            .get(file.flag.name.as_str())
+            .copied()
+            .or(unreadable.map(PathBuf::as_path))
+        {
             Some(previous) => out.push(
                 at_value(
                     "duplicate-name",
@@ -71,13 +81,31 @@ pub(super) fn check_unique_names(registry: &Registry, out: &mut Vec<Diagnostic>)
                     format!("the flag `{}` is already defined", file.flag.name),
                 )
                 .with_help(format!(
-                    "it is defined in `{}`: keep one of the two files",
+                    "it is also defined in `{}`: keep one of the two files",
                     previous.display()
                 )),
             ),
             None => {
                 first.insert(&file.flag.name, &file.path);
             }
+        }
+    }
+    // Files that could not be read but share a file name define the same flag too.
+    for (stem, paths) in &registry.unreadable {
+        for path in paths.iter().skip(1) {
+            out.push(
+                Diagnostic::at(
+                    "duplicate-name",
+                    Severity::Error,
+                    path,
+                    Span::point(1, 1),
+                    format!("the flag `{stem}` is already defined"),
+                )
+                .with_help(format!(
+                    "it is also defined in `{}`: keep one of the two files",
+                    paths[0].display()
+                )),
+            );
         }
     }
 }

@@ -57,6 +57,9 @@ pub(super) fn check_requires_cycles(registry: &Registry, out: &mut Vec<Diagnosti
     for file in &registry.flags {
         let start = file.flag.name.as_str();
         for (position, first) in file.flag.requires.iter().enumerate() {
+            if first == start {
+                continue;
+            }
             let Some(path) = path_back(&edges, first, start) else {
                 continue;
             };

@@ -1,1 +1,87 @@
 //! Test harness: temporary registries on disk and runs of the `flagops` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// The repository root, for fixtures and the default config.
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A registry in a temporary directory, starting with the project's default `flagops.yml`.
+pub(crate) struct Registry {
+    dir: TempDir,
+}
+
+/// What a run of the binary printed and how it exited.
+#[derive(Debug)]
+pub(crate) struct Output {
+    /// The exit code.
+    pub(crate) code: i32,
+    /// Standard output.
+    pub(crate) stdout: String,
+    /// Standard error.
+    pub(crate) stderr: String,
+}
+
+impl Registry {
+    /// An empty registry with the default config.
+    pub(crate) fn new() -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(
+            repo_root().join("flagops.yml"),
+            dir.path().join("flagops.yml"),
+        )
+        .expect("copy config");
+        std::fs::create_dir_all(dir.path().join("flags")).expect("flags dir");
+        Registry { dir }
+    }
+
+    /// The registry's directory.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (text) at `relative`, creating folders.
+    pub(crate) fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> &Registry {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    /// Reads a file at `relative`.
+    pub(crate) fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(relative)).unwrap()
+    }
+
+    /// Runs `flagops ARGS` in the registry's directory.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_flagops"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run flagops");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A valid flag file of type `wip` named `name`, with `extra` lines appended.
+pub(crate) fn flag(name: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\n\
+         description: A flag for tests.\n\
+         type: wip\n\
+         group: group::test\n\
+         milestone: \"19.5\"\n\
+         introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1\n\
+         default_enabled: false\n{extra}"
+    )
+}

@@ -1,3 +1,7 @@
 //! The integration tests: one crate, one module per feature.
 
+mod check;
+mod cli;
 mod harness;
+mod import;
+mod report;
