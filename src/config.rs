@@ -171,16 +171,12 @@ fn default_state_dir() -> String {
 impl Config {
     /// The environment named `name`.
     pub fn environment(&self, name: &str) -> Option<&Environment> {
-        self.environments
-            .iter()
-            .find(|environment| environment.name == name)
+        self.environments.iter().find(|environment| environment.name == name)
     }
 
     /// The environment names in promotion order.
     pub fn environment_names(&self) -> impl Iterator<Item = &str> {
-        self.environments
-            .iter()
-            .map(|environment| environment.name.as_str())
+        self.environments.iter().map(|environment| environment.name.as_str())
     }
 }
 

@@ -11,8 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::source::{SourceFile, parse_yaml};
 
-/// GitLab's definition keys in `Feature::Shared::PARAMS` order, with `description` after `name`
-/// as `bin/feature-flag` writes it; all carried over.
+/// The definition keys carried over, in the order flag files list them (the model's order).
 const CARRIED: &[&str] = &[
     "name",
     "description",
@@ -61,10 +60,7 @@ pub fn convert(file: &SourceFile, folder: &str) -> Result<Imported, String> {
         )
     })?;
     let Value::Object(source) = document.value else {
-        return Err(format!(
-            "{}: the definition is not a mapping",
-            file.path.display()
-        ));
+        return Err(format!("{}: the definition is not a mapping", file.path.display()));
     };
     let mut notes = Vec::new();
     let mut fields = Map::new();
@@ -80,17 +76,18 @@ pub fn convert(file: &SourceFile, folder: &str) -> Result<Imported, String> {
             && !source.contains_key(*key)
             && source.contains_key("intended_to_rollout_by_date")
         {
-            note(&mut notes, "intended_to_rollout_by_date", "carried over as `intended_to_rollout_by`, the key GitLab reads (it ignores this one)".to_string());
+            note(
+                &mut notes,
+                "intended_to_rollout_by_date",
+                "carried over as `intended_to_rollout_by`, the key GitLab reads (it ignores this one)".to_string(),
+            );
             "intended_to_rollout_by_date"
         } else {
             key
         };
         match source.get(source_key) {
             None => {
-                if matches!(
-                    *key,
-                    "description" | "milestone" | "introduced_by_url" | "group"
-                ) {
+                if matches!(*key, "description" | "milestone" | "introduced_by_url" | "group") {
                     note(&mut notes, key, "missing in the source: add it".to_string());
                 }
             }
@@ -105,9 +102,7 @@ pub fn convert(file: &SourceFile, folder: &str) -> Result<Imported, String> {
                 note(
                     &mut notes,
                     key,
-                    format!(
-                        "unquoted in the source (YAML reads the number {number}): carried over as \"{written}\""
-                    ),
+                    format!("unquoted in the source (YAML reads the number {number}): carried over as \"{written}\""),
                 );
                 fields.insert(key.to_string(), Value::String(written));
             }
@@ -119,11 +114,7 @@ pub fn convert(file: &SourceFile, folder: &str) -> Result<Imported, String> {
     let flag_type = match fields.get("type").and_then(Value::as_str) {
         Some(flag_type) => flag_type.to_string(),
         None => {
-            note(
-                &mut notes,
-                "type",
-                format!("taken from the folder `{folder}`"),
-            );
+            note(&mut notes, "type", format!("taken from the folder `{folder}`"));
             fields.insert("type".to_string(), Value::String(folder.to_string()));
             folder.to_string()
         }

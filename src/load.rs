@@ -69,10 +69,7 @@ impl Workspace {
         if !config_path.is_file() {
             bail!("no config file at `{}`", config_path.display());
         }
-        let root = config_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let root = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = if root.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -102,10 +99,7 @@ impl Workspace {
     /// A path from the config, resolved against the workspace root.
     pub fn resolve(&self, relative: &str) -> PathBuf {
         let joined = self.root.join(relative);
-        joined
-            .strip_prefix("./")
-            .map(Path::to_path_buf)
-            .unwrap_or(joined)
+        joined.strip_prefix("./").map(Path::to_path_buf).unwrap_or(joined)
     }
 }
 
@@ -144,8 +138,7 @@ pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Load
         .clone()
         .unwrap_or_else(|| workspace.resolve(&config.flags_dir));
     let paths = discover_flag_files(&flags_dir)?;
-    let results: Vec<anyhow::Result<FileRead>> =
-        paths.par_iter().map(|path| read_flag(path)).collect();
+    let results: Vec<anyhow::Result<FileRead>> = paths.par_iter().map(|path| read_flag(path)).collect();
 
     let mut flags = Vec::with_capacity(paths.len());
     let mut unreadable: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -157,9 +150,7 @@ pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Load
         } = result?;
         match outcome {
             FileOutcome::Flag(file) => flags.push(*file),
-            FileOutcome::Unreadable { stem, path } => {
-                unreadable.entry(stem).or_default().push(path)
-            }
+            FileOutcome::Unreadable { stem, path } => unreadable.entry(stem).or_default().push(path),
         }
         if !found.is_empty()
             && let Some(source) = source
@@ -172,6 +163,7 @@ pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Load
 
     let registry = Registry {
         config,
+        flags_dir: display_path(&flags_dir),
         flags,
         unreadable,
     };
@@ -270,8 +262,7 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
 
 /// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic.
 pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
-    let metadata =
-        std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let metadata = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     let shown = display_path(path);
     if metadata.len() > MAX_FILE_BYTES {
         return Ok(Err(Box::new(
@@ -287,19 +278,14 @@ pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnos
             )),
         )));
     }
-    let bytes =
-        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Ok(SourceFile { path: shown, text })),
         Err(error) => {
             let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
             let prefix = std::str::from_utf8(valid).expect("valid prefix");
             let line = prefix.matches('\n').count() + 1;
-            let column = prefix
-                .rsplit('\n')
-                .next()
-                .map_or(0, |last| last.chars().count())
-                + 1;
+            let column = prefix.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
             Ok(Err(Box::new(
                 Diagnostic::at(
                     "not-utf8",
@@ -326,9 +312,7 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let walker = WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
-        });
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
         let is_yaml = entry
@@ -360,16 +344,9 @@ pub fn display_path(path: &Path) -> PathBuf {
 }
 
 /// Deserializes the typed model from a schema-valid document.
-fn typed<T: serde::de::DeserializeOwned>(
-    file: &SourceFile,
-    document: &Document,
-) -> Result<T, Box<Diagnostic>> {
+fn typed<T: serde::de::DeserializeOwned>(file: &SourceFile, document: &Document) -> Result<T, Box<Diagnostic>> {
     serde_path_to_error::deserialize(&document.value).map_err(|error| {
-        let pointer: String = error
-            .path()
-            .iter()
-            .map(|segment| format!("/{segment}"))
-            .collect();
+        let pointer: String = error.path().iter().map(|segment| format!("/{segment}")).collect();
         Box::new(
             Diagnostic::error(
                 "schema",
@@ -388,9 +365,7 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
     let mut seen = BTreeSet::new();
     for (position, environment) in config.environments.iter().enumerate() {
         if !seen.insert(environment.name.as_str()) {
-            let span = document
-                .index
-                .value_span(&format!("/environments/{position}/name"));
+            let span = document.index.value_span(&format!("/environments/{position}/name"));
             found.push(
                 Diagnostic::error(
                     "duplicate-environment",

@@ -77,7 +77,7 @@ pub struct Gates {
     /// Percentage of time, 0 to 100 (deprecated in GitLab).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage_of_time: Option<f64>,
-    /// Actors by kind, in file order.
+    /// Actors by kind (kinds sorted), ids in file order.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub actors: BTreeMap<String, Vec<ActorId>>,
     /// Flipper feature groups, in file order.
@@ -128,6 +128,8 @@ pub struct Registry {
     pub config: Config,
     /// The flags that passed the schema, sorted by path.
     pub flags: Vec<FlagFile>,
+    /// The directory the flags were read from, as shown to users.
+    pub flags_dir: PathBuf,
     /// Flag files that could not be read, by file stem, so cross-file checks know them.
     pub unreadable: BTreeMap<String, Vec<PathBuf>>,
 }
@@ -191,10 +193,7 @@ mod tests {
             panic!("expected gates")
         };
         assert_eq!(gates.percentage_of_actors, Some(12.5));
-        let projects: Vec<String> = gates.actors["project"]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let projects: Vec<String> = gates.actors["project"].iter().map(ToString::to_string).collect();
         assert_eq!(projects, ["gitlab-org/gitlab", "42"]);
     }
 

@@ -27,10 +27,7 @@ pub enum StepTimeError {
 /// Parses an `after` duration such as `15m`, `2h`, `1d` or `1h 30m`; days and weeks are 24 hours
 /// and 7 days. Months and years are refused, since their length varies.
 pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let span: jiff::Span = text
-        .trim()
-        .parse()
-        .map_err(|error: jiff::Error| error.to_string())?;
+    let span: jiff::Span = text.trim().parse().map_err(|error: jiff::Error| error.to_string())?;
     if span.get_years() != 0 || span.get_months() != 0 {
         return Err("months and years have no fixed length: use days or weeks".to_string());
     }
@@ -88,18 +85,9 @@ mod tests {
 
     #[test]
     fn duration_accepts_friendly_units() {
-        assert_eq!(
-            parse_duration("15m").unwrap(),
-            SignedDuration::from_mins(15)
-        );
-        assert_eq!(
-            parse_duration("1d").unwrap(),
-            SignedDuration::from_hours(24)
-        );
-        assert_eq!(
-            parse_duration("1h 30m").unwrap(),
-            SignedDuration::from_mins(90)
-        );
+        assert_eq!(parse_duration("15m").unwrap(), SignedDuration::from_mins(15));
+        assert_eq!(parse_duration("1d").unwrap(), SignedDuration::from_hours(24));
+        assert_eq!(parse_duration("1h 30m").unwrap(), SignedDuration::from_mins(90));
         assert!(parse_duration("1mo").is_err());
         assert!(parse_duration("0m").is_err());
         assert!(parse_duration("soon").is_err());
@@ -112,27 +100,16 @@ mod tests {
             step(None, Some("15m")),
             step(None, Some("1h")),
         ]);
-        let shown: Vec<String> = times
-            .iter()
-            .map(|t| t.as_ref().unwrap().to_string())
-            .collect();
+        let shown: Vec<String> = times.iter().map(|t| t.as_ref().unwrap().to_string()).collect();
         assert_eq!(
             shown,
-            [
-                "2026-11-24T09:00:00Z",
-                "2026-11-24T09:15:00Z",
-                "2026-11-24T10:15:00Z"
-            ]
+            ["2026-11-24T09:00:00Z", "2026-11-24T09:15:00Z", "2026-11-24T10:15:00Z"]
         );
     }
 
     #[test]
     fn step_times_explain_failures() {
-        let times = step_times(&[
-            step(None, Some("15m")),
-            step(None, Some("15m")),
-            step(None, None),
-        ]);
+        let times = step_times(&[step(None, Some("15m")), step(None, Some("15m")), step(None, None)]);
         assert_eq!(times[0], Err(StepTimeError::AfterFirst));
         assert_eq!(times[1], Err(StepTimeError::AfterInvalid));
         assert_eq!(times[2], Err(StepTimeError::Missing));

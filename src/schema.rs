@@ -90,27 +90,19 @@ fn convert(
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
             let known = schema_at(&compiled.root, error.schema_path().as_str())
-                .and_then(|keyword| {
-                    parent_of(&compiled.root, error.schema_path().as_str()).or(Some(keyword))
-                })
+                .and_then(|keyword| parent_of(&compiled.root, error.schema_path().as_str()).or(Some(keyword)))
                 .and_then(|schema| schema.get("properties"))
                 .and_then(Value::as_object);
             for key in unexpected {
                 let span = index.key_span(&push_pointer(pointer, key));
-                let mut diagnostic =
-                    Diagnostic::error("unknown-key", file, span, format!("unknown key `{key}`"));
-                let suggestion = known
-                    .and_then(|properties| closest(key, properties.keys().map(String::as_str)));
+                let mut diagnostic = Diagnostic::error("unknown-key", file, span, format!("unknown key `{key}`"));
+                let suggestion = known.and_then(|properties| closest(key, properties.keys().map(String::as_str)));
                 diagnostic = match suggestion {
                     Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
                     None => match known {
                         Some(properties) if !properties.is_empty() => {
-                            let names: Vec<String> =
-                                properties.keys().map(|k| format!("`{k}`")).collect();
-                            diagnostic.with_help(format!(
-                                "the keys allowed here are {}",
-                                names.join(", ")
-                            ))
+                            let names: Vec<String> = properties.keys().map(|k| format!("`{k}`")).collect();
+                            diagnostic.with_help(format!("the keys allowed here are {}", names.join(", ")))
                         }
                         _ => diagnostic,
                     },
@@ -125,24 +117,15 @@ fn convert(
             } else {
                 index.key_span(pointer)
             };
-            let mut diagnostic = Diagnostic::error(
-                "missing-key",
-                file,
-                span,
-                format!("missing required key `{key}`"),
-            );
+            let mut diagnostic = Diagnostic::error("missing-key", file, span, format!("missing required key `{key}`"));
             if let Some(description) = schema_at(
                 &compiled.root,
-                &format!(
-                    "{}/properties/{key}",
-                    parent_path(error.schema_path().as_str())
-                ),
+                &format!("{}/properties/{key}", parent_path(error.schema_path().as_str())),
             )
             .and_then(|schema| schema.get("description"))
             .and_then(Value::as_str)
             {
-                diagnostic =
-                    diagnostic.with_help(format!("add `{key}`: {}", first_sentence(description)));
+                diagnostic = diagnostic.with_help(format!("add `{key}`: {}", first_sentence(description)));
             }
             out.push(diagnostic);
         }
@@ -163,9 +146,7 @@ fn convert(
             );
             if expected == "string" && instance.is_number() {
                 let written = source_text(&file.text, value_span);
-                diagnostic = diagnostic.with_help(format!(
-                    "quote it: `\"{written}\"` (unquoted, YAML reads a number)"
-                ));
+                diagnostic = diagnostic.with_help(format!("quote it: `\"{written}\"` (unquoted, YAML reads a number)"));
             } else if instance.is_null() {
                 diagnostic = diagnostic.with_help("give it a value, or remove the key");
             }
@@ -228,8 +209,7 @@ fn convert(
                 .iter()
                 .filter(|branch| {
                     !branch.iter().any(|e| {
-                        matches!(e.kind(), ValidationErrorKind::Type { .. })
-                            && e.instance_path().as_str() == pointer
+                        matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().as_str() == pointer
                     })
                 })
                 .collect();
@@ -239,6 +219,28 @@ fn convert(
                 for inner in branch.iter() {
                     convert(compiled, file, document, inner, out);
                 }
+                return;
+            }
+            // The value may sit under a misspelt declared key of a mapping whose other keys
+            // take values of this schema (a rollout step's `note` among environment names).
+            let parent = error.instance_path().as_str().rsplit_once('/');
+            let typo = parent.and_then(|(_, key)| {
+                let target = format!("#{}", parent_path(error.schema_path().as_str()));
+                let declared = declared_beside(&compiled.root, &target);
+                closest(key, declared.iter().map(String::as_str))
+                    .filter(|name| *name != key)
+                    .map(str::to_string)
+            });
+            if let Some(name) = typo {
+                out.push(
+                    Diagnostic::error(
+                        "unknown-key",
+                        file,
+                        index.key_span(pointer),
+                        format!("`{}` is not a valid value here", parent.map_or("", |(_, key)| key)),
+                    )
+                    .with_help(format!("did you mean `{name}`?")),
+                );
                 return;
             }
             out.push(
@@ -298,6 +300,31 @@ fn schema_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     Some(node)
 }
 
+/// The declared property names of every object schema whose `additionalProperties` is a
+/// reference to `target`.
+fn declared_beside(root: &Value, target: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                let refers = map
+                    .get("additionalProperties")
+                    .and_then(|a| a.get("$ref"))
+                    .and_then(Value::as_str)
+                    == Some(target);
+                if refers && let Some(Value::Object(properties)) = map.get("properties") {
+                    found.extend(properties.keys().cloned());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
+
 fn parent_of<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     schema_at(root, parent_path(path))
 }
@@ -310,9 +337,7 @@ fn parent_path(path: &str) -> &str {
 fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
         .map(|name| (strsim::damerau_levenshtein(key, name), name))
-        .filter(|(distance, name)| {
-            *distance <= 2.max(name.len() / 4) || name.starts_with(key) || key.starts_with(name)
-        })
+        .filter(|(distance, name)| *distance <= 2.max(name.len() / 4) || name.starts_with(key) || key.starts_with(name))
         .min()
         .map(|(_, name)| name)
 }
@@ -369,11 +394,7 @@ mod tests {
 
     #[test]
     fn schema_at_follows_refs() {
-        let node = schema_at(
-            &FLAG.root,
-            "/properties/environments/additionalProperties/$ref/oneOf",
-        )
-        .unwrap();
+        let node = schema_at(&FLAG.root, "/properties/environments/additionalProperties/$ref/oneOf").unwrap();
         assert!(node.is_array());
     }
 

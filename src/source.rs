@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use saphyr::{MarkedYaml, Scalar, YamlData, YamlLoader};
 use saphyr_parser::Parser;
@@ -54,9 +55,13 @@ pub struct NodeSpan {
 }
 
 /// Maps JSON pointers (`/environments/production/percentage_of_actors`) to source spans.
+///
+/// Built on first use, by parsing the text again: most files never need a position, so the
+/// common path (a valid registry) never pays for one.
 #[derive(Clone, Debug, Default)]
 pub struct PointerIndex {
-    spans: HashMap<String, NodeSpan>,
+    text: Arc<str>,
+    spans: OnceLock<HashMap<String, NodeSpan>>,
 }
 
 /// A YAML file turned into JSON data, with the positions of its nodes.
@@ -82,9 +87,7 @@ impl Span {
     /// The byte range of the span in `text`, clamped to the text and to the first line.
     pub fn byte_range(&self, text: &str) -> std::ops::Range<usize> {
         let start = byte_offset(text, self.line, self.column);
-        let line_end = text[start..]
-            .find('\n')
-            .map_or(text.len(), |cut| start + cut);
+        let line_end = text[start..].find('\n').map_or(text.len(), |cut| start + cut);
         let end = if self.end_line == self.line {
             byte_offset(text, self.line, self.end_column).min(line_end)
         } else {
@@ -115,9 +118,22 @@ impl Span {
 }
 
 impl PointerIndex {
+    fn spans(&self) -> &HashMap<String, NodeSpan> {
+        self.spans.get_or_init(|| {
+            let file = SourceFile {
+                path: PathBuf::new(),
+                text: self.text.to_string(),
+            };
+            let mut spans = HashMap::new();
+            // The text parsed before, so it parses again; an error leaves the index empty.
+            let _ = convert_document(&file, Some(&mut spans));
+            spans
+        })
+    }
+
     /// The span of the node at `pointer`, if the document has one.
     pub fn get(&self, pointer: &str) -> Option<NodeSpan> {
-        self.spans.get(pointer).copied()
+        self.spans().get(pointer).copied()
     }
 
     /// The span of the value at `pointer`, or of its nearest ancestor that exists.
@@ -134,7 +150,7 @@ impl PointerIndex {
     fn nearest(&self, pointer: &str) -> NodeSpan {
         let mut current = pointer;
         loop {
-            if let Some(node) = self.spans.get(current) {
+            if let Some(node) = self.spans().get(current) {
                 return *node;
             }
             match current.rfind('/') {
@@ -183,6 +199,19 @@ pub fn push_pointer(pointer: &str, token: &str) -> String {
 /// The file must hold exactly one document whose nodes are plain data: no duplicate keys, no
 /// more than [`ALIAS_LIMIT`] alias-produced nodes, no nesting deeper than [`DEPTH_LIMIT`].
 pub fn parse_yaml(file: &SourceFile) -> Result<Document, Box<Diagnostic>> {
+    let value = convert_document(file, None)?;
+    let index = PointerIndex {
+        text: Arc::from(file.text.as_str()),
+        spans: OnceLock::new(),
+    };
+    Ok(Document { value, index })
+}
+
+/// Parses the text and converts it to JSON, recording node spans into `spans` when given.
+fn convert_document(
+    file: &SourceFile,
+    spans: Option<&mut HashMap<String, NodeSpan>>,
+) -> Result<Value, Box<Diagnostic>> {
     let mut parser = Parser::new_from_str(&file.text);
     let mut loader: YamlLoader<MarkedYaml> = YamlLoader::default();
     loader.alias_limit(ALIAS_LIMIT);
@@ -210,13 +239,7 @@ pub fn parse_yaml(file: &SourceFile) -> Result<Document, Box<Diagnostic>> {
                 .with_help("a flag file is a mapping with `name`, `description`, `type`, ..."),
         ));
     };
-    let mut index = PointerIndex::default();
-    let value = Converter {
-        file,
-        index: &mut index,
-    }
-    .convert(&root, String::new(), None, 0)?;
-    Ok(Document { value, index })
+    Converter { file, spans }.convert(&root, String::new(), None, 0)
 }
 
 /// Turns a parser error into a diagnostic with a check id for its kind.
@@ -233,13 +256,7 @@ fn scan_diagnostic(file: &SourceFile, error: &saphyr_parser::ScanError) -> Diagn
         )
         .with_help("YAML keeps only one of the two values: remove or rename one of them")
     } else if info.contains("alias expansion") {
-        Diagnostic::error(
-            "alias-limit",
-            file,
-            span,
-            "aliases expand to too many nodes",
-        )
-        .with_help(format!(
+        Diagnostic::error("alias-limit", file, span, "aliases expand to too many nodes").with_help(format!(
             "flag files may expand aliases to at most {ALIAS_LIMIT} nodes; write the values out"
         ))
     } else if info.contains("recursion limit") {
@@ -252,7 +269,7 @@ fn scan_diagnostic(file: &SourceFile, error: &saphyr_parser::ScanError) -> Diagn
 
 struct Converter<'a> {
     file: &'a SourceFile,
-    index: &'a mut PointerIndex,
+    spans: Option<&'a mut HashMap<String, NodeSpan>>,
 }
 
 impl Converter<'_> {
@@ -266,13 +283,8 @@ impl Converter<'_> {
         let span = Span::from_saphyr(&node.span);
         if depth > DEPTH_LIMIT {
             return Err(Box::new(
-                Diagnostic::error(
-                    "too-deep",
-                    self.file,
-                    span,
-                    "the document is nested too deeply",
-                )
-                .with_help(format!("flag files may nest at most {DEPTH_LIMIT} levels")),
+                Diagnostic::error("too-deep", self.file, span, "the document is nested too deeply")
+                    .with_help(format!("flag files may nest at most {DEPTH_LIMIT} levels")),
             ));
         }
         let value = match &node.data {
@@ -280,7 +292,7 @@ impl Converter<'_> {
             YamlData::Sequence(items) => {
                 let mut array = Vec::with_capacity(items.len());
                 for (position, item) in items.iter().enumerate() {
-                    let child = push_pointer(&pointer, &position.to_string());
+                    let child = self.child(&pointer, &position.to_string());
                     array.push(self.convert(item, child, None, depth + 1)?);
                 }
                 Value::Array(array)
@@ -290,12 +302,17 @@ impl Converter<'_> {
                 for (key_node, value_node) in entries {
                     let key_span = Span::from_saphyr(&key_node.span);
                     let name = self.key(key_node, key_span)?;
-                    let child = push_pointer(&pointer, &name);
+                    let child = self.child(&pointer, &name);
                     let converted = self.convert(value_node, child, Some(key_span), depth + 1)?;
                     if object.insert(name, converted).is_some() {
                         return Err(Box::new(
-                            Diagnostic::error("duplicate-key", self.file, key_span, "this key appears twice in the same mapping")
-                                .with_help("YAML keeps only one of the two values: remove or rename one of them"),
+                            Diagnostic::error(
+                                "duplicate-key",
+                                self.file,
+                                key_span,
+                                "this key appears twice in the same mapping",
+                            )
+                            .with_help("YAML keeps only one of the two values: remove or rename one of them"),
                         ));
                     }
                 }
@@ -324,10 +341,19 @@ impl Converter<'_> {
                 ));
             }
         };
-        self.index
-            .spans
-            .insert(pointer, NodeSpan { key, value: span });
+        if let Some(spans) = self.spans.as_deref_mut() {
+            spans.insert(pointer, NodeSpan { key, value: span });
+        }
         Ok(value)
+    }
+
+    /// The pointer of a child node, computed only when spans are recorded.
+    fn child(&self, pointer: &str, token: &str) -> String {
+        if self.spans.is_some() {
+            push_pointer(pointer, token)
+        } else {
+            String::new()
+        }
     }
 
     fn scalar(&self, scalar: &Scalar<'_>, span: Span) -> Result<Value, Box<Diagnostic>> {
@@ -385,8 +411,7 @@ mod tests {
 
     #[test]
     fn parse_indexes_keys_and_values() {
-        let document =
-            parse("name: a\nenvironments:\n  production:\n    percentage_of_actors: 25\n").unwrap();
+        let document = parse("name: a\nenvironments:\n  production:\n    percentage_of_actors: 25\n").unwrap();
         let node = document
             .index
             .get("/environments/production/percentage_of_actors")
@@ -394,10 +419,7 @@ mod tests {
         assert_eq!(node.key.unwrap().line, 4);
         assert_eq!(node.key.unwrap().column, 5);
         assert_eq!(node.value.column, 27);
-        assert_eq!(
-            document.value["environments"]["production"]["percentage_of_actors"],
-            25
-        );
+        assert_eq!(document.value["environments"]["production"]["percentage_of_actors"], 25);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Writes flag files: the YAML text of a flag definition, in GitLab's key order, with the
-//! schema line editors use. Used by `flagops new` and `flagops import`.
+//! Writes flag files: the YAML text of a flag, in the model's field order, with the schema
+//! line editors use. Used by `flagops new` and `flagops import`.
 
 use std::fmt::Write;
 
@@ -54,10 +54,7 @@ fn write_mapping(out: &mut String, fields: &Map<String, Value>, indent: usize) {
                 }
             }
             other => {
-                let always_quote = matches!(
-                    key.as_str(),
-                    "milestone" | "intended_to_rollout_by" | "at" | "after"
-                );
+                let always_quote = matches!(key.as_str(), "milestone" | "intended_to_rollout_by" | "at" | "after");
                 let _ = writeln!(out, "{pad}{key_text}: {}", inline(other, always_quote));
             }
         }

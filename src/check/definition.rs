@@ -26,9 +26,7 @@ pub(super) fn check_name_format(registry: &Registry, out: &mut Vec<Diagnostic>) 
                     "use lowercase words joined by single underscores, such as `{suggestion}`"
                 ))
             } else {
-                diagnostic.with_help(
-                    "use lowercase letters and digits in words joined by single underscores",
-                )
+                diagnostic.with_help("use lowercase letters and digits in words joined by single underscores")
             };
             out.push(diagnostic);
         }
@@ -45,10 +43,7 @@ pub(super) fn check_name_matches_file(registry: &Registry, out: &mut Vec<Diagnos
                     "name-mismatch",
                     file,
                     "/name",
-                    format!(
-                        "the name `{}` differs from the file name `{stem}`",
-                        file.flag.name
-                    ),
+                    format!("the name `{}` differs from the file name `{stem}`", file.flag.name),
                 )
                 .with_help(format!(
                     "rename the file to `{}.yml`, or set `name: {stem}`",
@@ -64,10 +59,7 @@ pub(super) fn check_unique_names(registry: &Registry, out: &mut Vec<Diagnostic>)
     let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
     for file in &registry.flags {
         // A file that could not be read is known by its file name, which must equal its name.
-        let unreadable = registry
-            .unreadable
-            .get(&file.flag.name)
-            .and_then(|paths| paths.first());
+        let unreadable = registry.unreadable.get(&file.flag.name).and_then(|paths| paths.first());
         match first
             .get(file.flag.name.as_str())
             .copied()
@@ -116,11 +108,10 @@ pub(super) fn check_path_layout(registry: &Registry, out: &mut Vec<Diagnostic>) 
         return;
     }
     for file in &registry.flags {
-        let folder = file
-            .path
+        let inside = file.path.strip_prefix(&registry.flags_dir).unwrap_or(&file.path);
+        let folder = inside
             .parent()
-            .and_then(Path::file_name)
-            .map(|name| name.to_string_lossy().into_owned())
+            .map(|folder| folder.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
         if folder != file.flag.flag_type {
             out.push(
@@ -128,10 +119,7 @@ pub(super) fn check_path_layout(registry: &Registry, out: &mut Vec<Diagnostic>) 
                     "path-layout",
                     file,
                     "/type",
-                    format!(
-                        "a flag of type `{}` sits in the folder `{folder}`",
-                        file.flag.flag_type
-                    ),
+                    format!("a flag of type `{}` sits in the folder `{folder}`", file.flag.flag_type),
                 )
                 .with_help(format!(
                     "move the file to `{}/{}.yml` under the flags directory",
@@ -145,12 +133,7 @@ pub(super) fn check_path_layout(registry: &Registry, out: &mut Vec<Diagnostic>) 
 
 /// Ensure every flag's `type` is one of the `types` in `flagops.yml`.
 pub(super) fn check_known_type(registry: &Registry, out: &mut Vec<Diagnostic>) {
-    let known: Vec<String> = registry
-        .config
-        .types
-        .keys()
-        .map(|name| format!("`{name}`"))
-        .collect();
+    let known: Vec<String> = registry.config.types.keys().map(|name| format!("`{name}`")).collect();
     for file in &registry.flags {
         if !registry.config.types.contains_key(&file.flag.flag_type) {
             out.push(
@@ -182,9 +165,7 @@ pub(super) fn check_deprecated_type(registry: &Registry, out: &mut Vec<Diagnosti
                     "/type",
                     format!("the flag type `{}` is deprecated", file.flag.flag_type),
                 )
-                .with_help(
-                    "move the flag to a current type, such as `gitlab_com_derisk`, `wip` or `beta`",
-                )
+                .with_help("move the flag to a current type, such as `gitlab_com_derisk`, `wip` or `beta`")
                 .warning(),
             );
         }
@@ -223,10 +204,7 @@ pub(super) fn check_rollout_issue(registry: &Registry, out: &mut Vec<Diagnostic>
                     "rollout-issue-required",
                     file,
                     "/type",
-                    format!(
-                        "flags of type `{}` need a rollout issue",
-                        file.flag.flag_type
-                    ),
+                    format!("flags of type `{}` need a rollout issue", file.flag.flag_type),
                 )
                 .with_help("add `rollout_issue_url:` with the issue that tracks the rollout"),
             );
@@ -245,9 +223,7 @@ pub(super) fn check_milestone(registry: &Registry, out: &mut Vec<Diagnostic>) {
                     "/milestone",
                     format!("`{}` is not a milestone", file.flag.milestone),
                 )
-                .with_help(
-                    "write the major and minor version, quoted, such as `milestone: \"17.10\"`",
-                ),
+                .with_help("write the major and minor version, quoted, such as `milestone: \"17.10\"`"),
             );
         }
     }
@@ -303,20 +279,15 @@ pub(super) fn check_urls(registry: &Registry, out: &mut Vec<Diagnostic>) {
 /// Whether `name` matches `^[a-z0-9]+(_[a-z0-9]+)*$`.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name.split('_').all(|word| {
-            !word.is_empty()
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+        && name
+            .split('_')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 /// Parses a milestone such as `17.10` into (major, minor).
 pub fn parse_milestone(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.split_once('.')?;
-    let digits = |part: &str| {
-        !part.is_empty() && part.len() <= 4 && part.bytes().all(|b| b.is_ascii_digit())
-    };
+    let digits = |part: &str| !part.is_empty() && part.len() <= 4 && part.bytes().all(|b| b.is_ascii_digit());
     if !digits(major) || !digits(minor) {
         return None;
     }
@@ -326,9 +297,7 @@ pub fn parse_milestone(text: &str) -> Option<(u32, u32)> {
 /// Whether `url` is an absolute http or https URL with a host.
 pub fn is_http_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     rest.is_some_and(|rest| {
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         !host.is_empty() && !url.chars().any(char::is_whitespace)
@@ -387,9 +356,7 @@ mod tests {
 
     #[test]
     fn urls_must_be_http() {
-        assert!(is_http_url(
-            "https://gitlab.com/gitlab-org/gitlab/-/issues/1"
-        ));
+        assert!(is_http_url("https://gitlab.com/gitlab-org/gitlab/-/issues/1"));
         assert!(is_http_url("HTTP://example.com"));
         assert!(!is_http_url("javascript:alert(1)"));
         assert!(!is_http_url("https://"));

@@ -13,6 +13,8 @@ mod state;
 pub use definition::{is_http_url, is_valid_name, parse_milestone};
 pub use state::thousandths;
 
+use rayon::prelude::*;
+
 use crate::diagnostic::Diagnostic;
 use crate::model::{FlagFile, Registry, State};
 use crate::source::push_pointer;
@@ -159,24 +161,137 @@ pub static CHECKS: &[Check] = &[
     },
 ];
 
-/// Runs every check not named in `skip`, collecting all diagnostics.
-pub fn run(registry: &Registry, skip: &[String]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+/// A check made while reading a file, before the semantic checks: its id and what it finds.
+pub struct InputCheck {
+    /// The stable id.
+    pub id: &'static str,
+    /// What it reports.
+    pub summary: &'static str,
+}
+
+/// The checks made while reading files (limits, YAML, the JSON Schema), which stop a file
+/// before the semantic checks; they cannot be skipped.
+pub static INPUT_CHECKS: &[InputCheck] = &[
+    InputCheck {
+        id: "file-too-large",
+        summary: "The file is larger than 256 KiB.",
+    },
+    InputCheck {
+        id: "not-utf8",
+        summary: "The file is not valid UTF-8; the position of the first bad byte is given.",
+    },
+    InputCheck {
+        id: "yaml-syntax",
+        summary: "The file is not valid YAML.",
+    },
+    InputCheck {
+        id: "duplicate-key",
+        summary: "A key appears twice in one mapping.",
+    },
+    InputCheck {
+        id: "alias-limit",
+        summary: "YAML aliases expand to more than 10,000 nodes (a \"billion laughs\" file).",
+    },
+    InputCheck {
+        id: "too-deep",
+        summary: "The document nests deeper than 32 levels.",
+    },
+    InputCheck {
+        id: "unsupported-yaml",
+        summary: "A tag, a complex key or a non-finite number: flag files hold plain data.",
+    },
+    InputCheck {
+        id: "empty-file",
+        summary: "The file holds no document.",
+    },
+    InputCheck {
+        id: "multiple-documents",
+        summary: "The file holds more than one YAML document.",
+    },
+    InputCheck {
+        id: "unknown-key",
+        summary: "A key the schema does not define (with the closest known key as a hint).",
+    },
+    InputCheck {
+        id: "missing-key",
+        summary: "A required key is missing.",
+    },
+    InputCheck {
+        id: "wrong-type",
+        summary: "A value of the wrong type, such as an unquoted milestone read as a number.",
+    },
+    InputCheck {
+        id: "out-of-range",
+        summary: "A number outside its range, such as a percentage over 100.",
+    },
+    InputCheck {
+        id: "empty-value",
+        summary: "An empty string where a value is required.",
+    },
+    InputCheck {
+        id: "invalid-list",
+        summary: "A list or mapping with too few items or repeated items.",
+    },
+    InputCheck {
+        id: "invalid-format",
+        summary: "A string that does not match its pattern, such as an owner without `@`.",
+    },
+    InputCheck {
+        id: "invalid-value",
+        summary: "A value that is none of the allowed ones, such as a state that is not `true`, `false` or gates.",
+    },
+    InputCheck {
+        id: "duplicate-environment",
+        summary: "`flagops.yml` defines an environment twice.",
+    },
+    InputCheck {
+        id: "schema",
+        summary: "Any other schema violation.",
+    },
+];
+
+/// The reference page of every check, as committed in `docs/checks.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Checks\n\n<!-- Generated from src/check/mod.rs by `FLAGOPS_UPDATE_DOCS=1 cargo test docs_checks`; do not edit. -->\n\n",
+    );
+    out.push_str("Every diagnostic names one of these ids.\n");
+    out.push_str("`flagops checks` lists them; `flagops validate --skip ID` turns a semantic check off.\n\n");
+    out.push_str("## Reading checks\n\n");
+    out.push_str("Made while a file is read, in this order; a file that fails one goes no further.\n\n");
+    out.push_str("| id | finds |\n|---|---|\n");
+    for check in INPUT_CHECKS {
+        out.push_str(&format!("| `{}` | {} |\n", check.id, check.summary));
+    }
+    out.push_str("\n## Semantic checks\n\n");
+    out.push_str("Run on every file that passed the schema, in this order; each reports every problem it finds.\n");
     for check in CHECKS {
-        if skip.iter().any(|id| id == check.id) {
-            continue;
-        }
-        let before = out.len();
-        (check.run)(registry, &mut out);
-        debug_assert!(
-            out[before..]
-                .iter()
-                .all(|diagnostic| diagnostic.check == check.id),
-            "check `{}` emitted another id",
-            check.id
-        );
+        out.push_str(&format!(
+            "\n### `{}`\n\n{}\n\nWhy: {}\n",
+            check.id, check.summary, check.why
+        ));
     }
     out
+}
+
+/// Runs every check not named in `skip`, collecting all diagnostics.
+pub fn run(registry: &Registry, skip: &[String]) -> Vec<Diagnostic> {
+    // Checks are independent, so they run in parallel; results keep the order of `CHECKS`.
+    let results: Vec<Vec<Diagnostic>> = CHECKS
+        .par_iter()
+        .filter(|check| !skip.iter().any(|id| id == check.id))
+        .map(|check| {
+            let mut found = Vec::new();
+            (check.run)(registry, &mut found);
+            debug_assert!(
+                found.iter().all(|diagnostic| diagnostic.check == check.id),
+                "check `{}` emitted another id",
+                check.id
+            );
+            found
+        })
+        .collect();
+    results.into_iter().flatten().collect()
 }
 
 /// The check named `id`.
@@ -185,12 +300,7 @@ pub fn find(id: &str) -> Option<&'static Check> {
 }
 
 /// A diagnostic for `file` at the value of `pointer`.
-fn at_value(
-    check: &'static str,
-    file: &FlagFile,
-    pointer: &str,
-    message: impl Into<String>,
-) -> Diagnostic {
+fn at_value(check: &'static str, file: &FlagFile, pointer: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::at(
         check,
         crate::diagnostic::Severity::Error,
@@ -201,12 +311,7 @@ fn at_value(
 }
 
 /// A diagnostic for `file` at the key of `pointer`.
-fn at_key(
-    check: &'static str,
-    file: &FlagFile,
-    pointer: &str,
-    message: impl Into<String>,
-) -> Diagnostic {
+fn at_key(check: &'static str, file: &FlagFile, pointer: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::at(
         check,
         crate::diagnostic::Severity::Error,
@@ -216,26 +321,45 @@ fn at_key(
     )
 }
 
-/// Every state a flag file sets, with its JSON pointer and environment: first `environments`,
-/// then each rollout step.
-fn states(file: &FlagFile) -> Vec<(String, &str, &State)> {
-    let mut found = Vec::new();
-    for (environment, state) in &file.flag.environments {
-        found.push((
-            push_pointer("/environments", environment),
-            environment.as_str(),
-            state,
-        ));
-    }
-    for (position, step) in file.flag.rollout.iter().enumerate() {
-        let step_pointer = format!("/rollout/{position}");
-        for (environment, state) in &step.environments {
-            found.push((
-                push_pointer(&step_pointer, environment),
-                environment.as_str(),
-                state,
-            ));
+/// Where a state is set: under `environments`, or in a rollout step.
+#[derive(Clone, Copy)]
+struct StateAt<'a> {
+    step: Option<usize>,
+    environment: &'a str,
+}
+
+impl StateAt<'_> {
+    /// The JSON pointer of the state, built only when a diagnostic needs it.
+    fn pointer(&self) -> String {
+        match self.step {
+            None => push_pointer("/environments", self.environment),
+            Some(position) => push_pointer(&format!("/rollout/{position}"), self.environment),
         }
     }
-    found
+}
+
+/// Every state a flag file sets, with where it is set: first `environments`, then each
+/// rollout step.
+fn states(file: &FlagFile) -> impl Iterator<Item = (StateAt<'_>, &State)> {
+    let base = file.flag.environments.iter().map(|(environment, state)| {
+        (
+            StateAt {
+                step: None,
+                environment,
+            },
+            state,
+        )
+    });
+    let steps = file.flag.rollout.iter().enumerate().flat_map(|(position, step)| {
+        step.environments.iter().map(move |(environment, state)| {
+            (
+                StateAt {
+                    step: Some(position),
+                    environment,
+                },
+                state,
+            )
+        })
+    });
+    base.chain(steps)
 }

@@ -9,6 +9,12 @@ use super::at_value;
 
 /// Ensure every flag named in `requires` exists and is not the flag itself.
 pub(super) fn check_requires_known(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let known: BTreeSet<&str> = registry
+        .flags
+        .iter()
+        .map(|file| file.flag.name.as_str())
+        .chain(registry.unreadable.keys().map(String::as_str))
+        .collect();
     for file in &registry.flags {
         for (position, required) in file.flag.requires.iter().enumerate() {
             let pointer = format!("/requires/{position}");
@@ -22,7 +28,7 @@ pub(super) fn check_requires_known(registry: &Registry, out: &mut Vec<Diagnostic
                     )
                     .with_help("remove the flag's own name from `requires`"),
                 );
-            } else if !registry.knows(required) {
+            } else if !known.contains(required.as_str()) {
                 out.push(
                     at_value(
                         "requires-unknown",
@@ -85,11 +91,7 @@ pub(super) fn check_requires_cycles(registry: &Registry, out: &mut Vec<Diagnosti
 }
 
 /// A path of flags from `from` to `to` along `requires`, if there is one (breadth first).
-fn path_back<'a>(
-    edges: &BTreeMap<&'a str, Vec<&'a str>>,
-    from: &'a str,
-    to: &str,
-) -> Option<Vec<&'a str>> {
+fn path_back<'a>(edges: &BTreeMap<&'a str, Vec<&'a str>>, from: &'a str, to: &str) -> Option<Vec<&'a str>> {
     let mut previous: BTreeMap<&str, &str> = BTreeMap::new();
     let mut queue = std::collections::VecDeque::from([from]);
     let mut seen = BTreeSet::from([from]);

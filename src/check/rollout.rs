@@ -16,14 +16,34 @@ pub(super) fn check_rollout_times(registry: &Registry, out: &mut Vec<Diagnostic>
                 Ok(_) | Err(StepTimeError::AfterInvalid) => continue,
                 Err(StepTimeError::Missing) => at_value("rollout-time", file, &step, "the step has no time")
                     .with_help("add `at: \"2026-11-24T09:00:00Z\"` or `after: 15m`"),
-                Err(StepTimeError::Both) => at_key("rollout-time", file, &format!("{step}/after"), "the step has both `at` and `after`")
-                    .with_help("keep one of them"),
-                Err(StepTimeError::AfterFirst) => at_key("rollout-time", file, &format!("{step}/after"), "the first step has no step before it to follow")
-                    .with_help("give the first step an absolute time with `at:`"),
-                Err(StepTimeError::BadTime(reason)) => at_value("rollout-time", file, &format!("{step}/at"), format!("invalid time: {reason}"))
-                    .with_help("write an RFC 3339 time with an offset, quoted, such as `\"2026-11-24T09:00:00Z\"`"),
-                Err(StepTimeError::BadDuration(reason)) => at_value("rollout-time", file, &format!("{step}/after"), format!("invalid duration: {reason}"))
-                    .with_help("write a positive duration such as `15m`, `2h`, `1d` or `1h 30m`"),
+                Err(StepTimeError::Both) => at_key(
+                    "rollout-time",
+                    file,
+                    &format!("{step}/after"),
+                    "the step has both `at` and `after`",
+                )
+                .with_help("keep one of them"),
+                Err(StepTimeError::AfterFirst) => at_key(
+                    "rollout-time",
+                    file,
+                    &format!("{step}/after"),
+                    "the first step has no step before it to follow",
+                )
+                .with_help("give the first step an absolute time with `at:`"),
+                Err(StepTimeError::BadTime(reason)) => at_value(
+                    "rollout-time",
+                    file,
+                    &format!("{step}/at"),
+                    format!("invalid time: {reason}"),
+                )
+                .with_help("write an RFC 3339 time with an offset, quoted, such as `\"2026-11-24T09:00:00Z\"`"),
+                Err(StepTimeError::BadDuration(reason)) => at_value(
+                    "rollout-time",
+                    file,
+                    &format!("{step}/after"),
+                    format!("invalid duration: {reason}"),
+                )
+                .with_help("write a positive duration such as `15m`, `2h`, `1d` or `1h 30m`"),
             };
             out.push(diagnostic);
         }
@@ -41,8 +61,17 @@ pub(super) fn check_rollout_order(registry: &Registry, out: &mut Vec<Diagnostic>
                 && *time <= previous
             {
                 out.push(
-                    at_value("rollout-order", file, &format!("/rollout/{position}/at"), format!("step {} at {time} is not after step {} at {previous}", position + 1, before + 1))
-                        .with_help("order the steps by time, or use `after:` to place a step relative to the one before"),
+                    at_value(
+                        "rollout-order",
+                        file,
+                        &format!("/rollout/{position}/at"),
+                        format!(
+                            "step {} at {time} is not after step {} at {previous}",
+                            position + 1,
+                            before + 1
+                        ),
+                    )
+                    .with_help("order the steps by time, or use `after:` to place a step relative to the one before"),
                 );
             }
             if latest.is_none_or(|(_, previous)| *time > previous) {
@@ -58,8 +87,13 @@ pub(super) fn check_rollout_steps(registry: &Registry, out: &mut Vec<Diagnostic>
         for (position, step) in file.flag.rollout.iter().enumerate() {
             if step.environments.is_empty() {
                 out.push(
-                    at_value("rollout-empty-step", file, &format!("/rollout/{position}"), "the step sets no environment")
-                        .with_help("add the environments it changes, such as `production: { percentage_of_actors: 50 }`"),
+                    at_value(
+                        "rollout-empty-step",
+                        file,
+                        &format!("/rollout/{position}"),
+                        "the step sets no environment",
+                    )
+                    .with_help("add the environments it changes, such as `production: { percentage_of_actors: 50 }`"),
                 );
             }
         }

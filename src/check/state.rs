@@ -14,7 +14,8 @@ pub(super) fn check_environments(registry: &Registry, out: &mut Vec<Diagnostic>)
         .map(|name| format!("`{name}`"))
         .collect();
     for file in &registry.flags {
-        for (pointer, environment, _) in states(file) {
+        for (at, _) in states(file) {
+            let environment = at.environment;
             if registry.config.environment(environment).is_none() {
                 let suggestion = registry
                     .config
@@ -31,7 +32,7 @@ pub(super) fn check_environments(registry: &Registry, out: &mut Vec<Diagnostic>)
                     at_key(
                         "unknown-environment",
                         file,
-                        &pointer,
+                        &at.pointer(),
                         format!("unknown environment `{environment}`"),
                     )
                     .with_help(help),
@@ -50,11 +51,11 @@ pub(super) fn check_actor_kinds(registry: &Registry, out: &mut Vec<Diagnostic>) 
         .map(|name| format!("`{name}`"))
         .collect();
     for file in &registry.flags {
-        for (pointer, _, state) in states(file) {
+        for (at, state) in states(file) {
             let State::Gates(gates) = state else { continue };
             for kind in gates.actors.keys() {
                 if !registry.config.actor_kinds.contains_key(kind) {
-                    let actors = push_pointer(&pointer, "actors");
+                    let actors = push_pointer(&at.pointer(), "actors");
                     out.push(
                         at_key(
                             "unknown-actor-kind",
@@ -62,10 +63,7 @@ pub(super) fn check_actor_kinds(registry: &Registry, out: &mut Vec<Diagnostic>) 
                             &push_pointer(&actors, kind),
                             format!("unknown actor kind `{kind}`"),
                         )
-                        .with_help(format!(
-                            "the actor kinds in flagops.yml are {}",
-                            known.join(", ")
-                        )),
+                        .with_help(format!("the actor kinds in flagops.yml are {}", known.join(", "))),
                     );
                 }
             }
@@ -82,9 +80,9 @@ pub(super) fn check_feature_groups(registry: &Registry, out: &mut Vec<Diagnostic
         .map(|name| format!("`{name}`"))
         .collect();
     for file in &registry.flags {
-        for (pointer, _, state) in states(file) {
+        for (at, state) in states(file) {
             let State::Gates(gates) = state else { continue };
-            let groups_pointer = push_pointer(&pointer, "groups");
+
             for (position, group) in gates.groups.iter().enumerate() {
                 if !registry.config.feature_groups.contains(group) {
                     let help = if known.is_empty() {
@@ -96,7 +94,7 @@ pub(super) fn check_feature_groups(registry: &Registry, out: &mut Vec<Diagnostic
                         at_value(
                             "unknown-feature-group",
                             file,
-                            &format!("{groups_pointer}/{position}"),
+                            &format!("{}/{position}", push_pointer(&at.pointer(), "groups")),
                             format!("unknown feature group `{group}`"),
                         )
                         .with_help(help),
@@ -110,7 +108,7 @@ pub(super) fn check_feature_groups(registry: &Registry, out: &mut Vec<Diagnostic
 /// Ensure percentages have at most three decimals.
 pub(super) fn check_percentages(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        for (pointer, _, state) in states(file) {
+        for (at, state) in states(file) {
             let State::Gates(gates) = state else { continue };
             for (key, value) in [
                 ("percentage_of_actors", gates.percentage_of_actors),
@@ -122,7 +120,7 @@ pub(super) fn check_percentages(registry: &Registry, out: &mut Vec<Diagnostic>) 
                         at_value(
                             "percentage-precision",
                             file,
-                            &push_pointer(&pointer, key),
+                            &push_pointer(&at.pointer(), key),
                             format!("{value} has more than three decimals"),
                         )
                         .with_help(format!(
@@ -139,7 +137,7 @@ pub(super) fn check_percentages(registry: &Registry, out: &mut Vec<Diagnostic>) 
 /// Ensure every conditional state is one GitLab can store: percentages strictly between 0 and 100.
 pub(super) fn check_gates(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        for (pointer, _, state) in states(file) {
+        for (at, state) in states(file) {
             let State::Gates(gates) = state else { continue };
             for (key, value) in [
                 ("percentage_of_actors", gates.percentage_of_actors),
@@ -157,7 +155,7 @@ pub(super) fn check_gates(registry: &Registry, out: &mut Vec<Diagnostic>) {
                     at_value(
                         "gates-representable",
                         file,
-                        &push_pointer(&pointer, key),
+                        &push_pointer(&at.pointer(), key),
                         format!("{value}% cannot be stored as a gate"),
                     )
                     .with_help(help),
@@ -171,8 +169,7 @@ pub(super) fn check_gates(registry: &Registry, out: &mut Vec<Diagnostic>) {
 pub fn thousandths(value: f64) -> Option<u32> {
     let scaled = value * 1000.0;
     let rounded = scaled.round();
-    ((scaled - rounded).abs() < 1e-6 && (0.0..=100_000.0).contains(&rounded))
-        .then_some(rounded as u32)
+    ((scaled - rounded).abs() < 1e-6 && (0.0..=100_000.0).contains(&rounded)).then_some(rounded as u32)
 }
 
 #[cfg(test)]

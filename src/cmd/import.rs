@@ -36,16 +36,10 @@ pub(super) fn run(workspace: &Workspace, args: ImportGitlabArgs) -> anyhow::Resu
         );
     };
     let source_dir = definitions_dir(&args.dir);
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| workspace.resolve(&config.flags_dir));
+    let out_dir = args.out.clone().unwrap_or_else(|| workspace.resolve(&config.flags_dir));
     let sources = load::discover_flag_files(&source_dir)?;
     if sources.is_empty() {
-        bail!(
-            "no definition files (*.yml) under `{}`",
-            source_dir.display()
-        );
+        bail!("no definition files (*.yml) under `{}`", source_dir.display());
     }
 
     let mut entries = Vec::new();
@@ -93,9 +87,7 @@ pub(super) fn run(workspace: &Workspace, args: ImportGitlabArgs) -> anyhow::Resu
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let target = match config.layout {
-            Layout::ByType => out_dir
-                .join(&imported.flag_type)
-                .join(format!("{stem}.yml")),
+            Layout::ByType => out_dir.join(&imported.flag_type).join(format!("{stem}.yml")),
             Layout::Free => out_dir.join(format!("{stem}.yml")),
         };
         if target.exists() && !args.force {
@@ -110,11 +102,9 @@ pub(super) fn run(workspace: &Workspace, args: ImportGitlabArgs) -> anyhow::Resu
         let schema = schema_path(&target, &workspace.root);
         let text = crate::template::render_fields(&imported.fields, &schema);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("failed to create `{}`", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        std::fs::write(&target, text)
-            .with_context(|| format!("failed to write `{}`", target.display()))?;
+        std::fs::write(&target, text).with_context(|| format!("failed to write `{}`", target.display()))?;
         entries.push(Entry {
             source: source_path,
             written: Some(load::display_path(&target)),
@@ -138,11 +128,7 @@ pub(super) fn run(workspace: &Workspace, args: ImportGitlabArgs) -> anyhow::Resu
 /// `DIR/config/feature_flags` when DIR is a GitLab checkout, else DIR.
 fn definitions_dir(dir: &Path) -> PathBuf {
     let nested = dir.join("config").join("feature_flags");
-    if nested.is_dir() {
-        nested
-    } else {
-        dir.to_path_buf()
-    }
+    if nested.is_dir() { nested } else { dir.to_path_buf() }
 }
 
 /// The path from the flag file's folder to `<root>/schema/flag.schema.json`, for editors.

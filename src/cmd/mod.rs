@@ -27,17 +27,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::Checks => {
-            let mut text = String::new();
+            let mut text = String::from("Semantic checks (skippable with `validate --skip ID`):\n");
             for check in crate::check::CHECKS {
-                text.push_str(&format!("{:<24} {}\n", check.id, check.summary));
+                text.push_str(&format!("  {:<24} {}\n", check.id, check.summary));
+            }
+            text.push_str("\nReading checks:\n");
+            for check in crate::check::INPUT_CHECKS {
+                text.push_str(&format!("  {:<24} {}\n", check.id, check.summary));
             }
             print(&text)?;
             Ok(ExitStatus::Success)
         }
         Command::New(args) => new::run(&workspace(config.as_deref())?, args),
-        Command::Import(crate::cli::ImportCommand::Gitlab(args)) => {
-            import::run(&workspace(config.as_deref())?, args)
-        }
+        Command::Import(crate::cli::ImportCommand::Gitlab(args)) => import::run(&workspace(config.as_deref())?, args),
     }
 }
 

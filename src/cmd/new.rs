@@ -51,9 +51,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     let path = match &args.path {
         Some(path) => path.clone(),
         None => match config.layout {
-            Layout::ByType => flags_dir
-                .join(&args.flag_type)
-                .join(format!("{}.yml", args.name)),
+            Layout::ByType => flags_dir.join(&args.flag_type).join(format!("{}.yml", args.name)),
             Layout::Free => flags_dir.join(format!("{}.yml", args.name)),
         },
     };
@@ -78,14 +76,9 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     let text = crate::template::render_flag(&flag, &schema);
 
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
     }
-    let mut created = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
+    let mut created = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
             bail!(
@@ -102,9 +95,14 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     drop(created);
 
-    // Check the new file in its registry; a flag the validator would refuse is not left behind.
-    let loaded = load::load(workspace, &LoadOptions::default())?;
+    // Check the new file in its registry (or on its own, when written outside the flags
+    // directory); a flag the validator would refuse is not left behind.
     let shown = load::display_path(&path);
+    let mut options = LoadOptions::default();
+    if !shown.starts_with(load::display_path(&flags_dir)) {
+        options.flags_dir = Some(shown.clone());
+    }
+    let loaded = load::load(workspace, &options)?;
     let problems: Vec<_> = loaded
         .diagnostics
         .iter()
@@ -114,8 +112,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     if !problems.is_empty() {
         let source = |_: &Path| Some(text.as_str());
         let report = diagnostic::render(Format::Human, &problems, &[], &source);
-        std::fs::remove_file(&path)
-            .with_context(|| format!("failed to remove `{}`", path.display()))?;
+        std::fs::remove_file(&path).with_context(|| format!("failed to remove `{}`", path.display()))?;
         eprint!("{report}");
         eprintln!("not written: `{}` would not validate", shown.display());
         return Ok(ExitStatus::Failure);

@@ -25,34 +25,15 @@ pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<E
             anyhow::bail!("`{}` does not exist", path.display());
         }
         let path = load::display_path(path);
-        let config_text = std::fs::read_to_string(&workspace.config_path)
-            .with_context(|| format!("failed to read `{}`", workspace.config_path.display()))?;
-        let flags_dir = flags_dir_of(workspace, &config_text);
-        if is_under(&path, &flags_dir) {
-            only = Some(path);
-        } else {
-            options.flags_dir = Some(path);
+        match flags_dir_of(workspace)? {
+            Some(flags_dir) if !path.starts_with(&flags_dir) => options.flags_dir = Some(path),
+            _ => only = Some(path),
         }
     }
     let loaded = load::load(workspace, &options)?;
-    let diagnostics: Vec<_> = match &only {
-        Some(prefix) => loaded
-            .diagnostics
-            .iter()
-            .filter(|d| is_under(&d.path, prefix))
-            .cloned()
-            .collect(),
-        None => loaded.diagnostics.clone(),
-    };
-    let files: Vec<PathBuf> = match &only {
-        Some(prefix) => loaded
-            .files
-            .iter()
-            .filter(|f| is_under(f, prefix))
-            .cloned()
-            .collect(),
-        None => loaded.files.clone(),
-    };
+    let within = |path: &Path| only.as_ref().is_none_or(|prefix| path.starts_with(prefix));
+    let diagnostics: Vec<_> = loaded.diagnostics.iter().filter(|d| within(&d.path)).cloned().collect();
+    let files: Vec<PathBuf> = loaded.files.iter().filter(|f| within(f)).cloned().collect();
     let format = match args.format {
         OutputFormat::Human => Format::Human,
         OutputFormat::Json => Format::Json,
@@ -60,22 +41,28 @@ pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<E
         OutputFormat::Junit => Format::Junit,
     };
     let source = |path: &Path| loaded.sources.get(path).map(String::as_str);
-    let report = diagnostic::render(format, &diagnostics, &files, &source);
     let (errors, warnings) = diagnostic::count(&diagnostics);
-    if let Some(output) = &args.output {
-        std::fs::write(output, &report)
-            .with_context(|| format!("failed to write `{}`", output.display()))?;
-        let human = diagnostic::render(Format::Human, &diagnostics, &files, &source);
-        super::print(&human)?;
-    } else {
-        super::print(&report)?;
-    }
-    if format == Format::Human || args.output.is_some() {
-        let flags = files.len().saturating_sub(usize::from(only.is_none()));
-        eprintln!(
-            "checked {flags} flag files: {}",
-            diagnostic::human_summary(errors, warnings)
-        );
+    let flag_files = files.iter().filter(|f| **f != workspace.config_path).count();
+    let summary = format!(
+        "checked {flag_files} flag file{}: {}",
+        if flag_files == 1 { "" } else { "s" },
+        diagnostic::human_summary(errors, warnings)
+    );
+    match &args.output {
+        Some(output) => {
+            let report = diagnostic::render(format, &diagnostics, &files, &source);
+            std::fs::write(output, report).with_context(|| format!("failed to write `{}`", output.display()))?;
+            let human = diagnostic::render(Format::Human, &diagnostics, &files, &source);
+            super::print(&format!("{human}{summary}\n"))?;
+        }
+        None if format == Format::Human => {
+            let human = diagnostic::render(Format::Human, &diagnostics, &files, &source);
+            super::print(&format!("{human}{summary}\n"))?;
+        }
+        None => {
+            super::print(&diagnostic::render(format, &diagnostics, &files, &source))?;
+            eprintln!("{summary}");
+        }
     }
     Ok(if errors > 0 {
         ExitStatus::Failure
@@ -84,18 +71,12 @@ pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<E
     })
 }
 
-/// The flags directory the config names, or `flags` when the config cannot be read here (its
-/// problems are reported by the load itself).
-fn flags_dir_of(workspace: &Workspace, config_text: &str) -> PathBuf {
-    let file = crate::source::SourceFile {
-        path: workspace.config_path.clone(),
-        text: config_text.to_string(),
+/// The flags directory the config names, as shown to users, when the config can be read (its
+/// problems are otherwise reported by the load itself).
+fn flags_dir_of(workspace: &Workspace) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(file) = load::read_source(&workspace.config_path)? else {
+        return Ok(None);
     };
     let (config, _) = load::read_config(&file);
-    let relative = config.map_or_else(|| "flags".to_string(), |config| config.flags_dir);
-    load::display_path(&workspace.resolve(&relative))
-}
-
-fn is_under(path: &Path, prefix: &Path) -> bool {
-    path.starts_with(prefix)
+    Ok(config.map(|config| load::display_path(&workspace.resolve(&config.flags_dir))))
 }

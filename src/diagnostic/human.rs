@@ -5,13 +5,10 @@ use std::path::Path;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
-use super::{Diagnostic, Severity, count};
+use super::{Diagnostic, Severity};
 
-/// Renders every diagnostic as text for people, followed by a one-line summary.
-pub fn render_human<'a>(
-    diagnostics: &[Diagnostic],
-    source: &dyn Fn(&Path) -> Option<&'a str>,
-) -> String {
+/// Renders every diagnostic as text for people, each followed by a blank line.
+pub fn render_human<'a>(diagnostics: &[Diagnostic], source: &dyn Fn(&Path) -> Option<&'a str>) -> String {
     let renderer = Renderer::plain();
     let mut out = String::new();
     for diagnostic in diagnostics {
@@ -20,9 +17,7 @@ pub fn render_human<'a>(
             Severity::Warning => Level::WARNING,
         };
         let path = diagnostic.path.display().to_string();
-        let title = level
-            .primary_title(diagnostic.message.as_str())
-            .id(diagnostic.check);
+        let title = level.primary_title(diagnostic.message.as_str()).id(diagnostic.check);
         let mut report = Vec::new();
         match source(&diagnostic.path) {
             Some(text) if diagnostic.span.line > 0 => {
@@ -41,17 +36,10 @@ pub fn render_human<'a>(
             }
         }
         if let Some(help) = &diagnostic.help {
-            report.push(Group::with_title(
-                Level::HELP.secondary_title(help.as_str()),
-            ));
+            report.push(Group::with_title(Level::HELP.secondary_title(help.as_str())));
         }
         let _ = writeln!(out, "{}\n", renderer.render(&report));
     }
-    let (errors, warnings) = count(diagnostics);
-    if diagnostics.is_empty() {
-        return out;
-    }
-    let _ = writeln!(out, "{}", summary(errors, warnings));
     out
 }
 
@@ -64,9 +52,5 @@ pub fn summary(errors: usize, warnings: usize) -> String {
             format!("{n} {word}s")
         }
     };
-    format!(
-        "{}, {}",
-        plural(errors, "error"),
-        plural(warnings, "warning")
-    )
+    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
 }

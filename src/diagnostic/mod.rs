@@ -60,12 +60,7 @@ pub enum Format {
 
 impl Diagnostic {
     /// An error found by `check` at `span` of `file`.
-    pub fn error(
-        check: &'static str,
-        file: &SourceFile,
-        span: Span,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn error(check: &'static str, file: &SourceFile, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(check, Severity::Error, &file.path, span, message)
     }
 
@@ -128,9 +123,6 @@ pub fn render<'a>(
 
 /// Counts errors and warnings.
 pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     (errors, diagnostics.len() - errors)
 }

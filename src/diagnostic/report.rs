@@ -63,11 +63,7 @@ pub fn render_codequality(diagnostics: &[Diagnostic]) -> String {
                 hasher.update([0]);
             }
             let digest = hasher.finalize();
-            let fingerprint = digest
-                .iter()
-                .take(16)
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
+            let fingerprint = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
             CodeQualityIssue {
                 description,
                 check_name: diagnostic.check,
@@ -98,10 +94,7 @@ pub fn render_junit(diagnostics: &[Diagnostic], files_checked: &[PathBuf]) -> St
         .filter(|d| d.severity == Severity::Error)
         .map(|d| &d.path)
         .collect();
-    let clean: Vec<&PathBuf> = files_checked
-        .iter()
-        .filter(|path| !failing.contains(path))
-        .collect();
+    let clean: Vec<&PathBuf> = files_checked.iter().filter(|path| !failing.contains(path)).collect();
     let tests = (errors + clean.len()).to_string();
     let failures = errors.to_string();
 
@@ -125,19 +118,11 @@ pub fn render_junit(diagnostics: &[Diagnostic], files_checked: &[PathBuf]) -> St
                         ("errors", "0"),
                     ])
                     .write_inner_content(|writer| {
-                        for diagnostic in
-                            diagnostics.iter().filter(|d| d.severity == Severity::Error)
-                        {
+                        for diagnostic in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
                             let path = portable_path(&diagnostic.path);
-                            let location = format!(
-                                "{path}:{}:{}",
-                                diagnostic.span.line, diagnostic.span.column
-                            );
+                            let location = format!("{path}:{}:{}", diagnostic.span.line, diagnostic.span.column);
                             let name = format!("{location} [{}]", diagnostic.check);
-                            let mut body = format!(
-                                "{location}: error[{}]: {}",
-                                diagnostic.check, diagnostic.message
-                            );
+                            let mut body = format!("{location}: error[{}]: {}", diagnostic.check, diagnostic.message);
                             if let Some(help) = &diagnostic.help {
                                 body.push_str("\nhelp: ");
                                 body.push_str(help);

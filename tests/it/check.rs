@@ -13,8 +13,7 @@ fn check(files: &[(&str, &str)], expected: &[(&str, &str, usize, usize)]) {
         registry.write(path, text);
     }
     let output = registry.run(&["validate", "--format", "json"]);
-    let findings: Vec<Value> =
-        serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
     let actual: Vec<(String, String, usize, usize)> = findings
         .iter()
         .filter(|f| f["severity"] == "error")
@@ -44,10 +43,7 @@ fn check(files: &[(&str, &str)], expected: &[(&str, &str, usize, usize)]) {
 #[test]
 fn check_accepts_valid_flag() {
     check(
-        &[(
-            "flags/wip/a.yml",
-            &flag("a", "environments:\n  staging: true\n"),
-        )],
+        &[("flags/wip/a.yml", &flag("a", "environments:\n  staging: true\n"))],
         &[],
     );
 }
@@ -145,10 +141,7 @@ fn check_rejects_empty_and_multi_document_files() {
     check(
         &[
             ("flags/wip/a.yml", "# nothing\n"),
-            (
-                "flags/wip/b.yml",
-                &format!("{}---\nname: c\n", flag("b", "")),
-            ),
+            ("flags/wip/b.yml", &format!("{}---\nname: c\n", flag("b", ""))),
         ],
         &[
             ("empty-file", "flags/wip/a.yml", 1, 1),
@@ -173,10 +166,7 @@ fn check_rejects_unknown_gate_key() {
     check(
         &[(
             "flags/wip/a.yml",
-            &flag(
-                "a",
-                "environments:\n  staging:\n    percentage_of_actor: 5\n",
-            ),
+            &flag("a", "environments:\n  staging:\n    percentage_of_actor: 5\n"),
         )],
         &[("unknown-key", "flags/wip/a.yml", 10, 5)],
     );
@@ -203,10 +193,7 @@ fn check_rejects_float_milestone() {
 #[test]
 fn check_rejects_wrong_state_type() {
     check(
-        &[(
-            "flags/wip/a.yml",
-            &flag("a", "environments:\n  staging: 50\n"),
-        )],
+        &[("flags/wip/a.yml", &flag("a", "environments:\n  staging: 50\n"))],
         &[("invalid-value", "flags/wip/a.yml", 9, 12)],
     );
 }
@@ -229,13 +216,9 @@ fn check_rejects_bad_name() {
 
 #[test]
 fn check_rejects_duplicate_name() {
-    let beta =
-        flag("a", "rollout_issue_url: https://gitlab.com/i/1\n").replace("type: wip", "type: beta");
+    let beta = flag("a", "rollout_issue_url: https://gitlab.com/i/1\n").replace("type: wip", "type: beta");
     check(
-        &[
-            ("flags/wip/a.yml", &flag("a", "")),
-            ("flags/beta/a.yml", &beta),
-        ],
+        &[("flags/wip/a.yml", &flag("a", "")), ("flags/beta/a.yml", &beta)],
         &[("duplicate-name", "flags/wip/a.yml", 1, 7)],
     );
 }
@@ -245,6 +228,14 @@ fn check_rejects_path_layout() {
     check(
         &[("flags/ops/a.yml", &flag("a", ""))],
         &[("path-layout", "flags/ops/a.yml", 3, 7)],
+    );
+}
+
+#[test]
+fn check_rejects_nested_path_layout() {
+    check(
+        &[("flags/x/wip/a.yml", &flag("a", ""))],
+        &[("path-layout", "flags/x/wip/a.yml", 3, 7)],
     );
 }
 
@@ -309,10 +300,7 @@ fn check_rejects_non_http_url() {
 #[test]
 fn check_rejects_unknown_environment() {
     check(
-        &[(
-            "flags/wip/a.yml",
-            &flag("a", "environments:\n  prod: true\n"),
-        )],
+        &[("flags/wip/a.yml", &flag("a", "environments:\n  prod: true\n"))],
         &[("unknown-environment", "flags/wip/a.yml", 9, 3)],
     );
 }
@@ -339,10 +327,7 @@ fn check_rejects_percentage_out_of_range() {
     check(
         &[(
             "flags/wip/a.yml",
-            &flag(
-                "a",
-                "environments:\n  staging:\n    percentage_of_actors: 150\n",
-            ),
+            &flag("a", "environments:\n  staging:\n    percentage_of_actors: 150\n"),
         )],
         &[("out-of-range", "flags/wip/a.yml", 10, 27)],
     );
@@ -353,10 +338,7 @@ fn check_rejects_percentage_precision() {
     check(
         &[(
             "flags/wip/a.yml",
-            &flag(
-                "a",
-                "environments:\n  staging:\n    percentage_of_actors: 12.3456\n",
-            ),
+            &flag("a", "environments:\n  staging:\n    percentage_of_actors: 12.3456\n"),
         )],
         &[("percentage-precision", "flags/wip/a.yml", 10, 27)],
     );
@@ -475,10 +457,7 @@ fn check_collects_all_problems() {
 #[test]
 fn check_human_output_points_at_source() {
     let registry = Registry::new();
-    registry.write(
-        "flags/wip/a.yml",
-        flag("a", "environments:\n  prod: true\n"),
-    );
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  prod: true\n"));
     let output = registry.run(&["validate"]);
     assert_eq!(output.code, 1);
     insta::assert_snapshot!(output.stdout, @r"
@@ -490,7 +469,7 @@ fn check_human_output_points_at_source() {
       |
     help: did you mean `pre`?
 
-    1 error, 0 warnings
+    checked 1 flag file: 1 error, 0 warnings
     ");
 }
 
@@ -506,5 +485,15 @@ fn check_skip_turns_a_check_off() {
         output.stderr.contains("unknown check `no-such-check`"),
         "{}",
         output.stderr
+    );
+}
+
+// A misspelt step key is reported as such, not as a strange state.
+#[test]
+fn check_suggests_misspelt_step_key() {
+    let rollout = "rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    notes: hello\n    staging: true\n";
+    check(
+        &[("flags/wip/a.yml", &flag("a", rollout))],
+        &[("unknown-key", "flags/wip/a.yml", 10, 5)],
     );
 }

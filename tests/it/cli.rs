@@ -48,10 +48,7 @@ fn cli_new_writes_valid_flag() {
     let again = registry.run(&new_args("fast_merge", "gitlab_com_derisk"));
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
-    assert_eq!(
-        registry.read("flags/gitlab_com_derisk/fast_merge.yml"),
-        text
-    );
+    assert_eq!(registry.read("flags/gitlab_com_derisk/fast_merge.yml"), text);
 }
 
 // `new` leaves nothing behind when the flag would not validate.
@@ -60,19 +57,11 @@ fn cli_new_refuses_invalid_flag() {
     let registry = Registry::new();
     let output = registry.run(&new_args("Bad-Name", "wip"));
     assert_eq!(output.code, 1, "{output:?}");
-    assert!(
-        output.stderr.contains("error[name-format]"),
-        "{}",
-        output.stderr
-    );
+    assert!(output.stderr.contains("error[name-format]"), "{}", output.stderr);
     assert!(!registry.path().join("flags/wip/Bad-Name.yml").exists());
     let output = registry.run(&new_args("x", "nope"));
     assert_eq!(output.code, 2);
-    assert!(
-        output.stderr.contains("unknown flag type `nope`"),
-        "{}",
-        output.stderr
-    );
+    assert!(output.stderr.contains("unknown flag type `nope`"), "{}", output.stderr);
 }
 
 // `schema` prints the embedded schemas, identical to the files in `schema/`.
@@ -86,10 +75,8 @@ fn cli_schema_prints_embedded_schema() {
         let output = registry.run(&["schema", which]);
         assert_eq!(output.code, 0);
         let printed: Value = serde_json::from_str(&output.stdout).unwrap();
-        let committed: Value = serde_json::from_str(
-            &std::fs::read_to_string(crate::harness::repo_root().join(file)).unwrap(),
-        )
-        .unwrap();
+        let committed: Value =
+            serde_json::from_str(&std::fs::read_to_string(crate::harness::repo_root().join(file)).unwrap()).unwrap();
         assert_eq!(printed, committed);
     }
 }

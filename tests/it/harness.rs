@@ -30,11 +30,7 @@ impl Registry {
     /// An empty registry with the default config.
     pub(crate) fn new() -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(
-            repo_root().join("flagops.yml"),
-            dir.path().join("flagops.yml"),
-        )
-        .expect("copy config");
+        std::fs::copy(repo_root().join("flagops.yml"), dir.path().join("flagops.yml")).expect("copy config");
         std::fs::create_dir_all(dir.path().join("flags")).expect("flags dir");
         Registry { dir }
     }

@@ -81,9 +81,7 @@ fn import_gitlab_corpus_validates_but_for_true_problems() {
     let sources = sources(&corpus);
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for value in sources.values() {
-        *names
-            .entry(value["name"].as_str().unwrap().to_string())
-            .or_default() += 1;
+        *names.entry(value["name"].as_str().unwrap().to_string()).or_default() += 1;
     }
     let validation = registry.run(&["validate", "--format", "json"]);
     let findings: Vec<Value> = serde_json::from_str(&validation.stdout).unwrap();
@@ -110,10 +108,7 @@ fn import_gitlab_corpus_validates_but_for_true_problems() {
     }
     // The irregularities the corpus README lists are all found.
     assert_eq!(counts.get("duplicate-name"), Some(&2), "{counts:?}");
-    assert!(
-        counts.get("missing-key").copied().unwrap_or(0) >= 130,
-        "{counts:?}"
-    );
+    assert!(counts.get("missing-key").copied().unwrap_or(0) >= 130, "{counts:?}");
 
     // What was carried over is kept exactly: names, types, milestones as strings.
     let imported = registry.read("flags/gitlab_com_derisk/cascade_unarchive_group.yml");
@@ -142,13 +137,6 @@ fn import_keeps_existing_files() {
     assert_eq!(registry.read("flags/beta/x.yml"), "kept\n");
     let report: Value = serde_json::from_str(&output.stdout).unwrap();
     assert!(report[0]["status"].as_str().unwrap().starts_with("skipped"));
-    assert_eq!(
-        registry.run(&["import", "gitlab", "src", "--force"]).code,
-        0
-    );
-    assert!(
-        registry
-            .read("flags/beta/x.yml")
-            .starts_with("# yaml-language-server")
-    );
+    assert_eq!(registry.run(&["import", "gitlab", "src", "--force"]).code, 0);
+    assert!(registry.read("flags/beta/x.yml").starts_with("# yaml-language-server"));
 }

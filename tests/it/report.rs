@@ -8,10 +8,7 @@ use crate::harness::{Registry, flag};
 
 fn broken_registry() -> Registry {
     let registry = Registry::new();
-    registry.write(
-        "flags/wip/a.yml",
-        flag("a", "environments:\n  prod: true\n"),
-    );
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  prod: true\n"));
     registry.write("flags/wip/b.yml", flag("c", "feature_issue_url: ftp://x\n"));
     registry.write("flags/wip/ok.yml", flag("ok", ""));
     registry
@@ -37,16 +34,8 @@ fn report_codequality_names_file_and_line() {
     assert_eq!(
         located,
         [
-            (
-                "flags/wip/a.yml".to_string(),
-                9,
-                "unknown-environment".to_string()
-            ),
-            (
-                "flags/wip/b.yml".to_string(),
-                1,
-                "name-mismatch".to_string()
-            ),
+            ("flags/wip/a.yml".to_string(), 9, "unknown-environment".to_string()),
+            ("flags/wip/b.yml".to_string(), 1, "name-mismatch".to_string()),
             ("flags/wip/b.yml".to_string(), 8, "url-scheme".to_string()),
         ]
     );
@@ -55,10 +44,8 @@ fn report_codequality_names_file_and_line() {
         assert_eq!(issue["fingerprint"].as_str().unwrap().len(), 32);
         assert!(issue["description"].as_str().unwrap().starts_with('['));
     }
-    let fingerprints: std::collections::BTreeSet<&str> = issues
-        .iter()
-        .map(|i| i["fingerprint"].as_str().unwrap())
-        .collect();
+    let fingerprints: std::collections::BTreeSet<&str> =
+        issues.iter().map(|i| i["fingerprint"].as_str().unwrap()).collect();
     assert_eq!(fingerprints.len(), issues.len());
 }
 
@@ -106,8 +93,5 @@ fn report_junit_names_file_and_line() {
             ("flags/wip/ok.yml".to_string(), None),
         ]
     );
-    assert_eq!(
-        failures,
-        ["unknown-environment", "name-mismatch", "url-scheme"]
-    );
+    assert_eq!(failures, ["unknown-environment", "name-mismatch", "url-scheme"]);
 }

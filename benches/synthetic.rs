@@ -1,0 +1,107 @@
+//! The synthetic registry the benchmarks run on: N valid, varied flag files and a config.
+//! Shared by the benchmark binaries through `#[path]`.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Flag types used, with whether they need a rollout issue.
+const TYPES: [(&str, bool); 6] = [
+    ("gitlab_com_derisk", true),
+    ("wip", false),
+    ("beta", true),
+    ("ops", true),
+    ("experiment", true),
+    ("worker", false),
+];
+
+const ENVIRONMENTS: [&str; 6] = ["dev", "pre", "staging", "staging-ref", "ops", "production"];
+
+/// The file name (relative to the flags directory) and text of synthetic flag number `i`.
+pub fn flag(i: usize) -> (String, String) {
+    let (flag_type, rollout_issue) = TYPES[i % TYPES.len()];
+    let name = format!("synthetic_flag_{i:05}");
+    let mut text = String::new();
+    let _ = writeln!(text, "# yaml-language-server: $schema=../../schema/flag.schema.json");
+    let _ = writeln!(text, "name: {name}");
+    let _ = writeln!(
+        text,
+        "description: Synthetic flag number {i}, guarding a code path of group {}.",
+        i % 40
+    );
+    let _ = writeln!(text, "type: {flag_type}");
+    let _ = writeln!(text, "group: group::synthetic {}", i % 40);
+    let _ = writeln!(text, "owners: [\"@owner{}\", \"@owner{}\"]", i % 97, (i + 1) % 97);
+    let _ = writeln!(text, "milestone: \"{}.{}\"", 17 + i % 3, i % 12);
+    let _ = writeln!(
+        text,
+        "feature_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/{}",
+        400_000 + i
+    );
+    let _ = writeln!(
+        text,
+        "introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/{}",
+        150_000 + i
+    );
+    if rollout_issue || i.is_multiple_of(2) {
+        let _ = writeln!(
+            text,
+            "rollout_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/{}",
+            500_000 + i
+        );
+    }
+    let _ = writeln!(text, "default_enabled: false");
+    if i % 10 == 3 && i >= 1 {
+        let _ = writeln!(text, "requires: [synthetic_flag_{:05}]", i - 1);
+    }
+    let _ = writeln!(text, "environments:");
+    for (position, environment) in ENVIRONMENTS.iter().enumerate() {
+        match (i + position) % 5 {
+            0 => {}
+            1 => {
+                let _ = writeln!(text, "  {environment}: true");
+            }
+            2 => {
+                let _ = writeln!(text, "  {environment}: false");
+            }
+            3 => {
+                let _ = writeln!(text, "  {environment}:\n    percentage_of_actors: {}.5", 1 + i % 98);
+            }
+            _ => {
+                let _ = writeln!(
+                    text,
+                    "  {environment}:\n    actors:\n      project: [gitlab-org/gitlab, {}]\n      user: [{}]\n    groups: [gitlab_team_members]",
+                    i,
+                    i * 7
+                );
+            }
+        }
+    }
+    if i.is_multiple_of(4) {
+        let day = 1 + i % 28;
+        let _ = writeln!(
+            text,
+            "rollout:\n  - at: \"2026-12-{day:02}T09:00:00Z\"\n    staging: true\n  - after: 15m\n    production:\n      percentage_of_actors: 25\n  - after: 1h\n    production: true"
+        );
+    }
+    (format!("{flag_type}/{name}.yml"), text)
+}
+
+/// Writes a registry of `count` flags under `dir`: `flagops.yml`, `schema/` and `flags/`.
+pub fn write_registry(dir: &Path, count: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("schema")).unwrap();
+    std::fs::copy(root.join("flagops.yml"), dir.join("flagops.yml")).unwrap();
+    std::fs::copy(
+        root.join("schema/flag.schema.json"),
+        dir.join("schema/flag.schema.json"),
+    )
+    .unwrap();
+    for i in 0..count {
+        let (relative, text) = flag(i);
+        let path = dir.join("flags").join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}

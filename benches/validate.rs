@@ -1,0 +1,102 @@
+//! Benchmark: `flagops validate` on a synthetic registry of 10,000 flags, side by side with
+//! check-jsonschema (PyPI) validating the same files against the same schema.
+//!
+//! Run with `cargo bench --bench validate` (or `scripts/bench`, which installs
+//! check-jsonschema first). Prints median wall times; record them in docs/benchmarks.md.
+
+#[path = "synthetic.rs"]
+mod synthetic;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const FLAGS: usize = 10_000;
+
+fn main() {
+    let count = std::env::var("FLAGOPS_BENCH_FLAGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FLAGS);
+    let dir = tempfile::tempdir().unwrap();
+    synthetic::write_registry(dir.path(), count);
+    if let Some(keep) = std::env::var_os("FLAGOPS_BENCH_KEEP") {
+        // Leave a copy for profiling by hand.
+        synthetic::write_registry(Path::new(&keep), count);
+    }
+    let binary = env!("CARGO_BIN_EXE_flagops");
+
+    // The whole command, as a user runs it: process start, read, parse, schema, checks, report.
+    let ours = median(7, || {
+        let output = Command::new(binary)
+            .args(["validate", "--format", "json"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    });
+    println!(
+        "flagops validate, {count} flags: {:.3} s (median of 7)",
+        ours.as_secs_f64()
+    );
+
+    let files = flag_files(&dir.path().join("flags"));
+    match which("check-jsonschema") {
+        Some(tool) => {
+            let theirs = median(3, || {
+                let output = Command::new(&tool)
+                    .arg("--schemafile")
+                    .arg(dir.path().join("schema/flag.schema.json"))
+                    .args(&files)
+                    .output()
+                    .unwrap();
+                assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+            });
+            println!(
+                "check-jsonschema, {count} flags: {:.3} s (median of 3)",
+                theirs.as_secs_f64()
+            );
+            println!("speed-up: {:.1}x", theirs.as_secs_f64() / ours.as_secs_f64());
+        }
+        None => println!("check-jsonschema not found: `pip install check-jsonschema` (scripts/bench does) to compare"),
+    }
+}
+
+fn median(runs: usize, mut run: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn flag_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(flag_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    })
+}
