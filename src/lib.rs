@@ -13,9 +13,11 @@ pub mod diagnostic;
 pub mod import;
 pub mod load;
 pub mod model;
+pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod source;
+pub mod state;
 pub mod template;
 
 use std::process::ExitCode;

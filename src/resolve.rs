@@ -1,11 +1,13 @@
-//! Rollout plans over time: when each step takes effect.
+//! Rollout plans over time: when each step takes effect, and the desired state they give at
+//! any moment.
 //!
 //! The desired state at a time T is a pure function of the flag file and T. This module is pure:
 //! it is handed the time, never reads a clock.
 
 use jiff::{SignedDuration, SpanRelativeTo, Timestamp};
 
-use crate::model::RolloutStep;
+use crate::model::{self, Registry, RolloutStep};
+use crate::state::{EnvironmentState, Stored};
 
 /// Why a step's time could not be worked out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,35 @@ pub fn step_times(steps: &[RolloutStep]) -> Vec<Result<Timestamp, StepTimeError>
         times.push(time);
     }
     times
+}
+
+/// The desired state of every flag of `registry` in `environment` at `at`: the flag's
+/// `environments` entry, overridden by the latest rollout step due at or before `at` that sets
+/// this environment.
+pub fn desired(registry: &Registry, environment: &str, at: jiff::Timestamp) -> EnvironmentState {
+    let mut state = EnvironmentState::new();
+    for file in &registry.flags {
+        if let Some(stored) = desired_flag(&file.flag, environment, at) {
+            state.insert(file.flag.name.clone(), stored);
+        }
+    }
+    state
+}
+
+/// The desired state of one flag in `environment` at `at`, or `None` for absent.
+pub fn desired_flag(flag: &model::Flag, environment: &str, at: jiff::Timestamp) -> Option<Stored> {
+    let mut current = flag.environments.get(environment).map(Stored::from_model);
+    let times = step_times(&flag.rollout);
+    for (step, time) in flag.rollout.iter().zip(times) {
+        let Ok(time) = time else { break };
+        if time > at {
+            break;
+        }
+        if let Some(state) = step.environments.get(environment) {
+            current = Some(Stored::from_model(state));
+        }
+    }
+    current
 }
 
 #[cfg(test)]

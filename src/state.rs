@@ -1,0 +1,197 @@
+//! The state of flags in an environment, exactly Flipper's model as GitLab stores it.
+//!
+//! A flag in an environment is absent (nothing stored: the application falls back to
+//! `default_enabled`), a boolean (the boolean gate, which clears every other gate), or a set of
+//! gates that open together. Percentages are kept in thousandths, so equality is exact.
+//! This module is pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model;
+
+/// The stored state of one flag in one environment; absence is the flag missing from the map.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stored {
+    /// On or off for everyone.
+    Boolean(bool),
+    /// On for an actor when any gate opens.
+    Gates(GateSet),
+}
+
+/// Flipper's non-boolean gates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSet {
+    /// Percentage of actors, in thousandths of a percent (25% is 25,000).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "percentage")]
+    pub percentage_of_actors: Option<u32>,
+    /// Percentage of time, in thousandths of a percent.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "percentage")]
+    pub percentage_of_time: Option<u32>,
+    /// Actors, as `kind:id` (such as `project:gitlab-org/gitlab`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub actors: BTreeSet<Actor>,
+    /// Flipper feature groups.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub groups: BTreeSet<String>,
+}
+
+/// An actor: its kind (a key of `actor_kinds`) and its id or full path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Actor {
+    /// The kind, such as `project`.
+    pub kind: String,
+    /// The id or full path, such as `gitlab-org/gitlab` or `42`.
+    pub id: String,
+}
+
+/// The state of every flag stored in one environment.
+pub type EnvironmentState = BTreeMap<String, Stored>;
+
+impl Stored {
+    /// Converts a state as written in a flag file; percentages there have at most three decimals
+    /// (the `percentage-precision` check), so the conversion is exact.
+    pub fn from_model(state: &model::State) -> Stored {
+        match state {
+            model::State::Boolean(on) => Stored::Boolean(*on),
+            model::State::Gates(gates) => Stored::Gates(GateSet {
+                percentage_of_actors: gates.percentage_of_actors.map(to_thousandths),
+                percentage_of_time: gates.percentage_of_time.map(to_thousandths),
+                actors: gates
+                    .actors
+                    .iter()
+                    .flat_map(|(kind, ids)| ids.iter().map(move |id| Actor { kind: kind.clone(), id: id.0.clone() }))
+                    .collect(),
+                groups: gates.groups.iter().cloned().collect(),
+            }),
+        }
+    }
+
+    /// Whether the flag is on for everyone.
+    pub fn is_fully_on(&self) -> bool {
+        matches!(self, Stored::Boolean(true))
+    }
+}
+
+impl GateSet {
+    /// Whether no gate is open: Flipper's `off` state.
+    pub fn is_empty(&self) -> bool {
+        self.percentage_of_actors.is_none_or(|p| p == 0)
+            && self.percentage_of_time.is_none_or(|p| p == 0)
+            && self.actors.is_empty()
+            && self.groups.is_empty()
+    }
+}
+
+fn to_thousandths(percentage: f64) -> u32 {
+    (percentage * 1000.0).round().clamp(0.0, 100_000.0) as u32
+}
+
+/// Formats thousandths of a percent as a percentage (`12.5`).
+pub fn percent(thousandths: u32) -> String {
+    let whole = thousandths / 1000;
+    let fraction = thousandths % 1000;
+    if fraction == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction:03}").trim_end_matches('0').to_string()
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.id)
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (kind, id) = text.split_once(':').ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not `kind:id`")))?;
+        Ok(Actor { kind: kind.to_string(), id: id.to_string() })
+    }
+}
+
+impl fmt::Display for Stored {
+    /// `true`, `false`, or the open gates: `25% of actors, project:gitlab-org/gitlab`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stored::Boolean(on) => write!(f, "{on}"),
+            Stored::Gates(gates) => {
+                let mut parts = Vec::new();
+                if let Some(p) = gates.percentage_of_actors {
+                    parts.push(format!("{}% of actors", percent(p)));
+                }
+                if let Some(p) = gates.percentage_of_time {
+                    parts.push(format!("{}% of time", percent(p)));
+                }
+                parts.extend(gates.actors.iter().map(ToString::to_string));
+                parts.extend(gates.groups.iter().map(|group| format!("group {group}")));
+                if parts.is_empty() {
+                    write!(f, "no gates")
+                } else {
+                    write!(f, "{}", parts.join(", "))
+                }
+            }
+        }
+    }
+}
+
+/// Serializes percentages in thousandths as plain numbers (`12.5`), as flag files write them.
+mod percentage {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(thousandths) if thousandths % 1000 == 0 => serializer.serialize_u32(thousandths / 1000),
+            Some(thousandths) => serializer.serialize_f64(f64::from(*thousandths) / 1000.0),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+        let value = Option::<f64>::deserialize(deserializer)?;
+        match value {
+            Some(p) if (0.0..=100.0).contains(&p) => Ok(Some((p * 1000.0).round() as u32)),
+            Some(p) => Err(serde::de::Error::custom(format!("{p} is not a percentage from 0 to 100"))),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_round_trips_through_json() {
+        let stored = Stored::Gates(GateSet {
+            percentage_of_actors: Some(12_500),
+            percentage_of_time: None,
+            actors: [Actor { kind: "project".into(), id: "gitlab-org/gitlab".into() }].into(),
+            groups: ["gitlab_team_members".to_string()].into(),
+        });
+        let json = serde_json::to_string(&stored).unwrap();
+        assert_eq!(json, r#"{"percentage_of_actors":12.5,"actors":["project:gitlab-org/gitlab"],"groups":["gitlab_team_members"]}"#);
+        assert_eq!(serde_json::from_str::<Stored>(&json).unwrap(), stored);
+        assert_eq!(serde_json::from_str::<Stored>("false").unwrap(), Stored::Boolean(false));
+        assert_eq!(stored.to_string(), "12.5% of actors, project:gitlab-org/gitlab, group gitlab_team_members");
+    }
+
+    #[test]
+    fn percent_formats_thousandths() {
+        assert_eq!(percent(25_000), "25");
+        assert_eq!(percent(12_500), "12.5");
+        assert_eq!(percent(1), "0.001");
+    }
+}
