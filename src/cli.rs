@@ -40,6 +40,113 @@ pub enum Command {
     /// Convert flag definitions from another system into registry flag files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Show what a sync would change in each environment, without changing anything.
+    ///
+    /// Compares the desired state (the registry, with rollout plans resolved at `--at`, by
+    /// default now) with each environment's actual state, in promotion order. With `--base REV`,
+    /// compares the working tree's registry with the one at REV instead and needs no backend:
+    /// the merge-request view.
+    Plan(PlanArgs),
+    /// Apply the registry to every environment, in promotion order.
+    ///
+    /// Refuses a registry with errors. Takes each environment's lock, plans afresh, applies the
+    /// changes one by one (retrying transient failures), and records who applied what, when and
+    /// from which commit. A failure stops that environment and the later ones; a rerun finishes
+    /// the job. Flags gone from the registry are deleted only with `--prune`.
+    Sync(SyncArgs),
+    /// Show, per environment, what is in sync, what is pending and what drifted.
+    ///
+    /// Pending: the registry asks for a change not yet synced. Drifted: the environment was
+    /// changed outside git since its last sync. Also shows when each environment was last synced
+    /// and at which commit.
+    Status(StatusArgs),
+    /// The main job: validate, then sync every environment.
+    Deploy(DeployArgs),
+}
+
+/// Arguments of `flagops plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan only this environment (repeatable); by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// Compare the working tree with this git revision instead of with the environments.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Resolve rollout plans at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Include deleting flags gone from the registry.
+    #[arg(long)]
+    pub prune: bool,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Exit with 1 when the plan is not empty.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// Output formats of plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Text for people.
+    Human,
+    /// JSON.
+    Json,
+    /// Markdown, for a merge-request comment.
+    Markdown,
+}
+
+/// Arguments of `flagops sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync only this environment (repeatable); by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete flags gone from the registry (also set by `prune: true` in flagops.yml).
+    #[arg(long)]
+    pub prune: bool,
+    /// Resolve rollout plans at this time (RFC 3339) instead of now: for rehearsals.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// How long to wait for another sync of the same environment, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_timeout: u64,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment (repeatable); by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// Compare with the desired state at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Exit with 1 when anything is pending or drifted.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// Arguments of `flagops deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Delete flags gone from the registry.
+    #[arg(long)]
+    pub prune: bool,
+    /// How long to wait for another sync of the same environment, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_timeout: u64,
 }
 
 /// Arguments of `flagops validate`.

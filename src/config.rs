@@ -25,6 +25,9 @@ pub struct Config {
     /// Where the `file` backend keeps its state, relative to the config file.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
+    /// Whether sync deletes flags gone from the registry, as `--prune` does.
+    #[serde(default)]
+    pub prune: bool,
     /// The environments in promotion order.
     pub environments: Vec<Environment>,
     /// The flag types, by name.

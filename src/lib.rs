@@ -5,19 +5,24 @@
 //! wrapper that turns its `cli` arguments into plain inputs and calls these modules.
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod backends;
 pub mod check;
 pub mod cli;
 mod cmd;
 pub mod config;
 pub mod diagnostic;
+pub mod history;
 pub mod import;
 pub mod load;
+pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod source;
 pub mod state;
+pub mod status;
+pub mod sync;
 pub mod template;
 
 use std::process::ExitCode;

@@ -105,49 +105,86 @@ impl Workspace {
 
 /// Reads and checks `flagops.yml` and every flag file, collecting all diagnostics.
 pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Loaded> {
-    let mut diagnostics = Vec::new();
-    let mut sources = BTreeMap::new();
     let config_file = read_source(&workspace.config_path)?;
-    let config = match config_file {
-        Err(diagnostic) => {
-            diagnostics.push(*diagnostic);
-            None
-        }
-        Ok(file) => {
-            let (config, found) = read_config(&file);
-            if !found.is_empty() {
-                sources.insert(file.path.clone(), file.text);
-            }
-            diagnostics.extend(found);
-            config
-        }
+    let mut loaded = start(workspace.config_path.clone(), config_file.map_err(|d| *d));
+    let Some(config) = loaded.1.take() else {
+        return Ok(finish_without_config(loaded.0));
     };
-    let mut files = vec![workspace.config_path.clone()];
-    let Some(config) = config else {
-        diagnostic::sort(&mut diagnostics);
-        return Ok(Loaded {
-            registry: None,
-            diagnostics,
-            sources,
-            files,
-        });
-    };
-
     let flags_dir = options
         .flags_dir
         .clone()
         .unwrap_or_else(|| workspace.resolve(&config.flags_dir));
     let paths = discover_flag_files(&flags_dir)?;
-    let results: Vec<anyhow::Result<FileRead>> = paths.par_iter().map(|path| read_flag(path)).collect();
+    let reads: Vec<FileRead> = paths
+        .par_iter()
+        .map(|path| read_flag(path))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(finish(loaded.0, config, &flags_dir, paths, reads, options))
+}
 
-    let mut flags = Vec::with_capacity(paths.len());
+/// Checks a registry held in memory, as read from git: its config and its flag files.
+pub fn load_sources(
+    config_file: SourceFile,
+    flag_files: Vec<SourceFile>,
+    flags_dir: &Path,
+    options: &LoadOptions,
+) -> Loaded {
+    let mut loaded = start(config_file.path.clone(), Ok(config_file));
+    let Some(config) = loaded.1.take() else {
+        return finish_without_config(loaded.0);
+    };
+    let paths: Vec<PathBuf> = flag_files.iter().map(|file| file.path.clone()).collect();
+    let reads: Vec<FileRead> = flag_files.into_par_iter().map(check_flag_source).collect();
+    finish(loaded.0, config, flags_dir, paths, reads, options)
+}
+
+/// The first step of a load: the config, read and checked.
+fn start(config_path: PathBuf, config_file: Result<SourceFile, Diagnostic>) -> (Loaded, Option<Config>) {
+    let mut loaded = Loaded {
+        registry: None,
+        diagnostics: Vec::new(),
+        sources: BTreeMap::new(),
+        files: vec![config_path],
+    };
+    let config = match config_file {
+        Err(diagnostic) => {
+            loaded.diagnostics.push(diagnostic);
+            None
+        }
+        Ok(file) => {
+            let (config, found) = read_config(&file);
+            if !found.is_empty() {
+                loaded.sources.insert(file.path.clone(), file.text);
+            }
+            loaded.diagnostics.extend(found);
+            config
+        }
+    };
+    (loaded, config)
+}
+
+fn finish_without_config(mut loaded: Loaded) -> Loaded {
+    diagnostic::sort(&mut loaded.diagnostics);
+    loaded
+}
+
+/// The last step of a load: the registry from the files read, and the semantic checks.
+fn finish(
+    mut loaded: Loaded,
+    config: Config,
+    flags_dir: &Path,
+    paths: Vec<PathBuf>,
+    reads: Vec<FileRead>,
+    options: &LoadOptions,
+) -> Loaded {
+    let mut flags = Vec::with_capacity(reads.len());
     let mut unreadable: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for result in results {
-        let FileRead {
-            outcome,
-            diagnostics: found,
-            source,
-        } = result?;
+    for FileRead {
+        outcome,
+        diagnostics: found,
+        source,
+    } in reads
+    {
         match outcome {
             FileOutcome::Flag(file) => flags.push(*file),
             FileOutcome::Unreadable { stem, path } => unreadable.entry(stem).or_default().push(path),
@@ -155,34 +192,31 @@ pub fn load(workspace: &Workspace, options: &LoadOptions) -> anyhow::Result<Load
         if !found.is_empty()
             && let Some(source) = source
         {
-            sources.insert(source.path, source.text);
+            loaded.sources.insert(source.path, source.text);
         }
-        diagnostics.extend(found);
+        loaded.diagnostics.extend(found);
     }
-    files.extend(paths);
-
+    loaded.files.extend(paths);
     let registry = Registry {
         config,
-        flags_dir: display_path(&flags_dir),
+        flags_dir: display_path(flags_dir),
         flags,
         unreadable,
     };
     let found = crate::check::run(&registry, &options.skip);
     for diagnostic in &found {
-        if !sources.contains_key(&diagnostic.path)
-            && let Ok(text) = std::fs::read_to_string(&diagnostic.path)
+        if !loaded.sources.contains_key(&diagnostic.path)
+            && let Some(file) = registry.flags.iter().find(|file| file.path == diagnostic.path)
         {
-            sources.insert(diagnostic.path.clone(), text);
+            loaded
+                .sources
+                .insert(diagnostic.path.clone(), file.index.text().to_string());
         }
     }
-    diagnostics.extend(found);
-    diagnostic::sort(&mut diagnostics);
-    Ok(Loaded {
-        registry: Some(registry),
-        diagnostics,
-        sources,
-        files,
-    })
+    loaded.diagnostics.extend(found);
+    diagnostic::sort(&mut loaded.diagnostics);
+    loaded.registry = Some(registry);
+    loaded
 }
 
 /// Parses and checks the config text; returns the config when it has no errors.
@@ -207,34 +241,60 @@ pub fn read_config(file: &SourceFile) -> (Option<Config>, Vec<Diagnostic>) {
 
 /// Reads one flag file through every gate.
 fn read_flag(path: &Path) -> anyhow::Result<FileRead> {
+    match read_source(path)? {
+        Ok(file) => Ok(check_flag_source(file)),
+        Err(diagnostic) => Ok(FileRead {
+            outcome: unreadable(path),
+            diagnostics: vec![*diagnostic],
+            source: None,
+        }),
+    }
+}
+
+/// Takes one flag file held in memory through the size limit, YAML, the schema and the model.
+fn check_flag_source(file: SourceFile) -> FileRead {
+    if file.text.len() as u64 > MAX_FILE_BYTES {
+        let diagnostic = too_large(&file.path, file.text.len() as u64);
+        return FileRead {
+            outcome: unreadable(&file.path),
+            diagnostics: vec![diagnostic],
+            source: None,
+        };
+    }
+    let (outcome, found) = parse_flag(&file);
+    let outcome = match outcome {
+        Some(flag) => FileOutcome::Flag(Box::new(flag)),
+        None => unreadable(&file.path),
+    };
+    FileRead {
+        outcome,
+        diagnostics: found,
+        source: Some(file),
+    }
+}
+
+fn unreadable(path: &Path) -> FileOutcome {
     let stem = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let unreadable = || FileOutcome::Unreadable {
-        stem: stem.clone(),
+    FileOutcome::Unreadable {
+        stem,
         path: display_path(path),
-    };
-    let file = match read_source(path)? {
-        Ok(file) => file,
-        Err(diagnostic) => {
-            return Ok(FileRead {
-                outcome: unreadable(),
-                diagnostics: vec![*diagnostic],
-                source: None,
-            });
-        }
-    };
-    let (outcome, found) = parse_flag(&file);
-    let outcome = match outcome {
-        Some(flag) => FileOutcome::Flag(Box::new(flag)),
-        None => unreadable(),
-    };
-    Ok(FileRead {
-        outcome,
-        diagnostics: found,
-        source: Some(file),
-    })
+    }
+}
+
+fn too_large(path: &Path, size: u64) -> Diagnostic {
+    Diagnostic::at(
+        "file-too-large",
+        diagnostic::Severity::Error,
+        path,
+        Span::point(1, 1),
+        format!("the file is {size} bytes"),
+    )
+    .with_help(format!(
+        "flag files may be at most {MAX_FILE_BYTES} bytes; a flag needs far less"
+    ))
 }
 
 /// Parses, schema-checks and types one flag file held in memory.
@@ -265,18 +325,7 @@ pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnos
     let metadata = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     let shown = display_path(path);
     if metadata.len() > MAX_FILE_BYTES {
-        return Ok(Err(Box::new(
-            Diagnostic::at(
-                "file-too-large",
-                diagnostic::Severity::Error,
-                &shown,
-                Span::point(1, 1),
-                format!("the file is {} bytes", metadata.len()),
-            )
-            .with_help(format!(
-                "flag files may be at most {MAX_FILE_BYTES} bytes; a flag needs far less"
-            )),
-        )));
+        return Ok(Err(Box::new(too_large(&shown, metadata.len()))));
     }
     let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     match String::from_utf8(bytes) {

@@ -131,6 +131,11 @@ impl PointerIndex {
         })
     }
 
+    /// The text of the document the index describes.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The span of the node at `pointer`, if the document has one.
     pub fn get(&self, pointer: &str) -> Option<NodeSpan> {
         self.spans().get(pointer).copied()

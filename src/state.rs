@@ -64,7 +64,12 @@ impl Stored {
                 actors: gates
                     .actors
                     .iter()
-                    .flat_map(|(kind, ids)| ids.iter().map(move |id| Actor { kind: kind.clone(), id: id.0.clone() }))
+                    .flat_map(|(kind, ids)| {
+                        ids.iter().map(move |id| Actor {
+                            kind: kind.clone(),
+                            id: id.0.clone(),
+                        })
+                    })
                     .collect(),
                 groups: gates.groups.iter().cloned().collect(),
             }),
@@ -117,8 +122,13 @@ impl Serialize for Actor {
 impl<'de> Deserialize<'de> for Actor {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let (kind, id) = text.split_once(':').ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not `kind:id`")))?;
-        Ok(Actor { kind: kind.to_string(), id: id.to_string() })
+        let (kind, id) = text
+            .split_once(':')
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not `kind:id`")))?;
+        Ok(Actor {
+            kind: kind.to_string(),
+            id: id.to_string(),
+        })
     }
 }
 
@@ -163,7 +173,9 @@ mod percentage {
         let value = Option::<f64>::deserialize(deserializer)?;
         match value {
             Some(p) if (0.0..=100.0).contains(&p) => Ok(Some((p * 1000.0).round() as u32)),
-            Some(p) => Err(serde::de::Error::custom(format!("{p} is not a percentage from 0 to 100"))),
+            Some(p) => Err(serde::de::Error::custom(format!(
+                "{p} is not a percentage from 0 to 100"
+            ))),
             None => Ok(None),
         }
     }
@@ -178,14 +190,24 @@ mod tests {
         let stored = Stored::Gates(GateSet {
             percentage_of_actors: Some(12_500),
             percentage_of_time: None,
-            actors: [Actor { kind: "project".into(), id: "gitlab-org/gitlab".into() }].into(),
+            actors: [Actor {
+                kind: "project".into(),
+                id: "gitlab-org/gitlab".into(),
+            }]
+            .into(),
             groups: ["gitlab_team_members".to_string()].into(),
         });
         let json = serde_json::to_string(&stored).unwrap();
-        assert_eq!(json, r#"{"percentage_of_actors":12.5,"actors":["project:gitlab-org/gitlab"],"groups":["gitlab_team_members"]}"#);
+        assert_eq!(
+            json,
+            r#"{"percentage_of_actors":12.5,"actors":["project:gitlab-org/gitlab"],"groups":["gitlab_team_members"]}"#
+        );
         assert_eq!(serde_json::from_str::<Stored>(&json).unwrap(), stored);
         assert_eq!(serde_json::from_str::<Stored>("false").unwrap(), Stored::Boolean(false));
-        assert_eq!(stored.to_string(), "12.5% of actors, project:gitlab-org/gitlab, group gitlab_team_members");
+        assert_eq!(
+            stored.to_string(),
+            "12.5% of actors, project:gitlab-org/gitlab, group gitlab_team_members"
+        );
     }
 
     #[test]

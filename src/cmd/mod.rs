@@ -3,6 +3,9 @@
 
 mod import;
 mod new;
+mod plan;
+mod status;
+mod sync;
 mod validate;
 
 use std::io::Write;
@@ -40,6 +43,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::New(args) => new::run(&workspace(config.as_deref())?, args),
         Command::Import(crate::cli::ImportCommand::Gitlab(args)) => import::run(&workspace(config.as_deref())?, args),
+        Command::Plan(args) => plan::run(&workspace(config.as_deref())?, args),
+        Command::Sync(args) => sync::run(&workspace(config.as_deref())?, args),
+        Command::Status(args) => status::run(&workspace(config.as_deref())?, args),
+        Command::Deploy(args) => sync::deploy(&workspace(config.as_deref())?, args),
     }
 }
 
@@ -54,4 +61,60 @@ fn print(text: &str) -> anyhow::Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// Loads the registry; when it has errors, prints them and says what is not done.
+fn load_valid(workspace: &Workspace, doing: &str) -> anyhow::Result<Option<crate::model::Registry>> {
+    let loaded = crate::load::load(workspace, &crate::load::LoadOptions::default())?;
+    let (errors, _) = crate::diagnostic::count(&loaded.diagnostics);
+    if errors > 0 || loaded.registry.is_none() {
+        let source = |path: &std::path::Path| loaded.sources.get(path).map(String::as_str);
+        let errors_only: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == crate::diagnostic::Severity::Error)
+            .cloned()
+            .collect();
+        eprint!(
+            "{}",
+            crate::diagnostic::render(crate::diagnostic::Format::Human, &errors_only, &[], &source)
+        );
+        eprintln!(
+            "not {doing}: the registry has {} (run `flagops validate`)",
+            crate::plan::render::count(errors, "error")
+        );
+        return Ok(None);
+    }
+    Ok(loaded.registry)
+}
+
+/// `--at`, or now.
+fn parse_at(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
+    match at {
+        Some(text) => crate::resolve::parse_time(text).map_err(|reason| {
+            anyhow::anyhow!(
+                "invalid `--at` time `{text}`: {reason}\nhelp: write an RFC 3339 time such as 2026-11-24T09:00:00Z"
+            )
+        }),
+        None => Ok(jiff::Timestamp::now()),
+    }
+}
+
+/// The environments named by `--env`, in promotion order; all when none is named.
+fn select_environments(registry: &crate::model::Registry, wanted: &[String]) -> anyhow::Result<Vec<String>> {
+    let config = &registry.config;
+    for name in wanted {
+        if config.environment(name).is_none() {
+            let known: Vec<&str> = config.environment_names().collect();
+            anyhow::bail!(
+                "unknown environment `{name}`\nhelp: the environments in flagops.yml are {}",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(config
+        .environment_names()
+        .filter(|name| wanted.is_empty() || wanted.iter().any(|w| w == name))
+        .map(str::to_string)
+        .collect())
 }

@@ -4,6 +4,8 @@
 //! live here too: `Change::operations` spells out the Features API calls a change needs, and
 //! changes are ordered so that flags a dependant `requires` go on first and off last.
 
+pub mod render;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -40,7 +42,7 @@ pub struct Change {
 }
 
 /// The kind of change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Nothing was stored; something will be.
@@ -94,12 +96,23 @@ impl Plan {
 }
 
 /// The changes that make `actual` equal `desired` in `environment`.
-pub fn diff(environment: &str, desired: &EnvironmentState, actual: &EnvironmentState, options: &DiffOptions<'_>) -> Plan {
+pub fn diff(
+    environment: &str,
+    desired: &EnvironmentState,
+    actual: &EnvironmentState,
+    options: &DiffOptions<'_>,
+) -> Plan {
     let mut changes = Vec::new();
     let mut kept_orphans = Vec::new();
     for (flag, to) in desired {
         match actual.get(flag) {
-            None => changes.push(Change { flag: flag.clone(), action: Action::Create, from: None, to: Some(to.clone()), orphan: false }),
+            None => changes.push(Change {
+                flag: flag.clone(),
+                action: Action::Create,
+                from: None,
+                to: Some(to.clone()),
+                orphan: false,
+            }),
             Some(from) if from != to => changes.push(Change {
                 flag: flag.clone(),
                 action: Action::Update,
@@ -119,10 +132,20 @@ pub fn diff(environment: &str, desired: &EnvironmentState, actual: &EnvironmentS
             kept_orphans.push(flag.clone());
             continue;
         }
-        changes.push(Change { flag: flag.clone(), action: Action::Delete, from: Some(from.clone()), to: None, orphan });
+        changes.push(Change {
+            flag: flag.clone(),
+            action: Action::Delete,
+            from: Some(from.clone()),
+            to: None,
+            orphan,
+        });
     }
     order(&mut changes, &options.requires);
-    Plan { environment: environment.to_string(), changes, kept_orphans }
+    Plan {
+        environment: environment.to_string(),
+        changes,
+        kept_orphans,
+    }
 }
 
 impl Change {
@@ -201,13 +224,23 @@ fn order(changes: &mut [Change], requires: &BTreeMap<&str, Vec<&str>>) {
 }
 
 /// The length of the longest `requires` chain below `flag` (cycles are cut).
-fn dependency_depth<'a>(flag: &'a str, requires: &BTreeMap<&'a str, Vec<&'a str>>, seen: &mut BTreeSet<&'a str>) -> usize {
+fn dependency_depth<'a>(
+    flag: &'a str,
+    requires: &BTreeMap<&'a str, Vec<&'a str>>,
+    seen: &mut BTreeSet<&'a str>,
+) -> usize {
     if !seen.insert(flag) {
         return 0;
     }
     let depth = requires
         .get(flag)
-        .map(|required| required.iter().map(|r| 1 + dependency_depth(r, requires, seen)).max().unwrap_or(0))
+        .map(|required| {
+            required
+                .iter()
+                .map(|r| 1 + dependency_depth(r, requires, seen))
+                .max()
+                .unwrap_or(0)
+        })
         .unwrap_or(0);
     seen.remove(flag);
     depth
@@ -242,7 +275,13 @@ impl fmt::Display for Change {
             Action::Update => '~',
             Action::Delete => '-',
         };
-        write!(f, "{sign} {}: {} → {}", self.flag, show(self.from.as_ref()), show(self.to.as_ref()))?;
+        write!(
+            f,
+            "{sign} {}: {} → {}",
+            self.flag,
+            show(self.from.as_ref()),
+            show(self.to.as_ref())
+        )?;
         if self.orphan {
             write!(f, " (not in the registry)")?;
         }

@@ -1,7 +1,10 @@
 use super::*;
 
 fn actor(kind: &str, id: &str) -> Actor {
-    Actor { kind: kind.into(), id: id.into() }
+    Actor {
+        kind: kind.into(),
+        id: id.into(),
+    }
 }
 
 fn gates(poa: Option<u32>, pot: Option<u32>, actors: &[(&str, &str)], groups: &[&str]) -> Option<Stored> {
@@ -23,7 +26,10 @@ fn forms() -> Vec<(&'static str, Option<Stored>)> {
         ("50% actors", gates(Some(50_000), None, &[], &[])),
         ("10% time", gates(None, Some(10_000), &[], &[])),
         ("project A", gates(None, None, &[("project", "a")], &[])),
-        ("projects A+B", gates(None, None, &[("project", "a"), ("project", "b")], &[])),
+        (
+            "projects A+B",
+            gates(None, None, &[("project", "a"), ("project", "b")], &[]),
+        ),
         ("25% + project A", gates(Some(25_000), None, &[("project", "a")], &[])),
         ("group team", gates(None, None, &[], &["gitlab_team_members"])),
     ]
@@ -32,7 +38,10 @@ fn forms() -> Vec<(&'static str, Option<Stored>)> {
 fn plan_one(from: &Option<Stored>, to: &Option<Stored>) -> Plan {
     let desired: EnvironmentState = to.iter().map(|s| ("f".to_string(), s.clone())).collect();
     let actual: EnvironmentState = from.iter().map(|s| ("f".to_string(), s.clone())).collect();
-    let options = DiffOptions { known: ["f"].into(), ..DiffOptions::default() };
+    let options = DiffOptions {
+        known: ["f"].into(),
+        ..DiffOptions::default()
+    };
     diff("production", &desired, &actual, &options)
 }
 
@@ -69,7 +78,12 @@ fn plan_operations_reach_target() {
                     state = simulate(state, &operation);
                 }
             }
-            assert_eq!(state, to, "{from:?} → {to:?}: {:?}", plan.changes.iter().map(Change::operations).collect::<Vec<_>>());
+            assert_eq!(
+                state,
+                to,
+                "{from:?} → {to:?}: {:?}",
+                plan.changes.iter().map(Change::operations).collect::<Vec<_>>()
+            );
         }
     }
 }
@@ -85,11 +99,17 @@ fn simulate(state: Option<Stored>, operation: &Operation) -> Option<Stored> {
         Operation::Enable => return Some(Stored::Boolean(true)),
         Operation::Disable => return Some(Stored::Boolean(false)),
         Operation::PercentageOfActors(p) => {
-            assert!(!matches!(state, Some(Stored::Boolean(true))), "GitLab refuses a percentage on a fully-on flag");
+            assert!(
+                !matches!(state, Some(Stored::Boolean(true))),
+                "GitLab refuses a percentage on a fully-on flag"
+            );
             gates.percentage_of_actors = Some(*p);
         }
         Operation::PercentageOfTime(p) => {
-            assert!(!matches!(state, Some(Stored::Boolean(true))), "GitLab refuses a percentage on a fully-on flag");
+            assert!(
+                !matches!(state, Some(Stored::Boolean(true))),
+                "GitLab refuses a percentage on a fully-on flag"
+            );
             gates.percentage_of_time = Some(*p);
         }
         Operation::AddActor(actor) => {
@@ -105,15 +125,26 @@ fn simulate(state: Option<Stored>, operation: &Operation) -> Option<Stored> {
             gates.groups.remove(group);
         }
     }
-    if gates.is_empty() { Some(Stored::Boolean(false)) } else { Some(Stored::Gates(gates)) }
+    if gates.is_empty() {
+        Some(Stored::Boolean(false))
+    } else {
+        Some(Stored::Gates(gates))
+    }
 }
 
 // Orphans are kept unless pruning; flags of the registry left out of an environment are deleted.
 #[test]
 fn plan_deletes_only_known_flags_without_prune() {
-    let actual: EnvironmentState = [("gone".to_string(), Stored::Boolean(true)), ("left_out".to_string(), Stored::Boolean(true))].into();
+    let actual: EnvironmentState = [
+        ("gone".to_string(), Stored::Boolean(true)),
+        ("left_out".to_string(), Stored::Boolean(true)),
+    ]
+    .into();
     let desired = EnvironmentState::new();
-    let mut options = DiffOptions { known: ["left_out"].into(), ..DiffOptions::default() };
+    let mut options = DiffOptions {
+        known: ["left_out"].into(),
+        ..DiffOptions::default()
+    };
     let plan = diff("production", &desired, &actual, &options);
     let shown: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
     assert_eq!(shown, ["- left_out: true → (absent)"]);
@@ -121,7 +152,13 @@ fn plan_deletes_only_known_flags_without_prune() {
     options.prune = true;
     let plan = diff("production", &desired, &actual, &options);
     let shown: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, ["- gone: true → (absent) (not in the registry)", "- left_out: true → (absent)"]);
+    assert_eq!(
+        shown,
+        [
+            "- gone: true → (absent) (not in the registry)",
+            "- left_out: true → (absent)"
+        ]
+    );
 }
 
 // Required flags go on before their dependants and off after them.
@@ -129,8 +166,16 @@ fn plan_deletes_only_known_flags_without_prune() {
 fn plan_orders_by_requires() {
     let on = Stored::Boolean(true);
     let requires: BTreeMap<&str, Vec<&str>> = [("a_dependant", vec!["z_base"]), ("z_base", vec![])].into();
-    let options = DiffOptions { known: ["a_dependant", "z_base"].into(), prune: false, requires };
-    let both: EnvironmentState = [("a_dependant".to_string(), on.clone()), ("z_base".to_string(), on.clone())].into();
+    let options = DiffOptions {
+        known: ["a_dependant", "z_base"].into(),
+        prune: false,
+        requires,
+    };
+    let both: EnvironmentState = [
+        ("a_dependant".to_string(), on.clone()),
+        ("z_base".to_string(), on.clone()),
+    ]
+    .into();
     let up = diff("e", &both, &EnvironmentState::new(), &options);
     let names: Vec<&str> = up.changes.iter().map(|c| c.flag.as_str()).collect();
     assert_eq!(names, ["z_base", "a_dependant"]);

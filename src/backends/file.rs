@@ -1,0 +1,367 @@
+//! The embedded `file` backend: a JSON state document per environment plus an append-only
+//! audit log, which doubles as the write-ahead journal.
+//!
+//! Every applied change is appended to the log (`<env>.audit.jsonl`) as one JSON line with a
+//! revision number. The state document (`<env>.json`) is a snapshot, rewritten atomically
+//! (temporary file, fsync, rename, fsync of the folder) when a sync completes. Reading the
+//! state replays the log lines newer than the snapshot, so a crash at any point leaves either
+//! the old or the new state of each change: a torn last line is discarded (its change was never
+//! acknowledged) and a rerun applies it once. Only one writer runs at a time: `sync` holds the
+//! environment's lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use crate::plan::Change;
+use crate::state::EnvironmentState;
+
+/// The format version written in state documents.
+const FORMAT: u32 = 1;
+
+/// An environment stored in files.
+#[derive(Debug)]
+pub struct FileBackend {
+    path: PathBuf,
+    audit_path: PathBuf,
+    environment: String,
+    writable: bool,
+    state: Option<State>,
+    journal: Option<File>,
+}
+
+/// The state document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    format: u32,
+    environment: String,
+    /// The revision of the last change included.
+    revision: u64,
+    flags: EnvironmentState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_sync: Option<SyncRecord>,
+}
+
+/// The current state: the document with newer journal lines replayed.
+#[derive(Clone, Debug)]
+struct State {
+    document: Document,
+    revision: u64,
+}
+
+impl FileBackend {
+    /// The backend whose state document is `path`. A `writable` backend truncates a torn last
+    /// line of the audit log, left by a run that was killed while writing it.
+    pub fn open(path: &Path, environment: &str, writable: bool) -> anyhow::Result<FileBackend> {
+        let audit_path = audit_path(path);
+        if writable {
+            let folder = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+            truncate_torn_line(&audit_path)?;
+        }
+        Ok(FileBackend {
+            path: path.to_path_buf(),
+            audit_path,
+            environment: environment.to_string(),
+            writable,
+            state: None,
+            journal: None,
+        })
+    }
+
+    /// The audit log's path.
+    pub fn audit_path(&self) -> &Path {
+        &self.audit_path
+    }
+
+    fn load(&mut self) -> Result<&mut State, BackendError> {
+        if self.state.is_none() {
+            let mut document = read_document(&self.path, &self.environment)?;
+            let mut revision = document.revision;
+            for record in read_journal(&self.audit_path)? {
+                if record.revision <= document.revision {
+                    continue;
+                }
+                match &record.to {
+                    Some(state) => document.flags.insert(record.flag.clone(), state.clone()),
+                    None => document.flags.remove(&record.flag),
+                };
+                revision = record.revision;
+            }
+            self.state = Some(State { document, revision });
+        }
+        Ok(self.state.as_mut().expect("loaded above"))
+    }
+
+    fn journal(&mut self) -> Result<&mut File, BackendError> {
+        if self.journal.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.audit_path)
+                .with_context(|| format!("failed to open `{}`", self.audit_path.display()))?;
+            self.journal = Some(file);
+        }
+        Ok(self.journal.as_mut().expect("opened above"))
+    }
+
+    /// Writes the state as a new snapshot document, atomically.
+    fn compact(&mut self, last_sync: Option<SyncRecord>) -> Result<(), BackendError> {
+        if let Some(journal) = &self.journal {
+            journal
+                .sync_all()
+                .with_context(|| format!("failed to sync `{}`", self.audit_path.display()))?;
+        }
+        let path = self.path.clone();
+        let environment = self.environment.clone();
+        let state = self.load()?;
+        state.document.revision = state.revision;
+        state.document.format = FORMAT;
+        state.document.environment = environment;
+        if last_sync.is_some() {
+            state.document.last_sync = last_sync;
+        }
+        let mut text = serde_json::to_string_pretty(&state.document).context("failed to serialize the state")?;
+        text.push('\n');
+        write_atomically(&path, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+impl Backend for FileBackend {
+    fn fetch(&mut self) -> Result<Snapshot, BackendError> {
+        self.state = None;
+        let state = self.load()?;
+        Ok(Snapshot {
+            flags: state.document.flags.clone(),
+            last_sync: state.document.last_sync.clone(),
+        })
+    }
+
+    fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("the state of `{}` was opened read-only", self.environment).into());
+        }
+        let revision = self.load()?.revision + 1;
+        let record = AuditRecord::new(change, context, revision);
+        let mut line = serde_json::to_string(&record).context("failed to serialize the audit record")?;
+        line.push('\n');
+        // One write of a whole line: a crash leaves it whole or torn, and a torn line is dropped.
+        let audit_path = self.audit_path.clone();
+        self.journal()?
+            .write_all(line.as_bytes())
+            .with_context(|| format!("failed to append to `{}`", audit_path.display()))?;
+        let state = self.load()?;
+        match &change.to {
+            Some(stored) => state.document.flags.insert(change.flag.clone(), stored.clone()),
+            None => state.document.flags.remove(&change.flag),
+        };
+        state.revision = revision;
+        Ok(())
+    }
+
+    fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
+        self.compact(Some(record.clone()))
+    }
+}
+
+/// `<dir>/<env>.audit.jsonl` beside `<dir>/<env>.json`.
+pub fn audit_path(state_path: &Path) -> PathBuf {
+    let stem = state_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    state_path.with_file_name(format!("{stem}.audit.jsonl"))
+}
+
+/// Reads every complete record of an audit log (none if it does not exist).
+pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("failed to read `{}`", path.display()))
+                .into());
+        }
+    };
+    let mut records = Vec::new();
+    for (number, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("failed to read `{}`", path.display()))?;
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<AuditRecord>(&line) {
+            Ok(record) => records.push(record),
+            // A torn last line (a killed writer) is not a record; anything else is corruption.
+            Err(_) if is_last_line(path, number)? => break,
+            Err(error) => {
+                return Err(anyhow::anyhow!(
+                    "`{}` line {} is not an audit record: {error}\nhelp: the audit log is append-only; restore it from a backup",
+                    path.display(),
+                    number + 1
+                )
+                .into());
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn is_last_line(path: &Path, number: usize) -> Result<bool, BackendError> {
+    let text = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let complete_lines = text.iter().filter(|byte| **byte == b'\n').count();
+    Ok(number >= complete_lines)
+}
+
+fn read_document(path: &Path, environment: &str) -> Result<Document, BackendError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Document {
+                format: FORMAT,
+                environment: environment.to_string(),
+                ..Document::default()
+            });
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("failed to read `{}`", path.display()))
+                .into());
+        }
+    };
+    let document: Document = serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "`{}` is not a valid state document: {error}\nhelp: fix the file, or delete it to have the next sync recreate every flag of `{environment}`",
+            path.display()
+        )
+    })?;
+    if document.format != FORMAT {
+        return Err(anyhow::anyhow!(
+            "`{}` has format {}, this flagops reads format {FORMAT}",
+            path.display(),
+            document.format
+        )
+        .into());
+    }
+    Ok(document)
+}
+
+/// Drops a torn last line (no trailing newline) from the audit log.
+fn truncate_torn_line(path: &Path) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read(path) else { return Ok(()) };
+    if text.is_empty() || text.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = text.iter().rposition(|byte| *byte == b'\n').map_or(0, |at| at + 1);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    file.set_len(keep as u64)
+        .with_context(|| format!("failed to truncate `{}`", path.display()))?;
+    file.seek(SeekFrom::End(0))?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new file: a temporary
+/// file in the same folder, fsync, rename, fsync of the folder.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+    let mut temporary = tempfile::NamedTempFile::new_in(folder)
+        .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
+    temporary
+        .write_all(bytes)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    temporary
+        .as_file()
+        .sync_all()
+        .with_context(|| format!("failed to sync `{}`", path.display()))?;
+    temporary
+        .persist(path)
+        .with_context(|| format!("failed to replace `{}`", path.display()))?;
+    File::open(folder)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("failed to sync `{}`", folder.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+    use crate::state::Stored;
+
+    fn context() -> ApplyContext {
+        ApplyContext {
+            environment: "e".into(),
+            by: "tester".into(),
+            commit: None,
+            at: "2026-11-21T00:00:00Z".into(),
+        }
+    }
+
+    fn change(flag: &str, to: Option<Stored>) -> Change {
+        Change {
+            flag: flag.into(),
+            action: if to.is_some() { Action::Create } else { Action::Delete },
+            from: None,
+            to,
+            orphan: false,
+        }
+    }
+
+    #[test]
+    fn file_backend_replays_journal_without_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.json");
+        let mut backend = FileBackend::open(&path, "e", true).unwrap();
+        backend
+            .apply(&change("a", Some(Stored::Boolean(true))), &context())
+            .unwrap();
+        backend
+            .apply(&change("b", Some(Stored::Boolean(false))), &context())
+            .unwrap();
+        drop(backend);
+        // No snapshot was written: a crash before the end of the sync.
+        assert!(!path.exists());
+        let mut reopened = FileBackend::open(&path, "e", false).unwrap();
+        let snapshot = reopened.fetch().unwrap();
+        assert_eq!(snapshot.flags.len(), 2);
+        assert_eq!(
+            read_journal(&audit_path(&path))
+                .unwrap()
+                .iter()
+                .map(|r| r.revision)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+    }
+
+    #[test]
+    fn file_backend_drops_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.json");
+        let mut backend = FileBackend::open(&path, "e", true).unwrap();
+        backend
+            .apply(&change("a", Some(Stored::Boolean(true))), &context())
+            .unwrap();
+        drop(backend);
+        let mut log = OpenOptions::new().append(true).open(audit_path(&path)).unwrap();
+        log.write_all(br#"{"revision":2,"at":"#).unwrap();
+        let mut reader = FileBackend::open(&path, "e", false).unwrap();
+        assert_eq!(reader.fetch().unwrap().flags.len(), 1);
+        let _writer = FileBackend::open(&path, "e", true).unwrap();
+        assert!(std::fs::read_to_string(audit_path(&path)).unwrap().ends_with("}\n"));
+    }
+}

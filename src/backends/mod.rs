@@ -1,0 +1,161 @@
+//! Backends: where an environment's flag state lives.
+//!
+//! A [`Backend`] reads the whole state of one environment and applies one change at a time.
+//! Only the modules under `backends` know a store's or a remote API's shape; everything else
+//! speaks [`Stored`](crate::state::Stored) and [`Change`](crate::plan::Change).
+
+pub mod file;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BackendConfig, Config, Environment};
+use crate::plan::Change;
+use crate::state::EnvironmentState;
+
+/// The store of one environment.
+pub trait Backend {
+    /// Reads the state of every flag stored in the environment, and the last sync record.
+    fn fetch(&mut self) -> Result<Snapshot, BackendError>;
+    /// Applies one change, recording who made it, when and from which commit.
+    fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError>;
+    /// Records that a sync completed: every change of its plan was applied.
+    fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError>;
+}
+
+/// What a backend holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Every flag stored, with its state.
+    pub flags: EnvironmentState,
+    /// The last completed sync, if any.
+    pub last_sync: Option<SyncRecord>,
+}
+
+/// A completed sync of one environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// When it completed (RFC 3339).
+    pub at: String,
+    /// The desired state's time: rollout steps due by then were applied (RFC 3339).
+    pub resolved_at: String,
+    /// Who ran it.
+    pub by: String,
+    /// The registry commit it applied, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// How many changes it applied.
+    pub changes: usize,
+}
+
+/// Who applies a change, when, and from which commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyContext {
+    /// The environment.
+    pub environment: String,
+    /// The person or CI user.
+    pub by: String,
+    /// The registry commit.
+    pub commit: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A change as recorded in an audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The store's revision after the change (file backend) or 0.
+    pub revision: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub by: String,
+    /// The registry commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The environment.
+    pub environment: String,
+    /// The flag.
+    pub flag: String,
+    /// `create`, `update` or `delete`.
+    pub action: crate::plan::Action,
+    /// The state before (absent: null).
+    pub from: Option<crate::state::Stored>,
+    /// The state after (absent: null).
+    pub to: Option<crate::state::Stored>,
+}
+
+/// Why a backend call failed, in the cases a sync treats differently.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// Worth retrying: a timeout, a dropped connection, a 5xx or a 429.
+    #[error("{message}")]
+    Transient {
+        /// What happened.
+        message: String,
+        /// How long the server asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The store refused the change; retrying will not help.
+    #[error("{0}")]
+    Rejected(String),
+    /// The credentials were refused.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Anything else: the store is unreadable or a local operation failed.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl AuditRecord {
+    /// The record of `change` applied in `context`, at `revision`.
+    pub fn new(change: &Change, context: &ApplyContext, revision: u64) -> AuditRecord {
+        AuditRecord {
+            revision,
+            at: context.at.clone(),
+            by: context.by.clone(),
+            commit: context.commit.clone(),
+            environment: context.environment.clone(),
+            flag: change.flag.clone(),
+            action: change.action,
+            from: change.from.clone(),
+            to: change.to.clone(),
+        }
+    }
+}
+
+/// Where the `file` backend keeps `environment`'s state document when the config names none.
+pub fn default_state_path(root: &Path, config: &Config, environment: &str) -> PathBuf {
+    root.join(&config.state_dir).join(format!("{environment}.json"))
+}
+
+/// Opens the backend of `environment`. `writable` backends repair what an interrupted run left.
+pub fn open(
+    root: &Path,
+    config: &Config,
+    environment: &Environment,
+    writable: bool,
+) -> anyhow::Result<Box<dyn Backend>> {
+    match &environment.backend {
+        BackendConfig::File { path } => {
+            let path = match path {
+                Some(path) => root.join(path),
+                None => default_state_path(root, config, &environment.name),
+            };
+            Ok(Box::new(file::FileBackend::open(&path, &environment.name, writable)?))
+        }
+        other => {
+            let kind = serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`",
+                environment.name
+            )
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `flagops plan`.
+
+use crate::ExitStatus;
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::load::{self, LoadOptions, Workspace};
+use crate::model::Registry;
+use crate::plan::{self, DiffOptions, Plan, render};
+
+pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitStatus> {
+    let Some(registry) = super::load_valid(workspace, "planning")? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let at = super::parse_at(args.at.as_deref())?;
+    let environments = super::select_environments(&registry, &args.environments)?;
+    let prune = args.prune || registry.config.prune;
+    let (plans, title) = match &args.base {
+        Some(base) => (
+            plans_against_revision(workspace, &registry, base, &environments, at, prune)?,
+            format!("flagops plan: this change against `{base}`"),
+        ),
+        None => {
+            let mut plans = Vec::new();
+            for name in &environments {
+                let environment = registry.config.environment(name).expect("selected environments exist");
+                let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, false)?;
+                let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
+                plans.push(crate::sync::plan_environment(
+                    &registry,
+                    name,
+                    &snapshot.flags,
+                    at,
+                    prune,
+                ));
+            }
+            (plans, "flagops plan".to_string())
+        }
+    };
+    let text = match args.format {
+        PlanFormat::Human => render::human(&plans),
+        PlanFormat::Markdown => render::markdown(&plans, &title),
+        PlanFormat::Json => serde_json::to_string_pretty(&plans)? + "\n",
+    };
+    super::print(&text)?;
+    let empty = plans.iter().all(Plan::is_empty);
+    Ok(if args.exit_code && !empty {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// What the working tree's registry changes against the registry at `base`, per environment.
+fn plans_against_revision(
+    workspace: &Workspace,
+    registry: &Registry,
+    base: &str,
+    environments: &[String],
+    at: jiff::Timestamp,
+    prune: bool,
+) -> anyhow::Result<Vec<Plan>> {
+    let config_name = workspace
+        .config_path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let revision = crate::history::read_revision(&workspace.root, base, &config_name, &registry.config.flags_dir)?;
+    let base_registry = match revision.config {
+        Some(config) => {
+            let flags_dir = workspace.resolve(&registry.config.flags_dir);
+            let loaded = load::load_sources(config, revision.flags, &flags_dir, &LoadOptions::default());
+            let errors = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == crate::diagnostic::Severity::Error)
+                .count();
+            if errors > 0 {
+                eprintln!("note: the registry at `{base}` has {errors} errors; its readable flags are compared");
+            }
+            loaded.registry
+        }
+        None => None,
+    };
+    let known = registry.flags.iter().map(|file| file.flag.name.as_str()).collect();
+    let options = DiffOptions {
+        known,
+        prune,
+        requires: crate::sync::requires_map(registry),
+    };
+    let mut plans = Vec::new();
+    for name in environments {
+        let desired = crate::resolve::desired(registry, name, at);
+        let before = base_registry
+            .as_ref()
+            .map(|base| crate::resolve::desired(base, name, at))
+            .unwrap_or_default();
+        plans.push(plan::diff(name, &desired, &before, &options));
+    }
+    Ok(plans)
+}

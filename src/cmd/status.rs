@@ -1,0 +1,142 @@
+//! `flagops status`.
+
+use std::fmt::Write as _;
+
+use crate::ExitStatus;
+use crate::cli::{ReportFormat, StatusArgs};
+use crate::load::{self, LoadOptions, Workspace};
+use crate::model::Registry;
+use crate::plan::{render::count, show};
+use crate::state::EnvironmentState;
+use crate::status::{self, EnvironmentStatus};
+
+pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<ExitStatus> {
+    let Some(registry) = super::load_valid(workspace, "comparing")? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let at = super::parse_at(args.at.as_deref())?;
+    let head = crate::history::head_commit(&workspace.root);
+    let known = registry
+        .flags
+        .iter()
+        .map(|file| file.flag.name.as_str())
+        .chain(registry.unreadable.keys().map(String::as_str))
+        .collect();
+    let mut statuses = Vec::new();
+    for name in super::select_environments(&registry, &args.environments)? {
+        let environment = registry.config.environment(&name).expect("selected environments exist");
+        let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, false)?;
+        let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
+        let desired = crate::resolve::desired(&registry, &name, at);
+        let synced = match &snapshot.last_sync {
+            Some(record) => Some(synced_state(workspace, &registry, head.as_deref(), record, &name)?),
+            None => None,
+        };
+        statuses.push(status::classify(
+            &name,
+            &desired,
+            synced.as_ref(),
+            &snapshot.flags,
+            &known,
+            snapshot.last_sync.clone(),
+        ));
+    }
+    let text = match args.format {
+        ReportFormat::Human => human(&statuses),
+        ReportFormat::Json => serde_json::to_string_pretty(&statuses)? + "\n",
+    };
+    super::print(&text)?;
+    let clean = statuses.iter().all(EnvironmentStatus::is_clean);
+    Ok(if args.exit_code && !clean {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// The state the last sync left: the desired state of the commit it applied, at the time it
+/// resolved. The current registry stands in when that commit is the checked-out one or cannot
+/// be read.
+fn synced_state(
+    workspace: &Workspace,
+    registry: &Registry,
+    head: Option<&str>,
+    record: &crate::backends::SyncRecord,
+    environment: &str,
+) -> anyhow::Result<EnvironmentState> {
+    let resolved_at = crate::resolve::parse_time(&record.resolved_at).unwrap_or_else(|_| jiff::Timestamp::now());
+    if let Some(commit) = &record.commit
+        && Some(commit.as_str()) != head
+    {
+        let config_name = workspace
+            .config_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match crate::history::read_revision(&workspace.root, commit, &config_name, &registry.config.flags_dir) {
+            Ok(revision) => {
+                if let Some(config) = revision.config {
+                    let flags_dir = workspace.resolve(&registry.config.flags_dir);
+                    let loaded = load::load_sources(config, revision.flags, &flags_dir, &LoadOptions::default());
+                    if let Some(then) = loaded.registry {
+                        return Ok(crate::resolve::desired(&then, environment, resolved_at));
+                    }
+                }
+            }
+            Err(error) => eprintln!(
+                "note: cannot read the last synced commit `{commit}` ({error}); comparing with the current registry"
+            ),
+        }
+    }
+    Ok(crate::resolve::desired(registry, environment, resolved_at))
+}
+
+fn human(statuses: &[EnvironmentStatus]) -> String {
+    let mut out = String::new();
+    for status in statuses {
+        let last = match &status.last_sync {
+            Some(record) => {
+                let commit = record
+                    .commit
+                    .as_deref()
+                    .map(|c| &c[..c.len().min(12)])
+                    .unwrap_or("an unknown commit");
+                format!("last synced {} by {} at {commit}", record.at, record.by)
+            }
+            None => "never synced".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{}: {} in sync, {} pending, {} drifted ({last})",
+            status.environment,
+            count(status.in_sync, "flag"),
+            status.pending.len(),
+            status.drifted.len()
+        );
+        for flag in &status.pending {
+            let _ = writeln!(
+                out,
+                "  pending  {}: {} → {}",
+                flag.flag,
+                show(flag.actual.as_ref()),
+                show(flag.desired.as_ref())
+            );
+        }
+        for flag in &status.drifted {
+            let _ = writeln!(
+                out,
+                "  drifted  {}: {} (the registry says {}; `flagops sync` restores it)",
+                flag.flag,
+                show(flag.actual.as_ref()),
+                show(flag.desired.as_ref())
+            );
+        }
+        for orphan in &status.orphans {
+            let _ = writeln!(
+                out,
+                "  orphan   {orphan}: not in the registry (`flagops sync --prune` deletes it)"
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,95 @@
+//! Plans for people: text for terminals and Markdown for merge-request comments.
+
+use std::fmt::Write;
+
+use super::{Action, Plan, show};
+
+/// The plans as text: one block per environment, one line per change.
+pub fn human(plans: &[Plan]) -> String {
+    let mut out = String::new();
+    for plan in plans {
+        if plan.changes.is_empty() && plan.kept_orphans.is_empty() {
+            let _ = writeln!(out, "{}: no changes", plan.environment);
+            continue;
+        }
+        let _ = writeln!(out, "{}: {}", plan.environment, count(plan.changes.len(), "change"));
+        for change in &plan.changes {
+            let _ = writeln!(out, "  {change}");
+        }
+        for orphan in &plan.kept_orphans {
+            let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+        }
+    }
+    let _ = writeln!(out, "{}", summary(plans));
+    out
+}
+
+/// The plans as a Markdown comment.
+pub fn markdown(plans: &[Plan], title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(out, "{}\n", summary(plans));
+    let rows: Vec<String> = plans
+        .iter()
+        .flat_map(|plan| {
+            let changes = plan.changes.iter().map(move |change| {
+                let action = match change.action {
+                    Action::Create => "create",
+                    Action::Update => "update",
+                    Action::Delete => "delete",
+                };
+                format!(
+                    "| {} | `{}` | {action} | {} | {} |",
+                    plan.environment,
+                    change.flag,
+                    cell(&show(change.from.as_ref())),
+                    cell(&show(change.to.as_ref()))
+                )
+            });
+            let orphans = plan
+                .kept_orphans
+                .iter()
+                .map(move |orphan| format!("| {} | `{orphan}` | kept (not in the registry) | | |", plan.environment));
+            changes.chain(orphans)
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "| environment | flag | change | before | after |\n|---|---|---|---|---|"
+        );
+        for row in rows {
+            let _ = writeln!(out, "{row}");
+        }
+    }
+    out
+}
+
+/// `3 changes in 2 of 6 environments`, or `no changes in 6 environments`.
+pub fn summary(plans: &[Plan]) -> String {
+    let changes: usize = plans.iter().map(|plan| plan.changes.len()).sum();
+    let touched = plans.iter().filter(|plan| !plan.changes.is_empty()).count();
+    if changes == 0 {
+        format!("no changes in {}", count(plans.len(), "environment"))
+    } else {
+        format!(
+            "{} in {touched} of {}",
+            count(changes, "change"),
+            count(plans.len(), "environment")
+        )
+    }
+}
+
+/// `1 change`, `2 changes`.
+pub fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A table cell: Markdown's pipes escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}

@@ -1,0 +1,122 @@
+//! Status: how each environment compares with the registry.
+//!
+//! A flag whose actual state differs from the desired one is either pending (the registry asks
+//! for a change that no sync has applied yet) or drifted (the environment changed outside git
+//! since its last sync). Telling them apart needs what the last sync left: the desired state of
+//! the commit it applied, resolved at the time it ran. This module is pure.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::backends::SyncRecord;
+use crate::state::{EnvironmentState, Stored};
+
+/// One environment's status.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentStatus {
+    /// The environment.
+    pub environment: String,
+    /// The last completed sync.
+    pub last_sync: Option<SyncRecord>,
+    /// How many flags are as the registry wants them.
+    pub in_sync: usize,
+    /// Flags the registry wants changed, not yet synced.
+    pub pending: Vec<FlagStatus>,
+    /// Flags changed outside git since the last sync.
+    pub drifted: Vec<FlagStatus>,
+    /// Flags stored but gone from the registry.
+    pub orphans: Vec<String>,
+}
+
+/// A flag that is not as the registry wants it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlagStatus {
+    /// The flag.
+    pub flag: String,
+    /// What the environment holds (absent: null).
+    pub actual: Option<Stored>,
+    /// What the registry wants (absent: null).
+    pub desired: Option<Stored>,
+}
+
+impl EnvironmentStatus {
+    /// Whether anything is pending or drifted.
+    pub fn is_clean(&self) -> bool {
+        self.pending.is_empty() && self.drifted.is_empty()
+    }
+}
+
+/// Compares `actual` with `desired`; `synced` is the state the last sync left (its desired
+/// state), or `None` when the environment was never synced; `known` are the registry's flags.
+pub fn classify(
+    environment: &str,
+    desired: &EnvironmentState,
+    synced: Option<&EnvironmentState>,
+    actual: &EnvironmentState,
+    known: &BTreeSet<&str>,
+    last_sync: Option<SyncRecord>,
+) -> EnvironmentStatus {
+    let mut status = EnvironmentStatus {
+        environment: environment.to_string(),
+        last_sync,
+        in_sync: 0,
+        pending: Vec::new(),
+        drifted: Vec::new(),
+        orphans: Vec::new(),
+    };
+    let names: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
+    for name in names {
+        let want = desired.get(name);
+        let have = actual.get(name);
+        if want.is_none() && !known.contains(name.as_str()) {
+            status.orphans.push(name.clone());
+            continue;
+        }
+        if want == have {
+            status.in_sync += 1;
+            continue;
+        }
+        let entry = FlagStatus {
+            flag: name.clone(),
+            actual: have.cloned(),
+            desired: want.cloned(),
+        };
+        match synced {
+            Some(synced) if synced.get(name) != have => status.drifted.push(entry),
+            _ => status.pending.push(entry),
+        }
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_tells_pending_from_drift() {
+        let on = Stored::Boolean(true);
+        let off = Stored::Boolean(false);
+        let synced: EnvironmentState = [("a".into(), on.clone()), ("b".into(), on.clone())].into();
+        let desired: EnvironmentState = [
+            ("a".into(), off.clone()),
+            ("b".into(), on.clone()),
+            ("c".into(), on.clone()),
+        ]
+        .into();
+        let actual: EnvironmentState = [
+            ("a".into(), on.clone()),
+            ("b".into(), off.clone()),
+            ("x".into(), on.clone()),
+        ]
+        .into();
+        let known = ["a", "b", "c"].into();
+        let status = classify("e", &desired, Some(&synced), &actual, &known, None);
+        let names = |list: &[FlagStatus]| list.iter().map(|f| f.flag.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&status.pending), ["a", "c"]);
+        assert_eq!(names(&status.drifted), ["b"]);
+        assert_eq!(status.orphans, ["x"]);
+        assert_eq!(status.in_sync, 0);
+    }
+}

@@ -1,0 +1,313 @@
+//! Sync: apply a fresh plan to every environment, in promotion order.
+//!
+//! For each environment: take its lock, read its actual state, diff it with the desired state,
+//! apply the changes in plan order (retrying transient failures with backoff), and record the
+//! completed sync. A hard failure stops that environment and every later one; what was and was
+//! not applied is reported, and a rerun finishes the job because it plans afresh.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use backon::{BlockingRetryable, ExponentialBuilder};
+use serde::Serialize;
+
+use crate::backends::{self, ApplyContext, Backend, BackendError, SyncRecord};
+use crate::lock::Lock;
+use crate::model::Registry;
+use crate::plan::{self, Change, DiffOptions, Plan};
+use crate::state::EnvironmentState;
+
+/// How transient failures are retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub retries: usize,
+    /// The first delay; each next one doubles, with jitter.
+    pub first_delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+}
+
+/// What a sync does.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// Delete flags gone from the registry.
+    pub prune: bool,
+    /// The environments to sync, by name; empty for all.
+    pub environments: Vec<String>,
+    /// The time the desired state is resolved at (RFC 3339 timestamp).
+    pub at: jiff::Timestamp,
+    /// Who runs the sync.
+    pub by: String,
+    /// The registry commit.
+    pub commit: Option<String>,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// How long to wait for another sync of the same environment.
+    pub lock_timeout: Duration,
+}
+
+/// What happened in one environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentReport {
+    /// The environment.
+    pub environment: String,
+    /// The plan computed from its actual state (empty when it was not reached).
+    pub plan: Plan,
+    /// The changes applied, in order.
+    pub applied: Vec<Change>,
+    /// The change that failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
+    /// The changes not applied because of the failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<Change>,
+    /// Whether the environment was skipped because an earlier one failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+/// A change that could not be applied, or an environment that could not be read.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// The change, when one failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// The error, with its causes.
+    pub error: String,
+}
+
+/// The outcome of applying one plan.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// The changes applied.
+    pub applied: Vec<Change>,
+    /// The change that failed and the error.
+    pub failed: Option<(Change, String)>,
+    /// The changes after it.
+    pub not_applied: Vec<Change>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            retries: 4,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl EnvironmentReport {
+    /// Whether the environment ended in the desired state.
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_none() && !self.skipped
+    }
+}
+
+/// The plan for one environment from its actual state.
+pub fn plan_environment(
+    registry: &Registry,
+    environment: &str,
+    actual: &EnvironmentState,
+    at: jiff::Timestamp,
+    prune: bool,
+) -> Plan {
+    let desired = crate::resolve::desired(registry, environment, at);
+    let options = DiffOptions {
+        known: registry
+            .flags
+            .iter()
+            .map(|file| file.flag.name.as_str())
+            .chain(registry.unreadable.keys().map(String::as_str))
+            .collect(),
+        prune,
+        requires: requires_map(registry),
+    };
+    plan::diff(environment, &desired, actual, &options)
+}
+
+/// Every flag's `requires`, for ordering changes.
+pub fn requires_map(registry: &Registry) -> BTreeMap<&str, Vec<&str>> {
+    registry
+        .flags
+        .iter()
+        .map(|file| {
+            (
+                file.flag.name.as_str(),
+                file.flag.requires.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Applies `plan` through `backend`, change by change, retrying transient failures; stops at
+/// the first failure that remains.
+pub fn apply_plan(backend: &mut dyn Backend, plan: &Plan, context: &ApplyContext, retry: &RetryPolicy) -> ApplyReport {
+    let mut report = ApplyReport::default();
+    let mut changes = plan.changes.iter();
+    for change in changes.by_ref() {
+        // The server's Retry-After, when longer than the backoff's own delay.
+        let asked_wait: Rc<Cell<Option<Duration>>> = Rc::default();
+        let asked_by_sleep = Rc::clone(&asked_wait);
+        let attempt = || backend.apply(change, context);
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(retry.first_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.retries)
+            .with_jitter();
+        let outcome = attempt
+            .retry(policy)
+            .when(|error| matches!(error, BackendError::Transient { .. }))
+            .notify(|error, delay| {
+                if let BackendError::Transient { retry_after, .. } = error {
+                    asked_wait.set(*retry_after);
+                }
+                let wait = asked_wait.get().map_or(delay, |asked| asked.max(delay));
+                eprintln!("retrying `{}` in {:.1} s: {error}", change.flag, wait.as_secs_f64());
+            })
+            .sleep(move |delay: Duration| {
+                std::thread::sleep(asked_by_sleep.take().map_or(delay, |asked| asked.max(delay)))
+            })
+            .call();
+        match outcome {
+            Ok(()) => report.applied.push(change.clone()),
+            Err(error) => {
+                report.failed = Some((change.clone(), error_chain(&anyhow::Error::new(error))));
+                break;
+            }
+        }
+    }
+    report.not_applied = changes.cloned().collect();
+    report
+}
+
+/// Syncs the registry's environments in promotion order.
+pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow::Result<Vec<EnvironmentReport>> {
+    let config = &registry.config;
+    let wanted: BTreeSet<&str> = settings.environments.iter().map(String::as_str).collect();
+    for name in &wanted {
+        if config.environment(name).is_none() {
+            let known: Vec<&str> = config.environment_names().collect();
+            anyhow::bail!(
+                "unknown environment `{name}`\nhelp: the environments in flagops.yml are {}",
+                known.join(", ")
+            );
+        }
+    }
+    let now = jiff::Timestamp::now().to_string();
+    let mut reports = Vec::new();
+    let mut stopped = false;
+    for environment in &config.environments {
+        if !wanted.is_empty() && !wanted.contains(environment.name.as_str()) {
+            continue;
+        }
+        let empty = |skipped| EnvironmentReport {
+            environment: environment.name.clone(),
+            plan: Plan {
+                environment: environment.name.clone(),
+                changes: Vec::new(),
+                kept_orphans: Vec::new(),
+            },
+            applied: Vec::new(),
+            failed: None,
+            not_applied: Vec::new(),
+            skipped,
+        };
+        if stopped {
+            reports.push(empty(true));
+            continue;
+        }
+        let report = match sync_environment(root, registry, environment, settings, &now) {
+            Ok(report) => report,
+            Err(error) => {
+                let mut report = empty(false);
+                report.failed = Some(Failure {
+                    change: None,
+                    error: error_chain(&error),
+                });
+                report
+            }
+        };
+        stopped = report.failed.is_some();
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn sync_environment(
+    root: &Path,
+    registry: &Registry,
+    environment: &crate::config::Environment,
+    settings: &SyncSettings,
+    now: &str,
+) -> anyhow::Result<EnvironmentReport> {
+    let config = &registry.config;
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        let path = root.join(&config.state_dir).join(format!("{}.lock", environment.name));
+        let holder = crate::lock::describe_self(&format!("flagops sync by {}", settings.by), now);
+        Some(Lock::acquire(&path, &holder, settings.lock_timeout)?)
+    };
+    let mut backend = backends::open(root, config, environment, !settings.dry_run)?;
+    let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
+    let plan = plan_environment(
+        registry,
+        &environment.name,
+        &snapshot.flags,
+        settings.at,
+        settings.prune || config.prune,
+    );
+    let mut report = EnvironmentReport {
+        environment: environment.name.clone(),
+        plan: plan.clone(),
+        applied: Vec::new(),
+        failed: None,
+        not_applied: Vec::new(),
+        skipped: false,
+    };
+    if settings.dry_run {
+        return Ok(report);
+    }
+    let context = ApplyContext {
+        environment: environment.name.clone(),
+        by: settings.by.clone(),
+        commit: settings.commit.clone(),
+        at: now.to_string(),
+    };
+    let applied = apply_plan(backend.as_mut(), &plan, &context, &settings.retry);
+    report.applied = applied.applied;
+    report.not_applied = applied.not_applied;
+    if let Some((change, error)) = applied.failed {
+        report.failed = Some(Failure {
+            change: Some(change),
+            error,
+        });
+        return Ok(report);
+    }
+    let record = SyncRecord {
+        at: now.to_string(),
+        resolved_at: settings.at.to_string(),
+        by: settings.by.clone(),
+        commit: settings.commit.clone(),
+        changes: report.applied.len(),
+    };
+    backend.record_sync(&record).map_err(anyhow::Error::new)?;
+    Ok(report)
+}
+
+/// An error and its causes on one line each.
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        text.push_str("\n  caused by: ");
+        text.push_str(&cause.to_string());
+    }
+    text
+}
