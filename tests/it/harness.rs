@@ -81,3 +81,61 @@ pub(crate) fn flag(name: &str, extra: &str) -> String {
          default_enabled: false\n{extra}"
     )
 }
+
+impl Registry {
+    /// Runs git in the registry with a fixed identity, panicking on failure.
+    pub(crate) fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("GIT_AUTHOR_NAME", "Ada Tester")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Tester")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .output()
+            .expect("run git");
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Makes the registry a git repository with everything committed.
+    pub(crate) fn init_git(&self) -> &Registry {
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["config", "user.name", "Ada Tester"]);
+        self.git(&["config", "user.email", "ada@example.com"]);
+        self.write(".gitignore", "/.flagops/\n");
+        self.commit("initial registry");
+        self
+    }
+
+    /// Commits every change.
+    pub(crate) fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Removes a file.
+    pub(crate) fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.dir.path().join(relative)).unwrap();
+    }
+
+    /// The state document of an environment, as JSON.
+    pub(crate) fn state(&self, environment: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(&format!(".flagops/state/{environment}.json"))).unwrap()
+    }
+
+    /// The audit records of an environment.
+    pub(crate) fn audit(&self, environment: &str) -> Vec<serde_json::Value> {
+        let path = self
+            .dir
+            .path()
+            .join(format!(".flagops/state/{environment}.audit.jsonl"));
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+}

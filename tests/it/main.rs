@@ -6,3 +6,4 @@ mod docs;
 mod harness;
 mod import;
 mod report;
+mod sync;

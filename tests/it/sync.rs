@@ -1,0 +1,517 @@
+//! `flagops sync`, `plan`, `status` and `deploy` against the embedded file backend, including
+//! faults: a backend that fails, a killed process, a corrupt state file, two syncs at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flagops::backends::file::FileBackend;
+use flagops::backends::{ApplyContext, Backend, BackendError, Snapshot, SyncRecord};
+use flagops::plan::Change;
+use flagops::sync::{RetryPolicy, apply_plan};
+use serde_json::{Value, json};
+
+use crate::harness::{Registry, flag};
+
+/// A registry with three flags in several states.
+fn registry() -> Registry {
+    let registry = Registry::new();
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: true\n  staging: true\n  production:\n    percentage_of_actors: 25\n",
+        ),
+    );
+    registry.write(
+        "flags/wip/beta.yml",
+        flag(
+            "beta",
+            "environments:\n  dev: false\n  production:\n    actors:\n      project: [gitlab-org/gitlab]\n",
+        ),
+    );
+    registry.write(
+        "flags/wip/gamma.yml",
+        flag("gamma", "requires: [alpha]\nenvironments:\n  dev: true\n"),
+    );
+    registry
+}
+
+// The main job syncs every environment; a second run right after changes nothing.
+#[test]
+fn sync_converges_and_reruns_as_noop() {
+    let registry = registry();
+    let output = registry.run(&["deploy"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains("synced 6 environments: 6 changes applied"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(
+        registry.state("production")["flags"],
+        json!({"alpha": {"percentage_of_actors": 25}, "beta": {"actors": ["project:gitlab-org/gitlab"]}})
+    );
+    assert_eq!(
+        registry.state("dev")["flags"],
+        json!({"alpha": true, "beta": false, "gamma": true})
+    );
+    // Required flags go on before their dependants.
+    let dev: Vec<Value> = registry.audit("dev").iter().map(|r| r["flag"].clone()).collect();
+    assert_eq!(dev, [json!("alpha"), json!("beta"), json!("gamma")]);
+
+    let again = registry.run(&["sync"]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("synced 6 environments: 0 changes applied"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(registry.audit("dev").len(), 3);
+}
+
+// Every applied change is recorded: who, when, commit, environment, old and new value.
+#[test]
+fn sync_records_every_change() {
+    let registry = registry();
+    registry.init_git();
+    let head = registry.git(&["rev-parse", "HEAD"]);
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    let record = &registry.audit("production")[0];
+    assert_eq!(record["by"], "Ada Tester <ada@example.com>");
+    assert_eq!(record["commit"], head.as_str());
+    assert_eq!(record["environment"], "production");
+    assert_eq!(record["flag"], "alpha");
+    assert_eq!(record["action"], "create");
+    assert_eq!(record["from"], Value::Null);
+    assert_eq!(record["to"], json!({"percentage_of_actors": 25}));
+    assert!(flagops::resolve::parse_time(record["at"].as_str().unwrap()).is_ok());
+    let last_sync = &registry.state("production")["last_sync"];
+    assert_eq!(last_sync["commit"], head.as_str());
+    assert_eq!(last_sync["changes"], 2);
+}
+
+// A registry with an error is never applied: nothing is written.
+#[test]
+fn sync_refuses_invalid_registry() {
+    let registry = registry();
+    registry.write(
+        "flags/wip/broken.yml",
+        flag("broken", "environments:\n  production: 50\n"),
+    );
+    for command in [&["sync"][..], &["deploy"][..]] {
+        let output = registry.run(command);
+        assert_eq!(output.code, 1, "{output:?}");
+        assert!(!registry.path().join(".flagops").exists(), "{command:?} wrote state");
+    }
+    let output = registry.run(&["sync"]);
+    assert!(
+        output.stderr.contains("not syncing: the registry has 1 error"),
+        "{}",
+        output.stderr
+    );
+}
+
+// A hand edit shows as drift and is healed by the next sync.
+#[test]
+fn status_reports_drift_and_sync_heals_it() {
+    let registry = registry();
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
+    let mut state = registry.state("production");
+    state["flags"]["alpha"] = json!(true);
+    registry.write(
+        ".flagops/state/production.json",
+        serde_json::to_string_pretty(&state).unwrap(),
+    );
+
+    let status = registry.run(&["status", "--exit-code"]);
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(
+        status
+            .stdout
+            .contains("drifted  alpha: true (the registry says 25% of actors"),
+        "{}",
+        status.stdout
+    );
+    let json: Value = serde_json::from_str(&registry.run(&["status", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json[5]["drifted"][0]["flag"], "alpha");
+
+    let sync = registry.run(&["sync"]);
+    assert!(sync.stdout.contains("~ alpha: true → 25% of actors"), "{}", sync.stdout);
+    assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
+}
+
+// A change committed to the registry but not yet synced is pending, not drift.
+#[test]
+fn status_reports_pending_changes() {
+    let registry = registry();
+    registry.init_git();
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: true\n  staging: true\n  production: true\n",
+        ),
+    );
+    registry.commit("alpha fully on");
+    let status = registry.run(&["status", "--env", "production"]);
+    assert!(status.stdout.contains("1 pending, 0 drifted"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("pending  alpha: 25% of actors → true"),
+        "{}",
+        status.stdout
+    );
+}
+
+// Flags gone from git stay in environments unless pruning.
+#[test]
+fn sync_prunes_only_when_asked() {
+    let registry = registry();
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    registry.remove("flags/wip/beta.yml");
+    let kept = registry.run(&["sync"]);
+    assert!(
+        kept.stdout.contains("! beta: not in the registry, kept"),
+        "{}",
+        kept.stdout
+    );
+    assert!(registry.state("production")["flags"].get("beta").is_some());
+    let pruned = registry.run(&["sync", "--prune"]);
+    assert!(
+        pruned
+            .stdout
+            .contains("- beta: project:gitlab-org/gitlab → (absent) (not in the registry)"),
+        "{}",
+        pruned.stdout
+    );
+    assert!(registry.state("production")["flags"].get("beta").is_none());
+}
+
+// `plan` shows changes without making them; `--exit-code` turns a non-empty plan into exit 1.
+#[test]
+fn plan_shows_changes_without_applying() {
+    let registry = registry();
+    let plan = registry.run(&["plan", "--env", "production", "--exit-code"]);
+    assert_eq!(plan.code, 1);
+    insta::assert_snapshot!(plan.stdout, @r"
+    production: 2 changes
+      + alpha: (absent) → 25% of actors
+      + beta: (absent) → project:gitlab-org/gitlab
+    2 changes in 1 of 1 environment
+    ");
+    assert!(!registry.path().join(".flagops").exists());
+    let markdown = registry.run(&["plan", "--env", "production", "--format", "markdown"]);
+    assert!(
+        markdown
+            .stdout
+            .contains("| production | `alpha` | create | (absent) | 25% of actors |"),
+        "{}",
+        markdown.stdout
+    );
+    let json: Value = serde_json::from_str(&registry.run(&["plan", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["environment"], "dev");
+    assert_eq!(json[0]["changes"][0]["to"], true);
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    assert_eq!(registry.run(&["plan", "--exit-code"]).code, 0);
+}
+
+// `plan --base` shows what the working tree changes against a revision, with no backend.
+#[test]
+fn plan_base_compares_with_revision() {
+    let registry = registry();
+    registry.init_git();
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: true\n  staging: true\n  production:\n    percentage_of_actors: 50\n",
+        ),
+    );
+    registry.write("flags/wip/delta.yml", flag("delta", "environments:\n  staging: true\n"));
+    let plan = registry.run(&["plan", "--base", "main"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    insta::assert_snapshot!(plan.stdout, @r"
+    dev: no changes
+    pre: no changes
+    staging: 1 change
+      + delta: (absent) → true
+    staging-ref: no changes
+    ops: no changes
+    production: 1 change
+      ~ alpha: 25% of actors → 50% of actors
+    2 changes in 2 of 6 environments
+    ");
+    assert!(!registry.path().join(".flagops").exists());
+    let missing = registry.run(&["plan", "--base", "no-such-branch"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("cannot resolve the revision `no-such-branch`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+/// A backend that delegates to the file backend but fails the `fail_at`-th change (from 1),
+/// transiently `transient` times first when asked.
+struct FaultyBackend {
+    inner: FileBackend,
+    calls: usize,
+    fail_at: usize,
+    transient: usize,
+    hard: bool,
+}
+
+impl Backend for FaultyBackend {
+    fn fetch(&mut self) -> Result<Snapshot, BackendError> {
+        self.inner.fetch()
+    }
+
+    fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError> {
+        self.calls += 1;
+        let attempt_of_change = self.calls;
+        if attempt_of_change >= self.fail_at && self.transient > 0 {
+            self.transient -= 1;
+            return Err(BackendError::Transient {
+                message: "connection reset".into(),
+                retry_after: Some(Duration::from_millis(5)),
+            });
+        }
+        if attempt_of_change == self.fail_at && self.hard {
+            return Err(BackendError::Rejected(format!(
+                "400 Bad Request: cannot set `{}`",
+                change.flag
+            )));
+        }
+        self.inner.apply(change, context)
+    }
+
+    fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
+        self.inner.record_sync(record)
+    }
+}
+
+fn context() -> ApplyContext {
+    ApplyContext {
+        environment: "dev".into(),
+        by: "tester".into(),
+        commit: None,
+        at: "2026-11-21T00:00:00Z".into(),
+    }
+}
+
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        retries: 3,
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+fn load(registry: &Registry) -> flagops::model::Registry {
+    let workspace = flagops::load::Workspace::at(&registry.path().join("flagops.yml")).unwrap();
+    flagops::load::load(&workspace, &Default::default())
+        .unwrap()
+        .registry
+        .unwrap()
+}
+
+fn file_backend(registry: &Registry, environment: &str) -> FileBackend {
+    FileBackend::open(
+        &registry.path().join(format!(".flagops/state/{environment}.json")),
+        environment,
+        true,
+    )
+    .unwrap()
+}
+
+// A backend failing the second change: the first is applied, the rest reported; a rerun
+// converges and applies each change exactly once.
+#[test]
+fn sync_stops_at_hard_failure_and_rerun_finishes() {
+    let registry = registry();
+    let model = load(&registry);
+    let at = jiff::Timestamp::now();
+    let mut backend = FaultyBackend {
+        inner: file_backend(&registry, "dev"),
+        calls: 0,
+        fail_at: 2,
+        transient: 0,
+        hard: true,
+    };
+    let actual = backend.fetch().unwrap().flags;
+    let plan = flagops::sync::plan_environment(&model, "dev", &actual, at, false);
+    assert_eq!(plan.changes.len(), 3);
+    let report = apply_plan(&mut backend, &plan, &context(), &quick_retry());
+    let names = |changes: &[Change]| changes.iter().map(|c| c.flag.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&report.applied), ["alpha"]);
+    let (failed, error) = report.failed.unwrap();
+    assert_eq!(failed.flag, "beta");
+    assert!(error.contains("400 Bad Request"), "{error}");
+    assert_eq!(names(&report.not_applied), ["gamma"]);
+    drop(backend);
+
+    // The rerun plans afresh from what was applied.
+    let output = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("dev: applied 2 changes"), "{}", output.stdout);
+    let flags: Vec<Value> = registry.audit("dev").iter().map(|r| r["flag"].clone()).collect();
+    assert_eq!(flags, [json!("alpha"), json!("beta"), json!("gamma")]);
+    let revisions: Vec<u64> = registry
+        .audit("dev")
+        .iter()
+        .map(|r| r["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(revisions, [1, 2, 3]);
+}
+
+// Transient failures are retried with backoff and then succeed.
+#[test]
+fn sync_retries_transient_failures() {
+    let registry = registry();
+    let model = load(&registry);
+    let mut backend = FaultyBackend {
+        inner: file_backend(&registry, "dev"),
+        calls: 0,
+        fail_at: 1,
+        transient: 2,
+        hard: false,
+    };
+    let plan = flagops::sync::plan_environment(&model, "dev", &BTreeMap::new(), jiff::Timestamp::now(), false);
+    let report = apply_plan(&mut backend, &plan, &context(), &quick_retry());
+    assert!(report.failed.is_none());
+    assert_eq!(report.applied.len(), 3);
+    assert_eq!(backend.calls, 5, "two failed attempts, then three changes");
+    // Too many transient failures end as a failure.
+    let mut failing = FaultyBackend {
+        inner: file_backend(&registry, "pre"),
+        calls: 0,
+        fail_at: 1,
+        transient: 10,
+        hard: false,
+    };
+    let report = apply_plan(&mut failing, &plan, &context(), &quick_retry());
+    assert!(report.failed.unwrap().1.contains("connection reset"));
+    assert_eq!(failing.calls, 4, "one attempt and three retries");
+}
+
+// A hard failure in one environment stops it and the later ones; the report says so.
+#[test]
+fn sync_failure_stops_later_environments() {
+    let registry = registry();
+    registry.write(".flagops/state/staging.json", "{ not json");
+    let output = registry.run(&["sync"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stdout.contains("staging: FAILED before any change"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("is not a valid state document"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("production: skipped, because an earlier environment failed"),
+        "{}",
+        output.stdout
+    );
+    // Environments before it were synced; the corrupt file was left as it was.
+    assert_eq!(registry.state("dev")["flags"]["alpha"], true);
+    assert_eq!(registry.read(".flagops/state/staging.json"), "{ not json");
+    assert!(!registry.path().join(".flagops/state/production.json").exists());
+    // Once the file is dealt with, a rerun converges.
+    registry.remove(".flagops/state/staging.json");
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
+}
+
+// A sync killed at any moment leaves a state a rerun completes, applying each change once.
+#[test]
+fn sync_killed_midway_converges_on_rerun() {
+    let registry = Registry::new();
+    for i in 0..400 {
+        let name = format!("flag_{i:03}");
+        registry.write(&format!("flags/wip/{name}.yml"), flag(&name, "environments:\n  dev: true\n  pre: true\n  staging: true\n  production:\n    percentage_of_actors: 10\n"));
+    }
+    let mut interrupted = 0;
+    for delay_ms in [5u64, 15, 30, 60, 120] {
+        let _ = std::fs::remove_dir_all(registry.path().join(".flagops"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flagops"))
+            .arg("sync")
+            .current_dir(registry.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let finished = child.wait().unwrap().success();
+        let synced: usize = ["dev", "pre", "staging", "production"]
+            .iter()
+            .map(|e| registry.audit(e).len())
+            .sum();
+        if !finished && synced < 1600 {
+            interrupted += 1;
+        }
+        let rerun = registry.run(&["sync"]);
+        assert_eq!(rerun.code, 0, "{rerun:?}");
+        for environment in ["dev", "pre", "staging", "production"] {
+            let audit = registry.audit(environment);
+            let flags: std::collections::BTreeSet<String> =
+                audit.iter().map(|r| r["flag"].as_str().unwrap().to_string()).collect();
+            assert_eq!(audit.len(), 400, "{environment}: each change recorded once");
+            assert_eq!(flags.len(), 400, "{environment}: no change applied twice");
+            let revisions: Vec<u64> = audit.iter().map(|r| r["revision"].as_u64().unwrap()).collect();
+            assert_eq!(revisions, (1..=400).collect::<Vec<_>>());
+            assert_eq!(registry.state(environment)["flags"].as_object().unwrap().len(), 400);
+        }
+        assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
+    }
+    assert!(interrupted > 0, "no run was killed mid-sync; the test proved nothing");
+}
+
+// Two syncs at once: the second waits for the first and finds nothing to do; with no time to
+// wait it fails, naming the holder of the lock.
+#[test]
+fn sync_runs_one_at_a_time() {
+    let registry = registry();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flagops"))
+            .arg("sync")
+            .current_dir(registry.path())
+            .output()
+            .unwrap()
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let a = scope.spawn(spawn);
+        let b = scope.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(first.status.success() && second.status.success());
+    for environment in ["dev", "production"] {
+        let flags: Vec<Value> = registry.audit(environment).iter().map(|r| r["flag"].clone()).collect();
+        let unique: std::collections::BTreeSet<String> = flags.iter().map(|f| f.to_string()).collect();
+        assert_eq!(flags.len(), unique.len(), "a change was applied twice in {environment}");
+    }
+
+    let lock_path = registry.path().join(".flagops/state/production.lock");
+    let _held = flagops::lock::Lock::acquire(
+        &lock_path,
+        "pid 7 on host ci-1 (flagops sync by @deployer) since 2026-11-21T10:00:00Z",
+        Duration::ZERO,
+    )
+    .unwrap();
+    let blocked = registry.run(&["sync", "--env", "production", "--lock-timeout", "0"]);
+    assert_eq!(blocked.code, 2, "{blocked:?}");
+    assert!(
+        blocked
+            .stdout
+            .contains("is locked by pid 7 on host ci-1 (flagops sync by @deployer)"),
+        "{}",
+        blocked.stdout
+    );
+}
