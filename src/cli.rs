@@ -62,6 +62,21 @@ pub enum Command {
     Status(StatusArgs),
     /// The main job: validate, then sync every environment.
     Deploy(DeployArgs),
+    /// Show a flag's history from git: every change, with commit, author, time and merge request.
+    ///
+    /// One first-parent walk of the checked-out branch, cached in `cache_dir` so later runs
+    /// read only new commits.
+    History(HistoryArgs),
+}
+
+/// Arguments of `flagops history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The flag.
+    pub name: String,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 /// Arguments of `flagops plan`.

@@ -25,6 +25,9 @@ pub struct Config {
     /// Where the `file` backend keeps its state, relative to the config file.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
+    /// Where caches (the flag history) are kept, relative to the config file.
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: String,
     /// Whether sync deletes flags gone from the registry, as `--prune` does.
     #[serde(default)]
     pub prune: bool,
@@ -165,6 +168,10 @@ pub struct SiteConfig {
 
 fn default_flags_dir() -> String {
     "flags".to_string()
+}
+
+fn default_cache_dir() -> String {
+    ".flagops/cache".to_string()
 }
 
 fn default_state_dir() -> String {

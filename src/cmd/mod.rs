@@ -1,6 +1,7 @@
 //! Thin command wrappers: each turns its `cli` arguments into plain inputs, calls the library
 //! and prints. Only this module and `cli` know clap.
 
+mod history;
 mod import;
 mod new;
 mod plan;
@@ -47,6 +48,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Sync(args) => sync::run(&workspace(config.as_deref())?, args),
         Command::Status(args) => status::run(&workspace(config.as_deref())?, args),
         Command::Deploy(args) => sync::deploy(&workspace(config.as_deref())?, args),
+        Command::History(args) => history::run(&workspace(config.as_deref())?, args),
     }
 }
 
@@ -117,4 +119,23 @@ fn select_environments(registry: &crate::model::Registry, wanted: &[String]) -> 
         .filter(|name| wanted.is_empty() || wanted.iter().any(|w| w == name))
         .map(str::to_string)
         .collect())
+}
+
+/// Reads `flagops.yml`, failing when it has errors.
+fn read_config(workspace: &Workspace) -> anyhow::Result<(crate::config::Config, crate::source::SourceFile)> {
+    let file = match crate::load::read_source(&workspace.config_path)? {
+        Ok(file) => file,
+        Err(diagnostic) => anyhow::bail!(
+            "`{}` cannot be read: {}",
+            workspace.config_path.display(),
+            diagnostic.message
+        ),
+    };
+    match crate::load::read_config(&file) {
+        (Some(config), _) => Ok((config, file)),
+        (None, _) => anyhow::bail!(
+            "`{}` has errors\nhelp: run `flagops validate` to see them",
+            workspace.config_path.display()
+        ),
+    }
 }

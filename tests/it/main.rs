@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod docs;
 mod harness;
+mod history;
 mod import;
 mod report;
 mod sync;

@@ -1,0 +1,57 @@
+//! `flagops history`.
+
+use std::fmt::Write as _;
+
+use crate::ExitStatus;
+use crate::cli::{HistoryArgs, ReportFormat};
+use crate::history::Event;
+use crate::load::Workspace;
+
+pub(super) fn run(workspace: &Workspace, args: HistoryArgs) -> anyhow::Result<ExitStatus> {
+    let (config, _) = super::read_config(workspace)?;
+    let cache = workspace.resolve(&config.cache_dir).join("history.json");
+    let (history, _) = crate::history::load_history(&workspace.root, &config.flags_dir, Some(&cache))?;
+    let events: Vec<&Event> = history.events.iter().filter(|event| event.flag == args.name).collect();
+    if events.is_empty() {
+        anyhow::bail!(
+            "no history for `{}` on this branch\nhelp: check the name; history is read from committed files",
+            args.name
+        );
+    }
+    let text = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&events)? + "\n",
+        ReportFormat::Human => {
+            let repository = config
+                .site
+                .repository_url
+                .as_deref()
+                .map(|url| url.trim_end_matches('/'));
+            let mut out = String::new();
+            let mut last_commit = "";
+            for event in &events {
+                if event.commit != last_commit {
+                    let time = jiff::Timestamp::from_second(event.time)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    let reference = match (event.merge_request, repository) {
+                        (Some(number), Some(url)) => format!(" ({url}/-/merge_requests/{number})"),
+                        (Some(number), None) => format!(" (!{number})"),
+                        _ => String::new(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{} {time} {}\n  {}{reference}",
+                        &event.commit[..12.min(event.commit.len())],
+                        event.author,
+                        event.title
+                    );
+                    last_commit = &event.commit;
+                }
+                let _ = writeln!(out, "    {}", event.text);
+            }
+            out
+        }
+    };
+    super::print(&text)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,263 @@
+//! Semantic events: what each commit did to each flag, in words ("production: 25% of actors →
+//! 50% of actors", "created", "type beta → ops").
+//!
+//! Changed paths are mapped to flags by file stem, never by similarity: a move between folders
+//! keeps the name and so the history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Flag;
+use crate::plan::show;
+use crate::source::SourceFile;
+use crate::state::Stored;
+
+/// One thing a commit did to one flag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The flag.
+    pub flag: String,
+    /// The commit id.
+    pub commit: String,
+    /// The commit's author, `Name <email>`.
+    pub author: String,
+    /// The commit's time, in seconds since the epoch.
+    pub time: i64,
+    /// The commit's title (the merge request's title for merge commits).
+    pub title: String,
+    /// The merge request number, from `See merge request group/project!N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_request: Option<u64>,
+    /// What happened.
+    pub kind: EventKind,
+    /// The environment, for state changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The state before, for state changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Stored>,
+    /// The state after, for state changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Stored>,
+    /// The event in words.
+    pub text: String,
+}
+
+/// The kinds of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// The flag file appeared.
+    Created,
+    /// The flag file went away.
+    Removed,
+    /// The flag file moved to another folder.
+    Moved,
+    /// A definition field changed.
+    Changed,
+    /// The desired state in an environment changed.
+    State,
+    /// The rollout plan changed.
+    Rollout,
+    /// The file could not be read at this commit.
+    Invalid,
+}
+
+/// A flag file at one commit: its path and its flag, if it could be read.
+pub(crate) struct Version {
+    pub(crate) path: String,
+    pub(crate) flag: Option<Flag>,
+}
+
+/// The commit facts every event of it shares.
+pub(crate) struct CommitInfo<'a> {
+    pub(crate) id: String,
+    pub(crate) author: &'a str,
+    pub(crate) time: i64,
+    pub(crate) message: &'a str,
+}
+
+/// Reads a flag from a file's text, ignoring problems a validation would report.
+pub(crate) fn read_flag(path: &str, text: &str) -> Option<Flag> {
+    let file = SourceFile {
+        path: Path::new(path).to_path_buf(),
+        text: text.to_string(),
+    };
+    let document = crate::source::parse_yaml(&file).ok()?;
+    serde_json::from_value(document.value).ok()
+}
+
+/// The events of one commit, from the versions of each changed flag before and after it, keyed
+/// by file stem.
+pub(crate) fn events(commit: &CommitInfo<'_>, changed: &BTreeMap<String, (Vec<Version>, Vec<Version>)>) -> Vec<Event> {
+    let (title, merge_request) = title_and_merge_request(commit.message);
+    let mut out = Vec::new();
+    for (stem, (before, after)) in changed {
+        let mut push = |kind: EventKind, text: String, state: Option<(String, Option<Stored>, Option<Stored>)>| {
+            let (environment, from, to) = match state {
+                Some((environment, from, to)) => (Some(environment), from, to),
+                None => (None, None, None),
+            };
+            out.push(Event {
+                flag: stem.clone(),
+                commit: commit.id.clone(),
+                author: commit.author.to_string(),
+                time: commit.time,
+                title: title.clone(),
+                merge_request,
+                kind,
+                environment,
+                from,
+                to,
+                text,
+            });
+        };
+        let old = before.first();
+        let new = after.first();
+        match (old, new) {
+            (None, None) => {}
+            (None, Some(new)) => {
+                push(EventKind::Created, format!("created at `{}`", new.path), None);
+                match &new.flag {
+                    Some(flag) => {
+                        for (environment, state) in &flag.environments {
+                            let to = Stored::from_model(state);
+                            let text = format!("{environment}: {}", show(Some(&to)));
+                            push(EventKind::State, text, Some((environment.clone(), None, Some(to))));
+                        }
+                    }
+                    None => push(EventKind::Invalid, format!("`{}` could not be read", new.path), None),
+                }
+            }
+            (Some(old), None) => push(EventKind::Removed, format!("removed from `{}`", old.path), None),
+            (Some(old), Some(new)) => {
+                if old.path != new.path {
+                    push(
+                        EventKind::Moved,
+                        format!("moved from `{}` to `{}`", old.path, new.path),
+                        None,
+                    );
+                }
+                match (&old.flag, &new.flag) {
+                    (Some(before), Some(after)) => {
+                        for text in field_changes(before, after) {
+                            push(EventKind::Changed, text, None);
+                        }
+                        for (environment, from, to) in state_changes(before, after) {
+                            let text = format!("{environment}: {} → {}", show(from.as_ref()), show(to.as_ref()));
+                            push(EventKind::State, text, Some((environment, from, to)));
+                        }
+                        if before.rollout != after.rollout {
+                            let text = match (before.rollout.len(), after.rollout.len()) {
+                                (0, n) => format!("rollout plan added ({n} steps)"),
+                                (_, 0) => "rollout plan removed".to_string(),
+                                (a, b) => format!("rollout plan changed ({a} → {b} steps)"),
+                            };
+                            push(EventKind::Rollout, text, None);
+                        }
+                    }
+                    (_, None) => push(EventKind::Invalid, format!("`{}` could not be read", new.path), None),
+                    (None, Some(flag)) => {
+                        push(EventKind::Changed, format!("`{}` is readable again", new.path), None);
+                        for (environment, state) in &flag.environments {
+                            let to = Stored::from_model(state);
+                            push(
+                                EventKind::State,
+                                format!("{environment}: {}", show(Some(&to))),
+                                Some((environment.clone(), None, Some(to))),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Definition fields that changed, in words.
+fn field_changes(before: &Flag, after: &Flag) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, old: String, new: String| {
+        if old != new {
+            out.push(format!("{name} {old} → {new}"));
+        }
+    };
+    field("type", before.flag_type.clone(), after.flag_type.clone());
+    field("group", before.group.clone(), after.group.clone());
+    field("milestone", before.milestone.clone(), after.milestone.clone());
+    field(
+        "default_enabled",
+        before.default_enabled.to_string(),
+        after.default_enabled.to_string(),
+    );
+    field("owners", before.owners.join(", "), after.owners.join(", "));
+    field("requires", before.requires.join(", "), after.requires.join(", "));
+    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".to_string());
+    field(
+        "rollout issue",
+        optional(&before.rollout_issue_url),
+        optional(&after.rollout_issue_url),
+    );
+    if before.description != after.description {
+        out.push("description edited".to_string());
+    }
+    out
+}
+
+/// Environments whose state entry changed: (environment, before, after).
+fn state_changes(before: &Flag, after: &Flag) -> Vec<(String, Option<Stored>, Option<Stored>)> {
+    let environments: BTreeSet<&String> = before.environments.keys().chain(after.environments.keys()).collect();
+    environments
+        .into_iter()
+        .filter_map(|environment| {
+            let from = before.environments.get(environment).map(Stored::from_model);
+            let to = after.environments.get(environment).map(Stored::from_model);
+            (from != to).then(|| (environment.clone(), from, to))
+        })
+        .collect()
+}
+
+/// The title of a commit, and its merge request number. For GitLab's merge commits ("Merge
+/// branch 'x' into 'main'", a blank line, the merge request title, ..., "See merge request
+/// group/project!123") the title is the merge request's.
+pub fn title_and_merge_request(message: &str) -> (String, Option<u64>) {
+    let lines: Vec<&str> = message.lines().map(str::trim).collect();
+    let first = lines.first().copied().unwrap_or_default().to_string();
+    let merge_request = lines.iter().find_map(|line| {
+        let rest = line.strip_prefix("See merge request ")?;
+        let (_, number) = rest.rsplit_once('!')?;
+        number.trim_end_matches('.').parse().ok()
+    });
+    let title = if first.starts_with("Merge branch ") {
+        lines
+            .iter()
+            .skip(1)
+            .find(|line| !line.is_empty() && !line.starts_with("See merge request"))
+            .map_or(first.clone(), |l| l.to_string())
+    } else {
+        first
+    };
+    (title, merge_request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_reads_gitlab_merge_commits() {
+        let message =
+            "Merge branch 'roll-out' into 'main'\n\nRoll out alpha to 50%\n\nSee merge request gitlab-org/flags!123\n";
+        assert_eq!(
+            title_and_merge_request(message),
+            ("Roll out alpha to 50%".to_string(), Some(123))
+        );
+        assert_eq!(
+            title_and_merge_request("Plain commit\n\nbody"),
+            ("Plain commit".to_string(), None)
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! The only module that talks to git: the current commit, who is running, the registry's files
+//! as they were at a revision, and every flag's history.
+
+mod events;
+mod walk;
+
+pub use events::{Event, EventKind, title_and_merge_request};
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::SourceFile;
+
+/// The registry's files at one revision: the config and the flag files.
+#[derive(Debug)]
+pub struct Revision {
+    /// The full commit id.
+    pub commit: String,
+    /// `flagops.yml` as it was, if it existed.
+    pub config: Option<SourceFile>,
+    /// Every flag file under the flags directory, sorted by path.
+    pub flags: Vec<SourceFile>,
+}
+
+/// The repository holding `root`, if there is one.
+fn open(root: &Path) -> Option<gix::Repository> {
+    gix::discover(root).ok()
+}
+
+/// The commit checked out at `root`: `CI_COMMIT_SHA` in GitLab CI, else git's `HEAD`.
+pub fn head_commit(root: &Path) -> Option<String> {
+    if let Ok(sha) = std::env::var("CI_COMMIT_SHA")
+        && !sha.is_empty()
+    {
+        return Some(sha);
+    }
+    let repository = open(root)?;
+    repository.head_id().ok().map(|id| id.to_string())
+}
+
+/// Who is running: `GITLAB_USER_LOGIN` in GitLab CI, else git's `user.name <user.email>`, else
+/// the login name.
+pub fn identity(root: &Path) -> String {
+    if let Ok(login) = std::env::var("GITLAB_USER_LOGIN")
+        && !login.is_empty()
+    {
+        return format!("@{login}");
+    }
+    if let Some(repository) = open(root) {
+        let config = repository.config_snapshot();
+        let name = config.string("user.name").map(|value| value.to_string());
+        let email = config.string("user.email").map(|value| value.to_string());
+        match (name, email) {
+            (Some(name), Some(email)) => return format!("{name} <{email}>"),
+            (Some(name), None) => return name,
+            (None, Some(email)) => return email,
+            (None, None) => {}
+        }
+    }
+    std::env::var("USER").unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// Reads the registry at `revision` (anything `git rev-parse` takes) from the repository
+/// holding `root`; `config_name` and `flags_dir` are relative to `root`.
+pub fn read_revision(root: &Path, revision: &str, config_name: &str, flags_dir: &str) -> anyhow::Result<Revision> {
+    let repository = open(root).ok_or_else(|| anyhow!("`{}` is not inside a git repository", root.display()))?;
+    let workdir = repository
+        .workdir()
+        .ok_or_else(|| anyhow!("the repository holding `{}` has no work tree", root.display()))?;
+    let prefix = relative_to(root, workdir)?;
+    let id = repository
+        .rev_parse_single(revision)
+        .map_err(|error| anyhow!("{error}"))
+        .with_context(|| format!("cannot resolve the revision `{revision}`"))?;
+    let commit = id.detach().to_string();
+    let tree = id
+        .object()
+        .map_err(|error| anyhow!("{error}"))?
+        .peel_to_tree()
+        .map_err(|error| anyhow!("{error}"))
+        .with_context(|| format!("`{revision}` is not a commit"))?;
+
+    let config = match tree
+        .lookup_entry_by_path(prefix.join(config_name))
+        .map_err(|error| anyhow!("{error}"))?
+    {
+        Some(entry) => {
+            let object = entry.object().map_err(|error| anyhow!("{error}"))?;
+            Some(source(root, Path::new(config_name), &object.data)?)
+        }
+        None => None,
+    };
+
+    let mut flags = Vec::new();
+    let flags_path = prefix.join(flags_dir);
+    if let Some(entry) = tree
+        .lookup_entry_by_path(&flags_path)
+        .map_err(|error| anyhow!("{error}"))?
+    {
+        let subtree = entry
+            .object()
+            .map_err(|error| anyhow!("{error}"))?
+            .peel_to_tree()
+            .map_err(|error| anyhow!("{error}"))?;
+        let mut recorder = gix::traverse::tree::Recorder::default();
+        subtree
+            .traverse()
+            .breadthfirst(&mut recorder)
+            .map_err(|error| anyhow!("{error}"))?;
+        for record in recorder.records {
+            let relative = PathBuf::from(record.filepath.to_string());
+            let is_yaml = relative.extension().is_some_and(|ext| ext == "yml" || ext == "yaml");
+            let hidden = relative
+                .components()
+                .any(|part| part.as_os_str().to_string_lossy().starts_with('.'));
+            if !record.mode.is_blob() || !is_yaml || hidden {
+                continue;
+            }
+            let object = repository.find_object(record.oid).map_err(|error| anyhow!("{error}"))?;
+            flags.push(source(root, &Path::new(flags_dir).join(&relative), &object.data)?);
+        }
+    }
+    flags.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Revision { commit, config, flags })
+}
+
+/// A file read from git, shown with the path it has in the work tree.
+fn source(root: &Path, relative: &Path, bytes: &[u8]) -> anyhow::Result<SourceFile> {
+    let path = crate::load::display_path(&root.join(relative));
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| anyhow!("`{}` is not UTF-8 in git", path.display()))?;
+    Ok(SourceFile { path, text })
+}
+
+fn relative_to(root: &Path, workdir: &Path) -> anyhow::Result<PathBuf> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("failed to resolve `{}`", root.display()))?;
+    let workdir = workdir
+        .canonicalize()
+        .with_context(|| format!("failed to resolve `{}`", workdir.display()))?;
+    Ok(root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default())
+}
+
+/// Every flag's history, newest first, read from git with a cache of what earlier runs read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct History {
+    /// The commit the history runs up to.
+    pub head: Option<String>,
+    /// The time of that commit, in seconds since the epoch.
+    #[serde(default)]
+    pub head_time: i64,
+    /// Every event, newest first.
+    pub events: Vec<Event>,
+}
+
+/// The cache file's format version; a cache of another version is ignored.
+const CACHE_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Cache {
+    version: u32,
+    flags_path: String,
+    history: History,
+}
+
+/// How a history was obtained, for reports and benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No usable cache: every commit was read.
+    Full,
+    /// The cache held the history up to an ancestor: only newer commits were read.
+    Incremental,
+    /// The cache was made for a history that was since rewritten, so it was rebuilt.
+    Rewritten,
+}
+
+/// The history of the flags under `flags_dir` (relative to `root`) on the branch checked out at
+/// `root`, following first parents. `cache` is the cache file: read when it matches, rewritten
+/// after.
+pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyhow::Result<(History, CacheUse)> {
+    let Some(repository) = open(root) else {
+        return Ok((History::default(), CacheUse::Full));
+    };
+    let Ok(head) = repository.head_id() else {
+        return Ok((History::default(), CacheUse::Full));
+    };
+    let head = head.detach();
+    let workdir = repository
+        .workdir()
+        .ok_or_else(|| anyhow!("the repository holding `{}` has no work tree", root.display()))?;
+    let flags_path = relative_to(root, workdir)?.join(flags_dir);
+    let flags_path_text = flags_path.to_string_lossy().replace('\\', "/");
+    let components: Vec<String> = flags_path_text
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect();
+    let components: Vec<&str> = components.iter().map(String::as_str).collect();
+
+    let cached = cache
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice::<Cache>(&bytes).ok())
+        .filter(|cache| cache.version == CACHE_VERSION && cache.flags_path == flags_path_text);
+    let stop = cached
+        .as_ref()
+        .and_then(|cache| cache.history.head.as_deref())
+        .and_then(|id| gix::ObjectId::from_hex(id.as_bytes()).ok());
+    let (commits, met_stop) = walk::walk(&repository, head, &components, stop)?;
+    let new_events = events_of(&repository, &commits, flags_dir)?;
+
+    let mut commit_buffer = Vec::new();
+    let head_time = {
+        use gix::objs::FindExt;
+        repository
+            .objects
+            .find_commit(&head, &mut commit_buffer)
+            .ok()
+            .and_then(|c| c.time().ok())
+            .map_or(0, |t| t.seconds)
+    };
+    let (events, used) = match cached {
+        Some(cache) if met_stop => {
+            let mut events = new_events;
+            events.extend(cache.history.events);
+            (events, CacheUse::Incremental)
+        }
+        Some(_) => (new_events, CacheUse::Rewritten),
+        None => (new_events, CacheUse::Full),
+    };
+    let history = History {
+        head: Some(head.to_string()),
+        head_time,
+        events,
+    };
+    if let Some(path) = cache {
+        let cache = Cache {
+            version: CACHE_VERSION,
+            flags_path: flags_path_text,
+            history,
+        };
+        let bytes = serde_json::to_vec(&cache)?;
+        crate::backends::file::write_atomically(path, &bytes)?;
+        return Ok((cache.history, used));
+    }
+    Ok((history, used))
+}
+
+/// The events of the commits (newest first), reading and parsing each flag blob once.
+fn events_of(
+    repository: &gix::Repository,
+    commits: &[walk::FlagCommit],
+    flags_dir: &str,
+) -> anyhow::Result<Vec<Event>> {
+    use gix::objs::FindExt;
+    use rayon::prelude::*;
+
+    let mut blobs: std::collections::BTreeMap<gix::ObjectId, String> = std::collections::BTreeMap::new();
+    let mut buffer = Vec::new();
+    for commit in commits {
+        for (path, (before, after)) in &commit.files {
+            if !is_flag_path(path) {
+                continue;
+            }
+            for id in [before, after].into_iter().flatten() {
+                if !blobs.contains_key(id) {
+                    let blob = repository
+                        .objects
+                        .find_blob(id, &mut buffer)
+                        .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
+                    blobs.insert(*id, String::from_utf8_lossy(blob.data).into_owned());
+                }
+            }
+        }
+    }
+    let parsed: std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>> = blobs
+        .par_iter()
+        .map(|(id, text)| (*id, events::read_flag("flag.yml", text)))
+        .collect();
+
+    let mut out = Vec::new();
+    for commit in commits {
+        let mut changed: std::collections::BTreeMap<String, (Vec<events::Version>, Vec<events::Version>)> =
+            Default::default();
+        for (path, (before, after)) in &commit.files {
+            if !is_flag_path(path) {
+                continue;
+            }
+            let stem = Path::new(path)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let shown = format!("{}/{path}", flags_dir.trim_end_matches('/'));
+            let entry = changed.entry(stem).or_default();
+            if let Some(id) = before {
+                entry.0.push(events::Version {
+                    path: shown.clone(),
+                    flag: parsed[id].clone(),
+                });
+            }
+            if let Some(id) = after {
+                entry.1.push(events::Version {
+                    path: shown,
+                    flag: parsed[id].clone(),
+                });
+            }
+        }
+        // A file that moved shows once on each side; an edit in place shows on both.
+        let info = events::CommitInfo {
+            id: commit.id.to_string(),
+            author: &commit.author,
+            time: commit.time,
+            message: &commit.message,
+        };
+        out.extend(events::events(&info, &changed));
+    }
+    Ok(out)
+}
+
+fn is_flag_path(path: &str) -> bool {
+    let hidden = path.split('/').any(|part| part.starts_with('.'));
+    !hidden && (path.ends_with(".yml") || path.ends_with(".yaml"))
+}

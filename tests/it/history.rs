@@ -1,0 +1,149 @@
+//! Flag history from git: one first-parent walk, semantic events, a cache by commit.
+
+use flagops::history::{CacheUse, load_history};
+
+use crate::harness::{Registry, flag};
+
+/// A scripted repository: creates, edits, a move between folders, a merge and a delete.
+fn scripted() -> Registry {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    registry.write("flags/wip/beta.yml", flag("beta", ""));
+    registry.write("README.md", "not a flag\n");
+    registry.init_git();
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: true\n  production:\n    percentage_of_actors: 25\n",
+        ),
+    );
+    registry.commit("Roll alpha out to 25%");
+    registry.remove("flags/wip/beta.yml");
+    registry.write("flags/ops/beta.yml", flag("beta", "").replace("type: wip", "type: ops"));
+    registry.commit("Make beta an ops flag");
+    registry.write("README.md", "still not a flag\n");
+    registry.commit("Edit the readme");
+    registry.git(&["checkout", "-q", "-b", "raise-alpha"]);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: true\n  production:\n    percentage_of_actors: 50\n",
+        ),
+    );
+    registry.commit("Raise alpha to 50%");
+    registry.git(&["checkout", "-q", "main"]);
+    registry.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "raise-alpha",
+        "-m",
+        "Merge branch 'raise-alpha' into 'main'\n\nRaise alpha to 50%\n\nSee merge request gitlab-org/flags!7",
+    ]);
+    registry.remove("flags/ops/beta.yml");
+    registry.commit("Remove beta");
+    registry
+}
+
+fn describe(registry: &Registry, cache: Option<&std::path::Path>) -> (Vec<String>, CacheUse) {
+    let (history, used) = load_history(registry.path(), "flags", cache).unwrap();
+    let lines = history
+        .events
+        .iter()
+        .map(|e| format!("{} | {} | {:?} | {}", e.title, e.flag, e.merge_request, e.text))
+        .collect();
+    (lines, used)
+}
+
+// The walk gives exactly the expected events, newest first, following first parents.
+#[test]
+fn history_gives_semantic_events() {
+    let registry = scripted();
+    let (lines, used) = describe(&registry, None);
+    assert_eq!(used, CacheUse::Full);
+    assert_eq!(
+        lines,
+        [
+            "Remove beta | beta | None | removed from `flags/ops/beta.yml`",
+            "Raise alpha to 50% | alpha | Some(7) | production: 25% of actors → 50% of actors",
+            "Make beta an ops flag | beta | None | moved from `flags/wip/beta.yml` to `flags/ops/beta.yml`",
+            "Make beta an ops flag | beta | None | type wip → ops",
+            "Roll alpha out to 25% | alpha | None | production: (absent) → 25% of actors",
+            "initial registry | alpha | None | created at `flags/wip/alpha.yml`",
+            "initial registry | alpha | None | dev: true",
+            "initial registry | beta | None | created at `flags/wip/beta.yml`",
+        ]
+    );
+}
+
+// `flagops history NAME` prints a flag's events with commit, author and merge-request link.
+#[test]
+fn history_command_prints_a_flag() {
+    let registry = scripted();
+    let output = registry.run(&["history", "alpha"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains("Ada Tester <ada@example.com>"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("Raise alpha to 50% (https://gitlab.com/gitlab-org/flag-registry/-/merge_requests/7)"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("production: 25% of actors → 50% of actors"));
+    let json: serde_json::Value =
+        serde_json::from_str(&registry.run(&["history", "alpha", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+    assert_eq!(json[0]["environment"], "production");
+    assert_eq!(json[0]["to"], serde_json::json!({"percentage_of_actors": 50}));
+    let missing = registry.run(&["history", "nope"]);
+    assert_eq!(missing.code, 2);
+}
+
+// A rebuild reads only new commits; a rewritten history invalidates the cache safely.
+#[test]
+fn history_cache_is_incremental_and_safe() {
+    let registry = scripted();
+    let cache = registry.path().join(".flagops/cache/history.json");
+    let (full, used) = describe(&registry, Some(&cache));
+    assert_eq!(used, CacheUse::Full);
+    let (again, used) = describe(&registry, Some(&cache));
+    assert_eq!((used, &again), (CacheUse::Incremental, &full));
+
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  dev: true\n  production: true\n"),
+    );
+    registry.commit("Alpha fully on");
+    let (incremental, used) = describe(&registry, Some(&cache));
+    assert_eq!(used, CacheUse::Incremental);
+    assert_eq!(
+        incremental[0],
+        "Alpha fully on | alpha | None | production: 50% of actors → true"
+    );
+    assert_eq!(
+        incremental,
+        describe(&registry, None).0,
+        "the cached result equals a full walk"
+    );
+
+    registry.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  dev: false\n  production:\n    percentage_of_actors: 50\n",
+        ),
+    );
+    registry.commit("Alpha off in dev");
+    let (rewritten, used) = describe(&registry, Some(&cache));
+    assert_eq!(used, CacheUse::Rewritten);
+    assert_eq!(rewritten[0], "Alpha off in dev | alpha | None | dev: true → false");
+    assert_eq!(rewritten, describe(&registry, None).0);
+}
