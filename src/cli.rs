@@ -7,8 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// flagops: a GitOps feature-flag registry.
 ///
 /// Flags live as YAML files in git. `flagops validate` checks them against the JSON Schema and
-/// named semantic checks; later stages plan and sync them to every environment and publish a
-/// site. Exit codes: 0 success, 1 findings, 2 the tool failed.
+/// named semantic checks; `plan` shows what would change in each environment, `sync` applies it
+/// in promotion order, `status` shows drift, `history` reads each flag's changes from git, and
+/// `site` publishes all of it. `deploy` is the main job: validate, sync, site.
+/// Exit codes: 0 success, 1 findings (invalid files, a non-empty plan with `--exit-code`),
+/// 2 the tool failed.
 #[derive(Debug, Parser)]
 #[command(name = "flagops", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
@@ -60,13 +63,30 @@ pub enum Command {
     /// changed outside git since its last sync. Also shows when each environment was last synced
     /// and at which commit.
     Status(StatusArgs),
-    /// The main job: validate, then sync every environment.
+    /// The main job: validate, sync every environment, then build the site.
     Deploy(DeployArgs),
     /// Show a flag's history from git: every change, with commit, author, time and merge request.
     ///
     /// One first-parent walk of the checked-out branch, cached in `cache_dir` so later runs
     /// read only new commits.
     History(HistoryArgs),
+    /// Build the static registry site: every flag, its state everywhere, its history.
+    ///
+    /// Writes an index with search and filters, a page per flag, per environment and per type,
+    /// stale flags, an Atom feed and `flags.json`. All links are relative (it works under any
+    /// sub-path, such as GitLab Pages), and identical input gives identical bytes.
+    Site(SiteArgs),
+}
+
+/// Arguments of `flagops site`.
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// The output folder, replaced on every build.
+    #[arg(long, value_name = "DIR", default_value = "public")]
+    pub out: std::path::PathBuf,
+    /// A folder with `templates/` and `static/` files replacing the embedded ones, file by file.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `flagops history`.
@@ -162,6 +182,9 @@ pub struct DeployArgs {
     /// How long to wait for another sync of the same environment, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_timeout: u64,
+    /// Where to build the site.
+    #[arg(long, value_name = "DIR", default_value = "public")]
+    pub out: std::path::PathBuf,
 }
 
 /// Arguments of `flagops validate`.

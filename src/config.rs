@@ -41,9 +41,57 @@ pub struct Config {
     /// Flipper feature groups usable under `groups:`.
     #[serde(default)]
     pub feature_groups: BTreeSet<String>,
+    /// How milestones map to dates, for flag ages.
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     /// Site settings.
     #[serde(default)]
     pub site: SiteConfig,
+}
+
+/// How milestones map to release dates: a minor release a month, on the third Thursday.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// A milestone whose release date is known.
+    #[serde(default = "default_anchor_milestone")]
+    pub anchor_milestone: String,
+    /// Its release date (`YYYY-MM-DD`).
+    #[serde(default = "default_anchor_date")]
+    pub anchor_date: String,
+    /// Minor versions per major version.
+    #[serde(default = "default_minors_per_major")]
+    pub minors_per_major: u32,
+    /// How many days before its limit a flag counts as expiring.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> LifecycleConfig {
+        LifecycleConfig {
+            anchor_milestone: default_anchor_milestone(),
+            anchor_date: default_anchor_date(),
+            minors_per_major: default_minors_per_major(),
+            warn_days: default_warn_days(),
+        }
+    }
+}
+
+fn default_anchor_milestone() -> String {
+    "16.0".to_string()
+}
+
+fn default_anchor_date() -> String {
+    "2023-05-18".to_string()
+}
+
+fn default_minors_per_major() -> u32 {
+    12
+}
+
+fn default_warn_days() -> u32 {
+    30
 }
 
 /// How flag files are laid out under the flags directory.

@@ -1,8 +1,10 @@
 //! flagops: a GitOps feature-flag registry.
 //!
 //! The pipeline is `load` (YAML with spans, via `source`) → `schema` → `check`, giving a
-//! `model::Registry` and every `diagnostic::Diagnostic`. Each command in `cmd` is a thin
-//! wrapper that turns its `cli` arguments into plain inputs and calls these modules.
+//! `model::Registry` and every `diagnostic::Diagnostic`; then `resolve` (the desired state at a
+//! time) → `plan::diff` against a backend's state → `sync` (apply, record); and `history` (git)
+//! → `site`. Each command in `cmd` is a thin wrapper that turns its `cli` arguments into plain
+//! inputs and calls these modules.
 //! See ARCHITECTURE.md for the code map and the invariants.
 
 pub mod backends;
@@ -13,12 +15,14 @@ pub mod config;
 pub mod diagnostic;
 pub mod history;
 pub mod import;
+pub mod lifecycle;
 pub mod load;
 pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
+pub mod site;
 pub mod source;
 pub mod state;
 pub mod status;

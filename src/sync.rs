@@ -298,7 +298,14 @@ fn sync_environment(
         commit: settings.commit.clone(),
         changes: report.applied.len(),
     };
-    backend.record_sync(&record).map_err(anyhow::Error::new)?;
+    if let Err(error) = backend.record_sync(&record) {
+        // Every change was applied; only the record of the run is missing, and a rerun (a no-op)
+        // writes it.
+        report.failed = Some(Failure {
+            change: None,
+            error: error_chain(&anyhow::Error::new(error).context("failed to record the sync")),
+        });
+    }
     Ok(report)
 }
 

@@ -237,7 +237,7 @@ fn read_document(path: &Path, environment: &str) -> Result<Document, BackendErro
     };
     let document: Document = serde_json::from_str(&text).map_err(|error| {
         anyhow::anyhow!(
-            "`{}` is not a valid state document: {error}\nhelp: fix the file, or delete it to have the next sync recreate every flag of `{environment}`",
+            "`{}` is not a valid state document: {error}\nhelp: fix the file, or delete it: the state is then rebuilt from the audit log (only the record of the last sync is lost)",
             path.display()
         )
     })?;

@@ -37,7 +37,7 @@ pub struct Snapshot {
 /// A completed sync of one environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRecord {
-    /// When it completed (RFC 3339).
+    /// When the sync run started (RFC 3339); every change it applied carries this time.
     pub at: String,
     /// The desired state's time: rollout steps due by then were applied (RFC 3339).
     pub resolved_at: String,

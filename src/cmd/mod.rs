@@ -5,6 +5,7 @@ mod history;
 mod import;
 mod new;
 mod plan;
+mod site;
 mod status;
 mod sync;
 mod validate;
@@ -49,6 +50,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Status(args) => status::run(&workspace(config.as_deref())?, args),
         Command::Deploy(args) => sync::deploy(&workspace(config.as_deref())?, args),
         Command::History(args) => history::run(&workspace(config.as_deref())?, args),
+        Command::Site(args) => site::run(&workspace(config.as_deref())?, args),
     }
 }
 

@@ -36,7 +36,7 @@ pub(super) fn run(workspace: &Workspace, args: SyncArgs) -> anyhow::Result<ExitS
     })
 }
 
-/// The main job: validate, then sync every environment.
+/// The main job: validate, sync every environment, build the site.
 pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<ExitStatus> {
     super::print("== validate\n")?;
     let validation = super::validate::run(
@@ -53,7 +53,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
         return Ok(validation);
     }
     super::print("\n== sync\n")?;
-    run(
+    let synced = run(
         workspace,
         SyncArgs {
             environments: Vec::new(),
@@ -62,6 +62,17 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             at: None,
             lock_timeout: args.lock_timeout,
             format: ReportFormat::Human,
+        },
+    )?;
+    if synced != ExitStatus::Success {
+        return Ok(synced);
+    }
+    super::print("\n== site\n")?;
+    super::site::run(
+        workspace,
+        crate::cli::SiteArgs {
+            out: args.out,
+            templates: None,
         },
     )
 }
@@ -94,6 +105,19 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
                     }
                     for rest in &report.not_applied {
                         let _ = writeln!(out, "  not applied  {rest}");
+                    }
+                }
+                None if !report.applied.is_empty() => {
+                    let _ = writeln!(
+                        out,
+                        "{environment}: FAILED after applying all {}",
+                        count(report.applied.len(), "change")
+                    );
+                    for done in &report.applied {
+                        let _ = writeln!(out, "  applied      {done}");
+                    }
+                    for line in failure.error.lines() {
+                        let _ = writeln!(out, "  {line}");
                     }
                 }
                 None => {

@@ -7,4 +7,5 @@ mod harness;
 mod history;
 mod import;
 mod report;
+mod site;
 mod sync;

@@ -1,0 +1,120 @@
+//! Flag lifecycle: when a milestone was released, how old a flag may get, and which flags are
+//! past or near their limit.
+//!
+//! GitLab releases one minor version a month, on the third Thursday, twelve minors a major since
+//! 16.0 (May 2023); the config's `lifecycle` section can move the anchor. This module is pure:
+//! it is handed the time it compares with.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Weekday};
+use serde::Serialize;
+
+use crate::config::{Config, LifecycleConfig};
+use crate::model::Flag;
+
+/// How a flag stands against its type's maximum age and its `intended_to_rollout_by`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Standing {
+    /// The flag.
+    pub flag: String,
+    /// `expired`, `expiring` or `ok`.
+    pub status: Status,
+    /// Why, in words.
+    pub reason: String,
+    /// The date the flag reaches its limit, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+/// Where a flag stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Past its limit.
+    Expired,
+    /// Within the warning period before its limit.
+    Expiring,
+    /// Fine.
+    Ok,
+}
+
+/// The release date of a milestone such as `17.10`.
+pub fn release_date(milestone: &str, rules: &LifecycleConfig) -> Option<Date> {
+    let (major, minor) = crate::check::parse_milestone(milestone)?;
+    let (anchor_major, anchor_minor) = crate::check::parse_milestone(&rules.anchor_milestone)?;
+    let anchor: Date = rules.anchor_date.parse().ok()?;
+    let months = (i64::from(major) - i64::from(anchor_major)) * i64::from(rules.minors_per_major)
+        + (i64::from(minor) - i64::from(anchor_minor));
+    let first = anchor
+        .first_of_month()
+        .checked_add(jiff::Span::new().months(months))
+        .ok()?;
+    // The third Thursday of that month.
+    first.nth_weekday_of_month(3, Weekday::Thursday).ok()
+}
+
+/// Where `flag` stands at `now`.
+pub fn standing(flag: &Flag, config: &Config, now: Timestamp) -> Standing {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let warn = jiff::Span::new().days(i64::from(config.lifecycle.warn_days));
+    let mut candidates: Vec<(Date, String)> = Vec::new();
+    if let Some(months) = config.types.get(&flag.flag_type).and_then(|rules| rules.max_age_months)
+        && let Some(released) = release_date(&flag.milestone, &config.lifecycle)
+        && let Ok(limit) = released.checked_add(jiff::Span::new().months(i64::from(months)))
+    {
+        candidates.push((
+            limit,
+            format!(
+                "`{}` flags may live {months} months from their milestone ({} released {released})",
+                flag.flag_type, flag.milestone
+            ),
+        ));
+    }
+    if let Some(date) = flag
+        .intended_to_rollout_by
+        .as_deref()
+        .and_then(|d| d.parse::<Date>().ok())
+    {
+        candidates.push((date, "`intended_to_rollout_by`".to_string()));
+    }
+    candidates.sort();
+    let Some((limit, why)) = candidates.into_iter().next() else {
+        return Standing {
+            flag: flag.name.clone(),
+            status: Status::Ok,
+            reason: "no age limit".to_string(),
+            limit: None,
+        };
+    };
+    let (status, reason) = if today > limit {
+        (Status::Expired, format!("past its limit of {limit}: {why}"))
+    } else if today.checked_add(warn).is_ok_and(|soon| soon >= limit) {
+        (Status::Expiring, format!("reaches its limit on {limit}: {why}"))
+    } else {
+        (Status::Ok, format!("limit {limit}: {why}"))
+    };
+    Standing {
+        flag: flag.name.clone(),
+        status,
+        reason,
+        limit: Some(limit.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> LifecycleConfig {
+        LifecycleConfig::default()
+    }
+
+    #[test]
+    fn release_dates_follow_third_thursdays() {
+        assert_eq!(release_date("16.0", &rules()).unwrap().to_string(), "2023-05-18");
+        assert_eq!(release_date("17.0", &rules()).unwrap().to_string(), "2024-05-16");
+        assert_eq!(release_date("18.6", &rules()).unwrap().to_string(), "2025-11-20");
+        assert_eq!(release_date("19.0", &rules()).unwrap().to_string(), "2026-05-21");
+        assert!(release_date("x", &rules()).is_none());
+    }
+}

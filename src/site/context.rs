@@ -1,0 +1,588 @@
+//! View models: what the templates see, built from the registry, the history and the last sync
+//! records. They are separate from the domain types, so both can change on their own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::SiteInput;
+use super::chart::{self, Row, Segment};
+use crate::check::is_http_url;
+use crate::history::{Event, EventKind};
+use crate::lifecycle::{self, Standing, Status};
+use crate::model::{Flag, Registry};
+use crate::plan::show;
+use crate::state::Stored;
+
+/// Everything the site shows.
+#[derive(Debug, Serialize)]
+pub struct Views {
+    pub(super) site: SiteView,
+    pub(super) flags: Vec<FlagView>,
+    pub(super) environments: Vec<EnvironmentView>,
+    pub(super) types: Vec<TypeView>,
+    pub(super) stale: Vec<Standing>,
+    pub(super) feed: Vec<FeedEntry>,
+    pub(super) export: Export,
+    pub(super) search: Vec<SearchEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct SiteView {
+    title: String,
+    feed_url: String,
+    repository_url: Option<String>,
+    commit: Option<String>,
+    commit_url: Option<String>,
+    generated: String,
+    environments: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FlagView {
+    pub(super) name: String,
+    description: String,
+    flag_type: String,
+    group: String,
+    owners: Vec<String>,
+    milestone: String,
+    default_enabled: bool,
+    log_state_changes: bool,
+    path: String,
+    links: Vec<LinkView>,
+    states: Vec<StateView>,
+    requires: Vec<String>,
+    required_by: Vec<String>,
+    rollout: Vec<StepView>,
+    history: Vec<CommitView>,
+    chart: String,
+    standing: Standing,
+    search: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkView {
+    label: &'static str,
+    text: String,
+    href: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct StateView {
+    environment: String,
+    class: &'static str,
+    text: String,
+    synced: Option<String>,
+    drift: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct StepView {
+    when: String,
+    status: &'static str,
+    rollback: bool,
+    note: Option<String>,
+    changes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CommitView {
+    short: String,
+    commit_url: Option<String>,
+    time: String,
+    author: String,
+    title: String,
+    merge_request: Option<u64>,
+    merge_request_url: Option<String>,
+    events: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct EnvironmentView {
+    pub(super) name: String,
+    description: Option<String>,
+    url: Option<String>,
+    protected: bool,
+    backend: String,
+    last_sync: Option<String>,
+    flags: Vec<EnvironmentFlag>,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvironmentFlag {
+    name: String,
+    state: StateView,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct TypeView {
+    pub(super) name: String,
+    description: Option<String>,
+    rules: String,
+    flags: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FeedEntry {
+    id: String,
+    title: String,
+    updated: String,
+    link: String,
+    author: String,
+    summary: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Export {
+    generated: String,
+    commit: Option<String>,
+    flags: Vec<ExportFlag>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExportFlag {
+    name: String,
+    description: String,
+    #[serde(rename = "type")]
+    flag_type: String,
+    group: String,
+    owners: Vec<String>,
+    milestone: String,
+    default_enabled: bool,
+    feature_issue_url: Option<String>,
+    introduced_by_url: String,
+    rollout_issue_url: Option<String>,
+    requires: Vec<String>,
+    environments: BTreeMap<String, ExportState>,
+    stale: Status,
+}
+
+#[derive(Debug, Serialize)]
+struct ExportState {
+    desired: Option<Stored>,
+    synced: Option<Stored>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct SearchEntry {
+    name: String,
+    text: String,
+    #[serde(rename = "type")]
+    flag_type: String,
+    group: String,
+    owners: Vec<String>,
+    states: BTreeMap<String, &'static str>,
+    stale: Status,
+}
+
+/// Builds every view. `now` is the time of the history's head commit, so the output depends
+/// only on the input.
+pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
+    let config = &registry.config;
+    let now = site_time(input);
+    let now_timestamp = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let repository = config
+        .site
+        .repository_url
+        .as_deref()
+        .filter(|url| is_http_url(url))
+        .map(|url| url.trim_end_matches('/').to_string());
+    let environments: Vec<String> = config.environment_names().map(str::to_string).collect();
+
+    let mut events_by_flag: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for event in &input.history.events {
+        events_by_flag.entry(event.flag.as_str()).or_default().push(event);
+    }
+    let mut required_by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for file in &registry.flags {
+        for required in &file.flag.requires {
+            required_by
+                .entry(required.as_str())
+                .or_default()
+                .insert(file.flag.name.as_str());
+        }
+    }
+    let mut flags_sorted: Vec<&Flag> = registry.flags.iter().map(|file| &file.flag).collect();
+    flags_sorted.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut flags = Vec::new();
+    let mut export = Vec::new();
+    let mut search = Vec::new();
+    let mut stale = Vec::new();
+    for flag in &flags_sorted {
+        let path = registry
+            .flags
+            .iter()
+            .find(|file| file.flag.name == flag.name)
+            .map(|file| file.path.display().to_string())
+            .unwrap_or_default();
+        let standing = lifecycle::standing(flag, config, now_timestamp);
+        if standing.status != Status::Ok {
+            stale.push(standing.clone());
+        }
+        let states: Vec<StateView> = environments
+            .iter()
+            .map(|environment| {
+                let desired = crate::resolve::desired_flag(flag, environment, now_timestamp);
+                let synced = input
+                    .snapshots
+                    .get(environment)
+                    .map(|snapshot| snapshot.flags.get(&flag.name).cloned());
+                state_view(environment, desired.as_ref(), synced)
+            })
+            .collect();
+        let flag_events = events_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
+        let history = commit_views(&flag_events, repository.as_deref());
+        let rollout = step_views(flag, now_timestamp);
+        let chart = chart_for(flag, &environments, &flag_events, now);
+        let mut links = vec![link("Introduced by", &flag.introduced_by_url)];
+        if let Some(url) = &flag.feature_issue_url {
+            links.push(link("Feature issue", url));
+        }
+        if let Some(url) = &flag.rollout_issue_url {
+            links.push(link("Rollout issue", url));
+        }
+        let search_text = format!(
+            "{} {} {} {} {}",
+            flag.name,
+            flag.description,
+            flag.group,
+            flag.owners.join(" "),
+            flag.flag_type
+        )
+        .to_lowercase();
+        search.push(SearchEntry {
+            name: flag.name.clone(),
+            text: search_text.clone(),
+            flag_type: flag.flag_type.clone(),
+            group: flag.group.clone(),
+            owners: flag.owners.clone(),
+            states: states.iter().map(|s| (s.environment.clone(), s.class)).collect(),
+            stale: standing.status,
+        });
+        export.push(ExportFlag {
+            name: flag.name.clone(),
+            description: flag.description.clone(),
+            flag_type: flag.flag_type.clone(),
+            group: flag.group.clone(),
+            owners: flag.owners.clone(),
+            milestone: flag.milestone.clone(),
+            default_enabled: flag.default_enabled,
+            feature_issue_url: flag.feature_issue_url.clone(),
+            introduced_by_url: flag.introduced_by_url.clone(),
+            rollout_issue_url: flag.rollout_issue_url.clone(),
+            requires: flag.requires.clone(),
+            environments: environments
+                .iter()
+                .map(|environment| {
+                    let desired = crate::resolve::desired_flag(flag, environment, now_timestamp);
+                    let synced = input
+                        .snapshots
+                        .get(environment)
+                        .and_then(|snapshot| snapshot.flags.get(&flag.name).cloned());
+                    (environment.clone(), ExportState { desired, synced })
+                })
+                .collect(),
+            stale: standing.status,
+        });
+        flags.push(FlagView {
+            name: flag.name.clone(),
+            description: flag.description.clone(),
+            flag_type: flag.flag_type.clone(),
+            group: flag.group.clone(),
+            owners: flag.owners.clone(),
+            milestone: flag.milestone.clone(),
+            default_enabled: flag.default_enabled,
+            log_state_changes: flag.log_state_changes.unwrap_or(false),
+            path,
+            links,
+            states,
+            requires: flag.requires.clone(),
+            required_by: required_by
+                .get(flag.name.as_str())
+                .map(|set| set.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default(),
+            rollout,
+            history,
+            chart,
+            standing,
+            search: search_text,
+        });
+    }
+    stale.sort_by(|a, b| (a.status, &a.limit, &a.flag).cmp(&(b.status, &b.limit, &b.flag)));
+
+    let environment_views = config
+        .environments
+        .iter()
+        .map(|environment| {
+            let snapshot = input.snapshots.get(&environment.name);
+            EnvironmentView {
+                name: environment.name.clone(),
+                description: environment.description.clone(),
+                url: environment.url.clone().filter(|url| is_http_url(url)),
+                protected: environment.protected,
+                backend: serde_json::to_value(&environment.backend)
+                    .ok()
+                    .and_then(|v| v["kind"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                last_sync: snapshot.and_then(|s| s.last_sync.as_ref()).map(|record| {
+                    let commit = record
+                        .commit
+                        .as_deref()
+                        .map(|c| &c[..c.len().min(12)])
+                        .unwrap_or("an unknown commit");
+                    format!("{} by {} at {commit}", record.at, record.by)
+                }),
+                flags: flags
+                    .iter()
+                    .map(|flag| EnvironmentFlag {
+                        name: flag.name.clone(),
+                        state: flag
+                            .states
+                            .iter()
+                            .find(|s| s.environment == environment.name)
+                            .cloned()
+                            .expect("a state per environment"),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+
+    let types = config
+        .types
+        .iter()
+        .map(|(name, rules)| TypeView {
+            name: name.clone(),
+            description: rules.description.clone(),
+            rules: format!(
+                "{}; {}; {}{}",
+                if rules.can_be_default_enabled {
+                    "may be enabled by default"
+                } else {
+                    "never enabled by default"
+                },
+                if rules.rollout_issue_required {
+                    "needs a rollout issue"
+                } else {
+                    "no rollout issue needed"
+                },
+                rules
+                    .max_age_months
+                    .map_or("no age limit".to_string(), |months| format!(
+                        "lives at most {months} months"
+                    )),
+                if rules.deprecated { "; deprecated" } else { "" }
+            ),
+            flags: flags
+                .iter()
+                .filter(|flag| flag.flag_type == *name)
+                .map(|flag| flag.name.clone())
+                .collect(),
+        })
+        .collect();
+
+    let base = config
+        .site
+        .base_url
+        .as_deref()
+        .filter(|url| is_http_url(url))
+        .map(|url| format!("{}/", url.trim_end_matches('/')));
+    let feed = input
+        .history
+        .events
+        .iter()
+        .filter(|event| registry.knows(&event.flag) || matches!(event.kind, EventKind::Removed))
+        .take(100)
+        .enumerate()
+        .map(|(index, event)| FeedEntry {
+            id: format!("urn:flagops:event:{}:{}:{index}", event.commit, event.flag),
+            title: format!("{}: {}", event.flag, event.text),
+            updated: rfc3339(event.time),
+            link: format!("{}flags/{}.html", base.as_deref().unwrap_or(""), event.flag),
+            author: event.author.clone(),
+            summary: event.title.clone(),
+        })
+        .collect();
+
+    let commit = input.history.head.clone();
+    Views {
+        site: SiteView {
+            title: config.site.title.clone().unwrap_or_else(|| "Feature flags".to_string()),
+            feed_url: format!("{}feed.xml", base.as_deref().unwrap_or("")),
+            commit_url: match (&repository, &commit) {
+                (Some(url), Some(commit)) => Some(format!("{url}/-/commit/{commit}")),
+                _ => None,
+            },
+            repository_url: repository.clone(),
+            commit: commit.as_deref().map(|c| c[..c.len().min(12)].to_string()),
+            generated: rfc3339(now),
+            environments: environments.clone(),
+        },
+        flags,
+        environments: environment_views,
+        types,
+        stale,
+        feed,
+        export: Export {
+            generated: rfc3339(now),
+            commit,
+            flags: export,
+        },
+        search,
+    }
+}
+
+/// The time the site describes: `SOURCE_DATE_EPOCH` when set, else the head commit's time.
+fn site_time(input: &SiteInput) -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(input.history.head_time)
+}
+
+fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn link(label: &'static str, url: &str) -> LinkView {
+    LinkView {
+        label,
+        text: url.to_string(),
+        href: is_http_url(url).then(|| url.to_string()),
+    }
+}
+
+fn state_view(environment: &str, desired: Option<&Stored>, synced: Option<Option<Stored>>) -> StateView {
+    let (class, _) = chart::describe(desired);
+    let drift = synced.as_ref().is_some_and(|synced| synced.as_ref() != desired);
+    StateView {
+        environment: environment.to_string(),
+        class,
+        text: show(desired),
+        synced: synced.map(|s| show(s.as_ref())),
+        drift,
+    }
+}
+
+fn commit_views(events: &[&Event], repository: Option<&str>) -> Vec<CommitView> {
+    let mut views: Vec<CommitView> = Vec::new();
+    for event in events {
+        if let Some(last) = views.last_mut()
+            && last.short == event.commit[..event.commit.len().min(12)]
+        {
+            last.events.push(event.text.clone());
+            continue;
+        }
+        views.push(CommitView {
+            short: event.commit[..event.commit.len().min(12)].to_string(),
+            commit_url: repository.map(|url| format!("{url}/-/commit/{}", event.commit)),
+            time: rfc3339(event.time),
+            author: event.author.clone(),
+            title: event.title.clone(),
+            merge_request: event.merge_request,
+            merge_request_url: match (repository, event.merge_request) {
+                (Some(url), Some(number)) => Some(format!("{url}/-/merge_requests/{number}")),
+                _ => None,
+            },
+            events: vec![event.text.clone()],
+        });
+    }
+    views
+}
+
+fn step_views(flag: &Flag, now: jiff::Timestamp) -> Vec<StepView> {
+    let times = crate::resolve::step_times(&flag.rollout);
+    let mut next_marked = false;
+    flag.rollout
+        .iter()
+        .zip(times)
+        .map(|(step, time)| {
+            let status = match &time {
+                Ok(time) if *time <= now => "done",
+                Ok(_) if !next_marked => {
+                    next_marked = true;
+                    "next"
+                }
+                _ => "planned",
+            };
+            StepView {
+                when: time
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| "invalid time".to_string()),
+                status,
+                rollback: step.rollback,
+                note: step.note.clone(),
+                changes: step
+                    .environments
+                    .iter()
+                    .map(|(environment, state)| format!("{environment}: {}", Stored::from_model(state)))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The chart rows: per environment, the state over time from history, then the rollout plan.
+fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) -> String {
+    let mut oldest_first: Vec<&&Event> = events.iter().collect();
+    oldest_first.reverse();
+    let step_times: Vec<i64> = crate::resolve::step_times(&flag.rollout)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|t| t.as_second())
+        .collect();
+    let start = oldest_first
+        .first()
+        .map_or(now - 30 * 86_400, |event| event.time)
+        .min(step_times.first().copied().unwrap_or(now));
+    let last = step_times.last().copied().unwrap_or(now).max(now);
+    let end = last + ((last - start) / 10).max(86_400);
+    let rows: Vec<Row> = environments
+        .iter()
+        .map(|environment| {
+            let mut segments: Vec<Segment> = Vec::new();
+            let mut push = |time: i64, state: Option<Stored>, planned: bool| {
+                if segments.last().is_some_and(|last| last.state == state) {
+                    return;
+                }
+                segments.push(Segment {
+                    start: time,
+                    state,
+                    planned,
+                });
+            };
+            for event in &oldest_first {
+                match event.kind {
+                    EventKind::State if event.environment.as_deref() == Some(environment.as_str()) => {
+                        push(event.time, event.to.clone(), false)
+                    }
+                    EventKind::Removed => push(event.time, None, false),
+                    _ => {}
+                }
+            }
+            let mut times = step_times.iter();
+            for step in &flag.rollout {
+                let Some(time) = times.next() else { break };
+                if let Some(state) = step.environments.get(environment) {
+                    push(*time, Some(Stored::from_model(state)), *time > now);
+                }
+            }
+            if segments.is_empty() {
+                let current = flag.environments.get(environment).map(Stored::from_model);
+                segments.push(Segment {
+                    start,
+                    state: current,
+                    planned: false,
+                });
+            }
+            Row {
+                environment: environment.clone(),
+                segments,
+            }
+        })
+        .collect();
+    chart::svg(&rows, start, end, now)
+}

@@ -1,0 +1,168 @@
+//! The static registry site: an index of every flag with search and filters, a page per flag
+//! and per environment, stale flags, an Atom feed and `flags.json`.
+//!
+//! Views are built from the registry, the history and the last sync records, rendered with
+//! minijinja templates (embedded defaults from `site/templates`, overridable from a folder) and
+//! written in sorted order. All links are relative, so the site works under any sub-path; times
+//! come from git, never from the clock, so identical input gives identical bytes.
+
+mod chart;
+mod context;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use minijinja::Environment;
+use minijinja::value::Serde;
+
+use crate::backends::Snapshot;
+use crate::history::History;
+use crate::model::Registry;
+
+pub use context::build_views;
+
+/// Default templates and static files, embedded in the binary.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../site/templates/base.html")),
+    ("index.html", include_str!("../../site/templates/index.html")),
+    ("flag.html", include_str!("../../site/templates/flag.html")),
+    (
+        "environment.html",
+        include_str!("../../site/templates/environment.html"),
+    ),
+    ("stale.html", include_str!("../../site/templates/stale.html")),
+    ("type.html", include_str!("../../site/templates/type.html")),
+    ("feed.xml", include_str!("../../site/templates/feed.xml")),
+];
+
+const STATIC: &[(&str, &str)] = &[
+    ("style.css", include_str!("../../site/static/style.css")),
+    ("search.js", include_str!("../../site/static/search.js")),
+];
+
+/// What a site build needs besides the registry.
+#[derive(Debug, Default)]
+pub struct SiteInput {
+    /// The flags' history.
+    pub history: History,
+    /// What each environment's backend holds, when it could be read.
+    pub snapshots: BTreeMap<String, Snapshot>,
+    /// A folder whose templates and static files replace the embedded ones, file by file.
+    pub templates: Option<PathBuf>,
+}
+
+/// Builds the site into `out`, replacing what it held. Returns the number of pages written.
+pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Result<usize> {
+    let environment = templates(input.templates.as_deref())?;
+    let views = build_views(registry, input);
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+    let render = |name: &str, context: minijinja::Value| -> anyhow::Result<Vec<u8>> {
+        let template = environment
+            .get_template(name)
+            .with_context(|| format!("no template `{name}`"))?;
+        let text = template
+            .render(context)
+            .map_err(|error| anyhow::anyhow!("failed to render `{name}`: {error:#}"))?;
+        Ok(text.into_bytes())
+    };
+    let page = |root: &str| minijinja::context! { site => Serde(&views.site), root => root };
+
+    files.insert("index.html".into(), render("index.html", minijinja::context! { flags => Serde(&views.flags), environments => Serde(&views.environments), types => Serde(&views.types), ..page("") })?);
+    for flag in &views.flags {
+        files.insert(
+            format!("flags/{}.html", flag.name),
+            render("flag.html", minijinja::context! { flag => Serde(flag), ..page("../") })?,
+        );
+    }
+    for environment_view in &views.environments {
+        files.insert(
+            format!("environments/{}.html", environment_view.name),
+            render(
+                "environment.html",
+                minijinja::context! { environment => Serde(environment_view), ..page("../") },
+            )?,
+        );
+    }
+    for type_view in &views.types {
+        files.insert(
+            format!("types/{}.html", type_view.name),
+            render(
+                "type.html",
+                minijinja::context! { type_view => Serde(type_view), ..page("../") },
+            )?,
+        );
+    }
+    files.insert(
+        "stale.html".into(),
+        render(
+            "stale.html",
+            minijinja::context! { flags => Serde(&views.stale), ..page("") },
+        )?,
+    );
+    files.insert(
+        "feed.xml".into(),
+        render(
+            "feed.xml",
+            minijinja::context! { entries => Serde(&views.feed), ..page("") },
+        )?,
+    );
+    let mut json = serde_json::to_vec_pretty(&views.export)?;
+    json.push(b'\n');
+    files.insert("flags.json".into(), json);
+    let mut search = serde_json::to_vec(&views.search)?;
+    search.push(b'\n');
+    files.insert("search.json".into(), search);
+    for (name, text) in STATIC {
+        let bytes = match override_file(input.templates.as_deref(), &format!("static/{name}"))? {
+            Some(bytes) => bytes,
+            None => text.as_bytes().to_vec(),
+        };
+        files.insert(format!("static/{name}"), bytes);
+    }
+
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("failed to clear `{}`", out.display()))?;
+    }
+    let pages = files.keys().filter(|name| name.ends_with(".html")).count();
+    for (name, bytes) in files {
+        let path = out.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    Ok(pages)
+}
+
+/// The template environment: embedded templates, each replaced by `dir/templates/NAME` when
+/// that file exists.
+fn templates(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
+    let mut environment = Environment::new();
+    for (name, text) in TEMPLATES {
+        match override_file(dir, &format!("templates/{name}"))? {
+            Some(bytes) => {
+                let text = String::from_utf8(bytes).with_context(|| format!("template `{name}` is not UTF-8"))?;
+                environment
+                    .add_template_owned(name.to_string(), text)
+                    .map_err(|e| anyhow::anyhow!("template `{name}`: {e:#}"))?;
+            }
+            None => environment
+                .add_template(name, text)
+                .map_err(|e| anyhow::anyhow!("template `{name}`: {e:#}"))?,
+        }
+    }
+    Ok(environment)
+}
+
+fn override_file(dir: Option<&Path>, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(dir) = dir else { return Ok(None) };
+    let path = dir.join(relative);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    std::fs::read(&path)
+        .map(Some)
+        .with_context(|| format!("failed to read `{}`", path.display()))
+}

@@ -1,0 +1,237 @@
+//! The static site: links, escaping, determinism, the main job, and a real browser.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{Registry, flag, repo_root};
+
+/// A committed registry with history, synced once.
+fn registry() -> Registry {
+    let registry = Registry::new();
+    registry.write("flags/wip/update_all_mirrors.yml", flag("update_all_mirrors", "requires: [job_tracker]\nenvironments:\n  staging: true\n  production:\n    percentage_of_actors: 25\nrollout:\n  - at: \"2030-01-01T09:00:00Z\"\n    production: true\n"));
+    registry.write(
+        "flags/wip/job_tracker.yml",
+        flag("job_tracker", "environments:\n  staging: true\n  production: true\n"),
+    );
+    registry.write("flags/wip/other_flag.yml", flag("other_flag", ""));
+    registry.init_git();
+    registry.write("flags/wip/update_all_mirrors.yml", flag("update_all_mirrors", "requires: [job_tracker]\nenvironments:\n  staging: true\n  production:\n    percentage_of_actors: 50\nrollout:\n  - at: \"2030-01-01T09:00:00Z\"\n    production: true\n"));
+    registry.commit("Raise update_all_mirrors to 50%");
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    registry
+}
+
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.insert(
+                    path.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    found
+}
+
+/// Every `href="…"` and `src="…"` value in an HTML text, entities decoded.
+fn links(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attribute in ["href=\"", "src=\""] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attribute) {
+            rest = &rest[at + attribute.len()..];
+            let end = rest.find('"').unwrap();
+            found.push(rest[..end].replace("&#x2f;", "/").replace("&amp;", "&"));
+            rest = &rest[end..];
+        }
+    }
+    found
+}
+
+// Every internal link of the built site resolves to a file of the site.
+#[test]
+fn site_links_resolve() {
+    let registry = registry();
+    let output = registry.run(&["site", "--out", "public"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let site = registry.path().join("public");
+    let built = files(&site);
+    for expected in [
+        "index.html",
+        "flags/update_all_mirrors.html",
+        "environments/production.html",
+        "types/wip.html",
+        "stale.html",
+        "feed.xml",
+        "flags.json",
+        "search.json",
+        "static/style.css",
+        "static/search.js",
+    ] {
+        assert!(built.contains_key(Path::new(expected)), "missing {expected}");
+    }
+    let mut checked = 0;
+    for (path, bytes) in &built {
+        if path.extension().is_none_or(|ext| ext != "html") {
+            continue;
+        }
+        let html = String::from_utf8(bytes.clone()).unwrap();
+        for link in links(&html) {
+            if link.starts_with("https://") || link.starts_with("http://") || link.starts_with('#') {
+                continue;
+            }
+            let target = site.join(path.parent().unwrap()).join(link.split('#').next().unwrap());
+            assert!(target.is_file(), "{}: link `{link}` leads nowhere", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} links checked");
+}
+
+// The flag page shows definition, states, dependencies both ways, the plan and the history.
+#[test]
+fn site_flag_page_shows_everything() {
+    let registry = registry();
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let page = registry.read("public/flags/update_all_mirrors.html");
+    for expected in [
+        "50% of actors",
+        "Requires: <a href=\"job_tracker.html\">job_tracker</a>",
+        "2030-01-01T09:00:00Z",
+        "Raise update_all_mirrors to 50%",
+        "production: 25% of actors → 50% of actors",
+        "<svg class=\"timeline\"",
+    ] {
+        assert!(page.contains(expected), "missing `{expected}`");
+    }
+    let required = registry.read("public/flags/job_tracker.html");
+    assert!(required.contains("Required by: <a href=\"update_all_mirrors.html\">update_all_mirrors</a>"));
+    let json: serde_json::Value = serde_json::from_str(&registry.read("public/flags.json")).unwrap();
+    assert_eq!(json["flags"][2]["name"], "update_all_mirrors");
+    assert_eq!(
+        json["flags"][2]["environments"]["production"]["synced"],
+        serde_json::json!({"percentage_of_actors": 50})
+    );
+    let feed = registry.read("public/feed.xml");
+    assert!(
+        feed.contains("<title>update_all_mirrors: production: 25% of actors → 50% of actors</title>"),
+        "{feed}"
+    );
+}
+
+// Everything from a flag file is escaped; a `javascript:` URL never becomes a link.
+#[test]
+fn site_renders_hostile_input_inert() {
+    let registry = Registry::new();
+    let hostile = flag("hostile", "feature_issue_url: javascript:alert(1)\n").replace(
+        "description: A flag for tests.",
+        "description: \"<script>alert('x')</script><img src=x onerror=alert(1)>\"",
+    );
+    registry.write("flags/wip/hostile.yml", hostile);
+    let workspace = flagops::load::Workspace::at(&registry.path().join("flagops.yml")).unwrap();
+    let options = flagops::load::LoadOptions {
+        skip: vec!["url-scheme".into()],
+        ..Default::default()
+    };
+    let loaded = flagops::load::load(&workspace, &options).unwrap();
+    let model = loaded.registry.unwrap();
+    let out = registry.path().join("public");
+    flagops::site::build(&model, &flagops::site::SiteInput::default(), &out).unwrap();
+    // Pages and the feed are markup; flags.json and search.json are data, kept as written.
+    for (path, bytes) in files(&out) {
+        if path.extension().is_some_and(|ext| ext == "json") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("<script>alert"), "{}: unescaped script", path.display());
+        assert!(!text.contains("<img src=x"), "{}: unescaped tag", path.display());
+        assert!(
+            !text.contains("href=\"javascript:"),
+            "{}: javascript link",
+            path.display()
+        );
+    }
+    let page = registry.read("public/flags/hostile.html");
+    assert!(
+        page.contains("&lt;script&gt;alert("),
+        "the description is shown, escaped"
+    );
+    assert!(page.contains("<span class=\"unlinked\">javascript:alert(1)</span>"));
+}
+
+// Two builds of the same input are byte-identical.
+#[test]
+fn site_is_deterministic() {
+    let registry = registry();
+    assert_eq!(registry.run(&["site", "--out", "first"]).code, 0);
+    assert_eq!(registry.run(&["site", "--out", "second"]).code, 0);
+    let first = files(&registry.path().join("first"));
+    let second = files(&registry.path().join("second"));
+    assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>());
+    for (path, bytes) in &first {
+        assert!(second[path] == *bytes, "{} differs between builds", path.display());
+    }
+}
+
+// A template folder replaces embedded templates file by file.
+#[test]
+fn site_templates_can_be_overridden() {
+    let registry = registry();
+    registry.write("theme/templates/stale.html", "custom {{ site.title }}");
+    assert_eq!(registry.run(&["site", "--templates", "theme"]).code, 0);
+    assert_eq!(registry.read("public/stale.html"), "custom GitLab feature flags");
+    assert!(registry.read("public/index.html").contains("<table id=\"flags\""));
+}
+
+// The main job ends by building the site.
+#[test]
+fn site_is_built_by_the_main_job() {
+    let registry = registry();
+    let output = registry.run(&["deploy"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("== site"), "{}", output.stdout);
+    assert!(registry.path().join("public/index.html").is_file());
+}
+
+// In a real browser: the index filters as you type, a flag page opens and shows its history,
+// and a phone-sized page does not overflow. Screenshots go to target/e2e/.
+#[test]
+fn site_works_in_a_browser() {
+    let e2e = repo_root().join("tests/e2e");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = Path::new(&chromium).is_file() && e2e.join("node_modules/playwright-core").is_dir();
+    if !ready {
+        assert!(
+            std::env::var("CI").is_err(),
+            "Chromium or playwright-core is missing: run scripts/setup-test-deps"
+        );
+        eprintln!(
+            "skipping the browser test outside CI: run scripts/setup-test-deps to install Chromium and playwright-core"
+        );
+        return;
+    }
+    let registry = registry();
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let shots = repo_root().join("target/e2e");
+    let output = std::process::Command::new("node")
+        .arg(e2e.join("site.mjs"))
+        .arg(registry.path().join("public"))
+        .arg(&shots)
+        .args(["update_all_mirrors", "mirrors"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(shots.join("index-search.png").is_file() && shots.join("flag.png").is_file());
+}
