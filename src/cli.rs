@@ -87,6 +87,10 @@ pub struct SiteArgs {
     /// A folder with `templates/` and `static/` files replacing the embedded ones, file by file.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<std::path::PathBuf>,
+    /// Describe this time (RFC 3339) instead of the head commit's: rollout steps due by then
+    /// show as done.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 /// Arguments of `flagops history`.

@@ -65,7 +65,7 @@ pub fn standing(flag: &Flag, config: &Config, now: Timestamp) -> Standing {
         candidates.push((
             limit,
             format!(
-                "`{}` flags may live {months} months from their milestone ({} released {released})",
+                "{} flags may live {months} months from their milestone ({} released {released})",
                 flag.flag_type, flag.milestone
             ),
         ));
@@ -75,7 +75,7 @@ pub fn standing(flag: &Flag, config: &Config, now: Timestamp) -> Standing {
         .as_deref()
         .and_then(|d| d.parse::<Date>().ok())
     {
-        candidates.push((date, "`intended_to_rollout_by`".to_string()));
+        candidates.push((date, "intended to be rolled out by then".to_string()));
     }
     candidates.sort();
     let Some((limit, why)) = candidates.into_iter().next() else {

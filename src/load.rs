@@ -411,6 +411,18 @@ fn typed<T: serde::de::DeserializeOwned>(file: &SourceFile, document: &Document)
 /// Checks the config beyond its schema: unique environment names.
 fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
     let mut found = Vec::new();
+    if config.lifecycle.anchor_date.parse::<jiff::civil::Date>().is_err() {
+        let span = document.index.value_span("/lifecycle/anchor_date");
+        found.push(
+            Diagnostic::error(
+                "invalid-value",
+                file,
+                span,
+                format!("`{}` is not a date", config.lifecycle.anchor_date),
+            )
+            .with_help("write the anchor milestone's release date, such as 2023-05-18"),
+        );
+    }
     let mut seen = BTreeSet::new();
     for (position, environment) in config.environments.iter().enumerate() {
         if !seen.insert(environment.name.as_str()) {

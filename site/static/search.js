@@ -34,9 +34,9 @@
 
   function fromRows() {
     return rows.map(function (row) {
-      var states = {};
-      Object.keys(row.dataset).forEach(function (key) {
-        if (key.indexOf("state") === 0 && key.length > 5) states[key.slice(5).toLowerCase()] = row.dataset[key];
+            var states = {};
+      Array.prototype.forEach.call(row.attributes, function (attribute) {
+        if (attribute.name.indexOf("data-state-") === 0) states[attribute.name.slice(11)] = attribute.value;
       });
       return { name: row.dataset.name, text: row.dataset.search, type: row.dataset.type, group: row.dataset.group,
                owners: row.dataset.owners ? row.dataset.owners.split(" ") : [], states: states, stale: row.dataset.stale };

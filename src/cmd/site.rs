@@ -29,10 +29,20 @@ pub(super) fn run(workspace: &Workspace, args: SiteArgs) -> anyhow::Result<ExitS
             ),
         }
     }
+    // The site describes one moment: `--at`, else SOURCE_DATE_EPOCH, else the head commit's time,
+    // else (no git) now.
+    let now = match &args.at {
+        Some(text) => Some(super::parse_at(Some(text))?.as_second()),
+        None => std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|value| value.parse().ok()),
+    };
+    let now = now.or_else(|| history.head.is_none().then(|| jiff::Timestamp::now().as_second()));
     let input = SiteInput {
         history,
         snapshots,
         templates: args.templates,
+        now,
     };
     let pages = crate::site::build(&registry, &input, &args.out)?;
     super::print(&format!("built {pages} pages in {}\n", args.out.display()))?;

@@ -53,13 +53,15 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
         return Ok(validation);
     }
     super::print("\n== sync\n")?;
+    // The site describes the moment the sync resolved, so both agree on which steps are due.
+    let synced_at = jiff::Timestamp::now();
     let synced = run(
         workspace,
         SyncArgs {
             environments: Vec::new(),
             dry_run: false,
             prune: args.prune,
-            at: None,
+            at: Some(synced_at.to_string()),
             lock_timeout: args.lock_timeout,
             format: ReportFormat::Human,
         },
@@ -73,6 +75,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
         crate::cli::SiteArgs {
             out: args.out,
             templates: None,
+            at: Some(synced_at.to_string()),
         },
     )
 }

@@ -153,6 +153,7 @@ pub(crate) fn events(commit: &CommitInfo<'_>, changed: &BTreeMap<String, (Vec<Ve
                             let text = match (before.rollout.len(), after.rollout.len()) {
                                 (0, n) => format!("rollout plan added ({n} steps)"),
                                 (_, 0) => "rollout plan removed".to_string(),
+                                (a, b) if a == b => format!("rollout plan edited ({b} steps)"),
                                 (a, b) => format!("rollout plan changed ({a} → {b} steps)"),
                             };
                             push(EventKind::Rollout, text, None);
@@ -193,13 +194,41 @@ fn field_changes(before: &Flag, after: &Flag) -> Vec<String> {
         before.default_enabled.to_string(),
         after.default_enabled.to_string(),
     );
-    field("owners", before.owners.join(", "), after.owners.join(", "));
-    field("requires", before.requires.join(", "), after.requires.join(", "));
+    let list = |values: &[String]| {
+        if values.is_empty() {
+            "(none)".to_string()
+        } else {
+            values.join(", ")
+        }
+    };
+    field("owners", list(&before.owners), list(&after.owners));
+    field("requires", list(&before.requires), list(&after.requires));
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".to_string());
     field(
         "rollout issue",
         optional(&before.rollout_issue_url),
         optional(&after.rollout_issue_url),
+    );
+    field(
+        "feature issue",
+        optional(&before.feature_issue_url),
+        optional(&after.feature_issue_url),
+    );
+    field(
+        "introduced by",
+        before.introduced_by_url.clone(),
+        after.introduced_by_url.clone(),
+    );
+    field(
+        "intended_to_rollout_by",
+        optional(&before.intended_to_rollout_by),
+        optional(&after.intended_to_rollout_by),
+    );
+    let logging = |value: Option<bool>| value.unwrap_or(false).to_string();
+    field(
+        "log_state_changes",
+        logging(before.log_state_changes),
+        logging(after.log_state_changes),
     );
     if before.description != after.description {
         out.push("description edited".to_string());

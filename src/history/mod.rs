@@ -156,8 +156,9 @@ pub struct History {
     pub events: Vec<Event>,
 }
 
-/// The cache file's format version; a cache of another version is ignored.
-const CACHE_VERSION: u32 = 1;
+/// The cache file's format version; a cache of another version is ignored. Bump it whenever
+/// events change shape or wording.
+const CACHE_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Cache {

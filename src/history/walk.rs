@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use gix::ObjectId;
-use gix::objs::FindExt;
 use gix::objs::tree::EntryKind;
+use gix::objs::{Exists, FindExt};
 
 /// A commit that changed the flags directory, with the flag files it changed.
 #[derive(Debug)]
@@ -40,9 +40,13 @@ pub(crate) fn walk(
             met_stop = true;
             break;
         }
-        let commit = objects
-            .find_commit(&id, &mut commit_buffer)
-            .map_err(|e| anyhow!("cannot read commit {id}: {e}"))?;
+        let commit = match objects.find_commit(&id, &mut commit_buffer) {
+            Ok(commit) => commit,
+            // A shallow clone ends at a commit whose parent is not there: the history starts
+            // at the last commit that is.
+            Err(_) if id != tip && !objects.exists(&id) => break,
+            Err(error) => return Err(anyhow!("cannot read commit {id}: {error}")),
+        };
         let tree = commit.tree();
         let parent = commit.parents().next();
         let author = commit

@@ -31,6 +31,7 @@ pub struct Views {
 pub(super) struct SiteView {
     title: String,
     feed_url: String,
+    feed_id: String,
     repository_url: Option<String>,
     commit: Option<String>,
     commit_url: Option<String>,
@@ -388,20 +389,30 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .as_deref()
         .filter(|url| is_http_url(url))
         .map(|url| format!("{}/", url.trim_end_matches('/')));
+    // An entry's id names its commit, its flag and its place among that flag's events of that
+    // commit, so it stays the same as newer events arrive.
+    let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let feed = input
         .history
         .events
         .iter()
-        .filter(|event| registry.knows(&event.flag) || matches!(event.kind, EventKind::Removed))
         .take(100)
-        .enumerate()
-        .map(|(index, event)| FeedEntry {
-            id: format!("urn:flagops:event:{}:{}:{index}", event.commit, event.flag),
-            title: format!("{}: {}", event.flag, event.text),
-            updated: rfc3339(event.time),
-            link: format!("{}flags/{}.html", base.as_deref().unwrap_or(""), event.flag),
-            author: event.author.clone(),
-            summary: event.title.clone(),
+        .map(|event| {
+            let place = seen.entry((event.commit.as_str(), event.flag.as_str())).or_default();
+            *place += 1;
+            let page = if registry.knows(&event.flag) {
+                format!("flags/{}.html", event.flag)
+            } else {
+                "index.html".to_string()
+            };
+            FeedEntry {
+                id: format!("urn:flagops:event:{}:{}:{place}", event.commit, event.flag),
+                title: format!("{}: {}", event.flag, event.text),
+                updated: rfc3339(event.time),
+                link: format!("{}{page}", base.as_deref().unwrap_or("")),
+                author: event.author.clone(),
+                summary: event.title.clone(),
+            }
         })
         .collect();
 
@@ -410,6 +421,24 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         site: SiteView {
             title: config.site.title.clone().unwrap_or_else(|| "Feature flags".to_string()),
             feed_url: format!("{}feed.xml", base.as_deref().unwrap_or("")),
+            feed_id: match &base {
+                Some(base) => format!("{base}feed.xml"),
+                None => format!(
+                    "urn:flagops:feed:{}",
+                    config
+                        .site
+                        .title
+                        .as_deref()
+                        .unwrap_or("flags")
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '-'
+                        })
+                        .collect::<String>()
+                ),
+            },
             commit_url: match (&repository, &commit) {
                 (Some(url), Some(commit)) => Some(format!("{url}/-/commit/{commit}")),
                 _ => None,
@@ -433,12 +462,9 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
     }
 }
 
-/// The time the site describes: `SOURCE_DATE_EPOCH` when set, else the head commit's time.
+/// The time the site describes: the one it was given, else the head commit's time.
 fn site_time(input: &SiteInput) -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(input.history.head_time)
+    input.now.unwrap_or(input.history.head_time)
 }
 
 fn rfc3339(seconds: i64) -> String {

@@ -50,7 +50,12 @@ pub struct SiteInput {
     pub snapshots: BTreeMap<String, Snapshot>,
     /// A folder whose templates and static files replace the embedded ones, file by file.
     pub templates: Option<PathBuf>,
+    /// The time the site describes, in seconds since the epoch; by default the head commit's.
+    pub now: Option<i64>,
 }
+
+/// The file that marks a folder as a site built by flagops, so a rebuild may replace it.
+const MARKER: &str = ".flagops-site";
 
 /// Builds the site into `out`, replacing what it held. Returns the number of pages written.
 pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Result<usize> {
@@ -122,9 +127,27 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
         files.insert(format!("static/{name}"), bytes);
     }
 
+    if let Some(dir) = &input.templates
+        && !dir.is_dir()
+    {
+        anyhow::bail!("the templates folder `{}` does not exist", dir.display());
+    }
     if out.exists() {
+        let empty = std::fs::read_dir(out)
+            .map(|mut entries| entries.next().is_none())
+            .unwrap_or(false);
+        if !empty && !out.join(MARKER).is_file() {
+            anyhow::bail!(
+                "refusing to replace `{}`: it is not empty and was not built by `flagops site`\nhelp: choose another `--out`, or empty the folder first",
+                out.display()
+            );
+        }
         std::fs::remove_dir_all(out).with_context(|| format!("failed to clear `{}`", out.display()))?;
     }
+    files.insert(
+        MARKER.to_string(),
+        b"This folder is built by `flagops site`, which replaces it on every build.\n".to_vec(),
+    );
     let pages = files.keys().filter(|name| name.ends_with(".html")).count();
     for (name, bytes) in files {
         let path = out.join(&name);

@@ -59,6 +59,10 @@ impl Registry {
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
+            // The CI's own identity and commit must not leak into the registries under test.
+            .env_remove("GITLAB_USER_LOGIN")
+            .env_remove("CI_COMMIT_SHA")
+            .env_remove("SOURCE_DATE_EPOCH")
             .output()
             .expect("run flagops");
         Output {

