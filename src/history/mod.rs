@@ -182,9 +182,11 @@ pub enum CacheUse {
 /// `root`, following first parents. `cache` is the cache file: read when it matches, rewritten
 /// after.
 pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyhow::Result<(History, CacheUse)> {
-    let Some(repository) = open(root) else {
+    let Some(mut repository) = open(root) else {
         return Ok((History::default(), CacheUse::Full));
     };
+    // Trees are read again and again along a walk: a cache of decoded objects pays for itself.
+    repository.object_cache_size_if_unset(64 * 1024 * 1024);
     let Ok(head) = repository.head_id() else {
         return Ok((History::default(), CacheUse::Full));
     };
@@ -222,7 +224,13 @@ pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyho
             .and_then(|c| c.time().ok())
             .map_or(0, |t| t.seconds)
     };
+    let unchanged = met_stop
+        && commits.is_empty()
+        && cached
+            .as_ref()
+            .is_some_and(|c| c.history.head.as_deref() == Some(head.to_string().as_str()));
     let (events, used) = match cached {
+        Some(cache) if unchanged => return Ok((cache.history, CacheUse::Incremental)),
         Some(cache) if met_stop => {
             let mut events = new_events;
             events.extend(cache.history.events);
@@ -243,7 +251,7 @@ pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyho
             history,
         };
         let bytes = serde_json::to_vec(&cache)?;
-        crate::backends::file::write_atomically(path, &bytes)?;
+        write_cache(path, &bytes)?;
         return Ok((cache.history, used));
     }
     Ok((history, used))
@@ -258,28 +266,30 @@ fn events_of(
     use gix::objs::FindExt;
     use rayon::prelude::*;
 
-    let mut blobs: std::collections::BTreeMap<gix::ObjectId, String> = std::collections::BTreeMap::new();
-    let mut buffer = Vec::new();
+    // Every blob once, read and parsed in parallel (each worker with its own object cache).
+    let mut ids: std::collections::BTreeSet<gix::ObjectId> = std::collections::BTreeSet::new();
     for commit in commits {
         for (path, (before, after)) in &commit.files {
-            if !is_flag_path(path) {
-                continue;
-            }
-            for id in [before, after].into_iter().flatten() {
-                if !blobs.contains_key(id) {
-                    let blob = repository
-                        .objects
-                        .find_blob(id, &mut buffer)
-                        .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
-                    blobs.insert(*id, String::from_utf8_lossy(blob.data).into_owned());
-                }
+            if is_flag_path(path) {
+                ids.extend([before, after].into_iter().flatten().copied());
             }
         }
     }
-    let parsed: std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>> = blobs
-        .par_iter()
-        .map(|(id, text)| (*id, events::read_flag("flag.yml", text)))
-        .collect();
+    let shared = repository.clone().into_sync();
+    let parsed: std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>> = ids
+        .into_par_iter()
+        .map_init(
+            || (shared.to_thread_local(), Vec::new()),
+            |(local, buffer), id| -> anyhow::Result<(gix::ObjectId, Option<crate::model::Flag>)> {
+                let blob = local
+                    .objects
+                    .find_blob(&id, buffer)
+                    .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
+                let text = String::from_utf8_lossy(blob.data);
+                Ok((id, events::read_flag("flag.yml", &text)))
+            },
+        )
+        .collect::<anyhow::Result<_>>()?;
 
     let mut out = Vec::new();
     for commit in commits {
@@ -323,4 +333,22 @@ fn events_of(
 fn is_flag_path(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     !hidden && (path.ends_with(".yml") || path.ends_with(".yaml"))
+}
+
+/// Replaces the cache file through a rename, so readers never see half of it. No fsync: a cache
+/// lost in a crash is rebuilt.
+fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+    let mut temporary = tempfile::NamedTempFile::new_in(folder)
+        .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
+    std::io::Write::write_all(&mut temporary, bytes)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    temporary
+        .persist(path)
+        .with_context(|| format!("failed to replace `{}`", path.display()))?;
+    Ok(())
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use gix::ObjectId;
-use gix::objs::tree::EntryKind;
+use std::cmp::Ordering;
+
+use gix::objs::tree::{EntryKind, EntryRef};
 use gix::objs::{Exists, FindExt};
 
 /// A commit that changed the flags directory, with the flag files it changed.
@@ -21,6 +23,9 @@ pub(crate) struct FlagCommit {
 
 /// Walks first parents from `tip`, newest first, stopping before `stop` when it is met.
 /// Returns the commits that changed `flags_path` and whether `stop` was met.
+///
+/// The walk itself reads only commits and the small trees on the way to the flags directory;
+/// the subtrees of the commits that changed it are then compared in parallel.
 pub(crate) fn walk(
     repository: &gix::Repository,
     tip: ObjectId,
@@ -30,10 +35,11 @@ pub(crate) fn walk(
     let objects = &repository.objects;
     let mut commit_buffer = Vec::new();
     let mut tree_buffer = Vec::new();
-    let mut found = Vec::new();
+    // Commits whose flags tree differs from their parent's: (commit, before, after).
+    let mut changed: Vec<(FlagCommit, Option<ObjectId>, Option<ObjectId>)> = Vec::new();
     let mut current = Some(tip);
     // The commit being looked at, waiting for its parent's flags tree to compare with.
-    let mut pending: Option<(ObjectId, Option<ObjectId>, String, i64, String)> = None;
+    let mut pending: Option<(FlagCommit, Option<ObjectId>)> = None;
     let mut met_stop = false;
     while let Some(id) = current {
         if Some(id) == stop {
@@ -49,32 +55,28 @@ pub(crate) fn walk(
         };
         let tree = commit.tree();
         let parent = commit.parents().next();
-        let author = commit
-            .author()
-            .map(|a| format!("{} <{}>", a.name, a.email))
-            .unwrap_or_default();
-        let time = commit.time().map(|t| t.seconds).unwrap_or_default();
-        let message = commit.message.to_string();
+        let info = FlagCommit {
+            id,
+            author: commit
+                .author()
+                .map(|a| format!("{} <{}>", a.name, a.email))
+                .unwrap_or_default(),
+            time: commit.time().map(|t| t.seconds).unwrap_or_default(),
+            message: commit.message.to_string(),
+            files: BTreeMap::new(),
+        };
         let flags = subtree(objects, tree, flags_path, &mut tree_buffer)?;
-        if let Some((child, child_flags, child_author, child_time, child_message)) = pending.take()
+        if let Some((child, child_flags)) = pending.take()
             && child_flags != flags
         {
-            let mut files = BTreeMap::new();
-            diff_trees(objects, flags, child_flags, String::new(), &mut files)?;
-            found.push(FlagCommit {
-                id: child,
-                author: child_author,
-                time: child_time,
-                message: child_message,
-                files,
-            });
+            changed.push((child, flags, child_flags));
         }
-        pending = Some((id, flags, author, time, message));
+        pending = Some((info, flags));
         current = parent;
     }
     // The walk reached the root (or the stop): compare the last commit with nothing (the root)
-    // or with the stop commit's tree.
-    if let Some((child, child_flags, author, time, message)) = pending {
+    // or with the stop commit's flags tree.
+    if let Some((child, child_flags)) = pending {
         let before = match (met_stop, stop) {
             (true, Some(stop)) => {
                 let commit = objects
@@ -86,17 +88,22 @@ pub(crate) fn walk(
             _ => None,
         };
         if before != child_flags {
-            let mut files = BTreeMap::new();
-            diff_trees(objects, before, child_flags, String::new(), &mut files)?;
-            found.push(FlagCommit {
-                id: child,
-                author,
-                time,
-                message,
-                files,
-            });
+            changed.push((child, before, child_flags));
         }
     }
+
+    use rayon::prelude::*;
+    let shared = repository.clone().into_sync();
+    let found = changed
+        .into_par_iter()
+        .map_init(
+            || shared.to_thread_local(),
+            |local, (mut commit, before, after)| -> anyhow::Result<FlagCommit> {
+                diff_trees(&local.objects, before, after, String::new(), &mut commit.files)?;
+                Ok(commit)
+            },
+        )
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((found, met_stop))
 }
 
@@ -126,7 +133,8 @@ fn subtree(
 }
 
 /// Collects the blobs that differ between two trees, descending only into subtrees whose ids
-/// differ.
+/// differ. Both entry lists are in git's tree order, so one merge pass pairs them up without
+/// copying names.
 fn diff_trees(
     objects: &gix::OdbHandle,
     before: Option<ObjectId>,
@@ -134,50 +142,86 @@ fn diff_trees(
     prefix: String,
     out: &mut BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>,
 ) -> anyhow::Result<()> {
-    let entries = |id: Option<ObjectId>| -> anyhow::Result<BTreeMap<String, (ObjectId, bool)>> {
-        let Some(id) = id else { return Ok(BTreeMap::new()) };
-        let mut buffer = Vec::new();
-        let tree = objects
-            .find_tree(&id, &mut buffer)
-            .map_err(|e| anyhow!("cannot read tree {id}: {e}"))?;
-        Ok(tree
-            .entries
-            .iter()
-            .filter(|entry| {
-                matches!(
-                    entry.mode.kind(),
-                    EntryKind::Tree | EntryKind::Blob | EntryKind::BlobExecutable
-                )
-            })
-            .map(|entry| (entry.filename.to_string(), (entry.oid.to_owned(), entry.mode.is_tree())))
-            .collect())
+    let mut old_buffer = Vec::new();
+    let mut new_buffer = Vec::new();
+    let old = match before {
+        Some(id) => {
+            objects
+                .find_tree(&id, &mut old_buffer)
+                .map_err(|e| anyhow!("cannot read tree {id}: {e}"))?
+                .entries
+        }
+        None => Vec::new(),
     };
-    let old = entries(before)?;
-    let new = entries(after)?;
-    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
+    let new = match after {
+        Some(id) => {
+            objects
+                .find_tree(&id, &mut new_buffer)
+                .map_err(|e| anyhow!("cannot read tree {id}: {e}"))?
+                .entries
+        }
+        None => Vec::new(),
+    };
+    let kept = |entry: &&EntryRef<'_>| {
+        matches!(
+            entry.mode.kind(),
+            EntryKind::Tree | EntryKind::Blob | EntryKind::BlobExecutable
+        )
+    };
+    let old: Vec<&EntryRef<'_>> = old.iter().filter(kept).collect();
+    let new: Vec<&EntryRef<'_>> = new.iter().filter(kept).collect();
+    let (mut left, mut right) = (0, 0);
+    while left < old.len() || right < new.len() {
+        let order = match (old.get(left), new.get(right)) {
+            (Some(a), Some(b)) => git_order(a, b),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (a, b) = match order {
+            Ordering::Equal => {
+                left += 1;
+                right += 1;
+                let (a, b) = (old[left - 1], new[right - 1]);
+                if a.oid == b.oid {
+                    continue;
+                }
+                (Some(a), Some(b))
+            }
+            Ordering::Less => {
+                left += 1;
+                (Some(old[left - 1]), None)
+            }
+            Ordering::Greater => {
+                right += 1;
+                (None, Some(new[right - 1]))
+            }
+        };
+        let name = a.or(b).expect("one side exists").filename.to_string();
         let path = if prefix.is_empty() {
-            name.clone()
+            name
         } else {
             format!("{prefix}/{name}")
         };
-        let left = old.get(name).copied();
-        let right = new.get(name).copied();
-        if left.map(|(id, _)| id) == right.map(|(id, _)| id) {
-            continue;
+        let subtree = |entry: Option<&EntryRef<'_>>| entry.filter(|e| e.mode.is_tree()).map(|e| e.oid.to_owned());
+        let blob = |entry: Option<&EntryRef<'_>>| entry.filter(|e| !e.mode.is_tree()).map(|e| e.oid.to_owned());
+        if subtree(a).is_some() || subtree(b).is_some() {
+            diff_trees(objects, subtree(a), subtree(b), path.clone(), out)?;
         }
-        let left_tree = left.filter(|(_, is_tree)| *is_tree).map(|(id, _)| id);
-        let right_tree = right.filter(|(_, is_tree)| *is_tree).map(|(id, _)| id);
-        if left_tree.is_some() || right_tree.is_some() {
-            diff_trees(objects, left_tree, right_tree, path.clone(), out)?;
-        }
-        let left_blob = left.filter(|(_, is_tree)| !*is_tree).map(|(id, _)| id);
-        let right_blob = right.filter(|(_, is_tree)| !*is_tree).map(|(id, _)| id);
-        if left_blob.is_some() || right_blob.is_some() {
-            out.insert(path, (left_blob, right_blob));
+        if blob(a).is_some() || blob(b).is_some() {
+            out.insert(path, (blob(a), blob(b)));
         }
     }
     Ok(())
+}
+
+/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
+fn git_order(a: &EntryRef<'_>, b: &EntryRef<'_>) -> Ordering {
+    fn key<'e>(entry: &'e EntryRef<'_>) -> impl Iterator<Item = u8> + 'e {
+        entry
+            .filename
+            .iter()
+            .copied()
+            .chain(entry.mode.is_tree().then_some(b'/'))
+    }
+    key(a).cmp(key(b)).then(a.mode.is_tree().cmp(&b.mode.is_tree()))
 }
