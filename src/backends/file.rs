@@ -273,6 +273,12 @@ fn truncate_torn_line(path: &Path) -> anyhow::Result<()> {
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file: a temporary
 /// file in the same folder, fsync, rename, fsync of the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    replace_file(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` through a temporary file and a rename, so readers never see half
+/// of it; `durable` also syncs the file and its folder to disk before and after the rename.
+pub fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -283,16 +289,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     temporary
         .write_all(bytes)
         .with_context(|| format!("failed to write `{}`", path.display()))?;
-    temporary
-        .as_file()
-        .sync_all()
-        .with_context(|| format!("failed to sync `{}`", path.display()))?;
+    if durable {
+        temporary
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("failed to sync `{}`", path.display()))?;
+    }
     temporary
         .persist(path)
         .with_context(|| format!("failed to replace `{}`", path.display()))?;
-    File::open(folder)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("failed to sync `{}`", folder.display()))?;
+    if durable {
+        File::open(folder)
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| format!("failed to sync `{}`", folder.display()))?;
+    }
     Ok(())
 }
 

@@ -251,7 +251,8 @@ pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyho
             history,
         };
         let bytes = serde_json::to_vec(&cache)?;
-        write_cache(path, &bytes)?;
+        // No fsync: a cache lost in a crash is rebuilt.
+        crate::backends::file::replace_file(path, &bytes, false)?;
         return Ok((cache.history, used));
     }
     Ok((history, used))
@@ -333,22 +334,4 @@ fn events_of(
 fn is_flag_path(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     !hidden && (path.ends_with(".yml") || path.ends_with(".yaml"))
-}
-
-/// Replaces the cache file through a rename, so readers never see half of it. No fsync: a cache
-/// lost in a crash is rebuilt.
-fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(folder)
-        .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
-    std::io::Write::write_all(&mut temporary, bytes)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    temporary
-        .persist(path)
-        .with_context(|| format!("failed to replace `{}`", path.display()))?;
-    Ok(())
 }
