@@ -13,15 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 fn main() {
-    let benchmarking = std::env::args().any(|arg| arg == "--bench");
-    let number = |name: &str, bench: usize, smoke: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if benchmarking { bench } else { smoke })
-    };
-    let flags = number("FLAGOPS_BENCH_FLAGS", 10_000, 50);
-    let commits = number("FLAGOPS_BENCH_COMMITS", 100_000, 300);
+    let benchmarking = synthetic::benchmarking();
+    let flags = synthetic::setting("FLAGOPS_BENCH_FLAGS", 10_000, 50);
+    let commits = synthetic::setting("FLAGOPS_BENCH_COMMITS", 100_000, 300);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let started = Instant::now();
@@ -63,7 +57,7 @@ fn main() {
     if !benchmarking {
         return;
     }
-    match which("hugo") {
+    match synthetic::which("hugo") {
         Some(hugo) => {
             let hugo_dir = root.join("hugo");
             write_hugo_site(&hugo_dir, pages);
@@ -215,12 +209,4 @@ fn time(run: impl FnOnce()) -> f64 {
     let started = Instant::now();
     run();
     started.elapsed().as_secs_f64()
-}
-
-fn which(tool: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(tool))
-            .find(|candidate| candidate.is_file())
-    })
 }

@@ -15,12 +15,8 @@ use std::time::Instant;
 const FLAGS: usize = 10_000;
 
 fn main() {
-    let benchmarking = std::env::args().any(|arg| arg == "--bench");
-    let default = if benchmarking { FLAGS } else { 100 };
-    let count = std::env::var("FLAGOPS_BENCH_FLAGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
+    let benchmarking = synthetic::benchmarking();
+    let count = synthetic::setting("FLAGOPS_BENCH_FLAGS", FLAGS, 100);
     let dir = tempfile::tempdir().unwrap();
     synthetic::write_registry(dir.path(), count);
 

@@ -105,3 +105,27 @@ pub fn write_registry(dir: &Path, count: usize) {
         std::fs::write(path, text).unwrap();
     }
 }
+
+/// Whether this is a real benchmark run (`cargo bench`), not the smoke run that
+/// `cargo test --all-targets` makes of every bench binary, without `--bench`.
+pub fn benchmarking() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// A size from the environment variable `name`, else `bench` in a benchmark run and `smoke` in
+/// a smoke run.
+pub fn setting(name: &str, bench: usize, smoke: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if benchmarking() { bench } else { smoke })
+}
+
+/// The path of `tool` on `PATH`, if it is installed.
+pub fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    })
+}

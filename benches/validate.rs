@@ -16,12 +16,8 @@ const FLAGS: usize = 10_000;
 fn main() {
     // `cargo test --all-targets` runs this binary without `--bench`: then a small smoke run
     // checks that the benchmark still works, without the peer and in a fraction of a second.
-    let benchmarking = std::env::args().any(|arg| arg == "--bench");
-    let default = if benchmarking { FLAGS } else { 200 };
-    let count = std::env::var("FLAGOPS_BENCH_FLAGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
+    let benchmarking = synthetic::benchmarking();
+    let count = synthetic::setting("FLAGOPS_BENCH_FLAGS", FLAGS, 200);
     let dir = tempfile::tempdir().unwrap();
     synthetic::write_registry(dir.path(), count);
     if let Some(keep) = std::env::var_os("FLAGOPS_BENCH_KEEP") {
@@ -54,7 +50,7 @@ fn main() {
         return;
     }
     let files = flag_files(&dir.path().join("flags"));
-    match which("check-jsonschema") {
+    match synthetic::which("check-jsonschema") {
         Some(tool) => {
             let theirs = median(3, || {
                 let output = Command::new(&tool)
@@ -99,12 +95,4 @@ fn flag_files(dir: &Path) -> Vec<PathBuf> {
     }
     files.sort();
     files
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(tool))
-            .find(|candidate| candidate.is_file())
-    })
 }

@@ -134,21 +134,7 @@ pub struct Registry {
     pub unreadable: BTreeMap<String, Vec<PathBuf>>,
 }
 
-impl State {
-    /// Whether the state is the boolean `true`: on for everyone.
-    pub fn is_fully_on(&self) -> bool {
-        matches!(self, State::Boolean(true))
-    }
-}
-
 impl Registry {
-    /// The flag named `name`, if exactly one file defines it.
-    pub fn flag(&self, name: &str) -> Option<&FlagFile> {
-        let mut found = self.flags.iter().filter(|file| file.flag.name == name);
-        let first = found.next()?;
-        found.next().is_none().then_some(first)
-    }
-
     /// Whether any file, readable or not, defines `name`.
     pub fn knows(&self, name: &str) -> bool {
         self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
@@ -183,7 +169,7 @@ mod tests {
     #[test]
     fn state_reads_boolean_and_gates() {
         let state: State = serde_json::from_value(serde_json::json!(true)).unwrap();
-        assert!(state.is_fully_on());
+        assert_eq!(state, State::Boolean(true));
         let state: State = serde_json::from_value(serde_json::json!({
             "percentage_of_actors": 12.5,
             "actors": {"project": ["gitlab-org/gitlab", 42]}

@@ -75,11 +75,6 @@ impl Stored {
             }),
         }
     }
-
-    /// Whether the flag is on for everyone.
-    pub fn is_fully_on(&self) -> bool {
-        matches!(self, Stored::Boolean(true))
-    }
 }
 
 impl GateSet {

@@ -74,11 +74,6 @@ impl FileBackend {
         })
     }
 
-    /// The audit log's path.
-    pub fn audit_path(&self) -> &Path {
-        &self.audit_path
-    }
-
     fn load(&mut self) -> Result<&mut State, BackendError> {
         if self.state.is_none() {
             let mut document = read_document(&self.path, &self.environment)?;

@@ -5,12 +5,18 @@ use std::collections::BTreeMap;
 use crate::ExitStatus;
 use crate::cli::SiteArgs;
 use crate::load::Workspace;
+use crate::model::Registry;
 use crate::site::SiteInput;
 
 pub(super) fn run(workspace: &Workspace, args: SiteArgs) -> anyhow::Result<ExitStatus> {
     let Some(registry) = super::load_valid(workspace, "building the site")? else {
         return Ok(ExitStatus::Failure);
     };
+    build(workspace, &registry, args)
+}
+
+/// Builds the site of a registry already read and found valid.
+pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) -> anyhow::Result<ExitStatus> {
     let cache = workspace.resolve(&registry.config.cache_dir).join("history.json");
     let (history, _) = crate::history::load_history(&workspace.root, &registry.config.flags_dir, Some(&cache))?;
     let mut snapshots = BTreeMap::new();
@@ -44,7 +50,7 @@ pub(super) fn run(workspace: &Workspace, args: SiteArgs) -> anyhow::Result<ExitS
         templates: args.templates,
         now,
     };
-    let pages = crate::site::build(&registry, &input, &args.out)?;
+    let pages = crate::site::build(registry, &input, &args.out)?;
     super::print(&format!("built {pages} pages in {}\n", args.out.display()))?;
     Ok(ExitStatus::Success)
 }

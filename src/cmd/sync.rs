@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::ExitStatus;
 use crate::cli::{DeployArgs, ReportFormat, SyncArgs};
 use crate::load::Workspace;
+use crate::model::Registry;
 use crate::plan::render::count;
 use crate::sync::{EnvironmentReport, RetryPolicy, SyncSettings};
 
@@ -13,6 +14,11 @@ pub(super) fn run(workspace: &Workspace, args: SyncArgs) -> anyhow::Result<ExitS
     let Some(registry) = super::load_valid(workspace, "syncing")? else {
         return Ok(ExitStatus::Failure);
     };
+    sync_registry(workspace, &registry, args)
+}
+
+/// Syncs a registry already read and found valid.
+fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> anyhow::Result<ExitStatus> {
     let settings = SyncSettings {
         dry_run: args.dry_run,
         prune: args.prune,
@@ -23,7 +29,7 @@ pub(super) fn run(workspace: &Workspace, args: SyncArgs) -> anyhow::Result<ExitS
         retry: RetryPolicy::default(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
     };
-    let reports = crate::sync::sync(&workspace.root, &registry, &settings)?;
+    let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
         ReportFormat::Human => human(&reports, settings.dry_run),
         ReportFormat::Json => serde_json::to_string_pretty(&reports)? + "\n",
@@ -39,7 +45,8 @@ pub(super) fn run(workspace: &Workspace, args: SyncArgs) -> anyhow::Result<ExitS
 /// The main job: validate, sync every environment, build the site.
 pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<ExitStatus> {
     super::print("== validate\n")?;
-    let validation = super::validate::run(
+    // The registry is read once, by the validation, and used by every step after it.
+    let (validation, registry) = super::validate::validate(
         workspace,
         crate::cli::ValidateArgs {
             path: None,
@@ -48,15 +55,16 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             skip: Vec::new(),
         },
     )?;
-    if validation != ExitStatus::Success {
+    let Some(registry) = registry.filter(|_| validation == ExitStatus::Success) else {
         eprintln!("not syncing: validation failed");
         return Ok(validation);
-    }
+    };
     super::print("\n== sync\n")?;
     // The site describes the moment the sync resolved, so both agree on which steps are due.
     let synced_at = jiff::Timestamp::now();
-    let synced = run(
+    let synced = sync_registry(
         workspace,
+        &registry,
         SyncArgs {
             environments: Vec::new(),
             dry_run: false,
@@ -70,8 +78,9 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
         return Ok(synced);
     }
     super::print("\n== site\n")?;
-    super::site::run(
+    super::site::build(
         workspace,
+        &registry,
         crate::cli::SiteArgs {
             out: args.out,
             templates: None,

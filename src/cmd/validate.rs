@@ -10,6 +10,14 @@ use crate::diagnostic::{self, Format};
 use crate::load::{self, LoadOptions, Workspace};
 
 pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<ExitStatus> {
+    Ok(validate(workspace, args)?.0)
+}
+
+/// Validates and reports; also returns the registry read, for `deploy` to go on with.
+pub(super) fn validate(
+    workspace: &Workspace,
+    args: ValidateArgs,
+) -> anyhow::Result<(ExitStatus, Option<crate::model::Registry>)> {
     for id in &args.skip {
         if crate::check::find(id).is_none() {
             anyhow::bail!("unknown check `{id}`\nhelp: `flagops checks` lists the check ids");
@@ -64,11 +72,12 @@ pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<E
             eprintln!("{summary}");
         }
     }
-    Ok(if errors > 0 {
+    let status = if errors > 0 {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
-    })
+    };
+    Ok((status, loaded.registry))
 }
 
 /// The flags directory the config names, as shown to users, when the config can be read (its

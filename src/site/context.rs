@@ -10,7 +10,7 @@ use super::chart::{self, Row, Segment};
 use crate::check::is_http_url;
 use crate::history::{Event, EventKind};
 use crate::lifecycle::{self, Standing, Status};
-use crate::model::{Flag, Registry};
+use crate::model::{Flag, FlagFile, Registry};
 use crate::plan::show;
 use crate::state::Stored;
 
@@ -176,6 +176,14 @@ pub(super) struct SearchEntry {
     stale: Status,
 }
 
+/// One flag in one environment: the desired state, and what the backend holds (`None` when the
+/// backend was not read).
+struct Resolved<'a> {
+    environment: &'a String,
+    desired: Option<Stored>,
+    synced: Option<Option<Stored>>,
+}
+
 /// Builds every view. `now` is the time of the history's head commit, so the output depends
 /// only on the input.
 pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
@@ -203,34 +211,35 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                 .insert(file.flag.name.as_str());
         }
     }
-    let mut flags_sorted: Vec<&Flag> = registry.flags.iter().map(|file| &file.flag).collect();
-    flags_sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut files_sorted: Vec<&FlagFile> = registry.flags.iter().collect();
+    files_sorted.sort_by(|a, b| a.flag.name.cmp(&b.flag.name));
 
     let mut flags = Vec::new();
     let mut export = Vec::new();
     let mut search = Vec::new();
     let mut stale = Vec::new();
-    for flag in &flags_sorted {
-        let path = registry
-            .flags
-            .iter()
-            .find(|file| file.flag.name == flag.name)
-            .map(|file| file.path.display().to_string())
-            .unwrap_or_default();
+    for file in files_sorted {
+        let flag = &file.flag;
+        let path = file.path.display().to_string();
         let standing = lifecycle::standing(flag, config, now_timestamp);
         if standing.status != Status::Ok {
             stale.push(standing.clone());
         }
-        let states: Vec<StateView> = environments
+        // Per environment: the desired state now, and what the backend holds when it was read.
+        let resolved: Vec<Resolved> = environments
             .iter()
-            .map(|environment| {
-                let desired = crate::resolve::desired_flag(flag, environment, now_timestamp);
-                let synced = input
+            .map(|environment| Resolved {
+                environment,
+                desired: crate::resolve::desired_flag(flag, environment, now_timestamp),
+                synced: input
                     .snapshots
                     .get(environment)
-                    .map(|snapshot| snapshot.flags.get(&flag.name).cloned());
-                state_view(environment, desired.as_ref(), synced)
+                    .map(|snapshot| snapshot.flags.get(&flag.name).cloned()),
             })
+            .collect();
+        let states: Vec<StateView> = resolved
+            .iter()
+            .map(|r| state_view(r.environment, r.desired.as_ref(), r.synced.clone()))
             .collect();
         let flag_events = events_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
         let history = commit_views(&flag_events, repository.as_deref());
@@ -273,15 +282,16 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             introduced_by_url: flag.introduced_by_url.clone(),
             rollout_issue_url: flag.rollout_issue_url.clone(),
             requires: flag.requires.clone(),
-            environments: environments
-                .iter()
-                .map(|environment| {
-                    let desired = crate::resolve::desired_flag(flag, environment, now_timestamp);
-                    let synced = input
-                        .snapshots
-                        .get(environment)
-                        .and_then(|snapshot| snapshot.flags.get(&flag.name).cloned());
-                    (environment.clone(), ExportState { desired, synced })
+            environments: resolved
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.environment.clone(),
+                        ExportState {
+                            desired: r.desired,
+                            synced: r.synced.flatten(),
+                        },
+                    )
                 })
                 .collect(),
             stale: standing.status,
