@@ -76,6 +76,99 @@ pub enum Command {
     /// stale flags, an Atom feed and `flags.json`. All links are relative (it works under any
     /// sub-path, such as GitLab Pages), and identical input gives identical bytes.
     Site(SiteArgs),
+    /// Show a flag's rollout plan: every step, which one is current, the next and when it is due.
+    Rollout(RolloutArgs),
+    /// Evaluate a flag for actors offline, exactly as Flipper decides it in GitLab.
+    ///
+    /// Tries the gates in Flipper's order (boolean, actors, percentage of actors, percentage of
+    /// time, groups) against the desired state at `--at` (default now) and says which gate
+    /// decided. Percentage of actors hashes the flag name and the actor's Flipper id:
+    /// crc32("<flag><actor>") % 100000 < percentage × 1000. With `--percentage` or
+    /// `--compare-at`, also counts how many of the actors switch.
+    Eval(EvalArgs),
+    /// Run the registry's evaluation tests: expected results for actors, environments and times.
+    ///
+    /// Reads every `*.yml` under the config's `tests_dir` (default `flag-tests/`) and evaluates
+    /// each expectation as `flagops eval` would. Exits 1 when any fails.
+    Test(TestArgs),
+    /// List flags past or near their type's maximum age or `intended_to_rollout_by`, and flags
+    /// ready for removal (fully on or fully off everywhere).
+    Stale(StaleArgs),
+}
+
+/// Arguments of `flagops rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// The flag.
+    pub name: String,
+    /// Describe this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The flag.
+    pub name: String,
+    /// The environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// An actor's Flipper id, such as `Project:123` or `User:1` (repeatable); none evaluates
+    /// with no actor, as `Feature.enabled?(:flag)` does.
+    #[arg(long = "actor", value_name = "ID")]
+    pub actors: Vec<String>,
+    /// A file of Flipper ids, one a line, evaluated like `--actor`.
+    #[arg(long, value_name = "FILE")]
+    pub actors_file: Option<PathBuf>,
+    /// A feature group the actors belong to (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Evaluate the desired state at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Evaluate the state stored in the environment's backend instead of the registry's.
+    #[arg(long, conflicts_with = "at")]
+    pub actual: bool,
+    /// Also evaluate with this percentage of actors and count the actors that switch.
+    #[arg(long, value_name = "PERCENT", conflicts_with = "compare_at")]
+    pub percentage: Option<f64>,
+    /// Also evaluate the desired state at this other time and count the actors that switch.
+    #[arg(long, value_name = "TIME")]
+    pub compare_at: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A test file or directory; by default the config's `tests_dir`.
+    pub path: Option<PathBuf>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops stale`.
+#[derive(Debug, Args)]
+pub struct StaleArgs {
+    /// Judge at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// List every flag, not only those expired, expiring or ready for removal.
+    #[arg(long)]
+    pub all: bool,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Exit with 1 when a flag is past its limit.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// Arguments of `flagops site`.
@@ -155,9 +248,22 @@ pub struct SyncArgs {
     /// How long to wait for another sync of the same environment, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_timeout: u64,
+    /// Change environments inside a change freeze (`policies.freeze_windows`) anyway; the reason
+    /// is recorded with the sync.
+    #[arg(long, value_name = "REASON", value_parser = non_empty)]
+    pub override_freeze: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+}
+
+/// A value that is not blank.
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("give a reason".to_string())
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 /// Arguments of `flagops status`.
@@ -189,6 +295,9 @@ pub struct DeployArgs {
     /// Where to build the site.
     #[arg(long, value_name = "DIR", default_value = "public")]
     pub out: std::path::PathBuf,
+    /// Change environments inside a change freeze anyway; the reason is recorded with the sync.
+    #[arg(long, value_name = "REASON", value_parser = non_empty)]
+    pub override_freeze: Option<String>,
 }
 
 /// Arguments of `flagops validate`.
@@ -235,6 +344,8 @@ pub enum SchemaName {
     Flag,
     /// `flagops.yml`.
     Config,
+    /// Evaluation test files (`flagops test`).
+    Test,
 }
 
 /// Arguments of `flagops new`.

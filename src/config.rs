@@ -44,9 +44,83 @@ pub struct Config {
     /// How milestones map to dates, for flag ages.
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    /// Rollout policies.
+    #[serde(default)]
+    pub policies: Policies,
+    /// The directory holding evaluation test files (`flagops test`), relative to the config file.
+    #[serde(default = "default_tests_dir")]
+    pub tests_dir: String,
     /// Site settings.
     #[serde(default)]
     pub site: SiteConfig,
+}
+
+/// Rollout policies: each is a named check (see `docs/checks.md`), on unless listed in `disabled`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    /// The environments the `promotion-order` policy compares, in promotion order; by default
+    /// every environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_order: Option<Vec<String>>,
+    /// The least time between a rollout step that changes a protected environment and the step
+    /// before it, such as `15m`.
+    #[serde(default = "default_min_wait")]
+    pub min_wait: String,
+    /// Windows in which no sync may change a protected environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze_windows: Vec<FreezeWindow>,
+    /// Policies turned off, by check id.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub disabled: BTreeSet<String>,
+}
+
+impl Default for Policies {
+    fn default() -> Policies {
+        Policies {
+            promotion_order: None,
+            min_wait: default_min_wait(),
+            freeze_windows: Vec::new(),
+            disabled: BTreeSet::new(),
+        }
+    }
+}
+
+fn default_min_wait() -> String {
+    "15m".to_string()
+}
+
+fn default_tests_dir() -> String {
+    "flag-tests".to_string()
+}
+
+/// A change freeze: from `from` until `until`, syncs leave the named environments alone.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindow {
+    /// What the freeze is for, such as `end-of-year`.
+    pub name: String,
+    /// When it starts (RFC 3339).
+    pub from: String,
+    /// When it ends (RFC 3339), exclusive.
+    pub until: String,
+    /// The environments it freezes; by default every protected environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+}
+
+impl FreezeWindow {
+    /// Whether the window freezes `environment` (protected or not) at `at`.
+    pub fn freezes(&self, environment: &Environment, at: jiff::Timestamp) -> bool {
+        let applies = match &self.environments {
+            Some(names) => names.contains(&environment.name),
+            None => environment.protected,
+        };
+        let (Ok(from), Ok(until)) = (self.from.parse::<jiff::Timestamp>(), self.until.parse::<jiff::Timestamp>()) else {
+            return false;
+        };
+        applies && from <= at && at < until
+    }
 }
 
 /// How milestones map to release dates: a minor release a month, on the third Thursday.
@@ -235,6 +309,36 @@ impl Config {
     /// The environment names in promotion order.
     pub fn environment_names(&self) -> impl Iterator<Item = &str> {
         self.environments.iter().map(|environment| environment.name.as_str())
+    }
+
+    /// The environments the `promotion-order` policy compares, in order.
+    pub fn promotion_chain(&self) -> Vec<&str> {
+        match &self.policies.promotion_order {
+            Some(names) => names.iter().map(String::as_str).collect(),
+            None => self.environment_names().collect(),
+        }
+    }
+
+    /// The freeze window holding `environment` at `at`, if any.
+    pub fn freeze_at(&self, environment: &str, at: jiff::Timestamp) -> Option<&FreezeWindow> {
+        let environment = self.environment(environment)?;
+        self.policies
+            .freeze_windows
+            .iter()
+            .find(|window| window.freezes(environment, at))
+    }
+
+    /// The actor kind whose Flipper type starts `flipper_id` (`Project:123` → `project`), with
+    /// the id after the colon.
+    pub fn actor_kind_of<'a>(&self, flipper_id: &'a str) -> Option<(&str, &'a str)> {
+        self.actor_kinds
+            .iter()
+            .filter_map(|(name, kind)| {
+                let rest = flipper_id.strip_prefix(kind.flipper_type.as_str())?.strip_prefix(':')?;
+                Some((kind.flipper_type.len(), name.as_str(), rest))
+            })
+            .max_by_key(|(length, _, _)| *length)
+            .map(|(_, name, rest)| (name, rest))
     }
 }
 

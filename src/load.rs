@@ -393,7 +393,7 @@ pub fn display_path(path: &Path) -> PathBuf {
 }
 
 /// Deserializes the typed model from a schema-valid document.
-fn typed<T: serde::de::DeserializeOwned>(file: &SourceFile, document: &Document) -> Result<T, Box<Diagnostic>> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(file: &SourceFile, document: &Document) -> Result<T, Box<Diagnostic>> {
     serde_path_to_error::deserialize(&document.value).map_err(|error| {
         let pointer: String = error.path().iter().map(|segment| format!("/{segment}")).collect();
         Box::new(
@@ -423,6 +423,7 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
             .with_help("write the anchor milestone's release date, such as 2023-05-18"),
         );
     }
+    check_policies(file, document, config, &mut found);
     let mut seen = BTreeSet::new();
     for (position, environment) in config.environments.iter().enumerate() {
         if !seen.insert(environment.name.as_str()) {
@@ -439,4 +440,73 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
         }
     }
     found
+}
+
+/// The `policies` section: environment names that exist, a duration, times in order.
+fn check_policies(file: &SourceFile, document: &Document, config: &Config, found: &mut Vec<Diagnostic>) {
+    let known: Vec<&str> = config.environment_names().collect();
+    let mut environment_lists: Vec<(String, &Vec<String>)> = Vec::new();
+    if let Some(names) = &config.policies.promotion_order {
+        environment_lists.push(("/policies/promotion_order".to_string(), names));
+    }
+    for (position, window) in config.policies.freeze_windows.iter().enumerate() {
+        let pointer = format!("/policies/freeze_windows/{position}");
+        if let Some(names) = &window.environments {
+            environment_lists.push((format!("{pointer}/environments"), names));
+        }
+        let from = crate::resolve::parse_time(&window.from);
+        let until = crate::resolve::parse_time(&window.until);
+        for (key, time) in [("from", &from), ("until", &until)] {
+            if let Err(reason) = time {
+                found.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        file,
+                        document.index.value_span(&format!("{pointer}/{key}")),
+                        format!("invalid time: {reason}"),
+                    )
+                    .with_help("write an RFC 3339 time with an offset, quoted, such as \"2026-12-20T00:00:00Z\""),
+                );
+            }
+        }
+        if let (Ok(from), Ok(until)) = (from, until)
+            && until <= from
+        {
+            found.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    document.index.value_span(&format!("{pointer}/until")),
+                    format!("the freeze `{}` ends before it starts", window.name),
+                )
+                .with_help("`until` must be later than `from`"),
+            );
+        }
+    }
+    for (pointer, names) in environment_lists {
+        for (position, name) in names.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                found.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        file,
+                        document.index.value_span(&format!("{pointer}/{position}")),
+                        format!("unknown environment `{name}`"),
+                    )
+                    .with_help(format!("the environments are {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    if let Err(reason) = crate::resolve::parse_duration(&config.policies.min_wait) {
+        found.push(
+            Diagnostic::error(
+                "invalid-value",
+                file,
+                document.index.value_span("/policies/min_wait"),
+                format!("invalid duration: {reason}"),
+            )
+            .with_help("write a positive duration such as 15m or 1h"),
+        );
+    }
 }

@@ -55,6 +55,9 @@ pub struct Flag {
     /// Steps that change the desired state over time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollout: Vec<RolloutStep>,
+    /// Recorded exceptions to rollout policies: check id → why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, String>,
 }
 
 /// The stored state of a flag in one environment: a boolean or a set of Flipper gates.
@@ -138,6 +141,31 @@ impl Registry {
     /// Whether any file, readable or not, defines `name`.
     pub fn knows(&self, name: &str) -> bool {
         self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
+    }
+}
+
+#[cfg(test)]
+impl Flag {
+    /// A valid flag with no states, for unit tests.
+    pub(crate) fn example(name: &str) -> Flag {
+        Flag {
+            name: name.to_string(),
+            description: "d".to_string(),
+            flag_type: "wip".to_string(),
+            group: "group::g".to_string(),
+            owners: Vec::new(),
+            milestone: "17.10".to_string(),
+            feature_issue_url: None,
+            introduced_by_url: "https://example.test/1".to_string(),
+            rollout_issue_url: None,
+            default_enabled: false,
+            log_state_changes: None,
+            intended_to_rollout_by: None,
+            requires: Vec::new(),
+            environments: BTreeMap::new(),
+            rollout: Vec::new(),
+            overrides: BTreeMap::new(),
+        }
     }
 }
 

@@ -100,6 +100,47 @@ pub fn desired_flag(flag: &model::Flag, environment: &str, at: jiff::Timestamp) 
     current
 }
 
+/// Where a flag's rollout plan stands at a moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The latest step due at or before the moment (index into `rollout`).
+    pub current: Option<usize>,
+    /// The first step still to come, with its time.
+    pub next: Option<(usize, Timestamp)>,
+}
+
+/// Where `flag`'s rollout plan stands at `at`.
+pub fn progress(flag: &model::Flag, at: Timestamp) -> Progress {
+    let mut progress = Progress {
+        current: None,
+        next: None,
+    };
+    for (position, time) in step_times(&flag.rollout).into_iter().enumerate() {
+        let Ok(time) = time else { break };
+        if time <= at {
+            progress.current = Some(position);
+        } else {
+            progress.next = Some((position, time));
+            break;
+        }
+    }
+    progress
+}
+
+/// A duration for people: `3d 4h`, `15m`, `40s`.
+pub fn friendly(duration: SignedDuration) -> String {
+    let seconds = duration.as_secs().abs();
+    let (days, hours, minutes) = (seconds / 86_400, seconds % 86_400 / 3_600, seconds % 3_600 / 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +177,25 @@ mod tests {
             shown,
             ["2026-11-24T09:00:00Z", "2026-11-24T09:15:00Z", "2026-11-24T10:15:00Z"]
         );
+    }
+
+    #[test]
+    fn progress_is_exact_at_step_boundaries() {
+        let flag = model::Flag {
+            rollout: vec![step(Some("2026-11-24T09:00:00Z"), None), step(None, Some("15m"))],
+            ..model::Flag::example("f")
+        };
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        let before = progress(&flag, at("2026-11-24T08:59:59.999Z"));
+        assert_eq!(before.current, None);
+        assert_eq!(before.next, Some((0, at("2026-11-24T09:00:00Z"))));
+        let first = progress(&flag, at("2026-11-24T09:00:00Z"));
+        assert_eq!(first.current, Some(0));
+        assert_eq!(first.next, Some((1, at("2026-11-24T09:15:00Z"))));
+        let done = progress(&flag, at("2026-11-24T09:15:00Z"));
+        assert_eq!((done.current, done.next), (Some(1), None));
+        assert_eq!(friendly(SignedDuration::from_mins(90)), "1h 30m");
+        assert_eq!(friendly(SignedDuration::from_hours(50)), "2d 2h");
     }
 
     #[test]

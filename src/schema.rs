@@ -19,6 +19,9 @@ pub const FLAG_SCHEMA: &str = include_str!("../schema/flag.schema.json");
 /// The config file schema, as published by `flagops schema config`.
 pub const CONFIG_SCHEMA: &str = include_str!("../schema/config.schema.json");
 
+/// The evaluation test file schema, as published by `flagops schema test`.
+pub const TEST_SCHEMA: &str = include_str!("../schema/test.schema.json");
+
 /// Which schema a document is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaKind {
@@ -26,6 +29,8 @@ pub enum SchemaKind {
     Flag,
     /// `flagops.yml`.
     Config,
+    /// An evaluation test file.
+    Test,
 }
 
 struct Compiled {
@@ -35,6 +40,7 @@ struct Compiled {
 
 static FLAG: LazyLock<Compiled> = LazyLock::new(|| compile(FLAG_SCHEMA));
 static CONFIG: LazyLock<Compiled> = LazyLock::new(|| compile(CONFIG_SCHEMA));
+static TEST: LazyLock<Compiled> = LazyLock::new(|| compile(TEST_SCHEMA));
 
 fn compile(text: &str) -> Compiled {
     let root: Value = serde_json::from_str(text).expect("embedded schema is JSON");
@@ -50,6 +56,7 @@ impl SchemaKind {
         match self {
             SchemaKind::Flag => &FLAG,
             SchemaKind::Config => &CONFIG,
+            SchemaKind::Test => &TEST,
         }
     }
 
@@ -58,6 +65,7 @@ impl SchemaKind {
         match self {
             SchemaKind::Flag => FLAG_SCHEMA,
             SchemaKind::Config => CONFIG_SCHEMA,
+            SchemaKind::Test => TEST_SCHEMA,
         }
     }
 }

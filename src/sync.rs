@@ -50,6 +50,8 @@ pub struct SyncSettings {
     pub retry: RetryPolicy,
     /// How long to wait for another sync of the same environment.
     pub lock_timeout: Duration,
+    /// Why environments in a change freeze are synced anyway; `None` leaves them alone.
+    pub override_freeze: Option<String>,
 }
 
 /// What happened in one environment.
@@ -275,6 +277,25 @@ fn sync_environment(
     if settings.dry_run {
         return Ok(report);
     }
+    let wall_clock: jiff::Timestamp = now.parse()?;
+    if !plan.is_empty()
+        && settings.override_freeze.is_none()
+        && let Some(window) = config.freeze_at(&environment.name, wall_clock)
+    {
+        report.not_applied = plan.changes.clone();
+        report.failed = Some(Failure {
+            change: None,
+            error: format!(
+                "`{}` is in the change freeze `{}` (from {} until {}): {} not applied\nhelp: wait until the freeze ends, or record why it must happen now with `--override-freeze \"REASON\"`",
+                environment.name,
+                window.name,
+                window.from,
+                window.until,
+                crate::plan::render::count(plan.changes.len(), "change")
+            ),
+        });
+        return Ok(report);
+    }
     let context = ApplyContext {
         environment: environment.name.clone(),
         by: settings.by.clone(),
@@ -297,6 +318,9 @@ fn sync_environment(
         by: settings.by.clone(),
         commit: settings.commit.clone(),
         changes: report.applied.len(),
+        override_freeze: config
+            .freeze_at(&environment.name, wall_clock)
+            .and(settings.override_freeze.clone()),
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)

@@ -48,6 +48,9 @@ pub struct SyncRecord {
     pub commit: Option<String>,
     /// How many changes it applied.
     pub changes: usize,
+    /// Why it changed an environment inside a change freeze, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_freeze: Option<String>,
 }
 
 /// Who applies a change, when, and from which commit.

@@ -6,11 +6,13 @@
 //! the anchor in `docs/checks.md`. This module is pure: no I/O, clock or environment.
 
 mod definition;
+mod policy;
 mod requires;
 mod rollout;
 mod state;
 
 pub use definition::{is_http_url, is_valid_name, parse_milestone};
+pub use policy::POLICY_IDS;
 pub use state::thousandths;
 
 use rayon::prelude::*;
@@ -159,6 +161,42 @@ pub static CHECKS: &[Check] = &[
         why: "A step that changes nothing is usually a mis-indented one.",
         run: rollout::check_rollout_steps,
     },
+    Check {
+        id: "promotion-order",
+        summary: "Policy: ensure no environment is more enabled than the one before it in `policies.promotion_order` (by default all environments in order), at every moment of the rollout plan.",
+        why: "GitLab ChatOps' consistency check: production on needs staging on, staging off needs production off. A change must be seen working before it reaches more people. Overridable with `overrides: { promotion-order: \"reason\" }`.",
+        run: policy::check_promotion_order,
+    },
+    Check {
+        id: "min-wait",
+        summary: "Policy: ensure a rollout step that changes a protected environment comes at least `policies.min_wait` (default 15m) after the step before it; rollback steps are exempt.",
+        why: "Time to watch error rates and dashboards before the next increase. Overridable with `overrides: { min-wait: \"reason\" }`.",
+        run: policy::check_min_wait,
+    },
+    Check {
+        id: "exposure-increase",
+        summary: "Policy: ensure each rollout step only widens exposure (a higher percentage, more actors or groups, on) unless it is marked `rollback: true`.",
+        why: "A step that takes a flag away from people is a rollback and should say so; a narrowing by mistake looks like an outage.",
+        run: policy::check_exposure_increase,
+    },
+    Check {
+        id: "requires-on",
+        summary: "Policy: ensure a flag is on in an environment only where every flag it `requires` is fully on, at every moment of both rollout plans.",
+        why: "Code behind a flag that depends on another flag's code breaks wherever the dependency is off or partial.",
+        run: policy::check_requires_on,
+    },
+    Check {
+        id: "protected-rollout-issue",
+        summary: "Policy: ensure a flag enabled in a protected environment (anything but `false`) has a `rollout_issue_url`.",
+        why: "Changes to protected environments are announced and discussed in the rollout issue.",
+        run: policy::check_protected_rollout_issue,
+    },
+    Check {
+        id: "freeze-window",
+        summary: "Policy (warning): report rollout steps that take effect inside a change freeze of an environment they change.",
+        why: "`sync` does not change frozen environments, so such a step is applied only when the freeze ends, or with `sync --override-freeze REASON`.",
+        run: policy::check_freeze_window,
+    },
 ];
 
 /// A check made while reading a file, before the semantic checks: its id and what it finds.
@@ -280,6 +318,7 @@ pub fn run(registry: &Registry, skip: &[String]) -> Vec<Diagnostic> {
     let results: Vec<Vec<Diagnostic>> = CHECKS
         .par_iter()
         .filter(|check| !skip.iter().any(|id| id == check.id))
+        .filter(|check| !registry.config.policies.disabled.contains(check.id))
         .map(|check| {
             let mut found = Vec::new();
             (check.run)(registry, &mut found);

@@ -1,13 +1,16 @@
 //! Thin command wrappers: each turns its `cli` arguments into plain inputs, calls the library
 //! and prints. Only this module and `cli` know clap.
 
+mod eval;
 mod history;
 mod import;
 mod new;
 mod plan;
+mod rollout;
 mod site;
 mod status;
 mod sync;
+mod test;
 mod validate;
 
 use std::io::Write;
@@ -27,6 +30,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let kind = match args.which {
                 SchemaName::Flag => SchemaKind::Flag,
                 SchemaName::Config => SchemaKind::Config,
+                SchemaName::Test => SchemaKind::Test,
             };
             print(kind.text())?;
             Ok(ExitStatus::Success)
@@ -51,6 +55,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Deploy(args) => sync::deploy(&workspace(config.as_deref())?, args),
         Command::History(args) => history::run(&workspace(config.as_deref())?, args),
         Command::Site(args) => site::run(&workspace(config.as_deref())?, args),
+        Command::Rollout(args) => rollout::rollout(&workspace(config.as_deref())?, args),
+        Command::Eval(args) => eval::run(&workspace(config.as_deref())?, args),
+        Command::Test(args) => test::run(&workspace(config.as_deref())?, args),
+        Command::Stale(args) => rollout::stale(&workspace(config.as_deref())?, args),
     }
 }
 
@@ -139,5 +147,22 @@ fn read_config(workspace: &Workspace) -> anyhow::Result<(crate::config::Config, 
             "`{}` has errors\nhelp: run `flagops validate` to see them",
             workspace.config_path.display()
         ),
+    }
+}
+
+/// The flag named `name`, or an error suggesting the closest name.
+fn find_flag<'a>(registry: &'a crate::model::Registry, name: &str) -> anyhow::Result<&'a crate::model::Flag> {
+    if let Some(file) = registry.flags.iter().find(|file| file.flag.name == name) {
+        return Ok(&file.flag);
+    }
+    let closest = registry
+        .flags
+        .iter()
+        .map(|file| (strsim::damerau_levenshtein(name, &file.flag.name), &file.flag.name))
+        .filter(|(distance, _)| *distance <= 3)
+        .min();
+    match closest {
+        Some((_, close)) => anyhow::bail!("no flag named `{name}`\nhelp: did you mean `{close}`?"),
+        None => anyhow::bail!("no flag named `{name}` in this registry"),
     }
 }

@@ -71,6 +71,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
         requires: Vec::new(),
         environments: Default::default(),
         rollout: Vec::new(),
+        overrides: Default::default(),
     };
     let schema = super::import::schema_path(&path, &workspace.root);
     let text = crate::template::render_flag(&flag, &schema);

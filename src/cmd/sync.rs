@@ -28,6 +28,7 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         commit: crate::history::head_commit(&workspace.root),
         retry: RetryPolicy::default(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
+        override_freeze: args.override_freeze,
     };
     let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
@@ -71,6 +72,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             prune: args.prune,
             at: Some(synced_at.to_string()),
             lock_timeout: args.lock_timeout,
+            override_freeze: args.override_freeze.clone(),
             format: ReportFormat::Human,
         },
     )?;

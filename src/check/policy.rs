@@ -1,0 +1,395 @@
+//! Rollout policies from `flagops.yml`: promotion order, the wait between protected steps,
+//! steps that only widen exposure, `requires` at every moment, freezes and rollout issues.
+//!
+//! Plans are checked at every moment they change: before the first step and at each step's
+//! time. Exposure compares states by how many actors they reach: off, then conditional gates,
+//! then fully on; two conditional states compare by their percentages (actor lists name
+//! different records on different instances, so they do not compare across environments).
+
+use jiff::Timestamp;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Flag, FlagFile, Registry};
+use crate::resolve::{desired_flag, step_times};
+use crate::source::push_pointer;
+use crate::state::Stored;
+
+use super::{at_key, at_value};
+
+/// The policy checks, by id.
+pub const POLICY_IDS: &[&str] = &[
+    "promotion-order",
+    "min-wait",
+    "exposure-increase",
+    "requires-on",
+    "protected-rollout-issue",
+    "freeze-window",
+];
+
+/// How far a state reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Off,
+    Conditional,
+    On,
+}
+
+/// A flag's effective state in one environment: nothing stored falls back to `default_enabled`.
+fn rank(state: Option<&Stored>, default_enabled: bool) -> Rank {
+    match state {
+        None if default_enabled => Rank::On,
+        None | Some(Stored::Boolean(false)) => Rank::Off,
+        Some(Stored::Boolean(true)) => Rank::On,
+        Some(Stored::Gates(gates)) if gates.is_empty() => Rank::Off,
+        Some(Stored::Gates(_)) => Rank::Conditional,
+    }
+}
+
+/// Whether `state` reaches more than `other`: a higher rank, or higher percentages.
+fn exceeds(state: Option<&Stored>, other: Option<&Stored>, default_enabled: bool) -> bool {
+    let (a, b) = (rank(state, default_enabled), rank(other, default_enabled));
+    if a != b {
+        return a > b;
+    }
+    match (state, other) {
+        (Some(Stored::Gates(a)), Some(Stored::Gates(b))) => {
+            a.percentage_of_actors.unwrap_or(0) > b.percentage_of_actors.unwrap_or(0)
+                || a.percentage_of_time.unwrap_or(0) > b.percentage_of_time.unwrap_or(0)
+        }
+        _ => false,
+    }
+}
+
+/// Whether going from `before` to `after` takes the flag away from anyone: a lower rank, a
+/// lower percentage, or an actor or group dropped.
+fn narrows(before: Option<&Stored>, after: Option<&Stored>, default_enabled: bool) -> bool {
+    let (a, b) = (rank(before, default_enabled), rank(after, default_enabled));
+    if a != b {
+        return b < a;
+    }
+    match (before, after) {
+        (Some(Stored::Gates(before)), Some(Stored::Gates(after))) => {
+            after.percentage_of_actors.unwrap_or(0) < before.percentage_of_actors.unwrap_or(0)
+                || after.percentage_of_time.unwrap_or(0) < before.percentage_of_time.unwrap_or(0)
+                || !after.actors.is_superset(&before.actors)
+                || !after.groups.is_superset(&before.groups)
+        }
+        _ => false,
+    }
+}
+
+/// The moments a flag's plan changes: before any step (`Timestamp::MIN`), then each step's time.
+fn moments(flag: &Flag) -> Vec<Timestamp> {
+    let mut moments: Vec<Timestamp> = std::iter::once(Timestamp::MIN)
+        .chain(step_times(&flag.rollout).into_iter().flatten())
+        .collect();
+    moments.sort();
+    moments.dedup();
+    moments
+}
+
+/// "from <time>", or "from the start" before any step.
+fn from(moment: Timestamp) -> String {
+    if moment == Timestamp::MIN {
+        "before any rollout step".to_string()
+    } else {
+        format!("from {moment}")
+    }
+}
+
+/// The JSON pointer of the entry that sets `environment`'s state at `moment`: the latest due
+/// step setting it, else `environments/<environment>`; `None` when nothing sets it.
+fn setter(flag: &Flag, environment: &str, moment: Timestamp) -> Option<String> {
+    let times = step_times(&flag.rollout);
+    let step = flag
+        .rollout
+        .iter()
+        .zip(times)
+        .enumerate()
+        .filter(|(_, (step, time))| time.as_ref().is_ok_and(|t| *t <= moment) && step.environments.contains_key(environment))
+        .map(|(position, _)| position)
+        .next_back();
+    match step {
+        Some(position) => Some(push_pointer(&format!("/rollout/{position}"), environment)),
+        None => flag
+            .environments
+            .contains_key(environment)
+            .then(|| push_pointer("/environments", environment)),
+    }
+}
+
+fn shown(state: Option<&Stored>, default_enabled: bool) -> String {
+    match state {
+        None => format!("nothing stored (default_enabled: {default_enabled})"),
+        Some(state) => crate::plan::show(Some(state)),
+    }
+}
+
+/// Ensure no environment is more enabled than the one before it in the promotion order, at any
+/// moment of a flag's rollout plan.
+pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let chain: Vec<&str> = registry
+        .config
+        .promotion_chain()
+        .into_iter()
+        .filter(|name| registry.config.environment(name).is_some())
+        .collect();
+    for file in &registry.flags {
+        let flag = &file.flag;
+        if flag.overrides.contains_key("promotion-order") {
+            continue;
+        }
+        for pair in chain.windows(2) {
+            let (before, after) = (pair[0], pair[1]);
+            let violation = moments(flag).into_iter().find_map(|moment| {
+                let earlier = desired_flag(flag, before, moment);
+                let later = desired_flag(flag, after, moment);
+                exceeds(later.as_ref(), earlier.as_ref(), flag.default_enabled).then_some((moment, earlier, later))
+            });
+            let Some((moment, earlier, later)) = violation else { continue };
+            let pointer = setter(flag, after, moment)
+                .or_else(|| setter(flag, before, moment))
+                .unwrap_or_else(|| "/default_enabled".to_string());
+            out.push(
+                at_key(
+                    "promotion-order",
+                    file,
+                    &pointer,
+                    format!(
+                        "{after} ({}) would be more enabled than {before} ({}), which comes before it, {}",
+                        shown(later.as_ref(), flag.default_enabled),
+                        shown(earlier.as_ref(), flag.default_enabled),
+                        from(moment)
+                    ),
+                )
+                .with_help(format!(
+                    "enable `{before}` first (at the same step or an earlier one), or record why not with `overrides: {{ promotion-order: \"reason\" }}`"
+                )),
+            );
+        }
+    }
+}
+
+/// Ensure a rollout step that changes a protected environment comes at least `min_wait` after
+/// the step before it.
+pub(super) fn check_min_wait(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let Ok(wait) = crate::resolve::parse_duration(&registry.config.policies.min_wait) else {
+        return;
+    };
+    for file in &registry.flags {
+        let flag = &file.flag;
+        if flag.overrides.contains_key("min-wait") {
+            continue;
+        }
+        let times = step_times(&flag.rollout);
+        for position in 1..flag.rollout.len() {
+            let step = &flag.rollout[position];
+            let (Ok(previous), Ok(time)) = (&times[position - 1], &times[position]) else {
+                continue;
+            };
+            let protected: Vec<&str> = step
+                .environments
+                .keys()
+                .filter(|name| registry.config.environment(name).is_some_and(|e| e.protected))
+                .map(String::as_str)
+                .collect();
+            if step.rollback || protected.is_empty() {
+                continue;
+            }
+            let gap = time.duration_since(*previous);
+            if gap < wait {
+                let key = if step.after.is_some() { "after" } else { "at" };
+                out.push(
+                    at_value(
+                        "min-wait",
+                        file,
+                        &format!("/rollout/{position}/{key}"),
+                        format!(
+                            "step {} changes the protected environment {} {:#} after the step before it; the policy asks for at least {}",
+                            position + 1,
+                            protected.join(", "),
+                            gap,
+                            registry.config.policies.min_wait
+                        ),
+                    )
+                    .with_help(format!(
+                        "wait longer (`after: {}`), mark a step that reduces exposure with `rollback: true`, or record why with `overrides: {{ min-wait: \"reason\" }}`",
+                        registry.config.policies.min_wait
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Ensure rollout steps only widen exposure, unless marked `rollback: true`.
+pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        let flag = &file.flag;
+        let times = step_times(&flag.rollout);
+        for (position, (step, time)) in flag.rollout.iter().zip(&times).enumerate() {
+            let Ok(time) = time else { continue };
+            if step.rollback {
+                continue;
+            }
+            // The state just before this step: every earlier step applied.
+            let before_step = time.checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(*time);
+            for (environment, state) in &step.environments {
+                let before = desired_flag(flag, environment, before_step);
+                let after = Stored::from_model(state);
+                if narrows(before.as_ref(), Some(&after), flag.default_enabled) {
+                    out.push(
+                        at_key(
+                            "exposure-increase",
+                            file,
+                            &push_pointer(&format!("/rollout/{position}"), environment),
+                            format!(
+                                "step {} reduces {environment} from {} to {}",
+                                position + 1,
+                                shown(before.as_ref(), flag.default_enabled),
+                                shown(Some(&after), flag.default_enabled)
+                            ),
+                        )
+                        .with_help("mark a step that takes the flag away on purpose with `rollback: true`"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Ensure a flag is on in an environment only while every flag it requires is fully on there,
+/// at every moment of both rollout plans.
+pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let by_name: std::collections::HashMap<&str, &FlagFile> =
+        registry.flags.iter().map(|file| (file.flag.name.as_str(), file)).collect();
+    for file in &registry.flags {
+        let flag = &file.flag;
+        for required in &flag.requires {
+            let Some(other) = by_name.get(required.as_str()).map(|file| &file.flag) else {
+                continue;
+            };
+            if other.name == flag.name {
+                continue;
+            }
+            let mut both = moments(flag);
+            both.extend(moments(other));
+            both.sort();
+            both.dedup();
+            for environment in registry.config.environment_names() {
+                let violation = both.iter().find_map(|moment| {
+                    let state = desired_flag(flag, environment, *moment);
+                    let needed = desired_flag(other, environment, *moment);
+                    (rank(state.as_ref(), flag.default_enabled) != Rank::Off
+                        && rank(needed.as_ref(), other.default_enabled) != Rank::On)
+                        .then_some((*moment, state, needed))
+                });
+                let Some((moment, state, needed)) = violation else { continue };
+                let pointer = setter(flag, environment, moment).unwrap_or_else(|| "/default_enabled".to_string());
+                out.push(
+                    at_key(
+                        "requires-on",
+                        file,
+                        &pointer,
+                        format!(
+                            "`{}` is on in {environment} {} ({}) while `{required}`, which it requires, is not fully on there ({})",
+                            flag.name,
+                            from(moment),
+                            shown(state.as_ref(), flag.default_enabled),
+                            shown(needed.as_ref(), other.default_enabled)
+                        ),
+                    )
+                    .with_help(format!(
+                        "turn `{required}` fully on in {environment} first, or keep `{}` off there until then",
+                        flag.name
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Ensure a flag that is set to anything but off in a protected environment has a
+/// `rollout_issue_url`.
+pub(super) fn check_protected_rollout_issue(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        if file.flag.rollout_issue_url.is_some() {
+            continue;
+        }
+        let found = super::states(file).find(|(at, state)| {
+            registry.config.environment(at.environment).is_some_and(|e| e.protected)
+                && !matches!(state, crate::model::State::Boolean(false))
+        });
+        if let Some((at, _)) = found {
+            out.push(
+                at_key(
+                    "protected-rollout-issue",
+                    file,
+                    &at.pointer(),
+                    format!(
+                        "`{}` is enabled in the protected environment {} but has no `rollout_issue_url`",
+                        file.flag.name, at.environment
+                    ),
+                )
+                .with_help("open a rollout issue and add `rollout_issue_url: https://...`; changes to protected environments are announced there"),
+            );
+        }
+    }
+}
+
+/// Warn about rollout steps that fall inside a change freeze of an environment they change.
+pub(super) fn check_freeze_window(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        let times = step_times(&file.flag.rollout);
+        for (position, (step, time)) in file.flag.rollout.iter().zip(&times).enumerate() {
+            let Ok(time) = time else { continue };
+            for environment in step.environments.keys() {
+                let Some(window) = registry.config.freeze_at(environment, *time) else {
+                    continue;
+                };
+                out.push(
+                    at_key(
+                        "freeze-window",
+                        file,
+                        &push_pointer(&format!("/rollout/{position}"), environment),
+                        format!(
+                            "step {} changes {environment} at {time}, inside the change freeze `{}` ({} to {})",
+                            position + 1,
+                            window.name,
+                            window.from,
+                            window.until
+                        ),
+                    )
+                    .with_help("move the step out of the freeze; otherwise `sync` applies it only after the freeze ends, or with `--override-freeze REASON`")
+                    .warning(),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::GateSet;
+
+    fn actors(thousandths: u32) -> Stored {
+        Stored::Gates(GateSet {
+            percentage_of_actors: Some(thousandths),
+            ..GateSet::default()
+        })
+    }
+
+    #[test]
+    fn exposure_orders_states() {
+        let (off, on) = (Stored::Boolean(false), Stored::Boolean(true));
+        assert!(exceeds(Some(&on), Some(&off), false));
+        assert!(exceeds(Some(&actors(50_000)), Some(&actors(25_000)), false));
+        assert!(!exceeds(Some(&actors(25_000)), Some(&actors(25_000)), false));
+        assert!(exceeds(None, Some(&off), true), "nothing stored falls back to default_enabled");
+        assert!(!exceeds(None, Some(&off), false));
+        assert!(narrows(Some(&actors(50_000)), Some(&actors(25_000)), false));
+        assert!(narrows(Some(&on), Some(&actors(99_000)), false));
+        assert!(!narrows(Some(&actors(10_000)), Some(&on), false));
+    }
+}

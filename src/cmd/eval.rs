@@ -1,0 +1,212 @@
+//! `flagops eval`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::ExitStatus;
+use crate::cli::{EvalArgs, ReportFormat};
+use crate::eval::{Decision, Outcome, Subject, evaluate};
+use crate::load::Workspace;
+use crate::state::{GateSet, Stored};
+
+/// One actor's result.
+#[derive(Serialize)]
+struct Row {
+    /// The Flipper id, or null for no actor.
+    actor: Option<String>,
+    #[serde(flatten)]
+    decision: Decision,
+    /// The result under the comparison, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compared: Option<Decision>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    flag: String,
+    environment: String,
+    /// The time the desired state was resolved at, or null for the backend's actual state.
+    at: Option<String>,
+    state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compared_state: Option<String>,
+    results: Vec<Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    switched_on: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    switched_off: Option<usize>,
+}
+
+pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitStatus> {
+    let Some(registry) = super::load_valid(workspace, "evaluating")? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let flag = super::find_flag(&registry, &args.name)?;
+    let [environment] = super::select_environments(&registry, std::slice::from_ref(&args.environment))?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("name one environment with `--env`"))?;
+    for group in &args.groups {
+        if !registry.config.feature_groups.contains(group) {
+            anyhow::bail!(
+                "unknown feature group `{group}`\nhelp: the feature groups in flagops.yml are {}",
+                registry.config.feature_groups.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let mut actors: Vec<Option<String>> = args.actors.iter().cloned().map(Some).collect();
+    if let Some(path) = &args.actors_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("cannot read `{}`: {error}", path.display()))?;
+        actors.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(|line| Some(line.to_string())),
+        );
+    }
+    if actors.is_empty() {
+        actors.push(None);
+    }
+    for actor in actors.iter().flatten() {
+        if registry.config.actor_kind_of(actor).is_none() {
+            eprintln!(
+                "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
+            );
+        }
+    }
+
+    let (at, state) = if args.actual {
+        let config = registry.config.environment(&environment).expect("selected");
+        let mut backend = crate::backends::open(&workspace.root, &registry.config, config, false)?;
+        let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
+        (None, snapshot.flags.get(&flag.name).cloned())
+    } else {
+        let at = super::parse_at(args.at.as_deref())?;
+        (Some(at), crate::resolve::desired_flag(flag, &environment, at))
+    };
+    let compared_state: Option<Option<Stored>> = match (&args.compare_at, args.percentage) {
+        (Some(time), _) => {
+            let time = super::parse_at(Some(time))?;
+            Some(crate::resolve::desired_flag(flag, &environment, time))
+        }
+        (None, Some(percentage)) => {
+            let thousandths = crate::check::thousandths(percentage)
+                .filter(|t| *t <= 100_000)
+                .ok_or_else(|| anyhow::anyhow!("`--percentage {percentage}` must be 0 to 100 with at most three decimals"))?;
+            Some(Some(with_percentage(state.as_ref(), thousandths)))
+        }
+        (None, None) => None,
+    };
+
+    let results: Vec<Row> = actors
+        .into_iter()
+        .map(|actor| {
+            let subject = Subject {
+                actor: actor.clone(),
+                groups: args.groups.clone(),
+            };
+            let decide = |stored: Option<&Stored>| {
+                evaluate(&flag.name, flag.default_enabled, stored, &subject, &registry.config)
+            };
+            Row {
+                decision: decide(state.as_ref()),
+                compared: compared_state.as_ref().map(|other| decide(other.as_ref())),
+                actor,
+            }
+        })
+        .collect();
+    let switched = |from: Outcome, to: Outcome| {
+        results
+            .iter()
+            .filter(|row| row.decision.outcome == from && row.compared.as_ref().is_some_and(|c| c.outcome == to))
+            .count()
+    };
+    let report = Report {
+        flag: flag.name.clone(),
+        environment,
+        at: at.map(|at| at.to_string()),
+        state: show(state.as_ref(), flag.default_enabled),
+        compared_state: compared_state.as_ref().map(|other| show(other.as_ref(), flag.default_enabled)),
+        switched_on: compared_state.as_ref().map(|_| switched(Outcome::Off, Outcome::On)),
+        switched_off: compared_state.as_ref().map(|_| switched(Outcome::On, Outcome::Off)),
+        results,
+    };
+    let text = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Human => human(&report),
+    };
+    super::print(&text)?;
+    Ok(ExitStatus::Success)
+}
+
+/// `state` with its percentage of actors set to `thousandths`, as `flagops eval --percentage`
+/// imagines it: GitLab stores 0 as off and 100 as fully on.
+fn with_percentage(state: Option<&Stored>, thousandths: u32) -> Stored {
+    match (state, thousandths) {
+        (_, 0) => Stored::Boolean(false),
+        (_, 100_000) => Stored::Boolean(true),
+        (Some(Stored::Gates(gates)), _) => Stored::Gates(GateSet {
+            percentage_of_actors: Some(thousandths),
+            ..gates.clone()
+        }),
+        _ => Stored::Gates(GateSet {
+            percentage_of_actors: Some(thousandths),
+            ..GateSet::default()
+        }),
+    }
+}
+
+fn show(state: Option<&Stored>, default_enabled: bool) -> String {
+    match state {
+        None => format!("nothing stored (default_enabled: {default_enabled})"),
+        Some(state) => crate::plan::show(Some(state)),
+    }
+}
+
+fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::On => "on",
+        Outcome::Off => "off",
+        Outcome::Random => "random",
+    }
+}
+
+fn human(report: &Report) -> String {
+    let mut out = String::new();
+    let when = match &report.at {
+        Some(at) => format!("at {at}"),
+        None => "as stored in the backend".to_string(),
+    };
+    let _ = writeln!(out, "{} in {} {when}: {}", report.flag, report.environment, report.state);
+    if let Some(other) = &report.compared_state {
+        let _ = writeln!(out, "compared with: {other}");
+    }
+    let width = report
+        .results
+        .iter()
+        .map(|row| row.actor.as_deref().unwrap_or("(no actor)").len())
+        .max()
+        .unwrap_or(0);
+    for row in &report.results {
+        let actor = row.actor.as_deref().unwrap_or("(no actor)");
+        let _ = write!(
+            out,
+            "  {actor:<width$}  {:<6} {}",
+            outcome(row.decision.outcome),
+            row.decision.reason
+        );
+        if let Some(compared) = &row.compared {
+            let _ = write!(out, "  → {}", outcome(compared.outcome));
+        }
+        out.push('\n');
+    }
+    if let (Some(on), Some(off)) = (report.switched_on, report.switched_off) {
+        let _ = writeln!(
+            out,
+            "of {} actors, {on} switch on and {off} switch off",
+            report.results.len()
+        );
+    }
+    out
+}
