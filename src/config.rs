@@ -116,7 +116,10 @@ impl FreezeWindow {
             Some(names) => names.contains(&environment.name),
             None => environment.protected,
         };
-        let (Ok(from), Ok(until)) = (self.from.parse::<jiff::Timestamp>(), self.until.parse::<jiff::Timestamp>()) else {
+        let (Ok(from), Ok(until)) = (
+            self.from.parse::<jiff::Timestamp>(),
+            self.until.parse::<jiff::Timestamp>(),
+        ) else {
             return false;
         };
         applies && from <= at && at < until

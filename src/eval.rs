@@ -89,7 +89,13 @@ pub struct Decision {
 /// Evaluates `flag` with the stored state `stored` (`None`: nothing stored) for `subject`.
 /// Actor ids under `actors` in the registry match the subject's Flipper id through the config's
 /// `actor_kinds` (`project: [42]` matches `Project:42`).
-pub fn evaluate(flag: &str, default_enabled: bool, stored: Option<&Stored>, subject: &Subject, config: &Config) -> Decision {
+pub fn evaluate(
+    flag: &str,
+    default_enabled: bool,
+    stored: Option<&Stored>,
+    subject: &Subject,
+    config: &Config,
+) -> Decision {
     match stored {
         None => Decision {
             outcome: if default_enabled { Outcome::On } else { Outcome::Off },

@@ -393,7 +393,10 @@ pub fn display_path(path: &Path) -> PathBuf {
 }
 
 /// Deserializes the typed model from a schema-valid document.
-pub(crate) fn typed<T: serde::de::DeserializeOwned>(file: &SourceFile, document: &Document) -> Result<T, Box<Diagnostic>> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    file: &SourceFile,
+    document: &Document,
+) -> Result<T, Box<Diagnostic>> {
     serde_path_to_error::deserialize(&document.value).map_err(|error| {
         let pointer: String = error.path().iter().map(|segment| format!("/{segment}")).collect();
         Box::new(

@@ -106,7 +106,9 @@ fn setter(flag: &Flag, environment: &str, moment: Timestamp) -> Option<String> {
         .iter()
         .zip(times)
         .enumerate()
-        .filter(|(_, (step, time))| time.as_ref().is_ok_and(|t| *t <= moment) && step.environments.contains_key(environment))
+        .filter(|(_, (step, time))| {
+            time.as_ref().is_ok_and(|t| *t <= moment) && step.environments.contains_key(environment)
+        })
         .map(|(position, _)| position)
         .next_back();
     match step {
@@ -116,6 +118,14 @@ fn setter(flag: &Flag, environment: &str, moment: Timestamp) -> Option<String> {
             .contains_key(environment)
             .then(|| push_pointer("/environments", environment)),
     }
+}
+
+/// Whether a rollout step taking effect exactly at `moment` sets `environment`.
+fn step_at(flag: &Flag, environment: &str, moment: Timestamp) -> bool {
+    flag.rollout
+        .iter()
+        .zip(step_times(&flag.rollout))
+        .any(|(step, time)| time.is_ok_and(|time| time == moment) && step.environments.contains_key(environment))
 }
 
 fn shown(state: Option<&Stored>, default_enabled: bool) -> String {
@@ -146,8 +156,17 @@ pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnosti
                 let later = desired_flag(flag, after, moment);
                 exceeds(later.as_ref(), earlier.as_ref(), flag.default_enabled).then_some((moment, earlier, later))
             });
-            let Some((moment, earlier, later)) = violation else { continue };
-            let pointer = setter(flag, after, moment)
+            let Some((moment, earlier, later)) = violation else {
+                continue;
+            };
+            // Point at the step that made it so when one did, else at whatever sets the later
+            // environment.
+            let pointer = [after, before]
+                .into_iter()
+                .filter_map(|environment| setter(flag, environment, moment).map(|pointer| (environment, pointer)))
+                .find(|(environment, _)| step_at(flag, environment, moment))
+                .map(|(_, pointer)| pointer)
+                .or_else(|| setter(flag, after, moment))
                 .or_else(|| setter(flag, before, moment))
                 .unwrap_or_else(|| "/default_enabled".to_string());
             out.push(
@@ -261,8 +280,11 @@ pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnos
 /// Ensure a flag is on in an environment only while every flag it requires is fully on there,
 /// at every moment of both rollout plans.
 pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) {
-    let by_name: std::collections::HashMap<&str, &FlagFile> =
-        registry.flags.iter().map(|file| (file.flag.name.as_str(), file)).collect();
+    let by_name: std::collections::HashMap<&str, &FlagFile> = registry
+        .flags
+        .iter()
+        .map(|file| (file.flag.name.as_str(), file))
+        .collect();
     for file in &registry.flags {
         let flag = &file.flag;
         for required in &flag.requires {
@@ -284,7 +306,9 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
                         && rank(needed.as_ref(), other.default_enabled) != Rank::On)
                         .then_some((*moment, state, needed))
                 });
-                let Some((moment, state, needed)) = violation else { continue };
+                let Some((moment, state, needed)) = violation else {
+                    continue;
+                };
                 let pointer = setter(flag, environment, moment).unwrap_or_else(|| "/default_enabled".to_string());
                 out.push(
                     at_key(
@@ -386,7 +410,10 @@ mod tests {
         assert!(exceeds(Some(&on), Some(&off), false));
         assert!(exceeds(Some(&actors(50_000)), Some(&actors(25_000)), false));
         assert!(!exceeds(Some(&actors(25_000)), Some(&actors(25_000)), false));
-        assert!(exceeds(None, Some(&off), true), "nothing stored falls back to default_enabled");
+        assert!(
+            exceeds(None, Some(&off), true),
+            "nothing stored falls back to default_enabled"
+        );
         assert!(!exceeds(None, Some(&off), false));
         assert!(narrows(Some(&actors(50_000)), Some(&actors(25_000)), false));
         assert!(narrows(Some(&on), Some(&actors(99_000)), false));

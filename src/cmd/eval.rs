@@ -50,7 +50,13 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
         if !registry.config.feature_groups.contains(group) {
             anyhow::bail!(
                 "unknown feature group `{group}`\nhelp: the feature groups in flagops.yml are {}",
-                registry.config.feature_groups.iter().cloned().collect::<Vec<_>>().join(", ")
+                registry
+                    .config
+                    .feature_groups
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -93,7 +99,9 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
         (None, Some(percentage)) => {
             let thousandths = crate::check::thousandths(percentage)
                 .filter(|t| *t <= 100_000)
-                .ok_or_else(|| anyhow::anyhow!("`--percentage {percentage}` must be 0 to 100 with at most three decimals"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("`--percentage {percentage}` must be 0 to 100 with at most three decimals")
+                })?;
             Some(Some(with_percentage(state.as_ref(), thousandths)))
         }
         (None, None) => None,
@@ -127,7 +135,9 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
         environment,
         at: at.map(|at| at.to_string()),
         state: show(state.as_ref(), flag.default_enabled),
-        compared_state: compared_state.as_ref().map(|other| show(other.as_ref(), flag.default_enabled)),
+        compared_state: compared_state
+            .as_ref()
+            .map(|other| show(other.as_ref(), flag.default_enabled)),
         switched_on: compared_state.as_ref().map(|_| switched(Outcome::Off, Outcome::On)),
         switched_off: compared_state.as_ref().map(|_| switched(Outcome::On, Outcome::Off)),
         results,
@@ -178,7 +188,11 @@ fn human(report: &Report) -> String {
         Some(at) => format!("at {at}"),
         None => "as stored in the backend".to_string(),
     };
-    let _ = writeln!(out, "{} in {} {when}: {}", report.flag, report.environment, report.state);
+    let _ = writeln!(
+        out,
+        "{} in {} {when}: {}",
+        report.flag, report.environment, report.state
+    );
     if let Some(other) = &report.compared_state {
         let _ = writeln!(out, "compared with: {other}");
     }

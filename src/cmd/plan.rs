@@ -35,11 +35,32 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             (plans, "flagops plan".to_string())
         }
     };
-    let text = match args.format {
+    let mut text = match args.format {
         PlanFormat::Human => render::human(&plans),
         PlanFormat::Markdown => render::markdown(&plans, &title),
         PlanFormat::Json => serde_json::to_string_pretty(&plans)? + "\n",
     };
+    if args.format != PlanFormat::Json {
+        let bullet = if args.format == PlanFormat::Markdown { "- " } else { "  " };
+        let mut notes = String::new();
+        let wall_clock = jiff::Timestamp::now();
+        for plan in plans.iter().filter(|plan| !plan.is_empty()) {
+            if let Some(window) = registry.config.freeze_at(&plan.environment, wall_clock) {
+                notes.push_str(&format!(
+                    "{bullet}{} is in the change freeze `{}` until {}: sync will not apply its changes without `--override-freeze`\n",
+                    plan.environment, window.name, window.until
+                ));
+            }
+        }
+        let rollouts = super::rollout::progress_lines(&registry, at);
+        if !rollouts.is_empty() {
+            notes.push_str(&format!("\nRollouts in progress at {at}:\n"));
+            for line in rollouts {
+                notes.push_str(&format!("{bullet}{line}\n"));
+            }
+        }
+        text.push_str(&notes);
+    }
     super::print(&text)?;
     let empty = plans.iter().all(Plan::is_empty);
     Ok(if args.exit_code && !empty {

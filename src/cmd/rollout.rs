@@ -218,7 +218,11 @@ pub(super) fn stale(workspace: &Workspace, args: StaleArgs) -> anyhow::Result<Ex
         .filter(|row| args.all || row.standing.status != Status::Ok || row.ready_for_removal.is_some())
         .collect();
     rows.sort_by(|a, b| {
-        (a.standing.status, &a.standing.limit, &a.standing.flag).cmp(&(b.standing.status, &b.standing.limit, &b.standing.flag))
+        (a.standing.status, &a.standing.limit, &a.standing.flag).cmp(&(
+            b.standing.status,
+            &b.standing.limit,
+            &b.standing.flag,
+        ))
     });
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
@@ -239,13 +243,15 @@ fn ready_for_removal(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> O
     if progress(flag, at).next.is_some() {
         return None;
     }
-    let mut states = registry.config.environment_names().map(|name| {
-        match crate::resolve::desired_flag(flag, name, at) {
-            None => Some(flag.default_enabled),
-            Some(Stored::Boolean(on)) => Some(on),
-            Some(Stored::Gates(_)) => None,
-        }
-    });
+    let mut states =
+        registry
+            .config
+            .environment_names()
+            .map(|name| match crate::resolve::desired_flag(flag, name, at) {
+                None => Some(flag.default_enabled),
+                Some(Stored::Boolean(on)) => Some(on),
+                Some(Stored::Gates(_)) => None,
+            });
     let first = states.next()??;
     states
         .all(|state| state == Some(first))
@@ -255,7 +261,10 @@ fn ready_for_removal(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> O
 fn stale_human(rows: &[StaleRow], at: jiff::Timestamp) -> String {
     let mut out = String::new();
     if rows.is_empty() {
-        let _ = writeln!(out, "no flag is past or near its limit at {at}, and none is ready for removal");
+        let _ = writeln!(
+            out,
+            "no flag is past or near its limit at {at}, and none is ready for removal"
+        );
         return out;
     }
     for row in rows {
@@ -287,4 +296,27 @@ fn stale_human(rows: &[StaleRow], at: jiff::Timestamp) -> String {
         rows.iter().filter(|row| row.ready_for_removal.is_some()).count()
     );
     out
+}
+
+/// One line per flag whose rollout plan still has a step to come at `at`: its current step and
+/// when the next is due.
+pub(super) fn progress_lines(registry: &Registry, at: jiff::Timestamp) -> Vec<String> {
+    registry
+        .flags
+        .iter()
+        .filter_map(|file| {
+            let flag = &file.flag;
+            let (next, time) = progress(flag, at).next?;
+            let current = match progress(flag, at).current {
+                Some(current) => format!("step {} of {}", current + 1, flag.rollout.len()),
+                None => format!("not started ({} steps)", flag.rollout.len()),
+            };
+            Some(format!(
+                "{}: {current}; step {} due {time} (in {})",
+                flag.name,
+                next + 1,
+                friendly(time.duration_since(at))
+            ))
+        })
+        .collect()
 }

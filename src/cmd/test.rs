@@ -121,12 +121,20 @@ pub(super) fn run(workspace: &Workspace, args: TestArgs) -> anyhow::Result<ExitS
         ReportFormat::Human => {
             let mut out = String::new();
             if files.is_empty() {
-                let _ = writeln!(out, "no test files under `{}`", crate::load::display_path(&root).display());
+                let _ = writeln!(
+                    out,
+                    "no test files under `{}`",
+                    crate::load::display_path(&root).display()
+                );
             }
             for result in &results {
                 let actor = result.actor.as_deref().unwrap_or("(no actor)");
                 let verdict = if result.passed { "ok" } else { "FAILED" };
-                let _ = writeln!(out, "test {}:{} {} for {actor} ... {verdict}", result.file, result.line, result.case);
+                let _ = writeln!(
+                    out,
+                    "test {}:{} {} for {actor} ... {verdict}",
+                    result.file, result.line, result.case
+                );
             }
             let source = |path: &Path| {
                 sources
@@ -254,7 +262,13 @@ fn run_file(
                 actor: expectation.actor.clone(),
                 groups: expectation.groups.clone(),
             };
-            let decision = evaluate(&flag.name, flag.default_enabled, state.as_ref(), &subject, &registry.config);
+            let decision = evaluate(
+                &flag.name,
+                flag.default_enabled,
+                state.as_ref(),
+                &subject,
+                &registry.config,
+            );
             let expected = match expectation.enabled {
                 Expected::Boolean(true) => Outcome::On,
                 Expected::Boolean(false) => Outcome::Off,

@@ -67,6 +67,7 @@ fn full_flag() -> Flag {
                 environments: [("production".to_string(), State::Boolean(true))].into(),
             },
         ],
+        overrides: [("promotion-order".to_string(), "why".to_string())].into(),
     }
 }
 

@@ -27,8 +27,27 @@ pub(crate) struct Output {
 }
 
 impl Registry {
-    /// An empty registry with the default config.
+    /// An empty registry with the default config, its rollout policies turned off: tests of
+    /// other features write flags that skip staging or lack rollout issues.
     pub(crate) fn new() -> Registry {
+        let registry = Registry::with_policies();
+        let config = registry.read("flagops.yml");
+        let start = config.find("\npolicies:\n").expect("the default config has policies") + 1;
+        let end = start + config[start..].find("\n\n").expect("a blank line ends the policies");
+        let disabled = flagops::check::POLICY_IDS.join(", ");
+        registry.write(
+            "flagops.yml",
+            format!(
+                "{}policies:\n  disabled: [{disabled}]{}",
+                &config[..start],
+                &config[end..]
+            ),
+        );
+        registry
+    }
+
+    /// An empty registry with the default config as it is, policies included.
+    pub(crate) fn with_policies() -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::copy(repo_root().join("flagops.yml"), dir.path().join("flagops.yml")).expect("copy config");
         std::fs::create_dir_all(dir.path().join("flags")).expect("flags dir");
@@ -142,4 +161,19 @@ impl Registry {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
+}
+
+/// A copy of the project's example registry: its config, flags and evaluation tests.
+pub(crate) fn example_registry() -> Registry {
+    let registry = Registry::with_policies();
+    for folder in ["flags", "flag-tests"] {
+        for entry in walkdir::WalkDir::new(repo_root().join(folder)) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                let relative = entry.path().strip_prefix(repo_root()).unwrap();
+                registry.write(relative.to_str().unwrap(), std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    registry
 }

@@ -3,9 +3,11 @@
 mod check;
 mod cli;
 mod docs;
+mod eval;
 mod harness;
 mod history;
 mod import;
+mod policy;
 mod report;
 mod site;
 mod sync;

@@ -1,0 +1,305 @@
+//! Rollout policies: each is violated and satisfied, at the right line, at every moment of a plan.
+
+use serde_json::Value;
+
+use crate::harness::{Registry, flag};
+
+const ISSUE: &str = "rollout_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/9\n";
+
+/// The errors (check id, file, line) `validate` reports for `files`, with the default policies.
+#[track_caller]
+fn findings(files: &[(&str, &str)]) -> Vec<(String, String, u64)> {
+    findings_with(&Registry::with_policies(), files)
+}
+
+#[track_caller]
+fn findings_with(registry: &Registry, files: &[(&str, &str)]) -> Vec<(String, String, u64)> {
+    for (path, text) in files {
+        registry.write(path, text);
+    }
+    let output = registry.run(&["validate", "--format", "json"]);
+    let found: Vec<Value> = serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    found
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+                f["span"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn ids(found: &[(String, String, u64)]) -> Vec<&str> {
+    found.iter().map(|(id, _, _)| id.as_str()).collect()
+}
+
+#[test]
+fn promotion_order_refuses_production_ahead_of_staging() {
+    let ahead = flag(
+        "ahead",
+        &format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  production: true\n"),
+    );
+    let found = findings(&[("flags/wip/ahead.yml", &ahead)]);
+    assert_eq!(found, [("promotion-order".into(), "flags/wip/ahead.yml".into(), 12)]);
+
+    let in_order = flag(
+        "in_order",
+        &format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: true\n"),
+    );
+    assert_eq!(findings(&[("flags/wip/in_order.yml", &in_order)]), []);
+}
+
+#[test]
+fn promotion_order_compares_percentages_and_every_moment() {
+    // Production at 50% while staging is at 25%: more enabled.
+    let percent = flag(
+        "percent",
+        &format!(
+            "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: {{ percentage_of_actors: 25 }}\n  production: {{ percentage_of_actors: 50 }}\n"
+        ),
+    );
+    assert_eq!(
+        ids(&findings(&[("flags/wip/percent.yml", &percent)])),
+        ["promotion-order"]
+    );
+
+    // Fine at first; the second step turns staging off while production stays on.
+    let later = flag(
+        "later",
+        &format!(
+            "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    rollback: true\n    staging: false\n"
+        ),
+    );
+    let found = findings(&[("flags/wip/later.yml", &later)]);
+    assert_eq!(found, [("promotion-order".into(), "flags/wip/later.yml".into(), 17)]);
+
+    // Recorded override.
+    let overridden = format!("{percent}overrides:\n  promotion-order: Staging has no traffic for this endpoint.\n");
+    assert_eq!(findings(&[("flags/wip/percent.yml", &overridden)]), []);
+}
+
+#[test]
+fn promotion_order_follows_the_configured_chain() {
+    let registry = Registry::with_policies();
+    let config = registry.read("flagops.yml").replace(
+        "promotion_order: [dev, pre, staging, production]",
+        "promotion_order: [staging, production]",
+    );
+    registry.write("flagops.yml", config);
+    let skip_pre = flag(
+        "skip_pre",
+        &format!("{ISSUE}environments:\n  staging: true\n  production: true\n"),
+    );
+    assert_eq!(findings_with(&registry, &[("flags/wip/skip_pre.yml", &skip_pre)]), []);
+}
+
+#[test]
+fn min_wait_applies_to_protected_steps() {
+    let base = format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: false\n");
+    let hasty = flag(
+        "hasty",
+        &format!(
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 25 }}\n  - after: 10m\n    production: {{ percentage_of_actors: 50 }}\n"
+        ),
+    );
+    let found = findings(&[("flags/wip/hasty.yml", &hasty)]);
+    assert_eq!(found, [("min-wait".into(), "flags/wip/hasty.yml".into(), 17)]);
+
+    // Exactly the minimum is enough.
+    let patient = hasty.replace("after: 10m", "after: 15m");
+    assert_eq!(findings(&[("flags/wip/hasty.yml", &patient)]), []);
+
+    // Unprotected environments may move quickly.
+    let staging = flag(
+        "staging_only",
+        "environments:\n  dev: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    pre: true\n  - after: 1m\n    staging: true\n",
+    );
+    assert_eq!(findings(&[("flags/wip/staging_only.yml", &staging)]), []);
+
+    let overridden = format!("{hasty}overrides:\n  min-wait: Incident 1234 needs the fix now.\n");
+    assert_eq!(findings(&[("flags/wip/hasty.yml", &overridden)]), []);
+}
+
+#[test]
+fn steps_only_widen_exposure_unless_rollback() {
+    let base = format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n");
+    let narrowing = flag(
+        "narrowing",
+        &format!(
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 50, actors: {{ project: [gitlab-org/gitlab] }} }}\n  - after: 1h\n    production: {{ percentage_of_actors: 50 }}\n"
+        ),
+    );
+    let found = findings(&[("flags/wip/narrowing.yml", &narrowing)]);
+    assert_eq!(
+        found,
+        [("exposure-increase".into(), "flags/wip/narrowing.yml".into(), 17)]
+    );
+
+    let rollback = narrowing.replace("  - after: 1h\n", "  - after: 1h\n    rollback: true\n");
+    assert_eq!(findings(&[("flags/wip/narrowing.yml", &rollback)]), []);
+
+    let widening = narrowing.replace(
+        "  - after: 1h\n    production: { percentage_of_actors: 50 }",
+        "  - after: 1h\n    production: true",
+    );
+    assert_eq!(findings(&[("flags/wip/narrowing.yml", &widening)]), []);
+}
+
+#[test]
+fn requires_holds_at_every_moment_of_both_plans() {
+    // The dependency reaches production fully on 09:00; the dependant follows at 09:30.
+    let dependency = flag(
+        "dependency",
+        &format!(
+            "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: true\n"
+        ),
+    );
+    let dependant = |at: &str| {
+        flag(
+            "dependant",
+            &format!(
+                "{ISSUE}requires: [dependency]\nenvironments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"{at}\"\n    production: {{ percentage_of_actors: 10 }}\n"
+            ),
+        )
+    };
+    let files = |at: &str| {
+        vec![
+            ("flags/wip/dependency.yml".to_string(), dependency.clone()),
+            ("flags/wip/dependant.yml".to_string(), dependant(at)),
+        ]
+    };
+    let run = |at: &str| {
+        let files = files(at);
+        let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        findings(&borrowed)
+    };
+    assert_eq!(run("2026-11-24T09:30:00Z"), []);
+    // Same moment as the dependency: fine, both are due together.
+    assert_eq!(run("2026-11-24T09:00:00Z"), []);
+    // A second early: the dependant would be on while its dependency is off.
+    assert_eq!(
+        run("2026-11-24T08:59:59Z"),
+        [("requires-on".into(), "flags/wip/dependant.yml".into(), 16)]
+    );
+
+    // The dependency's own plan turning it back down breaks the dependant later on.
+    let rolled_back =
+        format!("{dependency}  - at: \"2026-11-25T09:00:00Z\"\n    rollback: true\n    production: false\n");
+    let registry = Registry::with_policies();
+    let found = findings_with(
+        &registry,
+        &[
+            ("flags/wip/dependency.yml", &rolled_back),
+            ("flags/wip/dependant.yml", &dependant("2026-11-24T09:30:00Z")),
+        ],
+    );
+    assert_eq!(found, [("requires-on".into(), "flags/wip/dependant.yml".into(), 16)]);
+}
+
+#[test]
+fn protected_environments_need_a_rollout_issue() {
+    let on = "environments:\n  dev: true\n  pre: true\n  staging: true\n  production: true\n";
+    let found = findings(&[("flags/wip/no_issue.yml", &flag("no_issue", on))]);
+    assert_eq!(
+        found,
+        [("protected-rollout-issue".into(), "flags/wip/no_issue.yml".into(), 12)]
+    );
+    // Off in production needs no issue.
+    let off = flag("no_issue", "environments:\n  dev: true\n  production: false\n");
+    assert_eq!(findings(&[("flags/wip/no_issue.yml", &off)]), []);
+    assert_eq!(
+        findings(&[("flags/wip/no_issue.yml", &flag("no_issue", &format!("{ISSUE}{on}")))]),
+        []
+    );
+}
+
+#[test]
+fn policies_can_be_disabled_in_the_config() {
+    let registry = Registry::with_policies();
+    let config = registry.read("flagops.yml").replace(
+        "  min_wait: 15m\n",
+        "  min_wait: 15m\n  disabled: [promotion-order, protected-rollout-issue]\n",
+    );
+    registry.write("flagops.yml", config);
+    let ahead = flag("ahead", "environments:\n  production: true\n");
+    assert_eq!(findings_with(&registry, &[("flags/wip/ahead.yml", &ahead)]), []);
+}
+
+/// A registry with a freeze window around now on production.
+fn frozen_registry() -> Registry {
+    let registry = Registry::with_policies();
+    let now = jiff::Timestamp::now();
+    let from = now - jiff::SignedDuration::from_hours(1);
+    let until = now + jiff::SignedDuration::from_hours(1);
+    let config = registry.read("flagops.yml").replace(
+        "  min_wait: 15m\n",
+        &format!(
+            "  min_wait: 15m\n  freeze_windows:\n    - {{ name: incident, from: \"{from}\", until: \"{until}\" }}\n"
+        ),
+    );
+    registry.write("flagops.yml", config);
+    registry.write(
+        "flags/wip/frozen.yml",
+        flag(
+            "frozen",
+            &format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: true\n"),
+        ),
+    );
+    registry
+}
+
+#[test]
+fn freeze_window_blocks_protected_syncs_until_overridden() {
+    let registry = frozen_registry();
+    let output = registry.run(&["sync"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("change freeze `incident`"), "{output:?}");
+    assert!(output.stdout.contains("--override-freeze"), "{output:?}");
+    // Unprotected environments before it were synced; production was not touched.
+    assert_eq!(registry.state("staging")["flags"]["frozen"], true);
+    assert!(!registry.path().join(".flagops/state/production.json").exists());
+
+    let output = registry.run(&["sync", "--override-freeze", "Incident 77: the fix must ship now"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let state = registry.state("production");
+    assert_eq!(state["flags"]["frozen"], true);
+    assert_eq!(
+        state["last_sync"]["override_freeze"],
+        "Incident 77: the fix must ship now"
+    );
+
+    // Nothing left to do: a frozen environment with an empty plan is not an error.
+    let output = registry.run(&["sync"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
+fn freeze_window_warns_about_steps_inside_it() {
+    let registry = Registry::with_policies();
+    let config = registry.read("flagops.yml").replace(
+        "  min_wait: 15m\n",
+        "  min_wait: 15m\n  freeze_windows:\n    - { name: end-of-year, from: \"2026-12-19T00:00:00Z\", until: \"2027-01-04T00:00:00Z\" }\n",
+    );
+    registry.write("flagops.yml", config);
+    registry.write(
+        "flags/wip/holiday.yml",
+        flag(
+            "holiday",
+            &format!(
+                "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-12-24T09:00:00Z\"\n    production: true\n"
+            ),
+        ),
+    );
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 0, "a freeze only warns: {output:?}");
+    assert!(output.stdout.contains("warning[freeze-window]"), "{output:?}");
+    assert!(output.stdout.contains("flags/wip/holiday.yml:15:5"), "{output:?}");
+}
+
+#[test]
+fn example_registry_satisfies_its_policies() {
+    let output = crate::harness::example_registry().run(&["validate", "--format", "json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
