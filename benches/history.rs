@@ -27,7 +27,7 @@ fn main() {
 
     let binary = env!("CARGO_BIN_EXE_flagops");
     let flag = "synthetic_flag_00007";
-    let cache = root.join(".flagops/cache/history.json");
+    let cache = root.join(".flagops/cache/history.jsonl");
     let full = time(|| run(root, binary, &["history", flag, "--format", "json"]));
     println!("flagops history, full ({commits} commits): {full:.3} s");
     let cached = time(|| run(root, binary, &["history", flag, "--format", "json"]));

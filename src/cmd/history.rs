@@ -9,8 +9,9 @@ use crate::load::Workspace;
 
 pub(super) fn run(workspace: &Workspace, args: HistoryArgs) -> anyhow::Result<ExitStatus> {
     let (config, _) = super::read_config(workspace)?;
-    let cache = workspace.resolve(&config.cache_dir).join("history.json");
-    let (history, _) = crate::history::load_history(&workspace.root, &config.flags_dir, Some(&cache))?;
+    let cache = workspace.resolve(&config.cache_dir).join("history.jsonl");
+    let (history, _) =
+        crate::history::load_history(&workspace.root, &config.flags_dir, Some(&cache), Some(&args.name))?;
     let events: Vec<&Event> = history.events.iter().filter(|event| event.flag == args.name).collect();
     if events.is_empty() {
         anyhow::bail!(

@@ -17,8 +17,8 @@ pub(super) fn run(workspace: &Workspace, args: SiteArgs) -> anyhow::Result<ExitS
 
 /// Builds the site of a registry already read and found valid.
 pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) -> anyhow::Result<ExitStatus> {
-    let cache = workspace.resolve(&registry.config.cache_dir).join("history.json");
-    let (history, _) = crate::history::load_history(&workspace.root, &registry.config.flags_dir, Some(&cache))?;
+    let cache = workspace.resolve(&registry.config.cache_dir).join("history.jsonl");
+    let (history, _) = crate::history::load_history(&workspace.root, &registry.config.flags_dir, Some(&cache), None)?;
     let mut snapshots = BTreeMap::new();
     for environment in &registry.config.environments {
         let fetched = crate::backends::open(&workspace.root, &registry.config, environment, false)

@@ -1,6 +1,7 @@
 //! The only module that talks to git: the current commit, who is running, the registry's files
 //! as they were at a revision, and every flag's history.
 
+mod cache;
 mod events;
 mod walk;
 
@@ -156,17 +157,6 @@ pub struct History {
     pub events: Vec<Event>,
 }
 
-/// The cache file's format version; a cache of another version is ignored. Bump it whenever
-/// events change shape or wording.
-const CACHE_VERSION: u32 = 2;
-
-#[derive(Serialize, Deserialize)]
-struct Cache {
-    version: u32,
-    flags_path: String,
-    history: History,
-}
-
 /// How a history was obtained, for reports and benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheUse {
@@ -179,9 +169,15 @@ pub enum CacheUse {
 }
 
 /// The history of the flags under `flags_dir` (relative to `root`) on the branch checked out at
-/// `root`, following first parents. `cache` is the cache file: read when it matches, rewritten
-/// after.
-pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyhow::Result<(History, CacheUse)> {
+/// `root`, following first parents. `cache` is the cache file (JSON lines): read when it
+/// matches, appended to or rewritten after. With `only`, the result holds that flag's events
+/// alone, and other flags' cached events are not even parsed.
+pub fn load_history(
+    root: &Path,
+    flags_dir: &str,
+    cache: Option<&Path>,
+    only: Option<&str>,
+) -> anyhow::Result<(History, CacheUse)> {
     let Some(mut repository) = open(root) else {
         return Ok((History::default(), CacheUse::Full));
     };
@@ -203,14 +199,20 @@ pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyho
         .collect();
     let components: Vec<&str> = components.iter().map(String::as_str).collect();
 
-    let cached = cache
-        .and_then(|path| std::fs::read(path).ok())
-        .and_then(|bytes| serde_json::from_slice::<Cache>(&bytes).ok())
-        .filter(|cache| cache.version == CACHE_VERSION && cache.flags_path == flags_path_text);
+    let cached = cache.and_then(|path| cache::read(path, &flags_path_text, only));
     let stop = cached
         .as_ref()
-        .and_then(|cache| cache.history.head.as_deref())
-        .and_then(|id| gix::ObjectId::from_hex(id.as_bytes()).ok());
+        .and_then(|cached| gix::ObjectId::from_hex(cached.head.as_bytes()).ok());
+    if let Some(cached) = &cached
+        && stop == Some(head)
+    {
+        let history = History {
+            head: Some(cached.head.clone()),
+            head_time: cached.head_time,
+            events: cached.events.clone(),
+        };
+        return Ok((history, CacheUse::Incremental));
+    }
     let (commits, met_stop) = walk::walk(&repository, head, &components, stop)?;
     let new_events = events_of(&repository, &commits, flags_dir)?;
 
@@ -224,37 +226,30 @@ pub fn load_history(root: &Path, flags_dir: &str, cache: Option<&Path>) -> anyho
             .and_then(|c| c.time().ok())
             .map_or(0, |t| t.seconds)
     };
-    let unchanged = met_stop
-        && commits.is_empty()
-        && cached
-            .as_ref()
-            .is_some_and(|c| c.history.head.as_deref() == Some(head.to_string().as_str()));
-    let (events, used) = match cached {
-        Some(cache) if unchanged => return Ok((cache.history, CacheUse::Incremental)),
-        Some(cache) if met_stop => {
-            let mut events = new_events;
-            events.extend(cache.history.events);
-            (events, CacheUse::Incremental)
-        }
-        Some(_) => (new_events, CacheUse::Rewritten),
-        None => (new_events, CacheUse::Full),
+    let head_text = head.to_string();
+    let used = match (&cached, met_stop) {
+        (Some(_), true) => CacheUse::Incremental,
+        (Some(_), false) => CacheUse::Rewritten,
+        (None, _) => CacheUse::Full,
     };
+    if let Some(path) = cache {
+        match (&cached, met_stop) {
+            (Some(cached), true) => cache::append(path, cached, &head_text, head_time, &new_events)?,
+            _ => cache::write(path, &flags_path_text, &head_text, head_time, &new_events)?,
+        }
+    }
+    let mut events: Vec<Event> = match only {
+        Some(name) => new_events.into_iter().filter(|event| event.flag == name).collect(),
+        None => new_events,
+    };
+    if let (Some(cached), true) = (cached, met_stop) {
+        events.extend(cached.events);
+    }
     let history = History {
-        head: Some(head.to_string()),
+        head: Some(head_text),
         head_time,
         events,
     };
-    if let Some(path) = cache {
-        let cache = Cache {
-            version: CACHE_VERSION,
-            flags_path: flags_path_text,
-            history,
-        };
-        let bytes = serde_json::to_vec(&cache)?;
-        // No fsync: a cache lost in a crash is rebuilt.
-        crate::backends::file::replace_file(path, &bytes, false)?;
-        return Ok((cache.history, used));
-    }
     Ok((history, used))
 }
 

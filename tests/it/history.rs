@@ -48,7 +48,7 @@ fn scripted() -> Registry {
 }
 
 fn describe(registry: &Registry, cache: Option<&std::path::Path>) -> (Vec<String>, CacheUse) {
-    let (history, used) = load_history(registry.path(), "flags", cache).unwrap();
+    let (history, used) = load_history(registry.path(), "flags", cache, None).unwrap();
     let lines = history
         .events
         .iter()
@@ -110,7 +110,7 @@ fn history_command_prints_a_flag() {
 #[test]
 fn history_cache_is_incremental_and_safe() {
     let registry = scripted();
-    let cache = registry.path().join(".flagops/cache/history.json");
+    let cache = registry.path().join(".flagops/cache/history.jsonl");
     let (full, used) = describe(&registry, Some(&cache));
     assert_eq!(used, CacheUse::Full);
     let (again, used) = describe(&registry, Some(&cache));
@@ -146,4 +146,69 @@ fn history_cache_is_incremental_and_safe() {
     assert_eq!(used, CacheUse::Rewritten);
     assert_eq!(rewritten[0], "Alpha off in dev | alpha | None | dev: true → false");
     assert_eq!(rewritten, describe(&registry, None).0);
+}
+
+// The cache survives a torn append and a duplicate segment, and one flag's history read through
+// it equals the matching events of the whole history.
+#[test]
+fn history_cache_reads_the_longest_valid_chain() {
+    let registry = scripted();
+    let cache = registry.path().join(".flagops/cache/history.jsonl");
+    let (full, _) = describe(&registry, Some(&cache));
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  dev: true\n  production: true\n"),
+    );
+    registry.commit("Alpha fully on");
+    let before_append = std::fs::read(&cache).unwrap();
+    let (appended, used) = describe(&registry, Some(&cache));
+    assert_eq!(used, CacheUse::Incremental);
+    let after_append = std::fs::read(&cache).unwrap();
+    assert!(
+        after_append.starts_with(&before_append),
+        "a new commit appends to the cache"
+    );
+    assert_eq!(appended[1..], full[..]);
+
+    // The same segment appended twice (two runs at once) is read once.
+    let segment = &after_append[before_append.len()..];
+    let mut doubled = after_append.clone();
+    doubled.extend_from_slice(segment);
+    std::fs::write(&cache, &doubled).unwrap();
+    assert_eq!(
+        describe(&registry, Some(&cache)),
+        (appended.clone(), CacheUse::Incremental)
+    );
+
+    // A torn append (a crash in the middle of a line) is ignored, then overwritten.
+    let mut torn = before_append.clone();
+    torn.extend_from_slice(&segment[..segment.len() / 2]);
+    std::fs::write(&cache, &torn).unwrap();
+    assert_eq!(
+        describe(&registry, Some(&cache)),
+        (appended.clone(), CacheUse::Incremental)
+    );
+    assert_eq!(
+        std::fs::read(&cache).unwrap(),
+        after_append,
+        "the torn tail was replaced"
+    );
+
+    // One flag's events, through the cache, are exactly that flag's events.
+    let (alpha, _) = load_history(registry.path(), "flags", Some(&cache), Some("alpha")).unwrap();
+    let alpha: Vec<String> = alpha
+        .events
+        .iter()
+        .map(|e| format!("{} | {}", e.title, e.text))
+        .collect();
+    let expected: Vec<String> = appended
+        .iter()
+        .filter(|line| line.split(" | ").nth(1) == Some("alpha"))
+        .map(|line| {
+            let parts: Vec<&str> = line.split(" | ").collect();
+            format!("{} | {}", parts[0], parts[3])
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(alpha, expected);
 }

@@ -1,0 +1,161 @@
+//! The history cache: JSON lines, appended to as the branch grows.
+//!
+//! The first line names the format and the flags folder. Then come segments: the events of the
+//! commits one run read, one JSON object a line, oldest first, closed by a trailer line naming
+//! the commit the segment runs up to (`head`) and the one it continues (`base`). A reader
+//! accepts a segment only when its base is the head of the segments accepted before it, so a
+//! torn write (a crash mid-append) or two runs appending the same commits leave a cache that
+//! reads as the longest valid chain. A run that finds new commits appends one segment; a
+//! rewritten history replaces the file.
+//!
+//! Reading for one flag skips other flags' lines by their prefix without parsing them.
+
+use std::io::{Seek as _, Write as _};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::Event;
+
+/// The format's version; a cache of another version is ignored. Bump it whenever events change
+/// shape or wording.
+const VERSION: u32 = 3;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    version: u32,
+    flags_path: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Trailer {
+    head: String,
+    base: Option<String>,
+    head_time: i64,
+}
+
+/// What a cache file holds.
+pub(super) struct Cached {
+    /// The commit the history runs up to.
+    pub(super) head: String,
+    /// Its time.
+    pub(super) head_time: i64,
+    /// The events (only those of the flag asked for, when one was), newest first.
+    pub(super) events: Vec<Event>,
+    /// How many bytes of the file form the valid chain: an append starts there.
+    valid_len: u64,
+}
+
+/// Reads the cache at `path` for the flags folder `flags_path`; with `only`, keeps only that
+/// flag's events. `None` when there is no usable cache.
+pub(super) fn read(path: &Path, flags_path: &str, only: Option<&str>) -> Option<Cached> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut lines = LineIter {
+        bytes: &bytes,
+        offset: 0,
+    };
+    let (first, _) = lines.next()?;
+    let header: Header = serde_json::from_slice(first).ok()?;
+    if header.version != VERSION || header.flags_path != flags_path {
+        return None;
+    }
+    let prefix = only.map(|name| format!("{{\"flag\":{}", serde_json::to_string(name).unwrap_or_default()));
+    let mut accepted: Option<(String, i64, u64)> = None;
+    let mut events: Vec<Event> = Vec::new();
+    let mut pending: Vec<Event> = Vec::new();
+    let mut broken = false;
+    while let Some((line, end)) = lines.next() {
+        if line.starts_with(b"{\"head\":") {
+            let trailer: Option<Trailer> = serde_json::from_slice(line).ok();
+            let current = accepted.as_ref().map(|(head, _, _)| head.as_str());
+            match trailer {
+                Some(trailer) if !broken && trailer.base.as_deref() == current => {
+                    events.append(&mut pending);
+                    accepted = Some((trailer.head, trailer.head_time, end as u64));
+                }
+                _ => pending.clear(),
+            }
+            broken = false;
+            continue;
+        }
+        if let Some(prefix) = &prefix
+            && !line.starts_with(prefix.as_bytes())
+        {
+            continue;
+        }
+        match serde_json::from_slice::<Event>(line) {
+            Ok(event) => pending.push(event),
+            Err(_) => broken = true,
+        }
+    }
+    let (head, head_time, valid_len) = accepted?;
+    events.reverse();
+    Some(Cached {
+        head,
+        head_time,
+        events,
+        valid_len,
+    })
+}
+
+/// Complete lines with the offset just past each; a last line with no newline is torn and left
+/// out.
+struct LineIter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Iterator for LineIter<'a> {
+    type Item = (&'a [u8], usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = &self.bytes[self.offset..];
+        let length = rest.iter().position(|byte| *byte == b'\n')?;
+        let line = &rest[..length];
+        self.offset += length + 1;
+        Some((line, self.offset))
+    }
+}
+
+/// Segment text: `events` (newest first) written oldest first, then the trailer.
+fn segment(events: &[Event], base: Option<&str>, head: &str, head_time: i64) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(events.len() * 256 + 128);
+    for event in events.iter().rev() {
+        serde_json::to_writer(&mut out, event)?;
+        out.push(b'\n');
+    }
+    serde_json::to_writer(
+        &mut out,
+        &Trailer {
+            head: head.to_string(),
+            base: base.map(str::to_string),
+            head_time,
+        },
+    )?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Replaces the cache with the whole history up to `head`.
+pub(super) fn write(path: &Path, flags_path: &str, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec(&Header {
+        version: VERSION,
+        flags_path: flags_path.to_string(),
+    })?;
+    bytes.push(b'\n');
+    bytes.extend(segment(events, None, head, head_time)?);
+    // No fsync: a cache lost in a crash is rebuilt.
+    crate::backends::file::replace_file(path, &bytes, false)
+}
+
+/// Appends the events of the commits after `cached.head` up to `head`.
+pub(super) fn append(path: &Path, cached: &Cached, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
+    let bytes = segment(events, Some(&cached.head), head, head_time)?;
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    // One writer at a time; whatever follows the valid chain (a torn or rival segment) goes.
+    file.lock()?;
+    file.set_len(cached.valid_len)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    file.write_all(&bytes)?;
+    Ok(())
+}
