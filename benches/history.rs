@@ -17,7 +17,18 @@ fn main() {
     let flags = synthetic::setting("FLAGOPS_BENCH_FLAGS", 10_000, 50);
     let commits = synthetic::setting("FLAGOPS_BENCH_COMMITS", 100_000, 300);
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+    // FLAGOPS_BENCH_KEEP=1 keeps the generated repository, for profiling.
+    let dir = if std::env::var_os("FLAGOPS_BENCH_KEEP").is_some() {
+        let kept = dir.keep();
+        println!("repository kept in {}", kept.display());
+        Err(kept)
+    } else {
+        Ok(dir)
+    };
+    let root = match &dir {
+        Ok(dir) => dir.path(),
+        Err(kept) => kept.as_path(),
+    };
     let started = Instant::now();
     write_repository(root, flags, commits);
     println!(
@@ -84,6 +95,8 @@ fn main() {
 /// production percentage (and every third commit also touches a file outside `flags/`).
 fn write_repository(root: &Path, flags: usize, commits: usize) {
     synthetic::write_registry(root, flags);
+    // Each commit adds a percentage of time in production alone, ahead of staging.
+    synthetic::disable_policies(root);
     git(root, &["init", "-q", "-b", "main"]);
     let mut child = Command::new("git")
         .args(["fast-import", "--quiet"])

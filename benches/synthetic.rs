@@ -7,20 +7,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Flag types used, with whether they need a rollout issue.
-const TYPES: [(&str, bool); 6] = [
-    ("gitlab_com_derisk", true),
-    ("wip", false),
-    ("beta", true),
-    ("ops", true),
-    ("experiment", true),
-    ("worker", false),
-];
+const TYPES: [&str; 6] = ["gitlab_com_derisk", "wip", "beta", "ops", "experiment", "worker"];
 
 const ENVIRONMENTS: [&str; 6] = ["dev", "pre", "staging", "staging-ref", "ops", "production"];
 
 /// The file name (relative to the flags directory) and text of synthetic flag number `i`.
 pub fn flag(i: usize) -> (String, String) {
-    let (flag_type, rollout_issue) = TYPES[i % TYPES.len()];
+    let flag_type = TYPES[i % TYPES.len()];
     let name = format!("synthetic_flag_{i:05}");
     let mut text = String::new();
     let _ = writeln!(text, "# yaml-language-server: $schema=../../schema/flag.schema.json");
@@ -44,37 +37,60 @@ pub fn flag(i: usize) -> (String, String) {
         "introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/{}",
         150_000 + i
     );
-    if rollout_issue || i.is_multiple_of(2) {
-        let _ = writeln!(
-            text,
-            "rollout_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/{}",
-            500_000 + i
-        );
-    }
+    // Every flag satisfies the example config's policies: a rollout issue, environments no more
+    // enabled than the ones before them, dependencies fully on wherever their dependants are on.
+    let _ = writeln!(
+        text,
+        "rollout_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/{}",
+        500_000 + i
+    );
     let _ = writeln!(text, "default_enabled: false");
-    if i % 10 == 3 && i >= 1 {
-        let _ = writeln!(text, "requires: [synthetic_flag_{:05}]", i - 1);
+    // A dependant (i % 10 == 3, actors only) requires a flag that is fully on (i % 10 == 1).
+    if i % 10 == 3 {
+        let _ = writeln!(text, "requires: [synthetic_flag_{:05}]", i - 2);
     }
-    let _ = writeln!(text, "environments:");
-    for (position, environment) in ENVIRONMENTS.iter().enumerate() {
-        match (i + position) % 5 {
-            0 => {}
-            1 => {
-                let _ = writeln!(text, "  {environment}: true");
-            }
-            2 => {
-                let _ = writeln!(text, "  {environment}: false");
-            }
-            3 => {
-                let _ = writeln!(text, "  {environment}:\n    percentage_of_actors: {}.5", 1 + i % 98);
-            }
-            _ => {
-                let _ = writeln!(
-                    text,
-                    "  {environment}:\n    actors:\n      project: [gitlab-org/gitlab, {}]\n      user: [{}]\n    groups: [gitlab_team_members]",
-                    i,
-                    i * 7
-                );
+    let percentage = format!("{}.5", 1 + i % 98);
+    let actors = format!(
+        "\n    actors:\n      project: [gitlab-org/gitlab, {i}]\n      user: [{}]\n    groups: [gitlab_team_members]",
+        i * 7
+    );
+    let states: [Option<String>; 6] = if i.is_multiple_of(4) {
+        // Rolled out by the plan below.
+        std::array::from_fn(|_| Some("false".to_string()))
+    } else {
+        match i % 5 {
+            0 => Default::default(),
+            1 => ["true", "true", "true", "false", "false", "true"].map(|s| Some(s.to_string())),
+            2 => [
+                Some("true".to_string()),
+                Some(format!("\n    percentage_of_actors: {percentage}")),
+                Some(format!("\n    percentage_of_actors: {percentage}")),
+                Some(format!("\n    percentage_of_actors: {percentage}")),
+                Some("false".to_string()),
+                Some(format!("\n    percentage_of_actors: {percentage}")),
+            ],
+            3 => [
+                Some(actors.clone()),
+                Some(actors.clone()),
+                Some(actors.clone()),
+                None,
+                None,
+                Some(actors.clone()),
+            ],
+            _ => std::array::from_fn(|_| Some("false".to_string())),
+        }
+    };
+    if states.iter().any(Option::is_some) {
+        let _ = writeln!(text, "environments:");
+        for (environment, state) in ENVIRONMENTS.iter().zip(&states) {
+            match state {
+                Some(state) if state.starts_with('\n') => {
+                    let _ = writeln!(text, "  {environment}:{state}");
+                }
+                Some(state) => {
+                    let _ = writeln!(text, "  {environment}: {state}");
+                }
+                None => {}
             }
         }
     }
@@ -82,10 +98,29 @@ pub fn flag(i: usize) -> (String, String) {
         let day = 1 + i % 28;
         let _ = writeln!(
             text,
-            "rollout:\n  - at: \"2026-12-{day:02}T09:00:00Z\"\n    staging: true\n  - after: 15m\n    production:\n      percentage_of_actors: 25\n  - after: 1h\n    production: true"
+            "rollout:\n  - at: \"2026-12-{day:02}T09:00:00Z\"\n    dev: true\n    pre: true\n    staging: true\n  - after: 15m\n    production:\n      percentage_of_actors: 25\n  - after: 1h\n    production: true"
         );
     }
     (format!("{flag_type}/{name}.yml"), text)
+}
+
+/// Turns the rollout policies of the registry at `dir` off, for benchmarks whose changes are
+/// not meant to follow them.
+pub fn disable_policies(dir: &Path) {
+    let path = dir.join("flagops.yml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config.find("\npolicies:\n").unwrap() + 1;
+    let end = start + config[start..].find("\n\n").unwrap();
+    let disabled = "promotion-order, min-wait, exposure-increase, requires-on, protected-rollout-issue, freeze-window";
+    std::fs::write(
+        &path,
+        format!(
+            "{}policies:\n  disabled: [{disabled}]{}",
+            &config[..start],
+            &config[end..]
+        ),
+    )
+    .unwrap();
 }
 
 /// Writes a registry of `count` flags under `dir`: `flagops.yml`, `schema/` and `flags/`.
