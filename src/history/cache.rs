@@ -64,7 +64,7 @@ pub(super) fn read(path: &Path, flags_path: &str, only: Option<&str>) -> Option<
     let mut events: Vec<Event> = Vec::new();
     let mut pending: Vec<Event> = Vec::new();
     let mut broken = false;
-    while let Some((line, end)) = lines.next() {
+    for (line, end) in lines {
         if line.starts_with(b"{\"head\":") {
             let trailer: Option<Trailer> = serde_json::from_slice(line).ok();
             let current = accepted.as_ref().map(|(head, _, _)| head.as_str());
