@@ -163,6 +163,7 @@ pub fn open(
         } => Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
             environment: &environment.name,
             url,
+            token: gitlab::read_token(token_env, &environment.name)?,
             token_env,
             timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
             actor_kinds: &config.actor_kinds,
@@ -172,7 +173,7 @@ pub fn open(
                 .join(format!("{}.json", environment.name)),
             state_dir: root.join(&config.state_dir),
             writable,
-        })?)),
+        }))),
         other => {
             let kind = serde_json::to_value(other)
                 .ok()

@@ -3,6 +3,8 @@
 mod check;
 mod cli;
 mod docs;
+mod fake_gitlab;
+mod gitlab;
 mod harness;
 mod history;
 mod import;

@@ -170,7 +170,7 @@ impl Directory {
             self.dirty = true;
         }
         let entity = &self.cache.entities[flipper_id];
-        let (class, value) = flipper_id.split_once(':').unwrap_or(("", flipper_id));
+        let (class, value) = flipper_id.rsplit_once(':').unwrap_or(("", flipper_id));
         match &entity.name {
             Some(name) => Ok(Actor {
                 kind: entity.kind.clone(),
@@ -371,7 +371,7 @@ impl Directory {
 
     /// Looks up what a Flipper id from GitLab's answer names.
     fn identify(&self, client: &Client, flipper_id: &str) -> Result<Entity, BackendError> {
-        let (class, value) = flipper_id.split_once(':').unwrap_or(("", flipper_id));
+        let (class, value) = flipper_id.rsplit_once(':').unwrap_or(("", flipper_id));
         let Some(kind_name) = self.kind_of_class(class) else {
             return Ok(Entity {
                 kind: FOREIGN_KIND.to_string(),

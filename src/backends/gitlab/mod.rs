@@ -32,13 +32,15 @@ use directory::Directory;
 use remote::{Call, RemoteFeature};
 
 /// Where and how to reach one environment's GitLab instance.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Settings<'a> {
     /// The environment's name.
     pub environment: &'a str,
     /// The instance's base URL, such as `https://gitlab.example.com`.
     pub url: &'a str,
-    /// The environment variable holding the access token.
+    /// The access token.
+    pub token: Token,
+    /// The environment variable it came from, for messages.
     pub token_env: &'a str,
     /// How long one request may take.
     pub timeout: Duration,
@@ -68,27 +70,12 @@ pub struct GitlabBackend {
 }
 
 impl GitlabBackend {
-    /// Connects to nothing yet: reads the token from its environment variable and the actor
-    /// cache, and builds the HTTP client.
-    pub fn open(settings: Settings<'_>) -> anyhow::Result<GitlabBackend> {
-        let token = match std::env::var(settings.token_env) {
-            Ok(value) if !value.trim().is_empty() => value.trim().to_string(),
-            Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!(
-                "the token variable `{}` of environment `{}` is not valid UTF-8",
-                settings.token_env,
-                settings.environment
-            ),
-            _ => anyhow::bail!(
-                "environment `{}` reads its GitLab token from `{}`, which is not set\nhelp: set `{}` to an administrator's access token with the `api` scope",
-                settings.environment,
-                settings.token_env,
-                settings.token_env
-            ),
-        };
+    /// Connects to nothing yet: reads the actor cache and builds the HTTP client.
+    pub fn open(settings: Settings<'_>) -> GitlabBackend {
         let url = settings.url.trim_end_matches('/').to_string();
-        let client = Client::new(&url, Token::new(token), settings.token_env, settings.timeout);
+        let client = Client::new(&url, settings.token, settings.token_env, settings.timeout);
         let directory = Directory::open(settings.cache_path, &url, settings.actor_kinds);
-        Ok(GitlabBackend {
+        GitlabBackend {
             environment: settings.environment.to_string(),
             url,
             client,
@@ -97,7 +84,7 @@ impl GitlabBackend {
             audit_path: settings.state_dir.join(format!("{}.audit.jsonl", settings.environment)),
             writable: settings.writable,
             progress: None,
-        })
+        }
     }
 
     /// Sends one Features API call.
@@ -253,6 +240,20 @@ impl Backend for GitlabBackend {
         text.push('\n');
         super::file::write_atomically(&self.sync_path, text.as_bytes())?;
         Ok(())
+    }
+}
+
+/// Reads environment `environment`'s access token from the variable `token_env`; only this
+/// backend reads it, and it is never printed.
+pub fn read_token(token_env: &str, environment: &str) -> anyhow::Result<Token> {
+    match std::env::var(token_env) {
+        Ok(value) if !value.trim().is_empty() => Ok(Token::new(value.trim().to_string())),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("the token variable `{token_env}` of environment `{environment}` is not valid UTF-8")
+        }
+        _ => anyhow::bail!(
+            "environment `{environment}` reads its GitLab token from `{token_env}`, which is not set\nhelp: set `{token_env}` to an administrator's access token with the `api` scope"
+        ),
     }
 }
 
