@@ -51,6 +51,8 @@ struct Cache {
     format: u32,
     /// The instance the entries come from.
     url: String,
+    /// The actor kinds they were named with: kind → `flipper_type api_param`.
+    kinds: BTreeMap<String, String>,
     /// Flipper id → the actor it is.
     entities: BTreeMap<String, Entity>,
     /// `kind:name` as written in flag files → Flipper id.
@@ -108,15 +110,24 @@ struct RemoteNamespace {
 
 impl Directory {
     /// The directory of the instance at `url`, reading the cache at `path` if it was written
-    /// for that instance. A cache that cannot be read is ignored: it is only a cache.
+    /// for that instance and these actor kinds. A cache that cannot be read is ignored: it is
+    /// only a cache.
     pub fn open(path: PathBuf, url: &str, kinds: &BTreeMap<String, ActorKind>) -> Directory {
+        let signature: BTreeMap<String, String> = kinds
+            .iter()
+            .map(|(name, kind)| {
+                let parameter = kind.api_param.as_deref().unwrap_or("-");
+                (name.clone(), format!("{} {parameter}", kind.flipper_type))
+            })
+            .collect();
         let cache = std::fs::read_to_string(&path)
             .ok()
             .and_then(|text| serde_json::from_str::<Cache>(&text).ok())
-            .filter(|cache| cache.format == FORMAT && cache.url == url)
+            .filter(|cache| cache.format == FORMAT && cache.url == url && cache.kinds == signature)
             .unwrap_or_else(|| Cache {
                 format: FORMAT,
                 url: url.to_string(),
+                kinds: signature,
                 ..Cache::default()
             });
         Directory {
@@ -164,12 +175,18 @@ impl Directory {
                 id: format!("{}{}", actor.id, super::remote::OPT_OUT),
             });
         }
-        if !self.cache.entities.contains_key(flipper_id) {
-            let entity = self.identify(client, flipper_id)?;
-            self.cache.entities.insert(flipper_id.to_string(), entity);
-            self.dirty = true;
-        }
-        let entity = &self.cache.entities[flipper_id];
+        let entity = match self.cache.entities.get(flipper_id) {
+            Some(entity) => entity.clone(),
+            None => {
+                let (entity, asked) = self.identify(client, flipper_id)?;
+                // Only what GitLab answered is worth keeping; the rest costs nothing to redo.
+                if asked {
+                    self.cache.entities.insert(flipper_id.to_string(), entity.clone());
+                    self.dirty = true;
+                }
+                entity
+            }
+        };
         let (class, value) = flipper_id.rsplit_once(':').unwrap_or(("", flipper_id));
         match &entity.name {
             Some(name) => Ok(Actor {
@@ -369,22 +386,32 @@ impl Directory {
         }))
     }
 
-    /// Looks up what a Flipper id from GitLab's answer names.
-    fn identify(&self, client: &Client, flipper_id: &str) -> Result<Entity, BackendError> {
+    /// Looks up what a Flipper id from GitLab's answer names, and whether GitLab was asked.
+    fn identify(&self, client: &Client, flipper_id: &str) -> Result<(Entity, bool), BackendError> {
         let (class, value) = flipper_id.rsplit_once(':').unwrap_or(("", flipper_id));
         let Some(kind_name) = self.kind_of_class(class) else {
-            return Ok(Entity {
+            let entity = Entity {
                 kind: FOREIGN_KIND.to_string(),
                 name: None,
-            });
+            };
+            return Ok((entity, false));
         };
         let kind = kind_name.to_string();
         let numeric = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        let unasked = |name: Option<String>| {
+            Ok((
+                Entity {
+                    kind: kind.clone(),
+                    name,
+                },
+                false,
+            ))
+        };
         let name = match lookup(&self.kinds[kind_name]) {
-            Lookup::Verbatim => Some(value.to_string()),
+            Lookup::Verbatim => return unasked(Some(value.to_string())),
             // Repositories are known by storage path, which no lookup turns back into a name.
-            Lookup::Repository => None,
-            _ if !numeric => None,
+            Lookup::Repository => return unasked(None),
+            _ if !numeric => return unasked(None),
             Lookup::User => {
                 get::<RemoteUser>(client, &format!("/users/{value}"), "look up user")?.map(|user| user.username)
             }
@@ -397,7 +424,7 @@ impl Directory {
             Lookup::Namespace => get::<RemoteNamespace>(client, &format!("/namespaces/{value}"), "look up namespace")?
                 .map(|namespace| namespace.full_path),
         };
-        Ok(Entity { kind, name })
+        Ok((Entity { kind, name }, true))
     }
 }
 
@@ -437,6 +464,44 @@ fn get<T: serde::de::DeserializeOwned>(client: &Client, path: &str, what: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_is_dropped_for_another_instance_or_other_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gitlab/production.json");
+        let kinds: BTreeMap<String, ActorKind> = [(
+            "project".to_string(),
+            ActorKind {
+                description: None,
+                flipper_type: "Project".into(),
+                api_param: Some("project".into()),
+            },
+        )]
+        .into();
+        let mut directory = Directory::open(path.clone(), "https://a.example", &kinds);
+        directory.remember(&Found {
+            flipper_id: "Project:1".into(),
+            kind: "project".into(),
+            name: "group/project".into(),
+        });
+        directory.save().unwrap();
+        let reopened = Directory::open(path.clone(), "https://a.example", &kinds);
+        assert_eq!(reopened.cache.entities.len(), 1);
+        assert!(
+            Directory::open(path.clone(), "https://b.example", &kinds)
+                .cache
+                .entities
+                .is_empty()
+        );
+        let mut changed = kinds.clone();
+        changed.get_mut("project").unwrap().flipper_type = "Projects::Project".into();
+        assert!(
+            Directory::open(path, "https://a.example", &changed)
+                .cache
+                .entities
+                .is_empty()
+        );
+    }
 
     #[test]
     fn hashed_matches_gitlab_storage() {
