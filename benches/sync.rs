@@ -1,6 +1,9 @@
 //! Benchmark: `flagops sync` of the synthetic registry (10,000 flags) against the `file`
 //! backend: a first sync from empty (every flag created in every environment), a sync of one
-//! environment from empty, and a no-op sync right after.
+//! environment from empty, and a no-op sync right after. Then the same registry against the
+//! `gitlab` backend, each environment a fake GitLab on 127.0.0.1 (the integration tests'
+//! `fake_gitlab`): a first sync from empty, and no-op syncs, counting the requests each
+//! environment gets.
 //!
 //! Run with `cargo bench --bench sync`. Prints wall times and peak memory (through
 //! `/usr/bin/time` when present); record them in docs/benchmarks.md.
@@ -8,9 +11,18 @@
 #[path = "synthetic.rs"]
 mod synthetic;
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/it/fake_gitlab.rs"]
+mod fake_gitlab;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+
+use fake_gitlab::FakeGitlab;
+
+const ENVIRONMENTS: [&str; 6] = ["dev", "pre", "staging", "staging-ref", "ops", "production"];
+const TOKEN_ENV: &str = "FLAGOPS_BENCH_GITLAB_TOKEN";
 
 const FLAGS: usize = 10_000;
 
@@ -20,17 +32,17 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     synthetic::write_registry(dir.path(), count);
 
-    let (seconds, memory, changes) = run(dir.path(), &["sync", "--env", "production", "--format", "json"]);
+    let (seconds, memory, changes) = run(dir.path(), &["sync", "--env", "production", "--format", "json"], &[]);
     println!(
         "sync --env production from empty, {count} flags: {changes} changes in {seconds:.3} s, peak memory {memory}"
     );
-    let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"]);
+    let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &[]);
     println!(
         "sync of all 6 environments (production already done): {changes} changes in {seconds:.3} s, peak memory {memory}"
     );
     let mut noop = Vec::new();
     for _ in 0..if benchmarking { 5 } else { 1 } {
-        let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"]);
+        let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &[]);
         assert_eq!(changes, 0);
         noop.push((seconds, memory));
     }
@@ -40,10 +52,64 @@ fn main() {
         "no-op sync of 6 environments, {count} flags: {seconds:.3} s (median of {}), peak memory {memory}",
         noop.len()
     );
+
+    gitlab(count, benchmarking);
 }
 
-/// Runs flagops in `dir`; returns the wall time, the peak memory and the changes applied.
-fn run(dir: &Path, args: &[&str]) -> (f64, String, usize) {
+/// The same registry synced into six fake GitLab instances over HTTP.
+fn gitlab(count: usize, benchmarking: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic::write_registry(dir.path(), count);
+    let fakes: Vec<FakeGitlab> = ENVIRONMENTS.iter().map(|_| FakeGitlab::start()).collect();
+    for fake in &fakes {
+        // Every project and user the synthetic flags name by id.
+        let mut world = fake.world();
+        for i in 0..count as u64 {
+            world.projects.insert(i, format!("synthetic/project-{i}"));
+            world.users.insert(i * 7, format!("user-{}", i * 7));
+        }
+    }
+    let config = std::fs::read_to_string(dir.path().join("flagops.yml")).unwrap();
+    let start = config.find("environments:").unwrap();
+    let end = config.find("# GitLab's flag types").unwrap();
+    let mut environments = String::from("environments:\n");
+    for (name, fake) in ENVIRONMENTS.iter().zip(&fakes) {
+        environments.push_str(&format!(
+            "  - name: {name}\n    backend: {{ kind: gitlab, url: \"{}\", token_env: {TOKEN_ENV} }}\n",
+            fake.url()
+        ));
+    }
+    std::fs::write(
+        dir.path().join("flagops.yml"),
+        format!("{}{environments}\n{}", &config[..start], &config[end..]),
+    )
+    .unwrap();
+    let variables = [(TOKEN_ENV, fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
+
+    let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &variables);
+    let requests: usize = fakes.iter().map(|fake| fake.take_requests().len()).sum();
+    println!(
+        "gitlab: sync of 6 environments from empty, {count} flags: {changes} changes, {requests} requests in {seconds:.3} s, peak memory {memory}"
+    );
+    let mut noop = Vec::new();
+    for _ in 0..if benchmarking { 5 } else { 1 } {
+        let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &variables);
+        assert_eq!(changes, 0);
+        let requests: Vec<usize> = fakes.iter().map(|fake| fake.take_requests().len()).collect();
+        assert_eq!(requests, [1; 6], "a no-op sync makes one request per environment");
+        noop.push((seconds, memory));
+    }
+    noop.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, memory) = &noop[noop.len() / 2];
+    println!(
+        "gitlab: no-op sync of 6 environments, {count} flags: {seconds:.3} s (median of {}), 1 request per environment, peak memory {memory}",
+        noop.len()
+    );
+}
+
+/// Runs flagops in `dir` with extra environment variables; returns the wall time, the peak
+/// memory and the changes applied.
+fn run(dir: &Path, args: &[&str], variables: &[(&str, &str)]) -> (f64, String, usize) {
     let binary = env!("CARGO_BIN_EXE_flagops");
     let timer = Path::new("/usr/bin/time");
     let start = Instant::now();
@@ -52,11 +118,17 @@ fn run(dir: &Path, args: &[&str]) -> (f64, String, usize) {
             .args(["-f", "%M"])
             .arg(binary)
             .args(args)
+            .envs(variables.iter().copied())
             .current_dir(dir)
             .output()
             .unwrap()
     } else {
-        Command::new(binary).args(args).current_dir(dir).output().unwrap()
+        Command::new(binary)
+            .args(args)
+            .envs(variables.iter().copied())
+            .current_dir(dir)
+            .output()
+            .unwrap()
     };
     let seconds = start.elapsed().as_secs_f64();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -217,6 +217,9 @@ pub enum BackendConfig {
         url: String,
         /// The environment variable holding the token.
         token_env: String,
+        /// How long one request may take, in seconds (default 30).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<u64>,
     },
     /// GitLab's Flipper tables in PostgreSQL.
     FlipperSql {

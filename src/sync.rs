@@ -121,6 +121,18 @@ pub fn plan_environment(
     prune: bool,
 ) -> Plan {
     let desired = crate::resolve::desired(registry, environment, at);
+    diff_environment(registry, environment, &desired, actual, prune)
+}
+
+/// The plan that takes `actual` to a `desired` state already resolved (and put in the
+/// backend's terms by `read_environment`).
+pub fn diff_environment(
+    registry: &Registry,
+    environment: &str,
+    desired: &EnvironmentState,
+    actual: &EnvironmentState,
+    prune: bool,
+) -> Plan {
     let options = DiffOptions {
         known: registry
             .flags
@@ -131,7 +143,26 @@ pub fn plan_environment(
         prune,
         requires: requires_map(registry),
     };
-    plan::diff(environment, &desired, actual, &options)
+    plan::diff(environment, desired, actual, &options)
+}
+
+/// The desired state of `environment` at `at` in the backend's terms (`Backend::canonicalize`),
+/// and what the backend holds; both reads are retried like changes.
+pub fn read_environment(
+    backend: &mut dyn Backend,
+    registry: &Registry,
+    environment: &str,
+    at: jiff::Timestamp,
+    retry: &RetryPolicy,
+) -> Result<(EnvironmentState, backends::Snapshot), BackendError> {
+    let resolved = crate::resolve::desired(registry, environment, at);
+    let what = format!("reading `{environment}`");
+    let desired = retrying(retry, &what, || {
+        let mut desired = resolved.clone();
+        backend.canonicalize(&mut desired).map(|()| desired)
+    })?;
+    let snapshot = retrying(retry, &what, || backend.fetch())?;
+    Ok((desired, snapshot))
 }
 
 /// Every flag's `requires`, for ordering changes.
@@ -154,30 +185,7 @@ pub fn apply_plan(backend: &mut dyn Backend, plan: &Plan, context: &ApplyContext
     let mut report = ApplyReport::default();
     let mut changes = plan.changes.iter();
     for change in changes.by_ref() {
-        // The server's Retry-After, when longer than the backoff's own delay.
-        let asked_wait: Rc<Cell<Option<Duration>>> = Rc::default();
-        let asked_by_sleep = Rc::clone(&asked_wait);
-        let attempt = || backend.apply(change, context);
-        let policy = ExponentialBuilder::default()
-            .with_min_delay(retry.first_delay)
-            .with_max_delay(retry.max_delay)
-            .with_max_times(retry.retries)
-            .with_jitter();
-        let outcome = attempt
-            .retry(policy)
-            .when(|error| matches!(error, BackendError::Transient { .. }))
-            .notify(|error, delay| {
-                if let BackendError::Transient { retry_after, .. } = error {
-                    asked_wait.set(*retry_after);
-                }
-                let wait = asked_wait.get().map_or(delay, |asked| asked.max(delay));
-                eprintln!("retrying `{}` in {:.1} s: {error}", change.flag, wait.as_secs_f64());
-            })
-            .sleep(move |delay: Duration| {
-                std::thread::sleep(asked_by_sleep.take().map_or(delay, |asked| asked.max(delay)))
-            })
-            .call();
-        match outcome {
+        match retrying(retry, &format!("`{}`", change.flag), || backend.apply(change, context)) {
             Ok(()) => report.applied.push(change.clone()),
             Err(error) => {
                 report.failed = Some((change.clone(), error_chain(&anyhow::Error::new(error))));
@@ -187,6 +195,36 @@ pub fn apply_plan(backend: &mut dyn Backend, plan: &Plan, context: &ApplyContext
     }
     report.not_applied = changes.cloned().collect();
     report
+}
+
+/// Runs `attempt`, retrying `Transient` failures with exponential backoff and jitter, waiting
+/// at least as long as the server's `Retry-After`; each retry is announced on stderr, naming
+/// `what` is being done.
+pub fn retrying<T>(
+    retry: &RetryPolicy,
+    what: &str,
+    attempt: impl FnMut() -> Result<T, BackendError>,
+) -> Result<T, BackendError> {
+    // The server's Retry-After, when longer than the backoff's own delay.
+    let asked_wait: Rc<Cell<Option<Duration>>> = Rc::default();
+    let asked_by_sleep = Rc::clone(&asked_wait);
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(retry.first_delay)
+        .with_max_delay(retry.max_delay)
+        .with_max_times(retry.retries)
+        .with_jitter();
+    attempt
+        .retry(policy)
+        .when(|error| matches!(error, BackendError::Transient { .. }))
+        .notify(|error, delay| {
+            if let BackendError::Transient { retry_after, .. } = error {
+                asked_wait.set(*retry_after);
+            }
+            let wait = asked_wait.get().map_or(delay, |asked| asked.max(delay));
+            eprintln!("retrying {what} in {:.1} s: {error}", wait.as_secs_f64());
+        })
+        .sleep(move |delay: Duration| std::thread::sleep(asked_by_sleep.take().map_or(delay, |asked| asked.max(delay))))
+        .call()
 }
 
 /// Syncs the registry's environments in promotion order.
@@ -258,12 +296,19 @@ fn sync_environment(
         Some(Lock::acquire(&path, &holder, settings.lock_timeout)?)
     };
     let mut backend = backends::open(root, config, environment, !settings.dry_run)?;
-    let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
-    let plan = plan_environment(
+    let (desired, snapshot) = read_environment(
+        backend.as_mut(),
         registry,
         &environment.name,
-        &snapshot.flags,
         settings.at,
+        &settings.retry,
+    )
+    .map_err(anyhow::Error::new)?;
+    let plan = diff_environment(
+        registry,
+        &environment.name,
+        &desired,
+        &snapshot.flags,
         settings.prune || config.prune,
     );
     let mut report = EnvironmentReport {

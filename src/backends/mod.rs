@@ -5,6 +5,7 @@
 //! speaks [`Stored`](crate::state::Stored) and [`Change`](crate::plan::Change).
 
 pub mod file;
+pub mod gitlab;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,14 @@ pub trait Backend {
     fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError>;
     /// Records that a sync completed: every change of its plan was applied.
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError>;
+    /// Rewrites the actors of a desired state into the form `fetch` reports them in, so that a
+    /// plan compares like with like (GitLab lists `Project:278964` where a flag file says
+    /// `project: gitlab-org/gitlab`). On error, `desired` is left as it was. The default
+    /// changes nothing: a store that keeps actors as flag files write them needs no rewriting.
+    fn canonicalize(&mut self, desired: &mut EnvironmentState) -> Result<(), BackendError> {
+        let _ = desired;
+        Ok(())
+    }
 }
 
 /// What a backend holds.
@@ -150,13 +159,31 @@ pub fn open(
             };
             Ok(Box::new(file::FileBackend::open(&path, &environment.name, writable)?))
         }
+        BackendConfig::Gitlab {
+            url,
+            token_env,
+            timeout_seconds,
+        } => Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
+            environment: &environment.name,
+            url,
+            token: gitlab::read_token(token_env, &environment.name)?,
+            token_env,
+            timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
+            actor_kinds: &config.actor_kinds,
+            cache_path: root
+                .join(&config.cache_dir)
+                .join("gitlab")
+                .join(format!("{}.json", environment.name)),
+            state_dir: root.join(&config.state_dir),
+            writable,
+        }))),
         other => {
             let kind = serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(str::to_string))
                 .unwrap_or_default();
             anyhow::bail!(
-                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`",
+                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file` or `kind: gitlab`",
                 environment.name
             )
         }

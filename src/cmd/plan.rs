@@ -23,12 +23,19 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             for name in &environments {
                 let environment = registry.config.environment(name).expect("selected environments exist");
                 let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, false)?;
-                let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::plan_environment(
+                let (desired, snapshot) = crate::sync::read_environment(
+                    backend.as_mut(),
                     &registry,
                     name,
-                    &snapshot.flags,
                     at,
+                    &crate::sync::RetryPolicy::default(),
+                )
+                .map_err(anyhow::Error::new)?;
+                plans.push(crate::sync::diff_environment(
+                    &registry,
+                    name,
+                    &desired,
+                    &snapshot.flags,
                     prune,
                 ));
             }

@@ -26,10 +26,22 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
     for name in super::select_environments(&registry, &args.environments)? {
         let environment = registry.config.environment(&name).expect("selected environments exist");
         let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, false)?;
-        let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
-        let desired = crate::resolve::desired(&registry, &name, at);
+        let (desired, snapshot) = crate::sync::read_environment(
+            backend.as_mut(),
+            &registry,
+            &name,
+            at,
+            &crate::sync::RetryPolicy::default(),
+        )
+        .map_err(anyhow::Error::new)?;
         let synced = match &snapshot.last_sync {
-            Some(record) => Some(synced_state(workspace, &registry, head.as_deref(), record, &name)?),
+            Some(record) => {
+                let mut synced = synced_state(workspace, &registry, head.as_deref(), record, &name)?;
+                // An actor of the synced commit that no longer resolves stays as written: at
+                // worst its flag shows as drifted rather than pending.
+                let _ = backend.canonicalize(&mut synced);
+                Some(synced)
+            }
             None => None,
         };
         statuses.push(status::classify(

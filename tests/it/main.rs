@@ -4,6 +4,8 @@ mod check;
 mod cli;
 mod docs;
 mod eval;
+mod fake_gitlab;
+mod gitlab;
 mod harness;
 mod history;
 mod import;

@@ -1,0 +1,279 @@
+//! The `gitlab` backend: an environment is a GitLab instance, read and written through its
+//! Features REST API with an administrator's access token.
+//!
+//! `fetch` is one `GET /api/v4/features` (the endpoint lists every persisted flag and is not
+//! paginated). `apply` sends the calls of `Change::operations` in order, one
+//! `POST /api/v4/features/:name` or `DELETE` each; `plan` has already worked out GitLab's rules,
+//! so nothing here reorders them. Actors are compared by the names the API takes, which the
+//! `directory` maps to and from Flipper ids; `canonicalize` puts the desired state in that form.
+//!
+//! GitLab keeps no record of syncs, so the last `SyncRecord` and an audit line per applied
+//! change are kept beside the environment's lock in `state_dir` (`<env>.sync.json`,
+//! `<env>.audit.jsonl`).
+
+pub mod client;
+pub mod directory;
+pub mod remote;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use crate::config::ActorKind;
+use crate::plan::{Change, Operation};
+use crate::state::{EnvironmentState, GateSet, Stored, percent};
+use client::{Client, Token, segment};
+use directory::Directory;
+use remote::{Call, RemoteFeature};
+
+/// Where and how to reach one environment's GitLab instance.
+#[derive(Debug)]
+pub struct Settings<'a> {
+    /// The environment's name.
+    pub environment: &'a str,
+    /// The instance's base URL, such as `https://gitlab.example.com`.
+    pub url: &'a str,
+    /// The access token.
+    pub token: Token,
+    /// The environment variable it came from, for messages.
+    pub token_env: &'a str,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// The actor kinds of `flagops.yml`.
+    pub actor_kinds: &'a BTreeMap<String, ActorKind>,
+    /// The actor cache file.
+    pub cache_path: PathBuf,
+    /// Where the sync record and the audit log are kept (`state_dir`).
+    pub state_dir: PathBuf,
+    /// Whether `apply` and `record_sync` may write.
+    pub writable: bool,
+}
+
+/// An environment that is a GitLab instance.
+#[derive(Debug)]
+pub struct GitlabBackend {
+    environment: String,
+    url: String,
+    client: Client,
+    directory: Directory,
+    sync_path: PathBuf,
+    audit_path: PathBuf,
+    writable: bool,
+    /// The change a failed attempt stopped in, and how many of its calls had succeeded: a
+    /// retry of the same change resumes there instead of repeating them.
+    progress: Option<(Change, usize)>,
+}
+
+impl GitlabBackend {
+    /// Connects to nothing yet: reads the actor cache and builds the HTTP client.
+    pub fn open(settings: Settings<'_>) -> GitlabBackend {
+        let url = settings.url.trim_end_matches('/').to_string();
+        let client = Client::new(&url, settings.token, settings.token_env, settings.timeout);
+        let directory = Directory::open(settings.cache_path, &url, settings.actor_kinds);
+        GitlabBackend {
+            environment: settings.environment.to_string(),
+            url,
+            client,
+            directory,
+            sync_path: settings.state_dir.join(format!("{}.sync.json", settings.environment)),
+            audit_path: settings.state_dir.join(format!("{}.audit.jsonl", settings.environment)),
+            writable: settings.writable,
+            progress: None,
+        }
+    }
+
+    /// Sends one Features API call.
+    fn call(&mut self, flag: &str, operation: &Operation) -> Result<(), BackendError> {
+        let what = describe(flag, operation);
+        let call = remote::parameters(operation, |actor| self.directory.target(actor))
+            .map_err(|reason| BackendError::Rejected(format!("cannot {what}: {reason}")))?;
+        let path = format!("/features/{}", segment(flag));
+        let response = match call {
+            Call::Post(form) => self.client.post_form(&path, &form)?,
+            Call::Delete => self.client.delete(&path)?,
+        };
+        match response.status {
+            200..=299 => Ok(()),
+            _ => Err(self.client.failure(&what, &response)),
+        }
+    }
+
+    fn read_sync_record(&self) -> Result<Option<SyncRecord>, BackendError> {
+        let text = match std::fs::read_to_string(&self.sync_path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("failed to read `{}`", self.sync_path.display()))
+                    .into());
+            }
+        };
+        let record = serde_json::from_str(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "`{}` is not a sync record: {error}\nhelp: delete it; only the record of the last sync is lost",
+                self.sync_path.display()
+            )
+        })?;
+        Ok(Some(record))
+    }
+
+    fn append_audit(&self, record: &AuditRecord) -> Result<(), BackendError> {
+        let mut line = serde_json::to_string(record).context("failed to serialize the audit record")?;
+        line.push('\n');
+        if let Some(folder) = self.audit_path.parent() {
+            std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+        }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.audit_path)
+            .and_then(|mut file| file.write_all(line.as_bytes()))
+            .with_context(|| format!("failed to append to `{}`", self.audit_path.display()))?;
+        Ok(())
+    }
+}
+
+impl Backend for GitlabBackend {
+    fn fetch(&mut self) -> Result<Snapshot, BackendError> {
+        let response = self.client.get("/features")?;
+        if response.status != 200 {
+            return Err(self
+                .client
+                .failure("list the flags (`GET /api/v4/features`)", &response));
+        }
+        let features: Vec<RemoteFeature> = serde_json::from_str(&response.body).map_err(|error| {
+            anyhow::anyhow!(
+                "the flags listed by `{}` are not what GitLab's Features API documents: {error}",
+                self.url
+            )
+        })?;
+        let mut flags = EnvironmentState::new();
+        for feature in &features {
+            let decoded = remote::decode(feature).map_err(|reason| anyhow::anyhow!("{}: {reason}", self.url))?;
+            let stored = if decoded.boolean {
+                Stored::Boolean(true)
+            } else {
+                let mut actors = BTreeSet::new();
+                for flipper_id in &decoded.actors {
+                    actors.insert(self.directory.actor(&self.client, flipper_id)?);
+                }
+                let gates = GateSet {
+                    percentage_of_actors: decoded.percentage_of_actors,
+                    percentage_of_time: decoded.percentage_of_time,
+                    actors,
+                    groups: decoded.groups,
+                };
+                // A persisted flag with no gate open is off: GitLab's `false`.
+                if gates.is_empty() {
+                    Stored::Boolean(false)
+                } else {
+                    Stored::Gates(gates)
+                }
+            };
+            flags.insert(feature.name.clone(), stored);
+        }
+        self.directory.save()?;
+        Ok(Snapshot {
+            flags,
+            last_sync: self.read_sync_record()?,
+        })
+    }
+
+    fn canonicalize(&mut self, desired: &mut EnvironmentState) -> Result<(), BackendError> {
+        let mut canonical = desired.clone();
+        let mut missing = Vec::new();
+        for (flag, stored) in &mut canonical {
+            let Stored::Gates(gates) = stored else { continue };
+            let mut actors = BTreeSet::new();
+            for actor in &gates.actors {
+                match self.directory.canonical(&self.client, actor)? {
+                    Some(found) => {
+                        actors.insert(found);
+                    }
+                    None => missing.push(format!("`{actor}` in flag `{flag}`")),
+                }
+            }
+            gates.actors = actors;
+        }
+        self.directory.save()?;
+        if !missing.is_empty() {
+            return Err(BackendError::Rejected(format!(
+                "environment `{}` ({}) has no such actor: {}\nhelp: name a project, group or namespace by its full path or id, a user by username or id",
+                self.environment,
+                self.url,
+                missing.join(", ")
+            )));
+        }
+        *desired = canonical;
+        Ok(())
+    }
+
+    fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("environment `{}` was opened read-only", self.environment).into());
+        }
+        let operations = change.operations();
+        let resume_at = match &self.progress {
+            Some((stopped, done)) if stopped == change => *done,
+            _ => 0,
+        };
+        for (index, operation) in operations.iter().enumerate().skip(resume_at) {
+            if let Err(error) = self.call(&change.flag, operation) {
+                self.progress = Some((change.clone(), index));
+                return Err(error);
+            }
+        }
+        self.progress = None;
+        self.append_audit(&AuditRecord::new(change, context, 0))
+    }
+
+    fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("environment `{}` was opened read-only", self.environment).into());
+        }
+        let mut text = serde_json::to_string_pretty(record).context("failed to serialize the sync record")?;
+        text.push('\n');
+        super::file::write_atomically(&self.sync_path, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Reads environment `environment`'s access token from the variable `token_env`; only this
+/// backend reads it, and it is never printed.
+pub fn read_token(token_env: &str, environment: &str) -> anyhow::Result<Token> {
+    match std::env::var(token_env) {
+        Ok(value) if !value.trim().is_empty() => Ok(Token::new(value.trim().to_string())),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("the token variable `{token_env}` of environment `{environment}` is not valid UTF-8")
+        }
+        _ => anyhow::bail!(
+            "environment `{environment}` reads its GitLab token from `{token_env}`, which is not set\nhelp: set `{token_env}` to an administrator's access token with the `api` scope"
+        ),
+    }
+}
+
+/// What an operation does to a flag, for messages: ``set `alpha` to 25% of actors``.
+fn describe(flag: &str, operation: &Operation) -> String {
+    match operation {
+        Operation::Remove => format!("delete `{flag}`"),
+        Operation::Enable => format!("enable `{flag}`"),
+        Operation::Disable => format!("disable `{flag}`"),
+        Operation::PercentageOfActors(p) => format!("set `{flag}` to {}% of actors", percent(*p)),
+        Operation::PercentageOfTime(p) => format!("set `{flag}` to {}% of time", percent(*p)),
+        Operation::AddActor(actor) => match actor.id.strip_suffix(remote::OPT_OUT) {
+            Some(id) => format!("opt `{}:{id}` out of `{flag}`", actor.kind),
+            None => format!("enable `{flag}` for `{actor}`"),
+        },
+        Operation::RemoveActor(actor) => match actor.id.strip_suffix(remote::OPT_OUT) {
+            Some(id) => format!("remove the opt-out of `{}:{id}` from `{flag}`", actor.kind),
+            None => format!("disable `{flag}` for `{actor}`"),
+        },
+        Operation::AddGroup(group) => format!("enable `{flag}` for the feature group `{group}`"),
+        Operation::RemoveGroup(group) => format!("disable `{flag}` for the feature group `{group}`"),
+    }
+}
