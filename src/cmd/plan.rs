@@ -41,7 +41,11 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
         PlanFormat::Json => serde_json::to_string_pretty(&plans)? + "\n",
     };
     if args.format != PlanFormat::Json {
-        let bullet = if args.format == PlanFormat::Markdown { "- " } else { "  " };
+        let bullet = if args.format == PlanFormat::Markdown {
+            "- "
+        } else {
+            "  "
+        };
         let mut notes = String::new();
         let wall_clock = jiff::Timestamp::now();
         for plan in plans.iter().filter(|plan| !plan.is_empty()) {
