@@ -7,6 +7,7 @@ mod eval;
 mod harness;
 mod history;
 mod import;
+mod pipeline;
 mod policy;
 mod report;
 mod site;
