@@ -9,6 +9,7 @@ mod gitlab;
 mod harness;
 mod history;
 mod import;
+mod pipeline;
 mod policy;
 mod report;
 mod site;
