@@ -55,8 +55,14 @@ impl Registry {
 
     /// Runs `flagops ARGS` in the registry's directory.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[])
+    }
+
+    /// Runs `flagops ARGS` in the registry's directory with extra environment variables.
+    pub(crate) fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let output = Command::new(env!("CARGO_BIN_EXE_flagops"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             // The CI's own identity and commit must not leak into the registries under test.

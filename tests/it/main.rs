@@ -3,9 +3,11 @@
 mod check;
 mod cli;
 mod docs;
+mod flipper_sql;
 mod harness;
 mod history;
 mod import;
+mod postgres;
 mod report;
 mod site;
 mod sync;
