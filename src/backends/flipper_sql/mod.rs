@@ -58,6 +58,43 @@ CREATE TABLE IF NOT EXISTS flagops_sync (
 );
 ";
 
+/// One flag's change as a single statement, so one round trip and one transaction: `$1` the
+/// flag, `$2` whether it stays stored, `$3` and `$4` the keys and values of its gate rows, `$5`
+/// to `$11` the audit record. Its gate rows are locked; those not wanted (and `NULL` values) are
+/// deleted, missing ones inserted with the current time, and rows already right kept. The
+/// `features` row is inserted when missing and never touched otherwise, or deleted when the
+/// flag goes. The audit record is written only when a row changed. Every part of a `WITH`
+/// sees the rows as they were before the statement, so the parts do not overlap.
+const WRITE_FLAG: &str = "
+WITH desired AS (
+  SELECT gate.key, gate.value FROM unnest($3::text[], $4::text[]) AS gate(key, value)
+), existing AS (
+  SELECT id, key, value FROM feature_gates WHERE feature_key = $1::text FOR UPDATE
+), stale AS (
+  DELETE FROM feature_gates WHERE id IN (
+    SELECT e.id FROM existing e
+    WHERE e.value IS NULL OR NOT EXISTS (SELECT 1 FROM desired d WHERE d.key = e.key AND d.value = e.value)
+  )
+  RETURNING 1
+), added AS (
+  INSERT INTO feature_gates (feature_key, key, value, created_at, updated_at)
+  SELECT $1::text, d.key, d.value, now(), now() FROM desired d
+  WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.key = d.key AND e.value = d.value)
+  RETURNING 1
+), created AS (
+  INSERT INTO features (key, created_at, updated_at)
+  SELECT $1::text, now(), now()
+  WHERE $2::boolean AND NOT EXISTS (SELECT 1 FROM features WHERE key = $1::text)
+  RETURNING 1
+), removed AS (
+  DELETE FROM features WHERE NOT $2::boolean AND key = $1::text RETURNING 1
+)
+INSERT INTO flagops_audit (environment, flag, action, from_state, to_state, applied_by, applied_at, commit_sha)
+SELECT $5::text, $1::text, $6::text, $7::jsonb, $8::jsonb, $9::text, $10::timestamptz, $11::text
+WHERE EXISTS (SELECT 1 FROM stale) OR EXISTS (SELECT 1 FROM added)
+   OR EXISTS (SELECT 1 FROM created) OR EXISTS (SELECT 1 FROM removed)
+";
+
 /// What the backend needs besides the connection.
 #[derive(Clone, Debug)]
 pub struct Options<'a> {
@@ -90,13 +127,7 @@ struct Session {
 
 /// The statements a change runs, prepared once per connection.
 struct Statements {
-    insert_feature: Statement,
-    gates_for_update: Statement,
-    delete_gates: Statement,
-    insert_gates: Statement,
-    delete_all_gates: Statement,
-    delete_feature: Statement,
-    insert_audit: Statement,
+    write_flag: Statement,
 }
 
 /// Reads the connection string from the environment variable `url_env`: libpq's `key=value`
@@ -327,9 +358,9 @@ impl AuditRow {
 }
 
 /// Makes one flag's rows exactly `desired` (or removes the flag), with its audit record, in one
-/// transaction. Rows already right are left as they are, as Flipper leaves them; when nothing
-/// had to change, no audit record is written either, so a retry after a lost acknowledgement
-/// records nothing twice.
+/// statement and so one transaction. Rows already right are left as they are, as Flipper leaves
+/// them; when nothing had to change, no audit record is written either, so a retry after a lost
+/// acknowledgement records nothing twice.
 fn write_change(
     client: &mut Client,
     statements: &Statements,
@@ -337,59 +368,28 @@ fn write_change(
     desired: Option<&BTreeSet<(String, String)>>,
     audit: &AuditRow,
 ) -> Result<(), postgres::Error> {
-    let mut transaction = client.transaction()?;
-    let mut changed = false;
-    match desired {
-        None => {
-            changed |= transaction.execute(&statements.delete_all_gates, &[&flag])? > 0;
-            changed |= transaction.execute(&statements.delete_feature, &[&flag])? > 0;
-        }
-        Some(desired) => {
-            changed |= transaction.execute(&statements.insert_feature, &[&flag])? > 0;
-            let mut kept: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut stale: Vec<i64> = Vec::new();
-            for row in transaction.query(&statements.gates_for_update, &[&flag])? {
-                let id: i64 = row.get(0);
-                let key: String = row.get(1);
-                let value: Option<String> = row.get(2);
-                // A row is kept once if it is desired; duplicates, NULLs and the rest go.
-                match value.map(|value| (key, value)) {
-                    Some(row) if desired.contains(&row) && !kept.contains(&row) => {
-                        kept.insert(row);
-                    }
-                    _ => stale.push(id),
-                }
-            }
-            if !stale.is_empty() {
-                transaction.execute(&statements.delete_gates, &[&stale])?;
-                changed = true;
-            }
-            let (keys, values): (Vec<&str>, Vec<&str>) = desired
-                .difference(&kept)
-                .map(|(key, value)| (key.as_str(), value.as_str()))
-                .unzip();
-            if !keys.is_empty() {
-                transaction.execute(&statements.insert_gates, &[&flag, &keys, &values])?;
-                changed = true;
-            }
-        }
-    }
-    if changed {
-        transaction.execute(
-            &statements.insert_audit,
-            &[
-                &audit.environment,
-                &flag,
-                &audit.action,
-                &audit.from,
-                &audit.to,
-                &audit.by,
-                &audit.at,
-                &audit.commit,
-            ],
-        )?;
-    }
-    transaction.commit()
+    let (keys, values): (Vec<&str>, Vec<&str>) = desired
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .unzip();
+    client.execute(
+        &statements.write_flag,
+        &[
+            &flag,
+            &desired.is_some(),
+            &keys,
+            &values,
+            &audit.environment,
+            &audit.action,
+            &audit.from,
+            &audit.to,
+            &audit.by,
+            &audit.at,
+            &audit.commit,
+        ],
+    )?;
+    Ok(())
 }
 
 type Features = Vec<String>;
@@ -447,20 +447,7 @@ fn read_all(client: &mut Client, environment: &str) -> Result<(Features, Gates, 
 
 fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
     Ok(Statements {
-        insert_feature: client.prepare(
-            "INSERT INTO features (key, created_at, updated_at) SELECT $1::text, now(), now() WHERE NOT EXISTS (SELECT 1 FROM features WHERE key = $1::text)",
-        )?,
-        gates_for_update: client
-            .prepare("SELECT id::bigint, key, value FROM feature_gates WHERE feature_key = $1::text FOR UPDATE")?,
-        delete_gates: client.prepare("DELETE FROM feature_gates WHERE id = ANY($1::bigint[])")?,
-        insert_gates: client.prepare(
-            "INSERT INTO feature_gates (feature_key, key, value, created_at, updated_at) SELECT $1::text, gate.key, gate.value, now(), now() FROM unnest($2::text[], $3::text[]) AS gate(key, value)",
-        )?,
-        delete_all_gates: client.prepare("DELETE FROM feature_gates WHERE feature_key = $1::text")?,
-        delete_feature: client.prepare("DELETE FROM features WHERE key = $1::text")?,
-        insert_audit: client.prepare(
-            "INSERT INTO flagops_audit (environment, flag, action, from_state, to_state, applied_by, applied_at, commit_sha) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )?,
+        write_flag: client.prepare(WRITE_FLAG)?,
     })
 }
 
