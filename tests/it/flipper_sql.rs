@@ -10,9 +10,9 @@ use flagops::backends::Backend;
 use flagops::backends::flipper_sql::{self, FlipperSqlBackend};
 use flagops::config::Config;
 use flagops::state::{Actor, GateSet, Stored};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::flipper_oracle::{flipper_enabled, flipper_view, read_through_flipper, ruby_flipper_available};
 use crate::harness::{Output, Registry, flag, repo_root};
 use crate::postgres::{self, Database};
 
@@ -676,140 +676,6 @@ fn flipper_sql_rows_read_back_through_flipper() {
     // The percentages really split the actors.
     let opened = seen["quarter"].enabled.values().filter(|on| **on).count();
     assert!((60..=150).contains(&opened), "{opened} of {} at 25%", actors.len());
-}
-
-/// What the Ruby oracle prints for one flag.
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct FlipperView {
-    persisted: bool,
-    state: String,
-    boolean: bool,
-    actors: Vec<String>,
-    groups: Vec<String>,
-    percentage_of_actors: f64,
-    percentage_of_time: f64,
-    enabled: BTreeMap<String, bool>,
-}
-
-/// The gate values and state Flipper should read for `state` (enabled? is filled in apart).
-fn flipper_view(state: Option<&Stored>, config: &Config) -> FlipperView {
-    let mut view = FlipperView {
-        state: "off".into(),
-        ..FlipperView::default()
-    };
-    let Some(state) = state else { return view };
-    view.persisted = true;
-    match state {
-        Stored::Boolean(on) => {
-            view.boolean = *on;
-            if *on {
-                view.state = "on".into();
-            }
-        }
-        Stored::Gates(gates) => {
-            view.percentage_of_actors = gates.percentage_of_actors.map_or(0.0, as_written);
-            view.percentage_of_time = gates.percentage_of_time.map_or(0.0, as_written);
-            view.actors = gates.actors.iter().map(|actor| flipper_id(actor, config)).collect();
-            view.actors.sort();
-            view.groups = gates.groups.iter().cloned().collect();
-            view.state = if gates.is_empty() { "off" } else { "conditional" }.into();
-        }
-    }
-    view
-}
-
-/// Whether GitLab's `Feature.enabled?(flag, actor)` is true for a flag stored as `state`, by
-/// Flipper's rules: `None` when it is a random draw (a percentage of time between 0 and 100).
-/// The percentage-of-actors gate opens when crc32(flag + flipper_id) % 100,000 is below the
-/// stored percentage times 1,000, compared as Ruby does, in floating point.
-/// FIXME: ask `flagops eval` instead once that command exists, so the registry's own evaluation
-/// is what the real Flipper is checked against.
-fn flipper_enabled(
-    flag: &str,
-    state: Option<&Stored>,
-    actor: Option<&str>,
-    config: &Config,
-    team_members: &[String],
-) -> Option<bool> {
-    let gates = match state {
-        None => return Some(false),
-        Some(Stored::Boolean(on)) => return Some(*on),
-        Some(Stored::Gates(gates)) => gates,
-    };
-    let by_actor = actor.is_some_and(|id| {
-        gates.actors.iter().any(|a| flipper_id(a, config) == id)
-            || gates.percentage_of_actors.is_some_and(|p| {
-                f64::from(crc32fast::hash(format!("{flag}{id}").as_bytes()) % 100_000) < as_written(p) * 1000.0
-            })
-            || (gates.groups.contains("gitlab_team_members") && team_members.iter().any(|member| member == id))
-    });
-    match gates.percentage_of_time {
-        _ if by_actor => Some(true),
-        Some(p) if p > 0 && p < 100_000 => None,
-        Some(p) if p >= 100_000 => Some(true),
-        _ => Some(false),
-    }
-}
-
-/// A percentage as the backend writes it and Ruby reads it back: a float from its text.
-fn as_written(thousandths: u32) -> f64 {
-    flipper_sql::rows::percentage_text(thousandths).parse().unwrap()
-}
-
-/// `Project:278964` for `project:278964`, from the config's `flipper_type`.
-fn flipper_id(actor: &Actor, config: &Config) -> String {
-    format!("{}:{}", config.actor_kinds[&actor.kind].flipper_type, actor.id)
-}
-
-/// Runs the Ruby oracle on `flags`, checking `enabled?` for `actors`.
-fn read_through_flipper(
-    database: &Database,
-    flags: &[&str],
-    actors: &[String],
-    team_members: &[String],
-) -> BTreeMap<String, FlipperView> {
-    use std::io::Write;
-    let input = json!({
-        "flags": flags,
-        "actors": actors,
-        "groups": {"gitlab_team_members": team_members},
-    });
-    let mut child = std::process::Command::new("ruby")
-        .arg(repo_root().join("tests/it/flipper_oracle.rb"))
-        .env("PGHOST", database.cluster().socket_dir())
-        .env("PGPORT", database.cluster().port().to_string())
-        .env("PGUSER", "postgres")
-        .env("PGDATABASE", database.name())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run ruby");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "the Ruby oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Whether Ruby with Flipper's ActiveRecord adapter and the pg gem can run; under CI it must.
-fn ruby_flipper_available() -> bool {
-    let works = std::process::Command::new("ruby")
-        .args([
-            "-e",
-            "require 'active_record'; require 'flipper'; require 'flipper/adapters/active_record'; require 'pg'",
-        ])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    works || postgres::missing::<()>("Ruby with ruby-flipper and ruby-pg").is_some()
 }
 
 /// The registry's config.

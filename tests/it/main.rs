@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod docs;
+mod flipper_oracle;
 mod flipper_sql;
 mod harness;
 mod history;
