@@ -592,7 +592,12 @@ fn flipper_sql_requires_gitlab_tables_and_hides_the_password() {
         setup.database.connection_string()
     );
     let working = format!("{} password={secret}", setup.database.connection_string());
-    for (connection, code) in [(&refused, 2), (&wrong_db, 2), (&working, 0)] {
+    let working_url = format!(
+        "postgresql://postgres:{secret}@127.0.0.1:{}/{}",
+        setup.database.cluster().port(),
+        setup.database.name()
+    );
+    for (connection, code) in [(&refused, 2), (&wrong_db, 2), (&working, 0), (&working_url, 0)] {
         for format in ["human", "json"] {
             let output = empty.registry.run_with_env(
                 &["sync", "--env", "production", "--format", format],
