@@ -15,10 +15,6 @@ mod synthetic;
 #[path = "../tests/it/fake_gitlab.rs"]
 mod fake_gitlab;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
-
 use fake_gitlab::FakeGitlab;
 
 const ENVIRONMENTS: [&str; 6] = ["dev", "pre", "staging", "staging-ref", "ops", "production"];
@@ -32,17 +28,18 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     synthetic::write_registry(dir.path(), count);
 
-    let (seconds, memory, changes) = run(dir.path(), &["sync", "--env", "production", "--format", "json"], &[]);
+    let (seconds, memory, changes) =
+        synthetic::run_sync(dir.path(), &["sync", "--env", "production", "--format", "json"], &[]);
     println!(
         "sync --env production from empty, {count} flags: {changes} changes in {seconds:.3} s, peak memory {memory}"
     );
-    let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &[]);
+    let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &[]);
     println!(
         "sync of all 6 environments (production already done): {changes} changes in {seconds:.3} s, peak memory {memory}"
     );
     let mut noop = Vec::new();
     for _ in 0..if benchmarking { 5 } else { 1 } {
-        let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &[]);
+        let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &[]);
         assert_eq!(changes, 0);
         noop.push((seconds, memory));
     }
@@ -86,14 +83,14 @@ fn gitlab(count: usize, benchmarking: bool) {
     .unwrap();
     let variables = [(TOKEN_ENV, fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
 
-    let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &variables);
+    let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &variables);
     let requests: usize = fakes.iter().map(|fake| fake.take_requests().len()).sum();
     println!(
         "gitlab: sync of 6 environments from empty, {count} flags: {changes} changes, {requests} requests in {seconds:.3} s, peak memory {memory}"
     );
     let mut noop = Vec::new();
     for _ in 0..if benchmarking { 5 } else { 1 } {
-        let (seconds, memory, changes) = run(dir.path(), &["sync", "--format", "json"], &variables);
+        let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &variables);
         assert_eq!(changes, 0);
         let requests: Vec<usize> = fakes.iter().map(|fake| fake.take_requests().len()).collect();
         assert_eq!(requests, [1; 6], "a no-op sync makes one request per environment");
@@ -107,48 +104,3 @@ fn gitlab(count: usize, benchmarking: bool) {
     );
 }
 
-/// Runs flagops in `dir` with extra environment variables; returns the wall time, the peak
-/// memory and the changes applied.
-fn run(dir: &Path, args: &[&str], variables: &[(&str, &str)]) -> (f64, String, usize) {
-    let binary = env!("CARGO_BIN_EXE_flagops");
-    let timer = Path::new("/usr/bin/time");
-    let start = Instant::now();
-    let output = if timer.is_file() {
-        Command::new(timer)
-            .args(["-f", "%M"])
-            .arg(binary)
-            .args(args)
-            .envs(variables.iter().copied())
-            .current_dir(dir)
-            .output()
-            .unwrap()
-    } else {
-        Command::new(binary)
-            .args(args)
-            .envs(variables.iter().copied())
-            .current_dir(dir)
-            .output()
-            .unwrap()
-    };
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let memory = if timer.is_file() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let kib: u64 = stderr
-            .lines()
-            .last()
-            .and_then(|line| line.trim().parse().ok())
-            .unwrap_or(0);
-        format!("{:.0} MiB", kib as f64 / 1024.0)
-    } else {
-        "unknown (no /usr/bin/time)".to_string()
-    };
-    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let changes = reports
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["applied"].as_array().unwrap().len())
-        .sum();
-    (seconds, memory, changes)
-}

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
 /// Flag types used, with whether they need a rollout issue.
 const TYPES: [&str; 6] = ["gitlab_com_derisk", "wip", "beta", "ops", "experiment", "worker"];
@@ -163,4 +165,50 @@ pub fn which(tool: &str) -> Option<std::path::PathBuf> {
             .map(|dir| dir.join(tool))
             .find(|candidate| candidate.is_file())
     })
+}
+
+/// Runs `flagops sync ... --format json` in `dir` with extra environment variables; returns
+/// the wall time, the peak memory (through `/usr/bin/time` when present) and the changes applied.
+pub fn run_sync(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (f64, String, usize) {
+    let binary = env!("CARGO_BIN_EXE_flagops");
+    let timer = Path::new("/usr/bin/time");
+    let start = Instant::now();
+    let output = if timer.is_file() {
+        Command::new(timer)
+            .args(["-f", "%M"])
+            .arg(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    } else {
+        Command::new(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let memory = if timer.is_file() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let kib: u64 = stderr
+            .lines()
+            .last()
+            .and_then(|line| line.trim().parse().ok())
+            .unwrap_or(0);
+        format!("{:.0} MiB", kib as f64 / 1024.0)
+    } else {
+        "unknown (no /usr/bin/time)".to_string()
+    };
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let changes = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["applied"].as_array().unwrap().len())
+        .sum();
+    (seconds, memory, changes)
 }

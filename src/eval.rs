@@ -27,7 +27,15 @@ pub fn bucket(flag: &str, flipper_id: &str) -> u32 {
 
 /// Whether the percentage-of-actors gate at `thousandths` (25% is 25,000) opens for the actor.
 pub fn in_percentage(flag: &str, flipper_id: &str, thousandths: u32) -> bool {
-    bucket(flag, flipper_id) < thousandths
+    opens(bucket(flag, flipper_id), thousandths)
+}
+
+/// Flipper's comparison, in floating point as Ruby does it: the stored percentage (`"2.007"`
+/// read with `to_f`) times 1,000. For most percentages this is the bucket below the
+/// thousandths, but not all: 2.007 × 1,000 is 2007.0000000000002, so bucket 2,007 opens too.
+fn opens(bucket: u32, thousandths: u32) -> bool {
+    let percentage = f64::from(thousandths) / 1000.0;
+    f64::from(bucket) < percentage * 1000.0
 }
 
 /// Who a flag is evaluated for.
@@ -129,7 +137,7 @@ fn evaluate_gates(flag: &str, gates: &GateSet, subject: &Subject, config: &Confi
         if let Some(threshold) = gates.percentage_of_actors {
             let bucket = bucket(flag, actor);
             bucket_seen = Some(bucket);
-            if bucket < threshold {
+            if opens(bucket, threshold) {
                 return Decision {
                     outcome: Outcome::On,
                     gate: Gate::PercentageOfActors,
@@ -227,6 +235,17 @@ mod tests {
         assert!(in_percentage("my_feature", "Project:29827", 25_001));
         assert!(in_percentage("red_feature", "Project:8461", 25_000));
         assert!(!in_percentage("red_feature", "Project:2606", 25_000));
+    }
+
+    #[test]
+    fn percentages_compare_as_flipper_does_in_floating_point() {
+        // crc32("edge_flagProject:92536") % 100000 is 2007 (Python's zlib); Flipper opens it at
+        // 2.007% because 2.007 * 1000 is 2007.0000000000002.
+        assert_eq!(bucket("edge_flag", "Project:92536"), 2007);
+        assert!(in_percentage("edge_flag", "Project:92536", 2_007));
+        assert!(!in_percentage("edge_flag", "Project:92536", 2_006));
+        // Whole percentages are exact.
+        assert!(!in_percentage("my_feature", "Project:29827", 25_000));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod gitlab;
+pub mod flipper_sql;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -177,13 +178,23 @@ pub fn open(
             state_dir: root.join(&config.state_dir),
             writable,
         }))),
+        BackendConfig::FlipperSql { url_env } => {
+            let connection = flipper_sql::connection_from_env(url_env, &environment.name)?;
+            let options = flipper_sql::Options {
+                environment: &environment.name,
+                actor_kinds: &config.actor_kinds,
+                writable,
+                lock_wait: flipper_sql::LOCK_WAIT,
+            };
+            Ok(Box::new(flipper_sql::FlipperSqlBackend::open(connection, &options)?))
+        }
         other => {
             let kind = serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(str::to_string))
                 .unwrap_or_default();
             anyhow::bail!(
-                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file` or `kind: gitlab`",
+                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`, `kind: gitlab` or `kind: flipper-sql`",
                 environment.name
             )
         }
