@@ -103,4 +103,3 @@ fn gitlab(count: usize, benchmarking: bool) {
         noop.len()
     );
 }
-

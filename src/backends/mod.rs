@@ -5,8 +5,8 @@
 //! speaks [`Stored`](crate::state::Stored) and [`Change`](crate::plan::Change).
 
 pub mod file;
-pub mod gitlab;
 pub mod flipper_sql;
+pub mod gitlab;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
