@@ -185,19 +185,11 @@ fn write_hugo_site(dir: &Path, pages: usize) {
 }
 
 fn count_pages(dir: &Path) -> usize {
-    let mut count = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "html") {
-                count += 1;
-            }
-        }
-    }
-    count
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|entry| entry.file_type().is_file() && entry.path().extension().is_some_and(|ext| ext == "html"))
+        .count()
 }
 
 fn run(root: &Path, binary: &str, args: &[&str]) {

@@ -80,6 +80,32 @@ pub enum Gate {
     None,
 }
 
+impl Outcome {
+    /// `on`, `off` or `random`, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::On => "on",
+            Outcome::Off => "off",
+            Outcome::Random => "random",
+        }
+    }
+}
+
+impl Gate {
+    /// The gate's name, as in JSON and test files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Default => "default",
+            Gate::Boolean => "boolean",
+            Gate::Actor => "actor",
+            Gate::PercentageOfActors => "percentage_of_actors",
+            Gate::PercentageOfTime => "percentage_of_time",
+            Gate::Group => "group",
+            Gate::None => "none",
+        }
+    }
+}
+
 /// The result of one evaluation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {

@@ -142,6 +142,14 @@ impl Registry {
     pub fn knows(&self, name: &str) -> bool {
         self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
     }
+
+    /// The name of every flag some file defines, readable or not.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.flags
+            .iter()
+            .map(|file| file.flag.name.as_str())
+            .chain(self.unreadable.keys().map(String::as_str))
+    }
 }
 
 #[cfg(test)]

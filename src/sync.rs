@@ -134,12 +134,7 @@ pub fn diff_environment(
     prune: bool,
 ) -> Plan {
     let options = DiffOptions {
-        known: registry
-            .flags
-            .iter()
-            .map(|file| file.flag.name.as_str())
-            .chain(registry.unreadable.keys().map(String::as_str))
-            .collect(),
+        known: registry.names().collect(),
         prune,
         requires: requires_map(registry),
     };
@@ -322,10 +317,11 @@ fn sync_environment(
     if settings.dry_run {
         return Ok(report);
     }
-    let wall_clock: jiff::Timestamp = now.parse()?;
+    // Freezes are judged by the clock of the run, not by the time the plan was resolved at.
+    let freeze = config.freeze_at(&environment.name, now.parse()?);
     if !plan.is_empty()
         && settings.override_freeze.is_none()
-        && let Some(window) = config.freeze_at(&environment.name, wall_clock)
+        && let Some(window) = freeze
     {
         report.not_applied = plan.changes.clone();
         report.failed = Some(Failure {
@@ -363,9 +359,7 @@ fn sync_environment(
         by: settings.by.clone(),
         commit: settings.commit.clone(),
         changes: report.applied.len(),
-        override_freeze: config
-            .freeze_at(&environment.name, wall_clock)
-            .and(settings.override_freeze.clone()),
+        override_freeze: freeze.and(settings.override_freeze.clone()),
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)

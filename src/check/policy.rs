@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Flag, FlagFile, Registry};
+use crate::plan::show_effective;
 use crate::resolve::{desired_flag, step_times};
 use crate::source::push_pointer;
 use crate::state::Stored;
@@ -128,13 +129,6 @@ fn step_at(flag: &Flag, environment: &str, moment: Timestamp) -> bool {
         .any(|(step, time)| time.is_ok_and(|time| time == moment) && step.environments.contains_key(environment))
 }
 
-fn shown(state: Option<&Stored>, default_enabled: bool) -> String {
-    match state {
-        None => format!("nothing stored (default_enabled: {default_enabled})"),
-        Some(state) => crate::plan::show(Some(state)),
-    }
-}
-
 /// Ensure no environment is more enabled than the one before it in the promotion order, at any
 /// moment of a flag's rollout plan.
 pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnostic>) {
@@ -176,8 +170,8 @@ pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnosti
                     &pointer,
                     format!(
                         "{after} ({}) would be more enabled than {before} ({}), which comes before it, {}",
-                        shown(later.as_ref(), flag.default_enabled),
-                        shown(earlier.as_ref(), flag.default_enabled),
+                        show_effective(later.as_ref(), flag.default_enabled),
+                        show_effective(earlier.as_ref(), flag.default_enabled),
                         from(moment)
                     ),
                 )
@@ -265,8 +259,8 @@ pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnos
                             format!(
                                 "step {} reduces {environment} from {} to {}",
                                 position + 1,
-                                shown(before.as_ref(), flag.default_enabled),
-                                shown(Some(&after), flag.default_enabled)
+                                show_effective(before.as_ref(), flag.default_enabled),
+                                show_effective(Some(&after), flag.default_enabled)
                             ),
                         )
                         .with_help("mark a step that takes the flag away on purpose with `rollback: true`"),
@@ -319,8 +313,8 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
                             "`{}` is on in {environment} {} ({}) while `{required}`, which it requires, is not fully on there ({})",
                             flag.name,
                             from(moment),
-                            shown(state.as_ref(), flag.default_enabled),
-                            shown(needed.as_ref(), other.default_enabled)
+                            show_effective(state.as_ref(), flag.default_enabled),
+                            show_effective(needed.as_ref(), other.default_enabled)
                         ),
                     )
                     .with_help(format!(

@@ -9,12 +9,7 @@ use super::at_value;
 
 /// Ensure every flag named in `requires` exists and is not the flag itself.
 pub(super) fn check_requires_known(registry: &Registry, out: &mut Vec<Diagnostic>) {
-    let known: BTreeSet<&str> = registry
-        .flags
-        .iter()
-        .map(|file| file.flag.name.as_str())
-        .chain(registry.unreadable.keys().map(String::as_str))
-        .collect();
+    let known: BTreeSet<&str> = registry.names().collect();
     for file in &registry.flags {
         for (position, required) in file.flag.requires.iter().enumerate() {
             let pointer = format!("/requires/{position}");

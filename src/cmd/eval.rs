@@ -134,10 +134,10 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
         flag: flag.name.clone(),
         environment,
         at: at.map(|at| at.to_string()),
-        state: show(state.as_ref(), flag.default_enabled),
+        state: crate::plan::show_effective(state.as_ref(), flag.default_enabled),
         compared_state: compared_state
             .as_ref()
-            .map(|other| show(other.as_ref(), flag.default_enabled)),
+            .map(|other| crate::plan::show_effective(other.as_ref(), flag.default_enabled)),
         switched_on: compared_state.as_ref().map(|_| switched(Outcome::Off, Outcome::On)),
         switched_off: compared_state.as_ref().map(|_| switched(Outcome::On, Outcome::Off)),
         results,
@@ -167,21 +167,6 @@ fn with_percentage(state: Option<&Stored>, thousandths: u32) -> Stored {
     }
 }
 
-fn show(state: Option<&Stored>, default_enabled: bool) -> String {
-    match state {
-        None => format!("nothing stored (default_enabled: {default_enabled})"),
-        Some(state) => crate::plan::show(Some(state)),
-    }
-}
-
-fn outcome(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::On => "on",
-        Outcome::Off => "off",
-        Outcome::Random => "random",
-    }
-}
-
 fn human(report: &Report) -> String {
     let mut out = String::new();
     let when = match &report.at {
@@ -207,11 +192,11 @@ fn human(report: &Report) -> String {
         let _ = write!(
             out,
             "  {actor:<width$}  {:<6} {}",
-            outcome(row.decision.outcome),
+            row.decision.outcome.as_str(),
             row.decision.reason
         );
         if let Some(compared) = &row.compared {
-            let _ = write!(out, "  → {}", outcome(compared.outcome));
+            let _ = write!(out, "  → {}", compared.outcome.as_str());
         }
         out.push('\n');
     }

@@ -4,7 +4,7 @@ use crate::ExitStatus;
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::load::{self, LoadOptions, Workspace};
 use crate::model::Registry;
-use crate::plan::{self, DiffOptions, Plan, render};
+use crate::plan::{Plan, render};
 
 pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitStatus> {
     let Some(registry) = super::load_valid(workspace, "planning")? else {
@@ -112,20 +112,14 @@ fn plans_against_revision(
         }
         None => None,
     };
-    let known = registry.flags.iter().map(|file| file.flag.name.as_str()).collect();
-    let options = DiffOptions {
-        known,
-        prune,
-        requires: crate::sync::requires_map(registry),
-    };
-    let mut plans = Vec::new();
-    for name in environments {
-        let desired = crate::resolve::desired(registry, name, at);
-        let before = base_registry
-            .as_ref()
-            .map(|base| crate::resolve::desired(base, name, at))
-            .unwrap_or_default();
-        plans.push(plan::diff(name, &desired, &before, &options));
-    }
-    Ok(plans)
+    Ok(environments
+        .iter()
+        .map(|name| {
+            let before = base_registry
+                .as_ref()
+                .map(|base| crate::resolve::desired(base, name, at))
+                .unwrap_or_default();
+            crate::sync::plan_environment(registry, name, &before, at, prune)
+        })
+        .collect())
 }

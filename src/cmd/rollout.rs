@@ -58,13 +58,6 @@ pub(super) fn rollout(workspace: &Workspace, args: RolloutArgs) -> anyhow::Resul
     Ok(ExitStatus::Success)
 }
 
-fn shown(state: Option<&Stored>, default_enabled: bool) -> String {
-    match state {
-        None => format!("nothing stored (default_enabled: {default_enabled})"),
-        Some(state) => crate::plan::show(Some(state)),
-    }
-}
-
 fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> RolloutView {
     let progress = progress(flag, at);
     let steps = flag
@@ -126,7 +119,10 @@ fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> RolloutView {
             .environment_names()
             .map(|name| {
                 let state = crate::resolve::desired_flag(flag, name, at);
-                (name.to_string(), shown(state.as_ref(), flag.default_enabled))
+                (
+                    name.to_string(),
+                    crate::plan::show_effective(state.as_ref(), flag.default_enabled),
+                )
             })
             .collect(),
         overrides: flag.overrides.clone(),

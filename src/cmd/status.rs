@@ -16,12 +16,7 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
     };
     let at = super::parse_at(args.at.as_deref())?;
     let head = crate::history::head_commit(&workspace.root);
-    let known = registry
-        .flags
-        .iter()
-        .map(|file| file.flag.name.as_str())
-        .chain(registry.unreadable.keys().map(String::as_str))
-        .collect();
+    let known = registry.names().collect();
     let mut statuses = Vec::new();
     for name in super::select_environments(&registry, &args.environments)? {
         let environment = registry.config.environment(&name).expect("selected environments exist");

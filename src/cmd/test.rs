@@ -274,19 +274,14 @@ fn run_file(
                 Expected::Boolean(false) => Outcome::Off,
                 Expected::Random(_) => Outcome::Random,
             };
-            let word = |outcome: Outcome| match outcome {
-                Outcome::On => "on",
-                Outcome::Off => "off",
-                Outcome::Random => "random",
-            };
             let mut failure = None;
             if decision.outcome != expected {
                 failure = Some((
                     "enabled",
                     format!(
                         "expected {}, got {}: {}",
-                        word(expected),
-                        word(decision.outcome),
+                        expected.as_str(),
+                        decision.outcome.as_str(),
                         decision.reason
                     ),
                 ));
@@ -297,8 +292,8 @@ fn run_file(
                     "gate",
                     format!(
                         "expected the {} gate to decide, but {} did: {}",
-                        gate_name(gate),
-                        gate_name(decision.gate),
+                        gate.as_str(),
+                        decision.gate.as_str(),
                         decision.reason
                     ),
                 ));
@@ -333,17 +328,5 @@ fn run_file(
                 failure: failure.map(|(_, message)| message),
             });
         }
-    }
-}
-
-fn gate_name(gate: Gate) -> &'static str {
-    match gate {
-        Gate::Default => "default",
-        Gate::Boolean => "boolean",
-        Gate::Actor => "actor",
-        Gate::PercentageOfActors => "percentage_of_actors",
-        Gate::PercentageOfTime => "percentage_of_time",
-        Gate::Group => "group",
-        Gate::None => "none",
     }
 }

@@ -203,13 +203,13 @@ pub fn load_history(
     let stop = cached
         .as_ref()
         .and_then(|cached| gix::ObjectId::from_hex(cached.head.as_bytes()).ok());
-    if let Some(cached) = &cached
-        && stop == Some(head)
+    if stop == Some(head)
+        && let Some(cached) = cached
     {
         let history = History {
-            head: Some(cached.head.clone()),
+            head: Some(cached.head),
             head_time: cached.head_time,
-            events: cached.events.clone(),
+            events: cached.events,
         };
         return Ok((history, CacheUse::Incremental));
     }

@@ -267,6 +267,15 @@ pub fn show(state: Option<&Stored>) -> String {
     state.map_or_else(|| "(absent)".to_string(), ToString::to_string)
 }
 
+/// A flag's state in words for people judging its effect: nothing stored names the
+/// `default_enabled` the application falls back to.
+pub fn show_effective(state: Option<&Stored>, default_enabled: bool) -> String {
+    match state {
+        None => format!("nothing stored (default_enabled: {default_enabled})"),
+        Some(state) => state.to_string(),
+    }
+}
+
 impl fmt::Display for Change {
     /// `+ name: (absent) → true`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
