@@ -66,9 +66,9 @@ pub enum EventKind {
 }
 
 /// A flag file at one commit: its path and its flag, if it could be read.
-pub(crate) struct Version {
+pub(crate) struct Version<'a> {
     pub(crate) path: String,
-    pub(crate) flag: Option<Flag>,
+    pub(crate) flag: Option<&'a Flag>,
 }
 
 /// The commit facts every event of it shares.
@@ -91,7 +91,10 @@ pub(crate) fn read_flag(path: &str, text: &str) -> Option<Flag> {
 
 /// The events of one commit, from the versions of each changed flag before and after it, keyed
 /// by file stem.
-pub(crate) fn events(commit: &CommitInfo<'_>, changed: &BTreeMap<String, (Vec<Version>, Vec<Version>)>) -> Vec<Event> {
+pub(crate) fn events(
+    commit: &CommitInfo<'_>,
+    changed: &BTreeMap<String, (Vec<Version<'_>>, Vec<Version<'_>>)>,
+) -> Vec<Event> {
     let (title, merge_request) = title_and_merge_request(commit.message);
     let mut out = Vec::new();
     for (stem, (before, after)) in changed {

@@ -213,8 +213,12 @@ pub fn load_history(
         };
         return Ok((history, CacheUse::Incremental));
     }
-    let (commits, met_stop) = walk::walk(&repository, head, &components, stop)?;
-    let new_events = events_of(&repository, &commits, flags_dir)?;
+    let walk::Walk {
+        commits,
+        met_stop,
+        oldest_first,
+    } = walk::walk(&repository, head, &components, stop)?;
+    let new_events = events_of(&repository, &commits, flags_dir, oldest_first)?;
 
     let mut commit_buffer = Vec::new();
     let head_time = {
@@ -253,77 +257,102 @@ pub fn load_history(
     Ok((history, used))
 }
 
-/// The events of the commits (newest first), reading and parsing each flag blob once.
+/// The events of the commits (newest first). Every flag blob is read and parsed once; the
+/// versions of each file are read in the order its delta chain runs (`oldest_first`, from
+/// the walk), so each read applies one delta to the one before.
 fn events_of(
     repository: &gix::Repository,
     commits: &[walk::FlagCommit],
     flags_dir: &str,
+    oldest_first: bool,
 ) -> anyhow::Result<Vec<Event>> {
     use gix::objs::FindExt;
     use rayon::prelude::*;
+    use std::collections::{BTreeMap, HashMap};
 
-    // Every blob once, read and parsed in parallel (each worker with its own object cache).
-    let mut ids: std::collections::BTreeSet<gix::ObjectId> = std::collections::BTreeSet::new();
+    // The versions of each flag file, newest first.
+    let mut versions: BTreeMap<&str, Vec<gix::ObjectId>> = BTreeMap::new();
     for commit in commits {
         for (path, (before, after)) in &commit.files {
             if is_flag_path(path) {
-                ids.extend([before, after].into_iter().flatten().copied());
+                let list = versions.entry(path.as_str()).or_default();
+                for id in [after, before].into_iter().flatten() {
+                    if list.last() != Some(id) {
+                        list.push(*id);
+                    }
+                }
             }
         }
     }
     let shared = repository.clone().into_sync();
-    let parsed: std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>> = ids
+    let parsed: HashMap<gix::ObjectId, Option<crate::model::Flag>> = versions
         .into_par_iter()
         .map_init(
-            || (shared.to_thread_local(), Vec::new()),
-            |(local, buffer), id| -> anyhow::Result<(gix::ObjectId, Option<crate::model::Flag>)> {
-                let blob = local
-                    .objects
-                    .find_blob(&id, buffer)
-                    .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
-                let text = String::from_utf8_lossy(blob.data);
-                Ok((id, events::read_flag("flag.yml", &text)))
+            || {
+                let mut local = shared.to_thread_local();
+                // Each blob is read once: a cache of decoded objects would only copy them.
+                local.object_cache_size(0);
+                (local, Vec::new())
+            },
+            |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<crate::model::Flag>)>> {
+                if oldest_first {
+                    ids.reverse();
+                }
+                ids.into_iter()
+                    .map(|id| {
+                        let blob = local
+                            .objects
+                            .find_blob(&id, buffer)
+                            .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
+                        let text = String::from_utf8_lossy(blob.data);
+                        Ok((id, events::read_flag("flag.yml", &text)))
+                    })
+                    .collect()
             },
         )
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
 
-    let mut out = Vec::new();
-    for commit in commits {
-        let mut changed: std::collections::BTreeMap<String, (Vec<events::Version>, Vec<events::Version>)> =
-            Default::default();
-        for (path, (before, after)) in &commit.files {
-            if !is_flag_path(path) {
-                continue;
+    let events = commits
+        .par_iter()
+        .map(|commit| {
+            let mut changed: BTreeMap<String, (Vec<events::Version<'_>>, Vec<events::Version<'_>>)> = BTreeMap::new();
+            for (path, (before, after)) in &commit.files {
+                if !is_flag_path(path) {
+                    continue;
+                }
+                let stem = Path::new(path)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let shown = format!("{}/{path}", flags_dir.trim_end_matches('/'));
+                let entry = changed.entry(stem).or_default();
+                if let Some(id) = before {
+                    entry.0.push(events::Version {
+                        path: shown.clone(),
+                        flag: parsed[id].as_ref(),
+                    });
+                }
+                if let Some(id) = after {
+                    entry.1.push(events::Version {
+                        path: shown,
+                        flag: parsed[id].as_ref(),
+                    });
+                }
             }
-            let stem = Path::new(path)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let shown = format!("{}/{path}", flags_dir.trim_end_matches('/'));
-            let entry = changed.entry(stem).or_default();
-            if let Some(id) = before {
-                entry.0.push(events::Version {
-                    path: shown.clone(),
-                    flag: parsed[id].clone(),
-                });
-            }
-            if let Some(id) = after {
-                entry.1.push(events::Version {
-                    path: shown,
-                    flag: parsed[id].clone(),
-                });
-            }
-        }
-        // A file that moved shows once on each side; an edit in place shows on both.
-        let info = events::CommitInfo {
-            id: commit.id.to_string(),
-            author: &commit.author,
-            time: commit.time,
-            message: &commit.message,
-        };
-        out.extend(events::events(&info, &changed));
-    }
-    Ok(out)
+            // A file that moved shows once on each side; an edit in place shows on both.
+            let info = events::CommitInfo {
+                id: commit.id.to_string(),
+                author: &commit.author,
+                time: commit.time,
+                message: &commit.message,
+            };
+            events::events(&info, &changed)
+        })
+        .collect::<Vec<_>>();
+    Ok(events.into_iter().flatten().collect())
 }
 
 fn is_flag_path(path: &str) -> bool {
