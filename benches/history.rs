@@ -51,8 +51,10 @@ fn main() {
     let log_seconds = time(|| git_log(root));
     println!("git log --name-only -- flags/: {log_seconds:.3} s");
 
-    let site = time(|| run(root, binary, &["site", "--out", "public"]));
-    let pages = count_pages(&root.join("public"));
+    // Creating 10,000 files costs the file system more than rendering them, and what it costs
+    // varies from run to run: the best of three builds, each into a new folder, for both tools.
+    let site = best_of(3, |n| run(root, binary, &["site", "--out", &format!("public-{n}")]));
+    let pages = count_pages(&root.join("public-0"));
     println!(
         "flagops site: {pages} pages in {site:.3} s ({:.3} ms a page)",
         site * 1000.0 / pages as f64
@@ -74,15 +76,15 @@ fn main() {
         Some(hugo) => {
             let hugo_dir = root.join("hugo");
             write_hugo_site(&hugo_dir, pages);
-            let seconds = time(|| {
+            let seconds = best_of(3, |n| {
                 let output = Command::new(&hugo)
-                    .args(["--quiet", "--destination", "public"])
+                    .args(["--quiet", "--destination", &format!("public-{n}")])
                     .current_dir(&hugo_dir)
                     .output()
                     .unwrap();
                 assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
             });
-            let built = count_pages(&hugo_dir.join("public"));
+            let built = count_pages(&hugo_dir.join("public-0"));
             println!(
                 "hugo: {built} pages in {seconds:.3} s ({:.3} ms a page)",
                 seconds * 1000.0 / built as f64
@@ -219,6 +221,11 @@ fn git(root: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The shortest of `runs` runs, each told its number.
+fn best_of(runs: usize, mut run: impl FnMut(usize)) -> f64 {
+    (0..runs).map(|n| time(|| run(n))).fold(f64::INFINITY, f64::min)
 }
 
 fn time(run: impl FnOnce()) -> f64 {

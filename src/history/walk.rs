@@ -453,7 +453,11 @@ mod tests {
 
     fn git(dir: &Path, args: &[&str]) -> String {
         let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -513,7 +517,19 @@ mod tests {
     fn expected(dir: &Path) -> Vec<(String, BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>)> {
         let mut out = Vec::new();
         for commit in git(dir, &["rev-list", "--first-parent", "main"]).lines() {
-            let raw = git(dir, &["diff-tree", "-r", "--root", "--no-renames", "--raw", commit, "--", "flags/"]);
+            let raw = git(
+                dir,
+                &[
+                    "diff-tree",
+                    "-r",
+                    "--root",
+                    "--no-renames",
+                    "--raw",
+                    commit,
+                    "--",
+                    "flags/",
+                ],
+            );
             let mut files = BTreeMap::new();
             for line in raw.lines().filter(|line| line.starts_with(':')) {
                 let (fields, path) = line.split_once('\t').unwrap();
@@ -533,7 +549,12 @@ mod tests {
         out
     }
 
-    fn walked(dir: &Path) -> (Vec<(String, BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>)>, bool) {
+    fn walked(
+        dir: &Path,
+    ) -> (
+        Vec<(String, BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>)>,
+        bool,
+    ) {
         let repository = gix::open(dir).unwrap();
         let head = repository.head_id().unwrap().detach();
         let walk = walk(&repository, head, &["flags"], None).unwrap();

@@ -149,11 +149,16 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
         b"This folder is built by `flagops site`, which replaces it on every build.\n".to_vec(),
     );
     let pages = files.keys().filter(|name| name.ends_with(".html")).count();
+    let folders: std::collections::BTreeSet<PathBuf> = files
+        .keys()
+        .filter_map(|name| out.join(name).parent().map(Path::to_path_buf))
+        .collect();
+    for folder in folders {
+        std::fs::create_dir_all(&folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+    }
+    // One after another: files created in one folder wait for its lock anyway.
     for (name, bytes) in files {
         let path = out.join(&name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
-        }
         std::fs::write(&path, bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     Ok(pages)
