@@ -27,8 +27,9 @@ pub trait Backend {
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError>;
     /// Rewrites the actors of a desired state into the form `fetch` reports them in, so that a
     /// plan compares like with like (GitLab lists `Project:278964` where a flag file says
-    /// `project: gitlab-org/gitlab`). On error, `desired` is left as it was. The default
-    /// changes nothing: a store that keeps actors as flag files write them needs no rewriting.
+    /// `project: gitlab-org/gitlab`), or refuses an actor the store cannot hold, before any
+    /// change is applied. On error, `desired` is left as it was. The default changes nothing: a
+    /// store that keeps actors as flag files write them needs no rewriting.
     fn canonicalize(&mut self, desired: &mut EnvironmentState) -> Result<(), BackendError> {
         let _ = desired;
         Ok(())

@@ -17,9 +17,12 @@ pub(crate) struct FlagCommit {
     pub(crate) author: String,
     pub(crate) time: i64,
     pub(crate) message: String,
-    /// Changed files, by path below the flags directory: (blob before, blob after).
-    pub(crate) files: BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>,
+    /// Changed files, by path below the flags directory.
+    pub(crate) files: ChangedFiles,
 }
+
+/// Changed files by path: (blob before, blob after).
+pub(crate) type ChangedFiles = BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>;
 
 /// What a walk found.
 pub(crate) struct Walk {
@@ -258,7 +261,7 @@ fn diff_trees(
     before: Option<ObjectId>,
     after: Option<ObjectId>,
     prefix: String,
-    out: &mut BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>,
+    out: &mut ChangedFiles,
 ) -> anyhow::Result<()> {
     let old_bytes = before.map(|id| trees.take(objects, &prefix, id)).transpose()?;
     let new_bytes = after.map(|id| trees.take(objects, &prefix, id)).transpose()?;
@@ -514,7 +517,7 @@ mod tests {
     }
 
     /// What `git diff-tree` says each commit did under `flags/`, files only (no links).
-    fn expected(dir: &Path) -> Vec<(String, BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>)> {
+    fn expected(dir: &Path) -> Vec<(String, ChangedFiles)> {
         let mut out = Vec::new();
         for commit in git(dir, &["rev-list", "--first-parent", "main"]).lines() {
             let raw = git(
@@ -549,12 +552,7 @@ mod tests {
         out
     }
 
-    fn walked(
-        dir: &Path,
-    ) -> (
-        Vec<(String, BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>)>,
-        bool,
-    ) {
+    fn walked(dir: &Path) -> (Vec<(String, ChangedFiles)>, bool) {
         let repository = gix::open(dir).unwrap();
         let head = repository.head_id().unwrap().detach();
         let walk = walk(&repository, head, &["flags"], None).unwrap();

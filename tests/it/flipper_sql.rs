@@ -510,10 +510,11 @@ fn flipper_sql_waits_for_another_sync() {
 }
 
 // Flipper stores numeric ids; a path cannot be resolved from the database, except for kinds
-// whose Flipper id is a path.
+// whose Flipper id is a path. The path is refused before anything is written, by `plan` too.
 #[test]
 fn flipper_sql_refuses_paths_for_numeric_kinds() {
     let Some(setup) = Setup::new(&[
+        ("a_numeric", "production:\n    actors:\n      project: [278964]"),
         (
             "by_path",
             "production:\n    actors:\n      project: [gitlab-org/gitlab]",
@@ -525,21 +526,27 @@ fn flipper_sql_refuses_paths_for_numeric_kinds() {
     ]) else {
         return;
     };
-    let output = setup.run(&["sync", "--env", "production"]);
-    assert_eq!(output.code, 2, "{output:?}");
+    for command in [&["plan", "--env", "production"][..], &["sync", "--env", "production"]] {
+        let output = setup.run(command);
+        assert_eq!(output.code, 2, "{output:?}");
+        let shown = format!("{}{}", output.stdout, output.stderr);
+        assert!(
+            shown.contains(
+                "flag `by_path` in `production`: actor `project:gitlab-org/gitlab` is not a numeric id, and the flipper-sql backend cannot look up paths in GitLab's database (Flipper stores `Project:<id>`)"
+            ) && shown.contains("help: write the project's numeric id"),
+            "{command:?}: {shown}"
+        );
+    }
     assert!(
-        output.stdout.contains(
-            "flag `by_path` in `production`: actor `project:gitlab-org/gitlab` is not a numeric id, and the flipper-sql backend cannot look up paths in GitLab's database (Flipper stores `Project:<id>`)"
-        ) && output.stdout.contains("help: write the project's numeric id"),
-        "{}",
-        output.stdout
+        setup.features().is_empty(),
+        "nothing is written, not even the flags before the refused one"
     );
-    assert!(setup.features().is_empty(), "the refused change wrote nothing");
     setup.write_flags(&[("by_path", "production:\n    actors:\n      project: [278964]")]);
     assert_eq!(setup.run(&["sync", "--env", "production"]).code, 0);
     assert_eq!(
         setup.gates(),
         gates(&[
+            ("a_numeric", "actors", "Project:278964"),
             ("by_path", "actors", "Project:278964"),
             ("repository_path", "actors", "Repository:gitlab-org/gitlab.git"),
         ])

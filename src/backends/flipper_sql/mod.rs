@@ -167,10 +167,9 @@ impl FlipperSqlBackend {
         failure.into()
     }
 
-    fn actor_error(&self, change: &Change, error: ActorIdError) -> BackendError {
+    fn actor_error(&self, flag: &str, error: ActorIdError) -> String {
         let environment = &self.environment;
-        let flag = &change.flag;
-        BackendError::Rejected(match error {
+        match error {
             ActorIdError::NotNumeric { actor, flipper_type } => format!(
                 "flag `{flag}` in `{environment}`: actor `{actor}` is not a numeric id, and the flipper-sql backend cannot look up paths in GitLab's database (Flipper stores `{flipper_type}:<id>`)\nhelp: write the {kind}'s numeric id under `actors: {{ {kind}: [...] }}`, as GitLab shows it on the {kind}'s page",
                 kind = actor.kind
@@ -182,7 +181,7 @@ impl FlipperSqlBackend {
             ActorIdError::OptOut(actor) => format!(
                 "flag `{flag}` in `{environment}`: actor `{actor}` ends in `:opt_out`, which GitLab reads as an opt-out\nhelp: flagops does not write opt-outs; remove the actor"
             ),
-        })
+        }
     }
 }
 
@@ -215,7 +214,10 @@ impl Backend for FlipperSqlBackend {
             return Err(anyhow::anyhow!("the Flipper database of `{}` was opened read-only", self.environment).into());
         }
         let desired = match &change.to {
-            Some(state) => Some(rows::gate_rows(state, &self.types).map_err(|error| self.actor_error(change, error))?),
+            Some(state) => Some(
+                rows::gate_rows(state, &self.types)
+                    .map_err(|error| BackendError::Rejected(self.actor_error(&change.flag, error)))?,
+            ),
             None => None,
         };
         let audit = AuditRow::new(change, context)?;
@@ -242,6 +244,25 @@ impl Backend for FlipperSqlBackend {
             )
             .map(|_| ())
             .map_err(|error| self.failure(error, "failed to record the sync"))
+    }
+
+    /// Flipper stores actors under the ids in its rows, which are what `fetch` reports, so
+    /// nothing is rewritten; an actor the rows cannot hold (a path where GitLab stores a
+    /// database id, an unknown kind, an opt-out) is refused here, before any change is applied.
+    fn canonicalize(&mut self, desired: &mut EnvironmentState) -> Result<(), BackendError> {
+        let refused: Vec<String> = desired
+            .iter()
+            .filter_map(|(flag, state)| {
+                rows::gate_rows(state, &self.types)
+                    .err()
+                    .map(|error| self.actor_error(flag, error))
+            })
+            .collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Rejected(refused.join("\n")))
+        }
     }
 }
 
