@@ -245,7 +245,8 @@ pub struct SyncArgs {
     /// Resolve rollout plans at this time (RFC 3339) instead of now: for rehearsals.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    /// How long to wait for another sync of the same environment, in seconds.
+    /// How long to wait for another sync of the same environment, in seconds: for its lock
+    /// file, and for a `flipper-sql` database's own lock.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_timeout: u64,
     /// Change environments inside a change freeze (`policies.freeze_windows`) anyway; the reason
@@ -289,7 +290,8 @@ pub struct DeployArgs {
     /// Delete flags gone from the registry.
     #[arg(long)]
     pub prune: bool,
-    /// How long to wait for another sync of the same environment, in seconds.
+    /// How long to wait for another sync of the same environment, in seconds: for its lock
+    /// file, and for a `flipper-sql` database's own lock.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_timeout: u64,
     /// Where to build the site.

@@ -290,7 +290,14 @@ fn sync_environment(
         let holder = crate::lock::describe_self(&format!("flagops sync by {}", settings.by), now);
         Some(Lock::acquire(&path, &holder, settings.lock_timeout)?)
     };
-    let mut backend = backends::open(root, config, environment, !settings.dry_run)?;
+    let access = if settings.dry_run {
+        backends::Access::Read
+    } else {
+        backends::Access::Write {
+            lock_wait: settings.lock_timeout,
+        }
+    };
+    let mut backend = backends::open(root, config, environment, access)?;
     let (desired, snapshot) = read_environment(
         backend.as_mut(),
         registry,

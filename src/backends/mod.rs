@@ -146,13 +146,34 @@ pub fn default_state_path(root: &Path, config: &Config, environment: &str) -> Pa
     root.join(&config.state_dir).join(format!("{environment}.json"))
 }
 
-/// Opens the backend of `environment`. `writable` backends repair what an interrupted run left.
+/// What an environment's backend is opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Reading only: `plan`, `status`, `site`, `eval` and a dry run.
+    Read,
+    /// Applying changes, waiting up to `lock_wait` for another sync that holds the store's own
+    /// lock (the `flipper-sql` database lock; the environment's lock file is taken before).
+    Write {
+        /// How long to wait: `--lock-timeout`.
+        lock_wait: Duration,
+    },
+}
+
+impl Access {
+    fn is_write(self) -> bool {
+        matches!(self, Access::Write { .. })
+    }
+}
+
+/// Opens the backend of `environment`. Backends opened to write repair what an interrupted run
+/// left.
 pub fn open(
     root: &Path,
     config: &Config,
     environment: &Environment,
-    writable: bool,
+    access: Access,
 ) -> anyhow::Result<Box<dyn Backend>> {
+    let writable = access.is_write();
     match &environment.backend {
         BackendConfig::File { path } => {
             let path = match path {
@@ -185,7 +206,10 @@ pub fn open(
                 environment: &environment.name,
                 actor_kinds: &config.actor_kinds,
                 writable,
-                lock_wait: flipper_sql::LOCK_WAIT,
+                lock_wait: match access {
+                    Access::Write { lock_wait } => lock_wait,
+                    Access::Read => Duration::ZERO,
+                },
             };
             Ok(Box::new(flipper_sql::FlipperSqlBackend::open(connection, &options)?))
         }

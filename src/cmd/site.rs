@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::ExitStatus;
+use crate::backends::{Access, Snapshot};
 use crate::cli::SiteArgs;
 use crate::load::Workspace;
 use crate::model::Registry;
@@ -19,22 +20,6 @@ pub(super) fn run(workspace: &Workspace, args: SiteArgs) -> anyhow::Result<ExitS
 pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) -> anyhow::Result<ExitStatus> {
     let cache = workspace.resolve(&registry.config.cache_dir).join("history.jsonl");
     let (history, _) = crate::history::load_history(&workspace.root, &registry.config.flags_dir, Some(&cache), None)?;
-    let mut snapshots = BTreeMap::new();
-    for environment in &registry.config.environments {
-        let fetched = crate::backends::open(&workspace.root, &registry.config, environment, false)
-            .and_then(|mut backend| backend.fetch().map_err(anyhow::Error::new));
-        match fetched {
-            // An environment never synced has no synced state to show.
-            Ok(snapshot) if snapshot.last_sync.is_none() && snapshot.flags.is_empty() => {}
-            Ok(snapshot) => {
-                snapshots.insert(environment.name.clone(), snapshot);
-            }
-            Err(error) => eprintln!(
-                "note: the site shows no synced state for `{}`: {error}",
-                environment.name
-            ),
-        }
-    }
     // The site describes one moment: `--at`, else SOURCE_DATE_EPOCH, else the head commit's time,
     // else (no git) now.
     let now = match &args.at {
@@ -44,13 +29,51 @@ pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) 
             .and_then(|value| value.parse().ok()),
     };
     let now = now.or_else(|| history.head.is_none().then(|| jiff::Timestamp::now().as_second()));
-    let input = SiteInput {
+    let mut input = SiteInput {
         history,
-        snapshots,
+        snapshots: BTreeMap::new(),
         templates: args.templates,
         now,
     };
+    let at = jiff::Timestamp::from_second(input.time()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    for environment in &registry.config.environments {
+        match synced_state(workspace, registry, environment, at) {
+            // An environment never synced has no synced state to show.
+            Ok(snapshot) if snapshot.last_sync.is_none() && snapshot.flags.is_empty() => {}
+            Ok(snapshot) => {
+                input.snapshots.insert(environment.name.clone(), snapshot);
+            }
+            Err(error) => eprintln!(
+                "note: the site shows no synced state for `{}`: {error}",
+                environment.name
+            ),
+        }
+    }
     let pages = crate::site::build(registry, &input, &args.out)?;
     super::print(&format!("built {pages} pages in {}\n", args.out.display()))?;
     Ok(ExitStatus::Success)
+}
+
+/// What `environment`'s backend holds, with each flag that holds just its desired state at `at`
+/// shown as its flag file writes it: GitLab lists `Project:278964` where the file says
+/// `project: gitlab-org/gitlab`, and `plan` finds the two equal (`Backend::canonicalize`).
+fn synced_state(
+    workspace: &Workspace,
+    registry: &Registry,
+    environment: &crate::config::Environment,
+    at: jiff::Timestamp,
+) -> anyhow::Result<Snapshot> {
+    let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, Access::Read)?;
+    let mut snapshot = backend.fetch()?;
+    let written = crate::resolve::desired(registry, &environment.name, at);
+    let mut canonical = written.clone();
+    // Where actors cannot be put in the backend's terms, the states are shown as they are.
+    if backend.canonicalize(&mut canonical).is_ok() {
+        for (flag, state) in canonical {
+            if snapshot.flags.get(&flag) == Some(&state) {
+                snapshot.flags.insert(flag.clone(), written[&flag].clone());
+            }
+        }
+    }
+    Ok(snapshot)
 }

@@ -20,7 +20,12 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
     let mut statuses = Vec::new();
     for name in super::select_environments(&registry, &args.environments)? {
         let environment = registry.config.environment(&name).expect("selected environments exist");
-        let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, false)?;
+        let mut backend = crate::backends::open(
+            &workspace.root,
+            &registry.config,
+            environment,
+            crate::backends::Access::Read,
+        )?;
         let (desired, snapshot) = crate::sync::read_environment(
             backend.as_mut(),
             &registry,

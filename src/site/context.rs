@@ -188,7 +188,7 @@ struct Resolved<'a> {
 /// only on the input.
 pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
     let config = &registry.config;
-    let now = site_time(input);
+    let now = input.time();
     let now_timestamp = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let repository = config
         .site
@@ -470,11 +470,6 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         },
         search,
     }
-}
-
-/// The time the site describes: the one it was given, else the head commit's time.
-fn site_time(input: &SiteInput) -> i64 {
-    input.now.unwrap_or(input.history.head_time)
 }
 
 fn rfc3339(seconds: i64) -> String {

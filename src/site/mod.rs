@@ -54,6 +54,13 @@ pub struct SiteInput {
     pub now: Option<i64>,
 }
 
+impl SiteInput {
+    /// The time the site describes: `now`, else the head commit's time.
+    pub fn time(&self) -> i64 {
+        self.now.unwrap_or(self.history.head_time)
+    }
+}
+
 /// The file that marks a folder as a site built by flagops, so a rebuild may replace it.
 const MARKER: &str = ".flagops-site";
 

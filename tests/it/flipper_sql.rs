@@ -491,6 +491,16 @@ fn flipper_sql_waits_for_another_sync() {
             &[&flipper_sql::LOCK_KEY.0, &flipper_sql::LOCK_KEY.1],
         )
         .unwrap();
+    // `--lock-timeout` bounds the wait: here, not at all.
+    let output = setup.run(&["sync", "--env", "production", "--lock-timeout", "0"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let shown = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        shown.contains("is being synced by session") && shown.contains("(waited 0 s)"),
+        "{shown}"
+    );
+    assert!(setup.features().is_empty());
+
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
         drop(other);

@@ -148,6 +148,25 @@ fn gitlab_sync_converges_and_reruns_with_one_request() {
     assert_eq!(production.take_requests(), ["GET /api/v4/features"]);
     assert_eq!(run(&registry, &["status", "--exit-code"]).code, 0);
 
+    // The site agrees: actors named by id or spelt in another case show as the file writes them,
+    // and nothing is marked as differing.
+    let site = run(&registry, &["site", "--out", "public"]);
+    assert_eq!(site.code, 0, "{site:?}");
+    let page = std::fs::read_to_string(registry.path().join("public/environments/production.html")).unwrap();
+    assert!(page.contains("project:13083, project:gitlab-org&#x2f;gitlab"), "{page}");
+    assert!(!page.contains("differs"), "{page}");
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(registry.path().join("public/flags.json")).unwrap()).unwrap();
+    let beta = export["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|flag| flag["name"] == "beta")
+        .unwrap();
+    let shown = &beta["environments"]["production"];
+    assert!(shown["synced"].is_object(), "{shown}");
+    assert_eq!(shown["desired"], shown["synced"]);
+
     // Without the cache, the actors are looked up again and compare the same.
     std::fs::remove_dir_all(registry.path().join(".flagops/cache/gitlab")).unwrap();
     production.take_requests();

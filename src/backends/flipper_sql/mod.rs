@@ -28,10 +28,6 @@ use crate::config::ActorKind;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
 
-/// How long a writable open waits for another sync's database lock: the default of
-/// `--lock-timeout`.
-pub const LOCK_WAIT: Duration = Duration::from_secs(300);
-
 /// The advisory lock every writable flagops session takes (`pg_try_advisory_lock(int, int)`):
 /// "flag" and "ops1" in ASCII.
 pub const LOCK_KEY: (i32, i32) = (0x666c_6167, 0x6f70_7331);

@@ -252,7 +252,8 @@ pub(super) fn take_lock(client: &mut Client, target: &str, wait: Duration) -> an
         let holder = lock_holder(client);
         if started.elapsed() >= wait {
             anyhow::bail!(
-                "the Flipper database `{target}` is being synced by {holder}\nhelp: wait for that sync to finish; its lock goes with its connection"
+                "the Flipper database `{target}` is being synced by {holder} (waited {} s)\nhelp: wait for that sync to finish, or give it longer with `--lock-timeout`; its lock goes with its connection",
+                wait.as_secs()
             );
         }
         if !announced {
