@@ -1,6 +1,7 @@
 // Filters the index table as you type. The page works without this script: every flag is
-// listed and the type, environment and stale pages filter statically. Data comes from
-// search.json (same site); the rows' data- attributes are the fallback.
+// listed, the filter form stays hidden, and the type, group, owner, environment and stale
+// pages filter statically. Data comes from search.json (same site); the rows' data-
+// attributes are the fallback.
 (function () {
   "use strict";
   var table = document.getElementById("flags");
@@ -9,6 +10,8 @@
   var byName = {};
   rows.forEach(function (row) { byName[row.dataset.name] = { row: row }; });
   var field = function (id) { return document.getElementById(id); };
+  var form = field("filters");
+  if (form) form.hidden = false;
   var search = field("search"), type = field("filter-type"), group = field("filter-group"), owner = field("filter-owner");
   var environment = field("filter-environment"), state = field("filter-state"), stale = field("filter-stale"), count = field("count");
 

@@ -21,6 +21,10 @@ pub struct Views {
     pub(super) flags: Vec<FlagView>,
     pub(super) environments: Vec<EnvironmentView>,
     pub(super) types: Vec<TypeView>,
+    /// A page per group and per owner, so every filter of the index has a page without
+    /// JavaScript.
+    pub(super) groups: Vec<ListView>,
+    pub(super) owners: Vec<ListView>,
     pub(super) stale: Vec<Standing>,
     pub(super) feed: Vec<FeedEntry>,
     pub(super) export: Export,
@@ -45,7 +49,11 @@ pub(super) struct FlagView {
     description: String,
     flag_type: String,
     group: String,
+    /// The group's page, `groups/<slug>.html`.
+    group_slug: String,
     owners: Vec<String>,
+    /// The owners' pages, `owners/<slug>.html`, in the order of `owners`.
+    owner_slugs: Vec<String>,
     milestone: String,
     default_enabled: bool,
     log_state_changes: bool,
@@ -121,6 +129,18 @@ pub(super) struct TypeView {
     description: Option<String>,
     rules: String,
     flags: Vec<String>,
+}
+
+/// The flags of one group or one owner.
+#[derive(Debug, Serialize)]
+pub(super) struct ListView {
+    /// `Group` or `Owner`.
+    kind: &'static str,
+    name: String,
+    /// The page is `<slug>.html` in `groups/` or `owners/`.
+    pub(super) slug: String,
+    /// The flags' names, sorted.
+    pub(super) flags: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,6 +233,12 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
     }
     let mut files_sorted: Vec<&FlagFile> = registry.flags.iter().collect();
     files_sorted.sort_by(|a, b| a.flag.name.cmp(&b.flag.name));
+    let group_slugs = slugs(files_sorted.iter().map(|file| file.flag.group.as_str()));
+    let owner_slugs = slugs(
+        files_sorted
+            .iter()
+            .flat_map(|file| file.flag.owners.iter().map(String::as_str)),
+    );
 
     let mut flags = Vec::new();
     let mut export = Vec::new();
@@ -301,7 +327,13 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             description: flag.description.clone(),
             flag_type: flag.flag_type.clone(),
             group: flag.group.clone(),
+            group_slug: group_slugs[flag.group.as_str()].clone(),
             owners: flag.owners.clone(),
+            owner_slugs: flag
+                .owners
+                .iter()
+                .map(|owner| owner_slugs[owner.as_str()].clone())
+                .collect(),
             milestone: flag.milestone.clone(),
             default_enabled: flag.default_enabled,
             log_state_changes: flag.log_state_changes.unwrap_or(false),
@@ -458,6 +490,10 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             generated: rfc3339(now),
             environments: environments.clone(),
         },
+        groups: list_views("Group", &group_slugs, &flags, |flag| vec![flag.group.as_str()]),
+        owners: list_views("Owner", &owner_slugs, &flags, |flag| {
+            flag.owners.iter().map(String::as_str).collect()
+        }),
         flags,
         environments: environment_views,
         types,
@@ -470,6 +506,59 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         },
         search,
     }
+}
+
+/// A file name for each of `names`: ASCII letters (lowercased), digits, `-` and `_`, every other
+/// run of characters as one `-`, and a number after a name that another already took
+/// (`group::source code` is `group-source-code`, `@alice` is `alice`).
+fn slugs<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, String> {
+    let names: BTreeSet<&str> = names.collect();
+    let mut taken = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let mut base = String::new();
+        for c in name.chars() {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                base.push(c.to_ascii_lowercase());
+            } else if !base.ends_with('-') {
+                base.push('-');
+            }
+        }
+        let base = base.trim_matches('-');
+        let base = if base.is_empty() { "unnamed" } else { base };
+        let mut slug = base.to_string();
+        let mut number = 2;
+        while !taken.insert(slug.clone()) {
+            slug = format!("{base}-{number}");
+            number += 1;
+        }
+        out.insert(name, slug);
+    }
+    out
+}
+
+/// A page per name in `slugs`, listing the flags `names_of` puts under that name.
+fn list_views(
+    kind: &'static str,
+    slugs: &BTreeMap<&str, String>,
+    flags: &[FlagView],
+    names_of: impl Fn(&FlagView) -> Vec<&str>,
+) -> Vec<ListView> {
+    let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for flag in flags {
+        for name in names_of(flag) {
+            by_name.entry(name).or_default().push(flag.name.clone());
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(name, flags)| ListView {
+            kind,
+            name: name.to_string(),
+            slug: slugs[name].clone(),
+            flags,
+        })
+        .collect()
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -616,4 +705,31 @@ fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) 
         })
         .collect();
     chart::svg(&rows, start, end, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_file_names_and_never_clash() {
+        let names = [
+            "group::source code",
+            "@alice",
+            "Group::Source-Code",
+            "group::source code!",
+            "::",
+            "a_b",
+        ];
+        let slugs = slugs(names.into_iter());
+        assert_eq!(slugs["@alice"], "alice");
+        assert_eq!(slugs["a_b"], "a_b");
+        assert_eq!(slugs["::"], "unnamed");
+        // Sorted names take the plain slug first.
+        assert_eq!(slugs["Group::Source-Code"], "group-source-code");
+        assert_eq!(slugs["group::source code"], "group-source-code-2");
+        assert_eq!(slugs["group::source code!"], "group-source-code-3");
+        let unique: BTreeSet<&String> = slugs.values().collect();
+        assert_eq!(unique.len(), names.len());
+    }
 }

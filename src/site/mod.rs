@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("stale.html", include_str!("../../site/templates/stale.html")),
     ("type.html", include_str!("../../site/templates/type.html")),
+    ("list.html", include_str!("../../site/templates/list.html")),
     ("feed.xml", include_str!("../../site/templates/feed.xml")),
 ];
 
@@ -96,6 +97,23 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
                 minijinja::context! { environment => Serde(environment_view), ..page("../") },
             )?,
         );
+    }
+    for (folder, lists) in [("groups", &views.groups), ("owners", &views.owners)] {
+        for list in lists {
+            let names: std::collections::BTreeSet<&str> = list.flags.iter().map(String::as_str).collect();
+            let rows: Vec<_> = views
+                .flags
+                .iter()
+                .filter(|flag| names.contains(flag.name.as_str()))
+                .collect();
+            files.insert(
+                format!("{folder}/{}.html", list.slug),
+                render(
+                    "list.html",
+                    minijinja::context! { list => Serde(list), flags => Serde(&rows), ..page("../") },
+                )?,
+            );
+        }
     }
     for type_view in &views.types {
         files.insert(

@@ -55,6 +55,18 @@ try {
   check((await page.locator("svg.timeline rect").count()) >= 1, "the timeline chart is drawn");
   await page.screenshot({ path: path.join(shotDir, "flag.png"), fullPage: true });
 
+  // Without JavaScript the index hides the filter form it cannot run, and the group and owner
+  // pages filter instead.
+  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noScript.newPage();
+  await plain.goto(base + "index.html");
+  check(!(await plain.isVisible("#filters")), "without JavaScript the filter form is hidden");
+  await plain.click(`#flags tr[data-name="${flag}"] td:nth-child(3) a`);
+  await plain.waitForSelector("h1");
+  check((await plain.textContent("h1")).startsWith("Group"), "the group link opens the group's page");
+  check((await plain.locator(`a:text-is("${flag}")`).count()) === 1, "the group page lists the flag");
+  await noScript.close();
+
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await phone.goto(base + "flags/" + flag + ".html");
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -11,7 +11,10 @@ fn registry() -> Registry {
     registry.write("flags/wip/update_all_mirrors.yml", flag("update_all_mirrors", "requires: [job_tracker]\nenvironments:\n  staging: true\n  production:\n    percentage_of_actors: 25\nrollout:\n  - at: \"2030-01-01T09:00:00Z\"\n    production: true\n"));
     registry.write(
         "flags/wip/job_tracker.yml",
-        flag("job_tracker", "environments:\n  staging: true\n  production: true\n"),
+        flag(
+            "job_tracker",
+            "owners: ['@ada']\nenvironments:\n  staging: true\n  production: true\n",
+        ),
     );
     registry.write("flags/wip/other_flag.yml", flag("other_flag", ""));
     registry.init_git();
@@ -64,6 +67,8 @@ fn site_links_resolve() {
         "flags/update_all_mirrors.html",
         "environments/production.html",
         "types/wip.html",
+        "groups/group-test.html",
+        "owners/ada.html",
         "stale.html",
         "feed.xml",
         "flags.json",
@@ -89,6 +94,22 @@ fn site_links_resolve() {
         }
     }
     assert!(checked > 50, "only {checked} links checked");
+
+    // The group and owner pages list their flags; the index links to them.
+    let group = registry.read("public/groups/group-test.html");
+    let owner = registry.read("public/owners/ada.html");
+    for name in ["job_tracker", "other_flag", "update_all_mirrors"] {
+        assert!(group.contains(&format!(">{name}</a>")), "{group}");
+        assert_eq!(
+            owner.contains(&format!(">{name}</a>")),
+            name == "job_tracker",
+            "{owner}"
+        );
+    }
+    let index = registry.read("public/index.html");
+    assert!(index.contains("<a href=\"owners/ada.html\">@ada</a>"), "{index}");
+    // Without JavaScript the filter form, which would do nothing, is not shown.
+    assert!(index.contains("onsubmit=\"return false\" hidden>"), "{index}");
 }
 
 // The flag page shows definition, states, dependencies both ways, the plan and the history.
