@@ -84,8 +84,7 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
 
     let (at, state) = if args.actual {
         let config = registry.config.environment(&environment).expect("selected");
-        let mut backend =
-            crate::backends::open(&workspace.root, &registry.config, config, crate::backends::Access::Read)?;
+        let mut backend = super::open_to_read(workspace, &registry, config)?;
         let snapshot = backend.fetch().map_err(anyhow::Error::new)?;
         (None, snapshot.flags.get(&flag.name).cloned())
     } else {

@@ -100,6 +100,20 @@ fn load_valid(workspace: &Workspace, doing: &str) -> anyhow::Result<Option<crate
     Ok(loaded.registry)
 }
 
+/// Opens `environment`'s backend to read: `plan`, `status`, `site` and `eval` never write.
+fn open_to_read(
+    workspace: &Workspace,
+    registry: &crate::model::Registry,
+    environment: &crate::config::Environment,
+) -> anyhow::Result<Box<dyn crate::backends::Backend>> {
+    crate::backends::open(
+        &workspace.root,
+        &registry.config,
+        environment,
+        crate::backends::Access::Read,
+    )
+}
+
 /// `--at`, or now.
 fn parse_at(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
     match at {

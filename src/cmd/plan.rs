@@ -22,12 +22,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             let mut plans = Vec::new();
             for name in &environments {
                 let environment = registry.config.environment(name).expect("selected environments exist");
-                let mut backend = crate::backends::open(
-                    &workspace.root,
-                    &registry.config,
-                    environment,
-                    crate::backends::Access::Read,
-                )?;
+                let mut backend = super::open_to_read(workspace, &registry, environment)?;
                 let (desired, snapshot) = crate::sync::read_environment(
                     backend.as_mut(),
                     &registry,

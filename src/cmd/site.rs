@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::ExitStatus;
-use crate::backends::{Access, Snapshot};
+use crate::backends::Snapshot;
 use crate::cli::SiteArgs;
 use crate::load::Workspace;
 use crate::model::Registry;
@@ -63,7 +63,7 @@ fn synced_state(
     environment: &crate::config::Environment,
     at: jiff::Timestamp,
 ) -> anyhow::Result<Snapshot> {
-    let mut backend = crate::backends::open(&workspace.root, &registry.config, environment, Access::Read)?;
+    let mut backend = super::open_to_read(workspace, registry, environment)?;
     let mut snapshot = backend.fetch()?;
     let written = crate::resolve::desired(registry, &environment.name, at);
     let mut canonical = written.clone();
