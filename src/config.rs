@@ -110,19 +110,22 @@ pub struct FreezeWindow {
 }
 
 impl FreezeWindow {
-    /// Whether the window freezes `environment` (protected or not) at `at`.
-    pub fn freezes(&self, environment: &Environment, at: jiff::Timestamp) -> bool {
-        let applies = match &self.environments {
+    /// Whether the window is about `environment`: the ones it names, else the protected ones.
+    pub fn applies_to(&self, environment: &Environment) -> bool {
+        match &self.environments {
             Some(names) => names.contains(&environment.name),
             None => environment.protected,
-        };
-        let (Ok(from), Ok(until)) = (
-            self.from.parse::<jiff::Timestamp>(),
-            self.until.parse::<jiff::Timestamp>(),
-        ) else {
-            return false;
-        };
-        applies && from <= at && at < until
+        }
+    }
+
+    /// When it starts and ends, if both are valid times (the schema checks they are).
+    pub fn span(&self) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+        Some((self.from.parse().ok()?, self.until.parse().ok()?))
+    }
+
+    /// Whether the window freezes `environment` (protected or not) at `at`.
+    pub fn freezes(&self, environment: &Environment, at: jiff::Timestamp) -> bool {
+        self.applies_to(environment) && self.span().is_some_and(|(from, until)| from <= at && at < until)
     }
 }
 

@@ -58,6 +58,8 @@ pub(super) struct FlagView {
     default_enabled: bool,
     log_state_changes: bool,
     path: String,
+    /// Policies this flag is exempt from, with the reasons its file gives.
+    overrides: Vec<OverrideView>,
     links: Vec<LinkView>,
     states: Vec<StateView>,
     requires: Vec<String>,
@@ -67,6 +69,12 @@ pub(super) struct FlagView {
     chart: String,
     standing: Standing,
     search: String,
+}
+
+#[derive(Debug, Serialize)]
+struct OverrideView {
+    policy: String,
+    reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,7 +122,20 @@ pub(super) struct EnvironmentView {
     protected: bool,
     backend: String,
     last_sync: Option<String>,
+    /// The freeze reason the last sync overrode, if it did.
+    last_sync_override: Option<String>,
+    /// Change freezes for this environment not over at the site's time, earliest first.
+    freezes: Vec<FreezeView>,
     flags: Vec<EnvironmentFlag>,
+}
+
+#[derive(Debug, Serialize)]
+struct FreezeView {
+    name: String,
+    from: String,
+    until: String,
+    /// In force at the site's time.
+    current: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -338,6 +359,14 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             default_enabled: flag.default_enabled,
             log_state_changes: flag.log_state_changes.unwrap_or(false),
             path,
+            overrides: flag
+                .overrides
+                .iter()
+                .map(|(policy, reason)| OverrideView {
+                    policy: policy.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
             links,
             states,
             requires: flag.requires.clone(),
@@ -376,6 +405,10 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                         .unwrap_or("an unknown commit");
                     format!("{} by {} at {commit}", record.at, record.by)
                 }),
+                last_sync_override: snapshot
+                    .and_then(|s| s.last_sync.as_ref())
+                    .and_then(|record| record.override_freeze.clone()),
+                freezes: freeze_views(config, environment, now_timestamp),
                 flags: flags
                     .iter()
                     .map(|flag| EnvironmentFlag {
@@ -506,6 +539,32 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         },
         search,
     }
+}
+
+/// The change freezes of `environment` that have not ended at `now`, earliest first.
+fn freeze_views(
+    config: &crate::config::Config,
+    environment: &crate::config::Environment,
+    now: jiff::Timestamp,
+) -> Vec<FreezeView> {
+    let mut windows: Vec<_> = config
+        .policies
+        .freeze_windows
+        .iter()
+        .filter(|window| window.applies_to(environment))
+        .filter_map(|window| window.span().map(|span| (span, window)))
+        .filter(|((_, until), _)| now < *until)
+        .collect();
+    windows.sort_by_key(|((from, until), window)| (*from, *until, window.name.clone()));
+    windows
+        .into_iter()
+        .map(|((from, until), window)| FreezeView {
+            name: window.name.clone(),
+            from: from.to_string(),
+            until: until.to_string(),
+            current: from <= now,
+        })
+        .collect()
 }
 
 /// A file name for each of `names`: ASCII letters (lowercased), digits, `-` and `_`, every other

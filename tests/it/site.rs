@@ -257,3 +257,52 @@ fn site_works_in_a_browser() {
     );
     assert!(shots.join("index-search.png").is_file() && shots.join("flag.png").is_file());
 }
+
+// A flag's policy overrides show on its page; an environment's page shows the change freezes not
+// yet over (the one in force marked) and the freeze its last sync overrode.
+#[test]
+fn site_shows_overrides_and_freezes() {
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml").replacen(
+        "policies:\n",
+        "policies:\n  freeze_windows:\n    \
+         - { name: incident, from: \"2001-01-01T00:00:00Z\", until: \"2099-01-01T00:00:00Z\", environments: [production] }\n    \
+         - { name: long-ago, from: \"2001-01-01T00:00:00Z\", until: \"2001-01-02T00:00:00Z\", environments: [production] }\n    \
+         - { name: end-of-century, from: \"2099-12-19T00:00:00Z\", until: \"2100-01-04T00:00:00Z\" }\n",
+        1,
+    );
+    registry.write("flagops.yml", config);
+    registry.write(
+        "flags/wip/exempt.yml",
+        flag(
+            "exempt",
+            "overrides:\n  promotion-order: <b>staging</b> is skipped on purpose\nenvironments:\n  production: true\n",
+        ),
+    );
+    assert_eq!(registry.run(&["sync", "--env", "production"]).code, 2, "frozen");
+    let sync = registry.run(&["sync", "--env", "production", "--override-freeze", "hotfix <now>"]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    assert_eq!(registry.run(&["site"]).code, 0);
+
+    let page = registry.read("public/flags/exempt.html");
+    assert!(
+        page.contains("<dt>Policy overrides</dt><dd><ul class=\"overrides\"><li><code>promotion-order</code>: &lt;b&gt;staging&lt;&#x2f;b&gt; is skipped on purpose</li></ul></dd>"),
+        "{page}"
+    );
+    let production = registry.read("public/environments/production.html");
+    assert!(
+        production.contains("inside a change freeze: <q>hotfix &lt;now&gt;</q>"),
+        "{production}"
+    );
+    let incident = production.find("<span class=\"badge frozen\">now</span> <strong>incident</strong>: from 2001-01-01T00:00:00Z until 2099-01-01T00:00:00Z");
+    let century =
+        production.find("<strong>end-of-century</strong>: from 2099-12-19T00:00:00Z until 2100-01-04T00:00:00Z");
+    assert!(
+        incident.is_some() && century.is_some() && incident < century,
+        "{production}"
+    );
+    assert!(!production.contains("long-ago"), "{production}");
+    // `incident` names production alone; a window without environments is for protected ones.
+    let staging = registry.read("public/environments/staging.html");
+    assert!(!staging.contains("Change freezes"), "{staging}");
+}
