@@ -266,6 +266,10 @@ pub struct TypeRules {
     /// Whether new flags should not use the type.
     #[serde(default)]
     pub deprecated: bool,
+    /// Whether flags of the type stay in the code once settled, as kill switches do: `stale`
+    /// never calls them ready for removal.
+    #[serde(default)]
+    pub long_lived: bool,
 }
 
 /// One kind of actor.

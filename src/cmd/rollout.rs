@@ -234,9 +234,15 @@ pub(super) fn stale(workspace: &Workspace, args: StaleArgs) -> anyhow::Result<Ex
 }
 
 /// Whether `flag` is fully on or fully off in every environment at `at` and for the rest of its
-/// plan, so its code path can be made permanent and the flag removed.
+/// plan, so its code path can be made permanent and the flag removed. A flag of a long-lived type
+/// (an `ops` kill switch) is meant to stay, however it is set.
 fn ready_for_removal(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> Option<&'static str> {
-    if progress(flag, at).next.is_some() {
+    let long_lived = registry
+        .config
+        .types
+        .get(&flag.flag_type)
+        .is_some_and(|rules| rules.long_lived);
+    if long_lived || progress(flag, at).next.is_some() {
         return None;
     }
     let mut states =

@@ -432,7 +432,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             name: name.clone(),
             description: rules.description.clone(),
             rules: format!(
-                "{}; {}; {}{}",
+                "{}; {}; {}{}{}",
                 if rules.can_be_default_enabled {
                     "may be enabled by default"
                 } else {
@@ -448,6 +448,11 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                     .map_or("no age limit".to_string(), |months| format!(
                         "lives at most {months} months"
                     )),
+                if rules.long_lived {
+                    "; kept in the code once settled"
+                } else {
+                    ""
+                },
                 if rules.deprecated { "; deprecated" } else { "" }
             ),
             flags: flags

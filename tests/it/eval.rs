@@ -256,6 +256,17 @@ fn stale_reports_example_flags_past_their_limit() {
     assert_eq!(status("work_item_bulk_move_service").as_deref(), Some("expiring"));
     // A worker flag has no age limit and is not fully on or off everywhere.
     assert_eq!(status("sticky_reads_for_post_receive_worker"), None);
+    // Settled flags are ready for removal, except kill switches of the long-lived `ops` type.
+    let ready = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["flag"] == name)
+            .and_then(|row| row["ready_for_removal"].as_str().map(str::to_string))
+    };
+    assert_eq!(ready("repository_health_dashboard").as_deref(), Some("fully on"));
+    assert_eq!(ready("global_search_code_indexing"), None);
+    assert_eq!(ready("pause_zoekt_indexing"), None);
     let expired = rows
         .as_array()
         .unwrap()
