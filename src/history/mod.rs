@@ -181,7 +181,9 @@ pub fn load_history(
     let Some(mut repository) = open(root) else {
         return Ok((History::default(), CacheUse::Full));
     };
-    // Trees are read again and again along a walk: a cache of decoded objects pays for itself.
+    // The walk reads each commit's flags-directory tree, mostly the same one again (commits
+    // outside it): a cache of decoded objects serves those. The comparisons and blob reads,
+    // which read each object once, turn it off in their own handles.
     repository.object_cache_size_if_unset(64 * 1024 * 1024);
     let Ok(head) = repository.head_id() else {
         return Ok((History::default(), CacheUse::Full));
