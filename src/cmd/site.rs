@@ -65,13 +65,15 @@ fn synced_state(
 ) -> anyhow::Result<Snapshot> {
     let mut backend = super::open_to_read(workspace, registry, environment)?;
     let mut snapshot = backend.fetch()?;
-    let written = crate::resolve::desired(registry, &environment.name, at);
-    let mut canonical = written.clone();
+    // Only flags that differ as written need the backend's terms (none, with a `file` backend).
+    let mut differing = crate::resolve::desired(registry, &environment.name, at);
+    differing.retain(|flag, state| snapshot.flags.get(flag) != Some(&*state));
+    let mut canonical = differing.clone();
     // Where actors cannot be put in the backend's terms, the states are shown as they are.
     if backend.canonicalize(&mut canonical).is_ok() {
         for (flag, state) in canonical {
             if snapshot.flags.get(&flag) == Some(&state) {
-                snapshot.flags.insert(flag.clone(), written[&flag].clone());
+                snapshot.flags.insert(flag.clone(), differing[&flag].clone());
             }
         }
     }

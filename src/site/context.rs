@@ -160,8 +160,9 @@ pub(super) struct ListView {
     name: String,
     /// The page is `<slug>.html` in `groups/` or `owners/`.
     pub(super) slug: String,
-    /// The flags' names, sorted.
-    pub(super) flags: Vec<String>,
+    /// The flags, as positions in `Views::flags` (sorted by name).
+    #[serde(skip)]
+    pub(super) flags: Vec<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -608,10 +609,10 @@ fn list_views(
     flags: &[FlagView],
     names_of: impl Fn(&FlagView) -> Vec<&str>,
 ) -> Vec<ListView> {
-    let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for flag in flags {
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (position, flag) in flags.iter().enumerate() {
         for name in names_of(flag) {
-            by_name.entry(name).or_default().push(flag.name.clone());
+            by_name.entry(name).or_default().push(position);
         }
     }
     by_name

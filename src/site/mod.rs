@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("stale.html", include_str!("../../site/templates/stale.html")),
     ("type.html", include_str!("../../site/templates/type.html")),
     ("list.html", include_str!("../../site/templates/list.html")),
+    ("rows.html", include_str!("../../site/templates/rows.html")),
     ("feed.xml", include_str!("../../site/templates/feed.xml")),
 ];
 
@@ -100,12 +101,7 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
     }
     for (folder, lists) in [("groups", &views.groups), ("owners", &views.owners)] {
         for list in lists {
-            let names: std::collections::BTreeSet<&str> = list.flags.iter().map(String::as_str).collect();
-            let rows: Vec<_> = views
-                .flags
-                .iter()
-                .filter(|flag| names.contains(flag.name.as_str()))
-                .collect();
+            let rows: Vec<_> = list.flags.iter().map(|&position| &views.flags[position]).collect();
             files.insert(
                 format!("{folder}/{}.html", list.slug),
                 render(
