@@ -19,7 +19,7 @@ use super::Event;
 
 /// The format's version; a cache of another version is ignored. Bump it whenever events change
 /// shape or wording.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Header {

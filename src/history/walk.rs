@@ -62,9 +62,16 @@ pub(crate) fn walk(
         }
         let commit = match objects.find_commit(&id, &mut commit_buffer) {
             Ok(commit) => commit,
-            // A shallow clone ends at a commit whose parent is not there: the history starts
-            // at the last commit that is.
-            Err(_) if id != tip && !objects.exists(&id) => break,
+            // A shallow clone ends at a commit whose parent is not there. Taking the last
+            // commit that is there for the first would report every flag as created by it, so
+            // the walk refuses: a history is complete or it is not given.
+            Err(_) if id != tip && !objects.exists(&id) => {
+                let boundary = pending.as_ref().map_or(tip, |(commit, _)| commit.id);
+                return Err(anyhow!(
+                    "the history is cut off at commit {}: this is a shallow clone, and the commits before it are not here\nhelp: fetch the whole history with `git fetch --unshallow` (in GitLab CI, set `GIT_DEPTH: 0`), or keep the history cache between runs so that only new commits are read",
+                    boundary.to_hex_with_len(12)
+                ));
+            }
             Err(error) => return Err(anyhow!("cannot read commit {id}: {error}")),
         };
         let tree = commit.tree();

@@ -141,6 +141,19 @@ impl Registry {
         self
     }
 
+    /// A `git clone` of this registry's repository into a new registry, with extra clone
+    /// arguments such as `--depth 1`.
+    pub(crate) fn clone_with(&self, args: &[&str]) -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let source = format!("file://{}", self.dir.path().display());
+        let target = dir.path().to_string_lossy().into_owned();
+        let mut all = vec!["clone", "-q"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[source.as_str(), target.as_str()]);
+        self.git(&all);
+        Registry { dir }
+    }
+
     /// Commits every change.
     pub(crate) fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);

@@ -212,3 +212,52 @@ fn history_cache_reads_the_longest_valid_chain() {
     assert!(!expected.is_empty());
     assert_eq!(alpha, expected);
 }
+
+// A shallow clone holds only the newest commits: the walk must never take the oldest one it has
+// for the commit that created every flag, must not cache what it could not read, and once the
+// clone is made whole gives exactly the full history.
+#[test]
+fn history_refuses_a_shallow_clone_and_recovers_after_unshallow() {
+    let origin = scripted();
+    let (full, _) = describe(&origin, None);
+    let shallow = origin.clone_with(&["--depth", "2"]);
+    let cache = shallow.path().join(".flagops/cache/history.jsonl");
+
+    for args in [&["history", "alpha"][..], &["site"], &["deploy"]] {
+        let out = shallow.run(args);
+        assert_eq!(out.code, 2, "{args:?} in a shallow clone: {out:?}");
+        assert!(
+            out.stderr.contains("shallow clone") && out.stderr.contains("git fetch --unshallow"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stdout.contains("created"), "{args:?}: {}", out.stdout);
+        assert!(!cache.exists(), "{args:?} cached a history it could not read");
+    }
+    assert!(load_history(shallow.path(), "flags", Some(&cache), None).is_err());
+
+    shallow.git(&["fetch", "-q", "--unshallow"]);
+    assert_eq!(describe(&shallow, Some(&cache)), (full.clone(), CacheUse::Full));
+    assert_eq!(describe(&shallow, Some(&cache)), (full, CacheUse::Incremental));
+    let out = shallow.run(&["history", "alpha"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("Roll alpha out to 25%"), "{}", out.stdout);
+}
+
+// A clone as shallow as CI makes it still works when the cache from an earlier run holds the
+// commits before its boundary: only the new commits are read.
+#[test]
+fn history_in_a_shallow_clone_reads_from_the_cache() {
+    let origin = scripted();
+    let cache = origin.path().join(".flagops/cache/history.jsonl");
+    describe(&origin, Some(&cache));
+    origin.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: false\n"));
+    origin.commit("Turn alpha off in dev");
+    let (full, _) = describe(&origin, None);
+
+    let shallow = origin.clone_with(&["--depth", "2"]);
+    let copied = shallow.path().join(".flagops/cache/history.jsonl");
+    std::fs::create_dir_all(copied.parent().unwrap()).unwrap();
+    std::fs::copy(&cache, &copied).unwrap();
+    assert_eq!(describe(&shallow, Some(&copied)), (full, CacheUse::Incremental));
+}
