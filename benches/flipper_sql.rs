@@ -6,6 +6,8 @@
 //! default durability, so every commit waits for its WAL flush as it would in production.
 //! Run with `cargo bench --bench flipper_sql`; record the figures in docs/benchmarks.md.
 
+#[path = "../tests/it/deps.rs"]
+mod deps;
 #[path = "../tests/it/postgres.rs"]
 mod postgres;
 #[path = "synthetic.rs"]

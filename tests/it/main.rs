@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod deps;
 mod docs;
 mod eval;
 mod fake_gitlab;

@@ -84,18 +84,7 @@ pub fn database() -> Option<Database> {
     Some(cluster.create_database())
 }
 
-/// Whether a missing tool must fail the run rather than skip the test.
-pub fn required() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-/// Skips (returns `None`) or, under CI, fails, because `what` is missing.
-pub fn missing<T>(what: &str) -> Option<T> {
-    let message = format!("{what} is missing: run scripts/setup-test-deps");
-    assert!(!required(), "{message}");
-    eprintln!("skipped: {message}");
-    None
-}
+pub(crate) use crate::deps::missing;
 
 impl Cluster {
     /// Starts a cluster in a new temporary directory.
