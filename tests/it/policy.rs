@@ -122,6 +122,60 @@ fn min_wait_applies_to_protected_steps() {
     assert_eq!(findings(&[("flags/wip/hasty.yml", &overridden)]), []);
 }
 
+// `rollback: true` exempts a step from the minimum wait, and only that step: the same hasty
+// step that takes exposure away is a min-wait error unmarked, fine marked, and a marked step
+// does not excuse a later unmarked one.
+#[test]
+fn min_wait_exempts_rollback_steps_only() {
+    let base = format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: false\n");
+    let hasty_rollback = flag(
+        "hasty_rollback",
+        &format!(
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 50 }}\n  - after: 5m\n    rollback: true\n    production: {{ percentage_of_actors: 25 }}\n"
+        ),
+    );
+    assert_eq!(findings(&[("flags/wip/hasty_rollback.yml", &hasty_rollback)]), []);
+
+    let unmarked = hasty_rollback.replace("    rollback: true\n", "");
+    let found = findings(&[("flags/wip/hasty_rollback.yml", &unmarked)]);
+    assert_eq!(
+        found,
+        [
+            ("min-wait".into(), "flags/wip/hasty_rollback.yml".into(), 17),
+            ("exposure-increase".into(), "flags/wip/hasty_rollback.yml".into(), 18),
+        ]
+    );
+
+    let then_hasty = format!("{hasty_rollback}  - after: 5m\n    production: {{ percentage_of_actors: 30 }}\n");
+    let found = findings(&[("flags/wip/hasty_rollback.yml", &then_hasty)]);
+    assert_eq!(found, [("min-wait".into(), "flags/wip/hasty_rollback.yml".into(), 20)]);
+}
+
+// An override exempts the policy it names and no other.
+#[test]
+fn overrides_exempt_only_the_policy_they_name() {
+    let base = format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: false\n");
+    let hasty = flag(
+        "hasty",
+        &format!(
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 25 }}\n  - after: 10m\n    production: {{ percentage_of_actors: 50 }}\n"
+        ),
+    );
+    let wrong = format!("{hasty}overrides:\n  promotion-order: Staging has no traffic.\n");
+    assert_eq!(ids(&findings(&[("flags/wip/hasty.yml", &wrong)])), ["min-wait"]);
+    let right = format!("{hasty}overrides:\n  min-wait: Incident 1234 needs the fix now.\n");
+    assert_eq!(findings(&[("flags/wip/hasty.yml", &right)]), []);
+
+    let ahead = flag(
+        "ahead",
+        &format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  production: true\n"),
+    );
+    let wrong = format!("{ahead}overrides:\n  min-wait: Not the policy at stake.\n");
+    assert_eq!(ids(&findings(&[("flags/wip/ahead.yml", &wrong)])), ["promotion-order"]);
+    let right = format!("{ahead}overrides:\n  promotion-order: Staging has no traffic.\n");
+    assert_eq!(findings(&[("flags/wip/ahead.yml", &right)]), []);
+}
+
 #[test]
 fn steps_only_widen_exposure_unless_rollback() {
     let base = format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n");

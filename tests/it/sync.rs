@@ -69,6 +69,57 @@ fn sync_converges_and_reruns_as_noop() {
     assert_eq!(registry.audit("dev").len(), 3);
 }
 
+// Across flags, a required flag goes on before its dependants and off after them, along chains
+// whose names sort neither with nor against the chain, so no alphabetical order passes.
+#[test]
+fn sync_orders_changes_along_requires_chains() {
+    let registry = Registry::new();
+    let on = "environments:\n  dev: true\n";
+    // beta requires alpha, which requires gamma; delta requires beta; aardvark stands alone.
+    registry.write("flags/wip/beta.yml", flag("beta", &format!("requires: [alpha]\n{on}")));
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", &format!("requires: [gamma]\n{on}")),
+    );
+    registry.write("flags/wip/gamma.yml", flag("gamma", on));
+    registry.write("flags/wip/delta.yml", flag("delta", &format!("requires: [beta]\n{on}")));
+    registry.write("flags/wip/aardvark.yml", flag("aardvark", on));
+    let applied = |registry: &Registry| -> Vec<String> {
+        registry
+            .audit("dev")
+            .iter()
+            .map(|r| r["flag"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let position = |order: &[String], name: &str| order.iter().position(|f| f == name).unwrap();
+
+    let output = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let on_order = applied(&registry);
+    assert_eq!(on_order.len(), 5, "{on_order:?}");
+    for (required, dependant) in [("gamma", "alpha"), ("alpha", "beta"), ("beta", "delta")] {
+        assert!(
+            position(&on_order, required) < position(&on_order, dependant),
+            "`{required}` must go on before `{dependant}`: {on_order:?}"
+        );
+    }
+
+    for name in ["alpha", "beta", "gamma", "delta", "aardvark"] {
+        let path = format!("flags/wip/{name}.yml");
+        registry.write(&path, registry.read(&path).replace("  dev: true\n", "  dev: false\n"));
+    }
+    let output = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let off_order: Vec<String> = applied(&registry).split_off(5);
+    assert_eq!(off_order.len(), 5, "{off_order:?}");
+    for (required, dependant) in [("gamma", "alpha"), ("alpha", "beta"), ("beta", "delta")] {
+        assert!(
+            position(&off_order, dependant) < position(&off_order, required),
+            "`{dependant}` must go off before `{required}`: {off_order:?}"
+        );
+    }
+}
+
 // Every applied change is recorded: who, when, commit, environment, old and new value.
 #[test]
 fn sync_records_every_change() {
