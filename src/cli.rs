@@ -300,6 +300,10 @@ pub struct DeployArgs {
     /// Change environments inside a change freeze anyway; the reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_freeze: Option<String>,
+    /// Resolve rollout plans at this time (RFC 3339) instead of now, for the sync and the site
+    /// alike: for rehearsals and reproducible runs.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 /// Arguments of `flagops validate`.

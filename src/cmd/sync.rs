@@ -60,9 +60,9 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
         eprintln!("not syncing: validation failed");
         return Ok(validation);
     };
-    super::print("\n== sync\n")?;
     // The site describes the moment the sync resolved, so both agree on which steps are due.
-    let synced_at = jiff::Timestamp::now();
+    let synced_at = super::parse_at(args.at.as_deref())?;
+    super::print("\n== sync\n")?;
     let synced = sync_registry(
         workspace,
         &registry,

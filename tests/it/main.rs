@@ -12,6 +12,7 @@ mod gitlab;
 mod harness;
 mod history;
 mod import;
+mod main_job;
 mod pipeline;
 mod policy;
 mod postgres;
