@@ -38,6 +38,14 @@ fn opens(bucket: u32, thousandths: u32) -> bool {
     f64::from(bucket) < percentage * 1000.0
 }
 
+/// Whether a percentage-of-time gate of `thousandths` opens on a call whose random draw is
+/// `draw` (uniform in `[0, 1)`), as Flipper decides it: `rand < percentage / 100.0`. This is the
+/// decision an [`Outcome::Random`] stands for, one call at a time.
+pub fn time_gate_opens(thousandths: u32, draw: f64) -> bool {
+    let percentage = f64::from(thousandths) / 1000.0;
+    draw < percentage / 100.0
+}
+
 /// Who a flag is evaluated for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subject {

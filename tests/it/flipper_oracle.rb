@@ -1,7 +1,9 @@
 # Reads flags back through the real Flipper (Debian's ruby-flipper, ActiveRecord adapter), set up
 # the way GitLab's Feature::FlipperFeature and FlipperGate are, and prints what it sees as JSON.
 #
-# Input on stdin, JSON: {"flags": [names], "actors": [flipper ids], "groups": {name: [flipper ids]}}.
+# Input on stdin, JSON: {"flags": [names], "actors": [flipper ids], "groups": {name: [flipper ids]},
+#                        "draw": a number in [0, 1)}. Flipper's percentage-of-time gate draws
+# `rand` on every check; the draw replaces it, so both answers can be compared.
 # Output: {name: {persisted, state, boolean, actors, groups, percentage_of_actors,
 #                 percentage_of_time, enabled: {"" (no actor) or flipper id: bool}}}.
 # Connection from PGHOST, PGPORT, PGUSER and PGDATABASE.
@@ -34,6 +36,13 @@ class FlipperGate < FlipperRecord
 end
 
 Actor = Struct.new(:flipper_id)
+
+DRAW = Float(input.fetch('draw'))
+Flipper::Gates::PercentageOfTime.prepend(Module.new do
+  def rand(*)
+    DRAW
+  end
+end)
 
 input.fetch('groups').each do |name, members|
   Flipper.register(name) { |actor| members.include?(actor.flipper_id) }

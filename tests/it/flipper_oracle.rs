@@ -57,16 +57,17 @@ pub(crate) fn flipper_view(state: Option<&Stored>, config: &Config) -> FlipperVi
 }
 
 /// Whether GitLab's `Feature.enabled?(flag, actor)` is true for a flag stored as `state`, by
-/// Flipper's rules: `None` when it is a random draw (a percentage of time between 0 and 100).
-/// The answer is `flagops::eval::evaluate`'s, so the registry's own evaluation is what the real
-/// Flipper is checked against.
+/// Flipper's rules, on a call whose percentage-of-time draw is `draw`. The answer is
+/// `flagops::eval::evaluate`'s, with a random outcome settled by `flagops::eval::time_gate_opens`,
+/// so the registry's own evaluation is what the real Flipper is checked against.
 pub(crate) fn flipper_enabled(
     flag: &str,
     state: Option<&Stored>,
     actor: Option<&str>,
     config: &Config,
     team_members: &[String],
-) -> Option<bool> {
+    draw: f64,
+) -> bool {
     // The expected side is flagops's own evaluation (`flagops eval`), which Flipper must agree with.
     let subject = flagops::eval::Subject {
         actor: actor.map(str::to_string),
@@ -76,9 +77,14 @@ pub(crate) fn flipper_enabled(
         },
     };
     match flagops::eval::evaluate(flag, false, state, &subject, config).outcome {
-        flagops::eval::Outcome::On => Some(true),
-        flagops::eval::Outcome::Off => Some(false),
-        flagops::eval::Outcome::Random => None,
+        flagops::eval::Outcome::On => true,
+        flagops::eval::Outcome::Off => false,
+        flagops::eval::Outcome::Random => {
+            let Some(Stored::Gates(gates)) = state else {
+                panic!("`{flag}`: only a percentage of time is random, and it is a gate")
+            };
+            flagops::eval::time_gate_opens(gates.percentage_of_time.expect("a percentage of time"), draw)
+        }
     }
 }
 
@@ -92,18 +98,21 @@ pub(crate) fn flipper_id(actor: &Actor, config: &Config) -> String {
     format!("{}:{}", config.actor_kinds[&actor.kind].flipper_type, actor.id)
 }
 
-/// Runs the Ruby oracle on `flags`, checking `enabled?` for `actors`.
+/// Runs the Ruby oracle on `flags`, checking `enabled?` for `actors` with every
+/// percentage-of-time draw forced to `draw`.
 pub(crate) fn read_through_flipper(
     database: &Database,
     flags: &[&str],
     actors: &[String],
     team_members: &[String],
+    draw: f64,
 ) -> BTreeMap<String, FlipperView> {
     use std::io::Write;
     let input = json!({
         "flags": flags,
         "actors": actors,
         "groups": {"gitlab_team_members": team_members},
+        "draw": draw,
     });
     let mut child = std::process::Command::new("ruby")
         .arg(repo_root().join("tests/it/flipper_oracle.rb"))

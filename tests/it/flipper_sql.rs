@@ -16,6 +16,11 @@ use crate::flipper_oracle::{flipper_enabled, flipper_view, read_through_flipper,
 use crate::harness::{Output, Registry, flag, repo_root};
 use crate::postgres::{self, Database};
 
+/// The Flipper id GitLab gives project 278964's repository: its hashed storage path,
+/// `@hashed/` and the SHA-256 of the project id (`lib/gitlab/git/repository.rb`).
+const REPOSITORY: &str =
+    "Repository:@hashed/a6/80/a68072e80f075e89bc74a300101a9e71e8363bdb542182580162553462480a52.git";
+
 /// The environment variable the test registries name in `url_env`.
 const URL_ENV: &str = "FLIPPER_TEST_DATABASE";
 
@@ -23,7 +28,7 @@ const URL_ENV: &str = "FLIPPER_TEST_DATABASE";
 const FLAGS: &[(&str, &str)] = &[
     (
         "actors_flag",
-        "production:\n    actors:\n      project: [278964, 13]\n      user: [1]\n      group: [9970]\n      namespace: [5]\n      runner: [12270807]\n      repository: [gitlab-org/gitlab.git]",
+        "production:\n    actors:\n      project: [278964, 13]\n      user: [1]\n      group: [9970]\n      namespace: [5]\n      runner: [12270807]\n      repository: [\"@hashed/a6/80/a68072e80f075e89bc74a300101a9e71e8363bdb542182580162553462480a52.git\"]",
     ),
     ("dev_only", "dev: true"),
     (
@@ -123,7 +128,7 @@ fn expected_gates() -> Vec<(String, String, String)> {
         ("actors_flag", "actors", "Namespaces::UserNamespace:5"),
         ("actors_flag", "actors", "Project:13"),
         ("actors_flag", "actors", "Project:278964"),
-        ("actors_flag", "actors", "Repository:gitlab-org/gitlab.git"),
+        ("actors_flag", "actors", REPOSITORY),
         ("actors_flag", "actors", "User:1"),
         ("mixed", "actors", "User:2"),
         ("mixed", "groups", "gitlab_team_members"),
@@ -204,7 +209,7 @@ fn flipper_sql_sync_writes_flipper_rows() {
     setup.write_flags(&[
         ("on_flag", "production:\n    percentage_of_actors: 50"),
         ("quarter", "production:\n    percentage_of_actors: 50"),
-        ("actors_flag", "production:\n    actors:\n      project: [278964]\n      user: [1, 3]\n      group: [9970]\n      namespace: [5]\n      runner: [12270807]\n      repository: [gitlab-org/gitlab.git]"),
+        ("actors_flag", "production:\n    actors:\n      project: [278964]\n      user: [1, 3]\n      group: [9970]\n      namespace: [5]\n      runner: [12270807]\n      repository: [\"@hashed/a6/80/a68072e80f075e89bc74a300101a9e71e8363bdb542182580162553462480a52.git\"]"),
         ("off_flag", "dev: false"),
         ("sometimes", "production: false"),
         ("new_flag", "production: true"),
@@ -221,7 +226,7 @@ fn flipper_sql_sync_writes_flipper_rows() {
         ("actors_flag", "actors", "Group:9970"),
         ("actors_flag", "actors", "Namespaces::UserNamespace:5"),
         ("actors_flag", "actors", "Project:278964"),
-        ("actors_flag", "actors", "Repository:gitlab-org/gitlab.git"),
+        ("actors_flag", "actors", REPOSITORY),
         ("actors_flag", "actors", "User:1"),
         ("actors_flag", "actors", "User:3"),
         ("mixed", "actors", "User:2"),
@@ -519,8 +524,8 @@ fn flipper_sql_waits_for_another_sync() {
     assert_eq!(setup.features(), ["actors_flag"]);
 }
 
-// Flipper stores numeric ids; a path cannot be resolved from the database, except for kinds
-// whose Flipper id is a path. The path is refused before anything is written, by `plan` too.
+// Flipper stores numeric ids, and repositories by storage path; a path in GitLab cannot be
+// resolved from the database. It is refused before anything is written, by `plan` too.
 #[test]
 fn flipper_sql_refuses_paths_for_numeric_kinds() {
     let Some(setup) = Setup::new(&[
@@ -546,19 +551,31 @@ fn flipper_sql_refuses_paths_for_numeric_kinds() {
             ) && shown.contains("help: write the project's numeric id"),
             "{command:?}: {shown}"
         );
+        assert!(
+            shown.contains(
+                "flag `repository_path` in `production`: repository `gitlab-org/gitlab.git` is not a storage path"
+            ) && shown.contains("help: write the repository's storage path as GitLab keeps it"),
+            "{command:?}: {shown}"
+        );
     }
     assert!(
         setup.features().is_empty(),
         "nothing is written, not even the flags before the refused one"
     );
-    setup.write_flags(&[("by_path", "production:\n    actors:\n      project: [278964]")]);
+    setup.write_flags(&[
+        ("by_path", "production:\n    actors:\n      project: [278964]"),
+        (
+            "repository_path",
+            "production:\n    actors:\n      repository: [\"@hashed/a6/80/a68072e80f075e89bc74a300101a9e71e8363bdb542182580162553462480a52.git\"]",
+        ),
+    ]);
     assert_eq!(setup.run(&["sync", "--env", "production"]).code, 0);
     assert_eq!(
         setup.gates(),
         gates(&[
             ("a_numeric", "actors", "Project:278964"),
             ("by_path", "actors", "Project:278964"),
-            ("repository_path", "actors", "Repository:gitlab-org/gitlab.git"),
+            ("repository_path", "actors", REPOSITORY),
         ])
     );
 }
@@ -641,6 +658,10 @@ fn flipper_sql_rows_read_back_through_flipper() {
     let extra = [
         ("my_feature", "production:\n    percentage_of_actors: 25"),
         ("edge_flag", "production:\n    percentage_of_actors: 2.007"),
+        (
+            "often",
+            "production:\n    percentage_of_time: 62.5\n    actors:\n      user: [2]",
+        ),
     ];
     let Some(setup) = Setup::new(&[FLAGS, &extra[..]].concat()) else {
         return;
@@ -663,33 +684,44 @@ fn flipper_sql_rows_read_back_through_flipper() {
             "Group:9970",
             "Namespaces::UserNamespace:5",
             "Ci::Runner:12270807",
-            "Repository:gitlab-org/gitlab.git",
+            REPOSITORY,
+            "Repository:@hashed/6b/86/6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b.git",
         ]
         .map(String::from),
     );
     let names: Vec<&str> = FLAGS.iter().chain(&extra).map(|(name, _)| *name).collect();
-    let seen = read_through_flipper(&setup.database, &names, &actors, &team_members);
-
-    for name in names {
-        let state = registry_states.get(name);
-        let mut expected = flipper_view(state, &config);
-        let actual = &seen[name];
-        for actor in std::iter::once("").chain(actors.iter().map(String::as_str)) {
-            let enabled = flipper_enabled(
-                name,
-                state,
-                (!actor.is_empty()).then_some(actor),
-                &config,
-                &team_members,
-            );
-            match enabled {
-                Some(enabled) => expected.enabled.insert(actor.to_string(), enabled),
-                // Percentage of time is a fresh draw on every check.
-                None => expected.enabled.insert(actor.to_string(), actual.enabled[actor]),
-            };
+    // Percentage of time draws anew on every check: both sides get the same forced draws, on
+    // either side of `sometimes`'s 10% and of `often`'s 62.5%, and exactly on 10%, which is off
+    // (`rand < 0.1`).
+    let draws = [0.0, 0.099_999, 0.1, 0.6, 0.625, 0.999_999];
+    let mut seen_at = Vec::new();
+    for draw in draws {
+        let seen = read_through_flipper(&setup.database, &names, &actors, &team_members, draw);
+        for name in &names {
+            let state = registry_states.get(*name);
+            let mut expected = flipper_view(state, &config);
+            for actor in std::iter::once("").chain(actors.iter().map(String::as_str)) {
+                let enabled = flipper_enabled(
+                    name,
+                    state,
+                    (!actor.is_empty()).then_some(actor),
+                    &config,
+                    &team_members,
+                    draw,
+                );
+                expected.enabled.insert(actor.to_string(), enabled);
+            }
+            assert_eq!(&seen[*name], &expected, "{name} at draw {draw}");
         }
-        assert_eq!(actual, &expected, "{name}");
+        seen_at.push(seen);
     }
+    // Flipper itself switched the percentage-of-time flags with the draw, so the comparison
+    // above covered both of their answers.
+    let sometimes: Vec<bool> = seen_at.iter().map(|seen| seen["sometimes"].enabled[""]).collect();
+    assert_eq!(sometimes, [true, true, false, false, false, false]);
+    let often: Vec<bool> = seen_at.iter().map(|seen| seen["often"].enabled["Project:1"]).collect();
+    assert_eq!(often, [true, true, true, true, false, false]);
+    let seen = &seen_at[0];
     // Buckets 24999 and 25000 sit on either side of 25%; bucket 2007 opens at 2.007% because
     // 2.007 × 1000 is 2007.0000000000002 in floating point.
     assert!(seen["my_feature"].enabled["Project:46905"]);

@@ -174,6 +174,10 @@ impl FlipperSqlBackend {
                 "flag `{flag}` in `{environment}`: actor kind `{}` is not in `actor_kinds`",
                 actor.kind
             ),
+            ActorIdError::NotStoragePath(actor) => format!(
+                "flag `{flag}` in `{environment}`: repository `{}` is not a storage path, and the flipper-sql backend cannot look up paths in GitLab's database (Flipper stores `Repository:@hashed/<..>/<..>/<sha256 of the project id>.git`)\nhelp: write the repository's storage path as GitLab keeps it (the project's admin page shows it as \"Gitaly relative path\"), such as `@hashed/6b/86/6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b.git` for project 1",
+                actor.id
+            ),
             ActorIdError::OptOut(actor) => format!(
                 "flag `{flag}` in `{environment}`: actor `{actor}` ends in `:opt_out`, which GitLab reads as an opt-out\nhelp: flagops does not write opt-outs; remove the actor"
             ),

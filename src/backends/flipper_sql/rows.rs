@@ -65,6 +65,9 @@ pub enum ActorIdError {
     },
     /// An id ending in `:opt_out`, which GitLab reads as an opt-out rather than an actor.
     OptOut(Actor),
+    /// A repository named by its path in GitLab rather than by the storage path GitLab's Flipper
+    /// ids hold (`Repository:@hashed/6b/86/6b86….git`).
+    NotStoragePath(Actor),
 }
 
 /// Why a flag's rows cannot be read as one state.
@@ -102,13 +105,16 @@ impl ActorTypes {
         })
     }
 
-    /// The Flipper id GitLab gives `actor`: `Project:278964`, `Repository:gitlab-org/gitlab.git`.
+    /// The Flipper id GitLab gives `actor`: `Project:278964`, `Repository:@hashed/6b/86/….git`.
     pub fn flipper_id(&self, actor: &Actor) -> Result<String, ActorIdError> {
         let Some(flipper_type) = self.by_kind.get(&actor.kind) else {
             return Err(ActorIdError::UnknownKind(actor.clone()));
         };
         if actor.id.ends_with(OPT_OUT) {
             return Err(ActorIdError::OptOut(actor.clone()));
+        }
+        if flipper_type == "Repository" && !is_storage_path(&actor.id) {
+            return Err(ActorIdError::NotStoragePath(actor.clone()));
         }
         if !VERBATIM_ID_TYPES.contains(&flipper_type.as_str()) && !is_database_id(&actor.id) {
             return Err(ActorIdError::NotNumeric {
@@ -275,6 +281,13 @@ pub fn read_percentage(value: Option<&str>) -> u32 {
 /// Whether `id` is a Rails database id: a positive decimal integer without leading zeros.
 fn is_database_id(id: &str) -> bool {
     !id.is_empty() && !id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `id` is a repository's storage path as GitLab's Flipper ids hold it
+/// (`lib/gitlab/git/repository.rb`): hashed storage under `@hashed/`, or a snippet's or a group
+/// wiki's under `@snippets/` and `@groups/`, ending in `.git`.
+fn is_storage_path(id: &str) -> bool {
+    id.starts_with('@') && id.ends_with(".git") && !id.contains("..")
 }
 
 /// Splits `Ci::Runner:12` into `Ci::Runner` and `12` at the last single colon.
@@ -472,10 +485,15 @@ mod tests {
     fn flipper_ids_map_both_ways() {
         let types = types();
         assert_eq!(types.flipper_id(&actor("project", "278964")).unwrap(), "Project:278964");
+        let project_one = "@hashed/6b/86/6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b.git";
         assert_eq!(
-            types.flipper_id(&actor("repository", "gitlab-org/gitlab.git")).unwrap(),
-            "Repository:gitlab-org/gitlab.git"
+            types.flipper_id(&actor("repository", project_one)).unwrap(),
+            format!("Repository:{project_one}")
         );
+        assert!(matches!(
+            types.flipper_id(&actor("repository", "gitlab-org/gitlab.git")),
+            Err(ActorIdError::NotStoragePath(_))
+        ));
         assert!(matches!(
             types.flipper_id(&actor("project", "gitlab-org/gitlab")),
             Err(ActorIdError::NotNumeric { .. })
@@ -489,7 +507,7 @@ mod tests {
             Err(ActorIdError::UnknownKind(_))
         ));
         assert!(matches!(
-            types.flipper_id(&actor("repository", "a.git:opt_out")),
+            types.flipper_id(&actor("repository", "@hashed/a.git:opt_out")),
             Err(ActorIdError::OptOut(_))
         ));
         assert_eq!(types.actor("Project:123"), actor("project", "123"));
@@ -557,7 +575,7 @@ mod tests {
         let state = Stored::Gates(GateSet {
             percentage_of_actors: Some(33_333),
             percentage_of_time: Some(500),
-            actors: [actor("project", "1"), actor("repository", "a/b.git")].into(),
+            actors: [actor("project", "1"), actor("repository", "@hashed/a/b.git")].into(),
             groups: ["gitlab_team_members".to_string()].into(),
         });
         let written = gate_rows(&state, &types).unwrap();
