@@ -77,8 +77,10 @@ impl FileBackend {
     fn load(&mut self) -> Result<&mut State, BackendError> {
         if self.state.is_none() {
             let mut document = read_document(&self.path, &self.environment)?;
+            let journal = read_numbered_journal(&self.audit_path)?;
+            check_agreement(&self.path, &self.audit_path, &self.environment, &document, &journal)?;
             let mut revision = document.revision;
-            for record in read_journal(&self.audit_path)? {
+            for (_, record) in journal {
                 if record.revision <= document.revision {
                     continue;
                 }
@@ -176,6 +178,14 @@ pub fn audit_path(state_path: &Path) -> PathBuf {
 
 /// Reads every complete record of an audit log (none if it does not exist).
 pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
+    Ok(read_numbered_journal(path)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// Every complete record of an audit log with its line number (1-based).
+fn read_numbered_journal(path: &Path) -> Result<Vec<(usize, AuditRecord)>, BackendError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -192,7 +202,7 @@ pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
             continue;
         }
         match serde_json::from_slice::<AuditRecord>(&line) {
-            Ok(record) => records.push(record),
+            Ok(record) => records.push((number + 1, record)),
             // A torn last line (a killed writer) is not a record; anything else is corruption.
             Err(_) if is_last_line(path, number)? => break,
             Err(error) => {
@@ -212,6 +222,84 @@ fn is_last_line(path: &Path, number: usize) -> Result<bool, BackendError> {
     let text = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     let complete_lines = text.iter().filter(|byte| **byte == b'\n').count();
     Ok(number >= complete_lines)
+}
+
+/// Refuses a state document and an audit log that do not belong together: written for another
+/// environment, revisions that do not run 1, 2, 3, … without gaps, or a document whose revision
+/// the log does not hold (deleted or emptied, cut too short, or started after it).
+fn check_agreement(
+    path: &Path,
+    audit_path: &Path,
+    environment: &str,
+    document: &Document,
+    journal: &[(usize, AuditRecord)],
+) -> Result<(), BackendError> {
+    let restore = "help: the audit log is append-only; restore it from a backup";
+    if document.environment != environment {
+        return Err(anyhow::anyhow!(
+            "`{}` holds the state of environment `{}`, not of `{environment}`\nhelp: every environment needs its own state file: move the file back to the environment it belongs to, or delete it to rebuild `{environment}`'s state from `{}`",
+            path.display(),
+            document.environment,
+            audit_path.display()
+        )
+        .into());
+    }
+    for (position, (line, record)) in journal.iter().enumerate() {
+        if record.environment != environment {
+            return Err(anyhow::anyhow!(
+                "`{}` line {line} is a change to environment `{}`, not to `{environment}`\nhelp: every environment needs its own audit log: move the file back to the environment it belongs to, or restore `{environment}`'s log from a backup",
+                audit_path.display(),
+                record.environment
+            )
+            .into());
+        }
+        if let Some(before) = position.checked_sub(1).map(|before| journal[before].1.revision)
+            && record.revision != before + 1
+        {
+            return Err(anyhow::anyhow!(
+                "`{}` line {line} has revision {}, but the record before it has revision {before}: revisions must go up by one\n{restore}",
+                audit_path.display(),
+                record.revision
+            )
+            .into());
+        }
+    }
+    let revision = document.revision;
+    match (journal.first(), journal.last()) {
+        (Some((_, first)), Some((_, last))) => {
+            if first.revision > revision.max(1) {
+                return Err(anyhow::anyhow!(
+                    "`{}` starts at revision {}, but `{}` is at revision {revision}: the changes in between are missing\n{restore}",
+                    audit_path.display(),
+                    first.revision,
+                    path.display()
+                )
+                .into());
+            }
+            if revision > last.revision {
+                return Err(anyhow::anyhow!(
+                    "`{}` is at revision {revision}, but its audit log `{}` ends at revision {}\nhelp: restore the audit log from a backup, or delete `{}` to rebuild the state from the log",
+                    path.display(),
+                    audit_path.display(),
+                    last.revision,
+                    path.display()
+                )
+                .into());
+            }
+        }
+        _ if revision > 0 => {
+            let missing = if audit_path.exists() { "empty" } else { "missing" };
+            return Err(anyhow::anyhow!(
+                "`{}` is at revision {revision}, but its audit log `{}` is {missing}\nhelp: restore the audit log from a backup; or, to keep this state and start a new log, set `revision` to 0 in `{}`",
+                path.display(),
+                audit_path.display(),
+                path.display()
+            )
+            .into());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn read_document(path: &Path, environment: &str) -> Result<Document, BackendError> {

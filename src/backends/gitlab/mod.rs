@@ -18,7 +18,7 @@ pub mod remote;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -80,8 +80,8 @@ impl GitlabBackend {
             url,
             client,
             directory,
-            sync_path: settings.state_dir.join(format!("{}.sync.json", settings.environment)),
-            audit_path: settings.state_dir.join(format!("{}.audit.jsonl", settings.environment)),
+            sync_path: sync_path(&settings.state_dir, settings.environment),
+            audit_path: audit_path(&settings.state_dir, settings.environment),
             writable: settings.writable,
             progress: None,
         }
@@ -241,6 +241,21 @@ impl Backend for GitlabBackend {
         super::file::write_atomically(&self.sync_path, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// `<state_dir>/<env>.sync.json`: the last sync record of `environment`.
+pub fn sync_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.sync.json"))
+}
+
+/// `<state_dir>/<env>.audit.jsonl`: the audit log of `environment`.
+pub fn audit_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.audit.jsonl"))
+}
+
+/// `<cache_dir>/gitlab/<env>.json`: the actor cache of `environment`.
+pub fn cache_path(cache_dir: &Path, environment: &str) -> PathBuf {
+    cache_dir.join("gitlab").join(format!("{environment}.json"))
 }
 
 /// Reads environment `environment`'s access token from the variable `token_env`; only this

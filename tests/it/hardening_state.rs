@@ -1,0 +1,245 @@
+//! The files flagops keeps for itself (state documents, audit logs, locks, sync records, caches)
+//! and the templates it reads: files that disagree with each other or belong to another
+//! environment are refused, links are never followed, and nothing is read without a limit.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::harness::{Output, Registry, flag};
+
+/// A registry whose `dev` and `staging` environments were synced, three changes each.
+fn synced() -> Registry {
+    let registry = Registry::new();
+    for name in ["alpha", "beta", "gamma"] {
+        registry.write(
+            &format!("flags/wip/{name}.yml"),
+            flag(name, "environments:\n  dev: true\n  staging: true\n"),
+        );
+    }
+    let output = registry.run(&["sync", "--env", "dev", "--env", "staging"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    registry
+}
+
+/// Every file in the state folder, with its bytes.
+fn state_files(registry: &Registry) -> BTreeMap<String, Vec<u8>> {
+    let folder = registry.path().join(".flagops/state");
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return BTreeMap::new();
+    };
+    entries
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            (entry.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", output.stdout, output.stderr)
+}
+
+/// `sync --env dev` and `plan --env dev` both fail with every part of `expected` and a `help:`
+/// line, and the sync changes no file.
+#[track_caller]
+fn check_refused(registry: &Registry, expected: &[&str]) {
+    let before = state_files(registry);
+    let sync = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(sync.code, 2, "{sync:?}");
+    for part in expected.iter().chain(&["help: "]) {
+        assert!(text(&sync).contains(part), "`{part}` not in {sync:?}");
+    }
+    assert!(text(&sync).contains("FAILED before any change"), "{sync:?}");
+    assert_eq!(state_files(registry), before, "the refused sync changed a file");
+    let plan = registry.run(&["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(text(&plan).contains(expected[0]), "{plan:?}");
+}
+
+fn audit_lines(registry: &Registry, environment: &str) -> Vec<String> {
+    registry
+        .read(&format!(".flagops/state/{environment}.audit.jsonl"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_audit(registry: &Registry, environment: &str, lines: &[String]) {
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    registry.write(&format!(".flagops/state/{environment}.audit.jsonl"), text);
+}
+
+fn set_revision(line: &str, revision: u64) -> String {
+    let mut record: Value = serde_json::from_str(line).unwrap();
+    record["revision"] = revision.into();
+    record.to_string()
+}
+
+// A state document copied from another environment is not taken for this one's.
+#[test]
+fn file_state_of_another_environment_is_refused() {
+    let registry = synced();
+    registry.write(".flagops/state/dev.json", registry.read(".flagops/state/staging.json"));
+    check_refused(
+        &registry,
+        &["dev.json` holds the state of environment `staging`, not of `dev`"],
+    );
+}
+
+// An audit log copied from another environment is not replayed into this one.
+#[test]
+fn file_audit_of_another_environment_is_refused() {
+    let registry = synced();
+    registry.write(
+        ".flagops/state/dev.audit.jsonl",
+        registry.read(".flagops/state/staging.audit.jsonl"),
+    );
+    check_refused(
+        &registry,
+        &["dev.audit.jsonl` line 1 is a change to environment `staging`, not to `dev`"],
+    );
+}
+
+// A state that says changes were made needs the log that recorded them.
+#[test]
+fn file_state_without_its_audit_log_is_refused() {
+    let registry = synced();
+    registry.remove(".flagops/state/dev.audit.jsonl");
+    check_refused(
+        &registry,
+        &[
+            "dev.json` is at revision 3, but its audit log `",
+            "dev.audit.jsonl` is missing",
+        ],
+    );
+    registry.write(".flagops/state/dev.audit.jsonl", "");
+    check_refused(&registry, &["dev.audit.jsonl` is empty", "set `revision` to 0"]);
+}
+
+// Revisions run 1, 2, 3 without repeats, gaps or swaps.
+#[test]
+fn file_audit_revisions_must_be_contiguous() {
+    let registry = synced();
+    let lines = audit_lines(&registry, "dev");
+    assert_eq!(lines.len(), 3);
+
+    let duplicated = [lines.clone(), vec![lines[2].clone()]].concat();
+    write_audit(&registry, "dev", &duplicated);
+    check_refused(
+        &registry,
+        &["dev.audit.jsonl` line 4 has revision 3, but the record before it has revision 3"],
+    );
+
+    let gapped = vec![lines[0].clone(), lines[1].clone(), set_revision(&lines[2], 5)];
+    write_audit(&registry, "dev", &gapped);
+    check_refused(
+        &registry,
+        &["dev.audit.jsonl` line 3 has revision 5, but the record before it has revision 2"],
+    );
+
+    let reordered = vec![lines[0].clone(), lines[2].clone(), lines[1].clone()];
+    write_audit(&registry, "dev", &reordered);
+    check_refused(
+        &registry,
+        &["dev.audit.jsonl` line 2 has revision 3, but the record before it has revision 1"],
+    );
+
+    // Without a state document the log must start at revision 1.
+    write_audit(&registry, "dev", &lines[1..]);
+    registry.remove(".flagops/state/dev.json");
+    check_refused(
+        &registry,
+        &["dev.audit.jsonl` starts at revision 2, but `", "is at revision 0"],
+    );
+
+    // The whole log rebuilds the state, as it always did.
+    write_audit(&registry, "dev", &lines);
+    let output = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("dev: in sync"), "{output:?}");
+}
+
+// A state document ahead of its log holds changes the log never recorded.
+#[test]
+fn file_state_ahead_of_its_audit_log_is_refused() {
+    let registry = synced();
+    let mut document = registry.state("dev");
+    document["revision"] = 10.into();
+    registry.write(".flagops/state/dev.json", document.to_string());
+    check_refused(
+        &registry,
+        &["dev.json` is at revision 10, but its audit log `", "ends at revision 3"],
+    );
+}
+
+// Two environments configured with one state file are refused before any sync, at the second.
+#[test]
+fn config_refuses_environments_sharing_a_state_file() {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    let config = registry.read("flagops.yml");
+    let pre = "  - name: pre\n";
+    let at = config.find(pre).unwrap() + pre.len();
+    let backend = at + config[at..].find("    backend: { kind: file }").unwrap();
+    let config = format!(
+        "{}    backend: {{ kind: file, path: ./.flagops/state/../state/dev.json }}{}",
+        &config[..backend],
+        &config[backend + "    backend: { kind: file }".len()..]
+    );
+    registry.write("flagops.yml", &config);
+    let line = config[..backend].lines().count() + 1;
+
+    let output = registry.run(&["validate", "--format", "json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    let found: Vec<(&str, &str, u64, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap(),
+                f["path"].as_str().unwrap(),
+                f["span"]["line"].as_u64().unwrap(),
+                f["span"]["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("shared-state-file", "flagops.yml", line as u64, 34)]);
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("environments `dev` and `pre` would both keep `.flagops/state/dev.json`"),
+        "{output:?}"
+    );
+
+    let sync = registry.run(&["sync"]);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    assert!(
+        !registry.path().join(".flagops").exists(),
+        "the refused sync wrote state"
+    );
+
+    // A state file named like a gitlab environment's sync record clashes with it too.
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml").replacen(
+        "backend: { kind: file }",
+        "backend: { kind: gitlab, url: \"https://gitlab.example.com\", token_env: GITLAB_TOKEN }",
+        1,
+    );
+    let config = config.replacen(
+        "backend: { kind: file }",
+        "backend: { kind: file, path: .flagops/state/dev.sync.json }",
+        1,
+    );
+    registry.write("flagops.yml", &config);
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output
+            .stdout
+            .contains("environments `dev` and `pre` would both keep `.flagops/state/dev.sync.json`"),
+        "{output:?}"
+    );
+}
