@@ -24,13 +24,10 @@ impl Lock {
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        let mut file = crate::owned_file::open(
+            path,
+            OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        )?;
         let started = Instant::now();
         let mut announced = false;
         loop {

@@ -10,13 +10,14 @@
 //! environment's lock.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use crate::owned_file;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
 
@@ -97,11 +98,7 @@ impl FileBackend {
 
     fn journal(&mut self) -> Result<&mut File, BackendError> {
         if self.journal.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.audit_path)
-                .with_context(|| format!("failed to open `{}`", self.audit_path.display()))?;
+            let file = owned_file::open(&self.audit_path, OpenOptions::new().create(true).append(true))?;
             self.journal = Some(file);
         }
         Ok(self.journal.as_mut().expect("opened above"))
@@ -125,7 +122,7 @@ impl FileBackend {
         }
         let mut text = serde_json::to_string_pretty(&state.document).context("failed to serialize the state")?;
         text.push('\n');
-        write_atomically(&path, text.as_bytes())?;
+        crate::owned_file::replace(&path, text.as_bytes(), true)?;
         Ok(())
     }
 }
@@ -184,44 +181,39 @@ pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
         .collect())
 }
 
-/// Every complete record of an audit log with its line number (1-based).
+/// Every complete record of an audit log with its line number (1-based), read a line at a time
+/// within [`MAX_LOG_BYTES`](owned_file::MAX_LOG_BYTES), never through a link.
 fn read_numbered_journal(path: &Path) -> Result<Vec<(usize, AuditRecord)>, BackendError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => {
-            return Err(anyhow::Error::new(error)
-                .context(format!("failed to read `{}`", path.display()))
-                .into());
-        }
+    let Some(file) = owned_file::open_limited(path, owned_file::MAX_LOG_BYTES)? else {
+        return Ok(Vec::new());
     };
+    let mut reader = BufReader::new(file);
     let mut records = Vec::new();
-    for (number, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        // The end, or a torn last line (a killed writer), which is not a record.
+        if read == 0 || line.pop() != Some(b'\n') {
+            break;
+        }
         if line.is_empty() {
             continue;
         }
         match serde_json::from_slice::<AuditRecord>(&line) {
-            Ok(record) => records.push((number + 1, record)),
-            // A torn last line (a killed writer) is not a record; anything else is corruption.
-            Err(_) if is_last_line(path, number)? => break,
+            Ok(record) => records.push((number, record)),
             Err(error) => {
                 return Err(anyhow::anyhow!(
-                    "`{}` line {} is not an audit record: {error}\nhelp: the audit log is append-only; restore it from a backup",
-                    path.display(),
-                    number + 1
+                    "`{}` line {number} is not an audit record: {error}\nhelp: the audit log is append-only; restore it from a backup",
+                    path.display()
                 )
                 .into());
             }
         }
     }
     Ok(records)
-}
-
-fn is_last_line(path: &Path, number: usize) -> Result<bool, BackendError> {
-    let text = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    let complete_lines = text.iter().filter(|byte| **byte == b'\n').count();
-    Ok(number >= complete_lines)
 }
 
 /// Refuses a state document and an audit log that do not belong together: written for another
@@ -303,22 +295,14 @@ fn check_agreement(
 }
 
 fn read_document(path: &Path, environment: &str) -> Result<Document, BackendError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Document {
-                format: FORMAT,
-                environment: environment.to_string(),
-                ..Document::default()
-            });
-        }
-        Err(error) => {
-            return Err(anyhow::Error::new(error)
-                .context(format!("failed to read `{}`", path.display()))
-                .into());
-        }
+    let Some(text) = owned_file::read(path, owned_file::MAX_DOCUMENT_BYTES)? else {
+        return Ok(Document {
+            format: FORMAT,
+            environment: environment.to_string(),
+            ..Document::default()
+        });
     };
-    let document: Document = serde_json::from_str(&text).map_err(|error| {
+    let document: Document = serde_json::from_slice(&text).map_err(|error| {
         anyhow::anyhow!(
             "`{}` is not a valid state document: {error}\nhelp: fix the file, or delete it: the state is then rebuilt from the audit log (only the record of the last sync is lost)",
             path.display()
@@ -337,55 +321,30 @@ fn read_document(path: &Path, environment: &str) -> Result<Document, BackendErro
 
 /// Drops a torn last line (no trailing newline) from the audit log.
 fn truncate_torn_line(path: &Path) -> anyhow::Result<()> {
-    let Ok(text) = std::fs::read(path) else { return Ok(()) };
-    if text.is_empty() || text.ends_with(b"\n") {
+    let Some(mut file) = owned_file::open_existing(path, OpenOptions::new().read(true).write(true))? else {
+        return Ok(());
+    };
+    let length = file.metadata()?.len();
+    let mut last = [0u8];
+    if length == 0 || (file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last == *b"\n") {
         return Ok(());
     }
+    if length > owned_file::MAX_LOG_BYTES {
+        anyhow::bail!(
+            "`{}` is {length} bytes, over the limit of {} for this file",
+            path.display(),
+            owned_file::MAX_LOG_BYTES
+        );
+    }
+    let mut text = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut text)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
     let keep = text.iter().rposition(|byte| *byte == b'\n').map_or(0, |at| at + 1);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
     file.set_len(keep as u64)
         .with_context(|| format!("failed to truncate `{}`", path.display()))?;
     file.seek(SeekFrom::End(0))?;
     file.sync_all()?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new file: a temporary
-/// file in the same folder, fsync, rename, fsync of the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    replace_file(path, bytes, true)
-}
-
-/// Replaces `path` with `bytes` through a temporary file and a rename, so readers never see half
-/// of it; `durable` also syncs the file and its folder to disk before and after the rename.
-pub fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(folder)
-        .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
-    temporary
-        .write_all(bytes)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    if durable {
-        temporary
-            .as_file()
-            .sync_all()
-            .with_context(|| format!("failed to sync `{}`", path.display()))?;
-    }
-    temporary
-        .persist(path)
-        .with_context(|| format!("failed to replace `{}`", path.display()))?;
-    if durable {
-        File::open(folder)
-            .and_then(|dir| dir.sync_all())
-            .with_context(|| format!("failed to sync `{}`", folder.display()))?;
-    }
     Ok(())
 }
 

@@ -145,13 +145,13 @@ pub(super) fn write(path: &Path, flags_path: &str, head: &str, head_time: i64, e
     bytes.push(b'\n');
     bytes.extend(segment(events, None, head, head_time)?);
     // No fsync: a cache lost in a crash is rebuilt.
-    crate::backends::file::replace_file(path, &bytes, false)
+    crate::owned_file::replace(path, &bytes, false)
 }
 
 /// Appends the events of the commits after `cached.head` up to `head`.
 pub(super) fn append(path: &Path, cached: &Cached, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
     let bytes = segment(events, Some(&cached.head), head, head_time)?;
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut file = crate::owned_file::open(path, std::fs::OpenOptions::new().write(true))?;
     // One writer at a time; whatever follows the valid chain (a torn or rival segment) goes.
     file.lock()?;
     file.set_len(cached.valid_len)?;

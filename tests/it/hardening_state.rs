@@ -243,3 +243,105 @@ fn config_refuses_environments_sharing_a_state_file() {
         "{output:?}"
     );
 }
+
+/// Puts a link at `relative` in the registry pointing at `target`.
+fn link(registry: &Registry, relative: &str, target: &std::path::Path) {
+    let path = registry.path().join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+/// A file outside the state folder that a link points at; it must never change.
+fn target(registry: &Registry) -> std::path::PathBuf {
+    let path = registry.path().join("precious.txt");
+    // No newline at the end: a writer repairing a torn line would cut it all.
+    std::fs::write(&path, "precious, not a state file").unwrap();
+    path
+}
+
+// A linked lock, state document or audit log is refused, and what it points at is left alone.
+#[test]
+fn file_backend_refuses_linked_files() {
+    for name in ["dev.lock", "dev.json", "dev.audit.jsonl"] {
+        let registry = synced();
+        let target = target(&registry);
+        link(&registry, &format!(".flagops/state/{name}"), &target);
+        let output = registry.run(&["sync", "--env", "dev"]);
+        assert_eq!(output.code, 2, "{name}: {output:?}");
+        assert!(
+            text(&output).contains(&format!("{name}` is a symbolic link")),
+            "{name}: {output:?}"
+        );
+        assert!(text(&output).contains("help: "), "{name}: {output:?}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "precious, not a state file",
+            "{name}: the link's target changed"
+        );
+        if name != "dev.lock" {
+            let plan = registry.run(&["plan", "--env", "dev"]);
+            assert_eq!(plan.code, 2, "{name}: {plan:?}");
+        }
+    }
+}
+
+// The gitlab backend appends to its audit log without following a link.
+#[test]
+fn gitlab_backend_refuses_linked_audit_log() {
+    let production = crate::fake_gitlab::FakeGitlab::start();
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml");
+    let start = config.find("environments:").unwrap();
+    let end = config.find("# GitLab's flag types").unwrap();
+    let block = format!(
+        "environments:\n  - name: production\n    backend: {{ kind: gitlab, url: \"{}\", token_env: GITLAB_TOKEN }}\n\n",
+        production.url()
+    );
+    registry.write("flagops.yml", format!("{}{block}{}", &config[..start], &config[end..]));
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  production: true\n"),
+    );
+    let variables = [("GITLAB_TOKEN", crate::fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
+    let target = target(&registry);
+    link(&registry, ".flagops/state/production.audit.jsonl", &target);
+    let output = registry.run_with_env(&["sync"], &variables);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        text(&output).contains("production.audit.jsonl` is a symbolic link"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious, not a state file");
+}
+
+// A templates folder whose files or subfolders are links is refused: it would publish what they
+// point at.
+#[test]
+fn site_refuses_linked_templates() {
+    let registry = Registry::new();
+    registry.init_git();
+    let secret = registry.path().join("secret.txt");
+    std::fs::write(&secret, "TOKEN=glpat-secret").unwrap();
+    for (relative, named) in [
+        ("theme/static/style.css", "theme/static/style.css"),
+        ("theme/templates/base.html", "theme/templates/base.html"),
+    ] {
+        let _ = std::fs::remove_dir_all(registry.path().join("theme"));
+        link(&registry, relative, &secret);
+        let output = registry.run(&["site", "--templates", "theme", "--out", "public"]);
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(
+            text(&output).contains(&format!("{named}` is a symbolic link")),
+            "{output:?}"
+        );
+        assert!(!registry.path().join("public").exists(), "{output:?}");
+    }
+    // A linked subfolder too.
+    let _ = std::fs::remove_dir_all(registry.path().join("theme"));
+    registry.write("elsewhere/style.css", "body {}");
+    link(&registry, "theme/static", &registry.path().join("elsewhere"));
+    let output = registry.run(&["site", "--templates", "theme", "--out", "public"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(text(&output).contains("theme/static` is a symbolic link"), "{output:?}");
+}

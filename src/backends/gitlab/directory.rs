@@ -243,7 +243,7 @@ impl Directory {
         }
         let mut text = serde_json::to_string_pretty(&self.cache).context("failed to serialize the actor cache")?;
         text.push('\n');
-        crate::backends::file::replace_file(&self.path, text.as_bytes(), false)
+        crate::owned_file::replace(&self.path, text.as_bytes(), false)
             .with_context(|| format!("failed to write the actor cache `{}`", self.path.display()))?;
         self.dirty = false;
         Ok(())

@@ -128,11 +128,8 @@ impl GitlabBackend {
         if let Some(folder) = self.audit_path.parent() {
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.audit_path)
-            .and_then(|mut file| file.write_all(line.as_bytes()))
+        crate::owned_file::open(&self.audit_path, OpenOptions::new().create(true).append(true))?
+            .write_all(line.as_bytes())
             .with_context(|| format!("failed to append to `{}`", self.audit_path.display()))?;
         Ok(())
     }
@@ -238,7 +235,7 @@ impl Backend for GitlabBackend {
         }
         let mut text = serde_json::to_string_pretty(record).context("failed to serialize the sync record")?;
         text.push('\n');
-        super::file::write_atomically(&self.sync_path, text.as_bytes())?;
+        crate::owned_file::replace(&self.sync_path, text.as_bytes(), true)?;
         Ok(())
     }
 }
