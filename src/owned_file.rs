@@ -96,7 +96,12 @@ pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(folder)
+    let (prefix, suffix) = temporary_affixes(path);
+    let mut temporary = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(suffix)
+        .rand_bytes(TEMPORARY_RANDOM)
+        .tempfile_in(folder)
         .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
     temporary
         .write_all(bytes)
@@ -118,6 +123,38 @@ pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes the temporary files a `replace` of `path` left when it was killed before its rename,
+/// and only those: `.<name>.flagops-XXXXXX.tmp` beside it. Call it only while holding the lock
+/// that keeps every other writer of `path` away.
+pub fn remove_stale_temporaries(path: &Path) -> anyhow::Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (prefix, suffix) = temporary_affixes(path);
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("failed to read `{}`", folder.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read `{}`", folder.display()))?;
+        let name = entry.file_name();
+        let Some(random) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(suffix))
+        else {
+            continue;
+        };
+        if random.len() == TEMPORARY_RANDOM && random.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+            let stale = entry.path();
+            std::fs::remove_file(&stale).with_context(|| format!("failed to remove `{}`", stale.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses `path` if it is itself a symbolic link, such as a folder of templates linked elsewhere.
 pub fn refuse_link(path: &Path) -> anyhow::Result<()> {
     if is_link(path) {
@@ -129,6 +166,15 @@ pub fn refuse_link(path: &Path) -> anyhow::Result<()> {
 /// Whether `path` itself is a symbolic link.
 pub fn is_link(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink())
+}
+
+/// How many random characters name a temporary file.
+const TEMPORARY_RANDOM: usize = 6;
+
+/// The start and end of the names of `path`'s temporary files: `.<name>.flagops-` and `.tmp`.
+fn temporary_affixes(path: &Path) -> (String, &'static str) {
+    let name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+    (format!(".{name}.flagops-"), ".tmp")
 }
 
 fn link_error(path: &Path) -> anyhow::Error {

@@ -56,14 +56,16 @@ struct State {
 }
 
 impl FileBackend {
-    /// The backend whose state document is `path`. A `writable` backend truncates a torn last
-    /// line of the audit log, left by a run that was killed while writing it.
+    /// The backend whose state document is `path`. A `writable` backend, opened under the
+    /// environment's lock, repairs what a run killed while writing left: a torn last line of the
+    /// audit log, and temporary files of the state document.
     pub fn open(path: &Path, environment: &str, writable: bool) -> anyhow::Result<FileBackend> {
         let audit_path = audit_path(path);
         if writable {
             let folder = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
             truncate_torn_line(&audit_path)?;
+            owned_file::remove_stale_temporaries(path)?;
         }
         Ok(FileBackend {
             path: path.to_path_buf(),

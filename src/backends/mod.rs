@@ -275,17 +275,23 @@ pub fn open(
             url,
             token_env,
             timeout_seconds,
-        } => Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
-            environment: &environment.name,
-            url,
-            token: gitlab::read_token(token_env, &environment.name)?,
-            token_env,
-            timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
-            actor_kinds: &config.actor_kinds,
-            cache_path: gitlab::cache_path(&root.join(&config.cache_dir), &environment.name),
-            state_dir: root.join(&config.state_dir),
-            writable,
-        }))),
+        } => {
+            let state_dir = root.join(&config.state_dir);
+            if writable {
+                crate::owned_file::remove_stale_temporaries(&gitlab::sync_path(&state_dir, &environment.name))?;
+            }
+            Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
+                environment: &environment.name,
+                url,
+                token: gitlab::read_token(token_env, &environment.name)?,
+                token_env,
+                timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
+                actor_kinds: &config.actor_kinds,
+                cache_path: gitlab::cache_path(&root.join(&config.cache_dir), &environment.name),
+                state_dir,
+                writable,
+            })))
+        }
         BackendConfig::FlipperSql { url_env } => {
             let connection = flipper_sql::connection_from_env(url_env, &environment.name)?;
             let options = flipper_sql::Options {

@@ -345,3 +345,37 @@ fn site_refuses_linked_templates() {
     assert_eq!(output.code, 2, "{output:?}");
     assert!(text(&output).contains("theme/static` is a symbolic link"), "{output:?}");
 }
+
+// Temporary files a killed write left are removed by the next sync of their environment, and
+// nothing else is.
+#[test]
+fn sync_removes_stale_temporary_files_of_its_own() {
+    let registry = synced();
+    let stale = ".flagops/state/.dev.json.flagops-Ab12Cd.tmp";
+    let kept = [
+        // Another environment's, which its own sync may be writing right now.
+        ".flagops/state/.staging.json.flagops-Ab12Cd.tmp",
+        // Not a name this tool gives.
+        ".flagops/state/.dev.json.flagops-old-copy.tmp",
+        ".flagops/state/.tmpAb12Cd",
+    ];
+    for relative in [stale].iter().chain(&kept) {
+        registry.write(relative, "{ half a docu");
+    }
+    let plan = registry.run(&["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(registry.path().join(stale).exists(), "a read-only run removed a file");
+
+    let output = registry.run(&["sync", "--env", "dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!registry.path().join(stale).exists(), "the stale temporary file is still there");
+    for relative in kept {
+        assert!(registry.path().join(relative).exists(), "`{relative}` was removed");
+    }
+    // A sync's own replacement leaves nothing behind.
+    let left: Vec<String> = state_files(&registry)
+        .into_keys()
+        .filter(|name| name.contains(".flagops-") && !kept.iter().any(|k| k.ends_with(name.as_str())))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
