@@ -67,10 +67,9 @@ pub fn open_limited(path: &Path, limit: u64) -> anyhow::Result<Option<Take<File>
         .len();
     if length > limit {
         bail!(
-            "`{}` is {} bytes, over the limit of {} for this file\nhelp: it cannot have grown this large in use: check what wrote it, and move it away",
+            "`{}` is {length} bytes, more than the {} MiB flagops reads from such a file\nhelp: check what wrote it, and move it away",
             path.display(),
-            length,
-            limit
+            limit >> 20
         );
     }
     Ok(Some(file.take(limit)))

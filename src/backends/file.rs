@@ -333,9 +333,9 @@ fn truncate_torn_line(path: &Path) -> anyhow::Result<()> {
     }
     if length > owned_file::MAX_LOG_BYTES {
         anyhow::bail!(
-            "`{}` is {length} bytes, over the limit of {} for this file",
+            "`{}` is {length} bytes, more than the {} MiB flagops reads from such a file\nhelp: check what wrote it, and move it away",
             path.display(),
-            owned_file::MAX_LOG_BYTES
+            owned_file::MAX_LOG_BYTES >> 20
         );
     }
     let mut text = Vec::new();

@@ -22,7 +22,8 @@ fn synced() -> Registry {
     registry
 }
 
-/// Every file in the state folder, with its bytes.
+/// Every file in the state folder, with its bytes; a link with its target, and a file over a MiB
+/// with its length and time, so that the huge and endless files of these tests are never read.
 fn state_files(registry: &Registry) -> BTreeMap<String, Vec<u8>> {
     let folder = registry.path().join(".flagops/state");
     let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -31,7 +32,14 @@ fn state_files(registry: &Registry) -> BTreeMap<String, Vec<u8>> {
     entries
         .map(|entry| {
             let entry = entry.unwrap();
-            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            let metadata = std::fs::symlink_metadata(entry.path()).unwrap();
+            let bytes = if metadata.file_type().is_symlink() {
+                format!("link to {:?}", std::fs::read_link(entry.path()).unwrap()).into_bytes()
+            } else if metadata.len() > 1 << 20 {
+                format!("{} bytes, modified {:?}", metadata.len(), metadata.modified().unwrap()).into_bytes()
+            } else {
+                std::fs::read(entry.path()).unwrap()
+            };
             (entry.file_name().to_string_lossy().into_owned(), bytes)
         })
         .collect()
@@ -368,7 +376,10 @@ fn sync_removes_stale_temporary_files_of_its_own() {
 
     let output = registry.run(&["sync", "--env", "dev"]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(!registry.path().join(stale).exists(), "the stale temporary file is still there");
+    assert!(
+        !registry.path().join(stale).exists(),
+        "the stale temporary file is still there"
+    );
     for relative in kept {
         assert!(registry.path().join(relative).exists(), "`{relative}` was removed");
     }
@@ -378,4 +389,160 @@ fn sync_removes_stale_temporary_files_of_its_own() {
         .filter(|name| name.contains(".flagops-") && !kept.iter().any(|k| k.ends_with(name.as_str())))
         .collect();
     assert_eq!(left, Vec::<String>::new());
+}
+
+/// Makes `relative` a sparse file of `length` zero bytes: large on paper, free on disk.
+fn oversized(registry: &Registry, relative: &str, length: u64) {
+    let path = registry.path().join(relative);
+    let _ = std::fs::remove_file(&path);
+    std::fs::File::create(&path).unwrap().set_len(length).unwrap();
+}
+
+// State documents and audit logs are read within limits: a link to `/dev/zero`, the device itself
+// and a file over the limit are refused by name, promptly, instead of filling memory.
+#[test]
+fn file_backend_reads_within_limits() {
+    let document_limit = flagops::owned_file::MAX_DOCUMENT_BYTES;
+    let log_limit = flagops::owned_file::MAX_LOG_BYTES;
+    for (name, expected) in [
+        ("dev.json", "dev.json` is a symbolic link".to_string()),
+        ("dev.audit.jsonl", "dev.audit.jsonl` is a symbolic link".to_string()),
+    ] {
+        let registry = synced();
+        link(
+            &registry,
+            &format!(".flagops/state/{name}"),
+            std::path::Path::new("/dev/zero"),
+        );
+        check_refused(&registry, &[expected.as_str()]);
+    }
+
+    let registry = synced();
+    oversized(&registry, ".flagops/state/dev.json", document_limit + 1);
+    check_refused(
+        &registry,
+        &[&format!(
+            "dev.json` is {} bytes, more than the 64 MiB",
+            document_limit + 1
+        )],
+    );
+
+    let registry = synced();
+    oversized(&registry, ".flagops/state/dev.audit.jsonl", log_limit + 1);
+    check_refused(
+        &registry,
+        &[&format!(
+            "dev.audit.jsonl` is {} bytes, more than the 512 MiB",
+            log_limit + 1
+        )],
+    );
+
+    // A state document configured as the device itself.
+    let registry = Registry::new();
+    let config =
+        registry
+            .read("flagops.yml")
+            .replacen("backend: { kind: file }", "backend: { kind: file, path: /dev/zero }", 1);
+    registry.write("flagops.yml", config);
+    let output = registry.run(&["plan", "--env", "dev"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        text(&output).contains("`/dev/zero` is not a regular file"),
+        "{output:?}"
+    );
+}
+
+// The gitlab backend reads its sync record within limits and never through a link; its actor
+// cache, only a cache, is ignored with a warning.
+#[test]
+fn gitlab_backend_reads_within_limits() {
+    let production = crate::fake_gitlab::FakeGitlab::start();
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml");
+    let start = config.find("environments:").unwrap();
+    let end = config.find("# GitLab's flag types").unwrap();
+    let block = format!(
+        "environments:\n  - name: production\n    backend: {{ kind: gitlab, url: \"{}\", token_env: GITLAB_TOKEN }}\n\n",
+        production.url()
+    );
+    registry.write("flagops.yml", format!("{}{block}{}", &config[..start], &config[end..]));
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  production: true\n"),
+    );
+    let variables = [("GITLAB_TOKEN", crate::fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
+
+    link(
+        &registry,
+        ".flagops/cache/gitlab/production.json",
+        std::path::Path::new("/dev/zero"),
+    );
+    let output = registry.run_with_env(&["sync"], &variables);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("cache/gitlab/production.json` is a symbolic link")
+            && output.stderr.contains("warning: ignoring the actor cache"),
+        "{output:?}"
+    );
+
+    link(
+        &registry,
+        ".flagops/state/production.sync.json",
+        std::path::Path::new("/dev/zero"),
+    );
+    let output = registry.run_with_env(&["plan"], &variables);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        text(&output).contains("production.sync.json` is a symbolic link"),
+        "{output:?}"
+    );
+
+    oversized(
+        &registry,
+        ".flagops/state/production.sync.json",
+        flagops::owned_file::MAX_DOCUMENT_BYTES + 1,
+    );
+    let output = registry.run_with_env(&["status"], &variables);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(text(&output).contains("more than the 64 MiB"), "{output:?}");
+}
+
+// A history cache that is a link to `/dev/zero`, or too large, is ignored with a warning and
+// rebuilt as a file of its own.
+#[test]
+fn history_cache_is_read_within_limits() {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    registry.init_git();
+    let cache = ".flagops/cache/history.jsonl";
+    let path = registry.path().join(cache);
+
+    link(&registry, cache, std::path::Path::new("/dev/zero"));
+    let output = registry.run(&["history", "alpha"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("initial registry"), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("warning: ignoring the history cache: `.flagops/cache/history.jsonl` is a symbolic link"),
+        "{output:?}"
+    );
+    let metadata = std::fs::symlink_metadata(&path).unwrap();
+    assert!(metadata.is_file() && metadata.len() > 0, "the cache was not rebuilt");
+
+    oversized(&registry, cache, flagops::owned_file::MAX_LOG_BYTES + 1);
+    let output = registry.run(&["history", "alpha"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("more than the 512 MiB"), "{output:?}");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 1 << 20,
+        "the cache was not rebuilt"
+    );
+
+    // The rebuilt cache is used again, silently.
+    let output = registry.run(&["history", "alpha"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stderr.contains("warning"), "{output:?}");
 }

@@ -104,16 +104,10 @@ impl GitlabBackend {
     }
 
     fn read_sync_record(&self) -> Result<Option<SyncRecord>, BackendError> {
-        let text = match std::fs::read_to_string(&self.sync_path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("failed to read `{}`", self.sync_path.display()))
-                    .into());
-            }
+        let Some(text) = crate::owned_file::read(&self.sync_path, crate::owned_file::MAX_DOCUMENT_BYTES)? else {
+            return Ok(None);
         };
-        let record = serde_json::from_str(&text).map_err(|error| {
+        let record = serde_json::from_slice(&text).map_err(|error| {
             anyhow::anyhow!(
                 "`{}` is not a sync record: {error}\nhelp: delete it; only the record of the last sync is lost",
                 self.sync_path.display()
