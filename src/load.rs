@@ -411,7 +411,7 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks the config beyond its schema: unique environment names.
+/// Checks the config beyond its schema: unique environment names, and no file shared by two.
 fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     if config.lifecycle.anchor_date.parse::<jiff::civil::Date>().is_err() {
@@ -442,6 +442,7 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
             );
         }
     }
+    found.extend(crate::backends::check_shared_files(file, document, config));
     found
 }
 

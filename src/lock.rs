@@ -24,13 +24,10 @@ impl Lock {
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        let mut file = crate::owned_file::open(
+            path,
+            OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        )?;
         let started = Instant::now();
         let mut announced = false;
         loop {
@@ -82,9 +79,10 @@ pub fn describe_self(command: &str, now: &str) -> String {
 
 fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
+    // A holder describes itself in one line; more is not worth reading.
     let _ = file
         .seek(SeekFrom::Start(0))
-        .and_then(|_| file.read_to_string(&mut text));
+        .and_then(|_| file.take(4096).read_to_string(&mut text));
     let text = text.trim();
     if text.is_empty() {
         "another process".to_string()

@@ -286,7 +286,7 @@ fn sync_environment(
     let _lock = if settings.dry_run {
         None
     } else {
-        let path = root.join(&config.state_dir).join(format!("{}.lock", environment.name));
+        let path = backends::lock_path(root, config, &environment.name);
         let holder = crate::lock::describe_self(&format!("flagops sync by {}", settings.by), now);
         Some(Lock::acquire(&path, &holder, settings.lock_timeout)?)
     };

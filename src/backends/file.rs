@@ -10,13 +10,14 @@
 //! environment's lock.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use crate::owned_file;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
 
@@ -55,14 +56,16 @@ struct State {
 }
 
 impl FileBackend {
-    /// The backend whose state document is `path`. A `writable` backend truncates a torn last
-    /// line of the audit log, left by a run that was killed while writing it.
+    /// The backend whose state document is `path`. A `writable` backend, opened under the
+    /// environment's lock, repairs what a run killed while writing left: a torn last line of the
+    /// audit log, and temporary files of the state document.
     pub fn open(path: &Path, environment: &str, writable: bool) -> anyhow::Result<FileBackend> {
         let audit_path = audit_path(path);
         if writable {
             let folder = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
             truncate_torn_line(&audit_path)?;
+            owned_file::remove_stale_temporaries(path)?;
         }
         Ok(FileBackend {
             path: path.to_path_buf(),
@@ -77,8 +80,10 @@ impl FileBackend {
     fn load(&mut self) -> Result<&mut State, BackendError> {
         if self.state.is_none() {
             let mut document = read_document(&self.path, &self.environment)?;
+            let journal = read_numbered_journal(&self.audit_path)?;
+            check_agreement(&self.path, &self.audit_path, &self.environment, &document, &journal)?;
             let mut revision = document.revision;
-            for record in read_journal(&self.audit_path)? {
+            for (_, record) in journal {
                 if record.revision <= document.revision {
                     continue;
                 }
@@ -95,11 +100,7 @@ impl FileBackend {
 
     fn journal(&mut self) -> Result<&mut File, BackendError> {
         if self.journal.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.audit_path)
-                .with_context(|| format!("failed to open `{}`", self.audit_path.display()))?;
+            let file = owned_file::open(&self.audit_path, OpenOptions::new().create(true).append(true))?;
             self.journal = Some(file);
         }
         Ok(self.journal.as_mut().expect("opened above"))
@@ -123,7 +124,7 @@ impl FileBackend {
         }
         let mut text = serde_json::to_string_pretty(&state.document).context("failed to serialize the state")?;
         text.push('\n');
-        write_atomically(&path, text.as_bytes())?;
+        crate::owned_file::replace(&path, text.as_bytes(), true)?;
         Ok(())
     }
 }
@@ -176,30 +177,39 @@ pub fn audit_path(state_path: &Path) -> PathBuf {
 
 /// Reads every complete record of an audit log (none if it does not exist).
 pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => {
-            return Err(anyhow::Error::new(error)
-                .context(format!("failed to read `{}`", path.display()))
-                .into());
-        }
+    Ok(read_numbered_journal(path)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// Every complete record of an audit log with its line number (1-based), read a line at a time
+/// within [`MAX_LOG_BYTES`](owned_file::MAX_LOG_BYTES), never through a link.
+fn read_numbered_journal(path: &Path) -> Result<Vec<(usize, AuditRecord)>, BackendError> {
+    let Some(file) = owned_file::open_limited(path, owned_file::MAX_LOG_BYTES)? else {
+        return Ok(Vec::new());
     };
+    let mut reader = BufReader::new(file);
     let mut records = Vec::new();
-    for (number, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        // The end, or a torn last line (a killed writer), which is not a record.
+        if read == 0 || line.pop() != Some(b'\n') {
+            break;
+        }
         if line.is_empty() {
             continue;
         }
         match serde_json::from_slice::<AuditRecord>(&line) {
-            Ok(record) => records.push(record),
-            // A torn last line (a killed writer) is not a record; anything else is corruption.
-            Err(_) if is_last_line(path, number)? => break,
+            Ok(record) => records.push((number, record)),
             Err(error) => {
                 return Err(anyhow::anyhow!(
-                    "`{}` line {} is not an audit record: {error}\nhelp: the audit log is append-only; restore it from a backup",
-                    path.display(),
-                    number + 1
+                    "`{}` line {number} is not an audit record: {error}\nhelp: the audit log is append-only; restore it from a backup",
+                    path.display()
                 )
                 .into());
             }
@@ -208,29 +218,93 @@ pub fn read_journal(path: &Path) -> Result<Vec<AuditRecord>, BackendError> {
     Ok(records)
 }
 
-fn is_last_line(path: &Path, number: usize) -> Result<bool, BackendError> {
-    let text = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    let complete_lines = text.iter().filter(|byte| **byte == b'\n').count();
-    Ok(number >= complete_lines)
+/// Refuses a state document and an audit log that do not belong together: written for another
+/// environment, revisions that do not run 1, 2, 3, … without gaps, or a document whose revision
+/// the log does not hold (deleted or emptied, cut too short, or started after it).
+fn check_agreement(
+    path: &Path,
+    audit_path: &Path,
+    environment: &str,
+    document: &Document,
+    journal: &[(usize, AuditRecord)],
+) -> Result<(), BackendError> {
+    let restore = "help: the audit log is append-only; restore it from a backup";
+    if document.environment != environment {
+        return Err(anyhow::anyhow!(
+            "`{}` holds the state of environment `{}`, not of `{environment}`\nhelp: every environment needs its own state file: move the file back to the environment it belongs to, or delete it to rebuild `{environment}`'s state from `{}`",
+            path.display(),
+            document.environment,
+            audit_path.display()
+        )
+        .into());
+    }
+    for (position, (line, record)) in journal.iter().enumerate() {
+        if record.environment != environment {
+            return Err(anyhow::anyhow!(
+                "`{}` line {line} is a change to environment `{}`, not to `{environment}`\nhelp: every environment needs its own audit log: move the file back to the environment it belongs to, or restore `{environment}`'s log from a backup",
+                audit_path.display(),
+                record.environment
+            )
+            .into());
+        }
+        if let Some(before) = position.checked_sub(1).map(|before| journal[before].1.revision)
+            && record.revision != before + 1
+        {
+            return Err(anyhow::anyhow!(
+                "`{}` line {line} has revision {}, but the record before it has revision {before}: revisions must go up by one\n{restore}",
+                audit_path.display(),
+                record.revision
+            )
+            .into());
+        }
+    }
+    let revision = document.revision;
+    match (journal.first(), journal.last()) {
+        (Some((_, first)), Some((_, last))) => {
+            if first.revision > revision.max(1) {
+                return Err(anyhow::anyhow!(
+                    "`{}` starts at revision {}, but `{}` is at revision {revision}: the changes in between are missing\n{restore}",
+                    audit_path.display(),
+                    first.revision,
+                    path.display()
+                )
+                .into());
+            }
+            if revision > last.revision {
+                return Err(anyhow::anyhow!(
+                    "`{}` is at revision {revision}, but its audit log `{}` ends at revision {}\nhelp: restore the audit log from a backup, or delete `{}` to rebuild the state from the log",
+                    path.display(),
+                    audit_path.display(),
+                    last.revision,
+                    path.display()
+                )
+                .into());
+            }
+        }
+        _ if revision > 0 => {
+            let missing = if audit_path.exists() { "empty" } else { "missing" };
+            return Err(anyhow::anyhow!(
+                "`{}` is at revision {revision}, but its audit log `{}` is {missing}\nhelp: restore the audit log from a backup; or, to keep this state and start a new log, set `revision` to 0 in `{}`",
+                path.display(),
+                audit_path.display(),
+                path.display()
+            )
+            .into());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn read_document(path: &Path, environment: &str) -> Result<Document, BackendError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Document {
-                format: FORMAT,
-                environment: environment.to_string(),
-                ..Document::default()
-            });
-        }
-        Err(error) => {
-            return Err(anyhow::Error::new(error)
-                .context(format!("failed to read `{}`", path.display()))
-                .into());
-        }
+    let Some(text) = owned_file::read(path, owned_file::MAX_DOCUMENT_BYTES)? else {
+        return Ok(Document {
+            format: FORMAT,
+            environment: environment.to_string(),
+            ..Document::default()
+        });
     };
-    let document: Document = serde_json::from_str(&text).map_err(|error| {
+    let document: Document = serde_json::from_slice(&text).map_err(|error| {
         anyhow::anyhow!(
             "`{}` is not a valid state document: {error}\nhelp: fix the file, or delete it: the state is then rebuilt from the audit log (only the record of the last sync is lost)",
             path.display()
@@ -249,55 +323,30 @@ fn read_document(path: &Path, environment: &str) -> Result<Document, BackendErro
 
 /// Drops a torn last line (no trailing newline) from the audit log.
 fn truncate_torn_line(path: &Path) -> anyhow::Result<()> {
-    let Ok(text) = std::fs::read(path) else { return Ok(()) };
-    if text.is_empty() || text.ends_with(b"\n") {
+    let Some(mut file) = owned_file::open_existing(path, OpenOptions::new().read(true).write(true))? else {
+        return Ok(());
+    };
+    let length = file.metadata()?.len();
+    let mut last = [0u8];
+    if length == 0 || (file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last == *b"\n") {
         return Ok(());
     }
+    if length > owned_file::MAX_LOG_BYTES {
+        anyhow::bail!(
+            "`{}` is {length} bytes, more than the {} MiB flagops reads from such a file\nhelp: check what wrote it, and move it away",
+            path.display(),
+            owned_file::MAX_LOG_BYTES >> 20
+        );
+    }
+    let mut text = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut text)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
     let keep = text.iter().rposition(|byte| *byte == b'\n').map_or(0, |at| at + 1);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
     file.set_len(keep as u64)
         .with_context(|| format!("failed to truncate `{}`", path.display()))?;
     file.seek(SeekFrom::End(0))?;
     file.sync_all()?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new file: a temporary
-/// file in the same folder, fsync, rename, fsync of the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    replace_file(path, bytes, true)
-}
-
-/// Replaces `path` with `bytes` through a temporary file and a rename, so readers never see half
-/// of it; `durable` also syncs the file and its folder to disk before and after the rename.
-pub fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(folder)
-        .with_context(|| format!("failed to create a file in `{}`", folder.display()))?;
-    temporary
-        .write_all(bytes)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    if durable {
-        temporary
-            .as_file()
-            .sync_all()
-            .with_context(|| format!("failed to sync `{}`", path.display()))?;
-    }
-    temporary
-        .persist(path)
-        .with_context(|| format!("failed to replace `{}`", path.display()))?;
-    if durable {
-        File::open(folder)
-            .and_then(|dir| dir.sync_all())
-            .with_context(|| format!("failed to sync `{}`", folder.display()))?;
-    }
     Ok(())
 }
 

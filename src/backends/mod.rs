@@ -8,13 +8,16 @@ pub mod file;
 pub mod flipper_sql;
 pub mod gitlab;
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendConfig, Config, Environment};
+use crate::diagnostic::Diagnostic;
 use crate::plan::Change;
+use crate::source::{Document, SourceFile};
 use crate::state::EnvironmentState;
 
 /// The store of one environment.
@@ -146,6 +149,95 @@ pub fn default_state_path(root: &Path, config: &Config, environment: &str) -> Pa
     root.join(&config.state_dir).join(format!("{environment}.json"))
 }
 
+/// `<state_dir>/<env>.lock`: the lock a sync of `environment` holds, whatever its backend.
+pub fn lock_path(root: &Path, config: &Config, environment: &str) -> PathBuf {
+    root.join(&config.state_dir).join(format!("{environment}.lock"))
+}
+
+/// Every file flagops keeps for `environment` under `root`: its lock, and the state, audit log,
+/// sync record and cache its backend keeps.
+pub fn environment_files(root: &Path, config: &Config, environment: &Environment) -> Vec<PathBuf> {
+    let mut files = vec![lock_path(root, config, &environment.name)];
+    match &environment.backend {
+        BackendConfig::File { .. } => {
+            let state = file_state_path(root, config, environment);
+            let audit = file::audit_path(&state);
+            files.extend([state, audit]);
+        }
+        BackendConfig::Gitlab { .. } => {
+            let state_dir = root.join(&config.state_dir);
+            files.push(gitlab::sync_path(&state_dir, &environment.name));
+            files.push(gitlab::audit_path(&state_dir, &environment.name));
+            files.push(gitlab::cache_path(&root.join(&config.cache_dir), &environment.name));
+        }
+        _ => {}
+    }
+    files
+}
+
+/// Refuses two environments that would keep a file at the same path, such as one state document
+/// configured for both: each sync would undo the other's. Reported at the later environment.
+pub(crate) fn check_shared_files(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut owners: BTreeMap<PathBuf, &str> = BTreeMap::new();
+    for (position, environment) in config.environments.iter().enumerate() {
+        let mut reported = false;
+        for path in environment_files(Path::new(""), config, environment) {
+            let path = normalize(&path);
+            match owners.get(&path) {
+                Some(owner) if *owner != environment.name && !reported => {
+                    reported = true;
+                    let pointer = match &environment.backend {
+                        BackendConfig::File { path: Some(_) } => format!("/environments/{position}/backend/path"),
+                        _ => format!("/environments/{position}/name"),
+                    };
+                    found.push(
+                        Diagnostic::error(
+                            "shared-state-file",
+                            file,
+                            document.index.value_span(&pointer),
+                            format!(
+                                "environments `{owner}` and `{}` would both keep `{}`",
+                                environment.name,
+                                path.display()
+                            ),
+                        )
+                        .with_help("give every environment its own state file: change `path`, or leave it out to use `<state_dir>/<environment>.json`"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    owners.insert(path, &environment.name);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The file backend's state document of `environment`.
+fn file_state_path(root: &Path, config: &Config, environment: &Environment) -> PathBuf {
+    match &environment.backend {
+        BackendConfig::File { path: Some(path) } => root.join(path),
+        _ => default_state_path(root, config, &environment.name),
+    }
+}
+
+/// `path` without `.` and with `a/..` taken out, so that two spellings of one file compare equal.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normalized = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(normalized.components().next_back(), Some(Component::Normal(_))) => {
+                normalized.pop();
+            }
+            other => normalized.push(other),
+        }
+    }
+    normalized
+}
+
 /// What an environment's backend is opened for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -175,31 +267,31 @@ pub fn open(
 ) -> anyhow::Result<Box<dyn Backend>> {
     let writable = access.is_write();
     match &environment.backend {
-        BackendConfig::File { path } => {
-            let path = match path {
-                Some(path) => root.join(path),
-                None => default_state_path(root, config, &environment.name),
-            };
+        BackendConfig::File { .. } => {
+            let path = file_state_path(root, config, environment);
             Ok(Box::new(file::FileBackend::open(&path, &environment.name, writable)?))
         }
         BackendConfig::Gitlab {
             url,
             token_env,
             timeout_seconds,
-        } => Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
-            environment: &environment.name,
-            url,
-            token: gitlab::read_token(token_env, &environment.name)?,
-            token_env,
-            timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
-            actor_kinds: &config.actor_kinds,
-            cache_path: root
-                .join(&config.cache_dir)
-                .join("gitlab")
-                .join(format!("{}.json", environment.name)),
-            state_dir: root.join(&config.state_dir),
-            writable,
-        }))),
+        } => {
+            let state_dir = root.join(&config.state_dir);
+            if writable {
+                crate::owned_file::remove_stale_temporaries(&gitlab::sync_path(&state_dir, &environment.name))?;
+            }
+            Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
+                environment: &environment.name,
+                url,
+                token: gitlab::read_token(token_env, &environment.name)?,
+                token_env,
+                timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
+                actor_kinds: &config.actor_kinds,
+                cache_path: gitlab::cache_path(&root.join(&config.cache_dir), &environment.name),
+                state_dir,
+                writable,
+            })))
+        }
         BackendConfig::FlipperSql { url_env } => {
             let connection = flipper_sql::connection_from_env(url_env, &environment.name)?;
             let options = flipper_sql::Options {

@@ -283,6 +283,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
         summary: "`flagops.yml` defines an environment twice.",
     },
     InputCheck {
+        id: "shared-state-file",
+        summary: "Two environments of `flagops.yml` would keep their state, audit log or lock in the same file.",
+    },
+    InputCheck {
         id: "schema",
         summary: "Any other schema violation.",
     },

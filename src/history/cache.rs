@@ -47,13 +47,19 @@ pub(super) struct Cached {
 }
 
 /// Reads the cache at `path` for the flags folder `flags_path`; with `only`, keeps only that
-/// flag's events. `None` when there is no usable cache.
-pub(super) fn read(path: &Path, flags_path: &str, only: Option<&str>) -> Option<Cached> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut lines = LineIter {
-        bytes: &bytes,
-        offset: 0,
+/// flag's events. `None` when there is no cache or it was written for something else; an error
+/// when the file is a link, larger than [`MAX_LOG_BYTES`](crate::owned_file::MAX_LOG_BYTES) or
+/// cannot be read.
+pub(super) fn read(path: &Path, flags_path: &str, only: Option<&str>) -> anyhow::Result<Option<Cached>> {
+    let Some(bytes) = crate::owned_file::read(path, crate::owned_file::MAX_LOG_BYTES)? else {
+        return Ok(None);
     };
+    Ok(parse(&bytes, flags_path, only))
+}
+
+/// The longest valid chain of `bytes`, or `None`.
+fn parse(bytes: &[u8], flags_path: &str, only: Option<&str>) -> Option<Cached> {
+    let mut lines = LineIter { bytes, offset: 0 };
     let (first, _) = lines.next()?;
     let header: Header = serde_json::from_slice(first).ok()?;
     if header.version != VERSION || header.flags_path != flags_path {
@@ -145,13 +151,13 @@ pub(super) fn write(path: &Path, flags_path: &str, head: &str, head_time: i64, e
     bytes.push(b'\n');
     bytes.extend(segment(events, None, head, head_time)?);
     // No fsync: a cache lost in a crash is rebuilt.
-    crate::backends::file::replace_file(path, &bytes, false)
+    crate::owned_file::replace(path, &bytes, false)
 }
 
 /// Appends the events of the commits after `cached.head` up to `head`.
 pub(super) fn append(path: &Path, cached: &Cached, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
     let bytes = segment(events, Some(&cached.head), head, head_time)?;
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut file = crate::owned_file::open(path, std::fs::OpenOptions::new().write(true))?;
     // One writer at a time; whatever follows the valid chain (a torn or rival segment) goes.
     file.lock()?;
     file.set_len(cached.valid_len)?;

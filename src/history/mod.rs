@@ -201,7 +201,15 @@ pub fn load_history(
         .collect();
     let components: Vec<&str> = components.iter().map(String::as_str).collect();
 
-    let cached = cache.and_then(|path| cache::read(path, &flags_path_text, only));
+    let cached = cache.and_then(|path| {
+        cache::read(path, &flags_path_text, only).unwrap_or_else(|error| {
+            // Only a cache: a link, a file over the limit or one that cannot be read is rebuilt.
+            let reason = error.to_string();
+            let reason = reason.lines().next().unwrap_or_default();
+            eprintln!("warning: ignoring the history cache: {reason}; it is rebuilt");
+            None
+        })
+    });
     let stop = cached
         .as_ref()
         .and_then(|cached| gix::ObjectId::from_hex(cached.head.as_bytes()).ok());

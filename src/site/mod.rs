@@ -19,6 +19,7 @@ use minijinja::value::Serde;
 use crate::backends::Snapshot;
 use crate::history::History;
 use crate::model::Registry;
+use crate::owned_file;
 
 pub use context::build_views;
 
@@ -205,13 +206,14 @@ fn templates(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
     Ok(environment)
 }
 
+/// The file `relative` (`templates/NAME` or `static/NAME`) of the templates folder `dir`, if it
+/// has one. Links are refused, the file's and its folder's: they would publish whatever they
+/// point at.
 fn override_file(dir: Option<&Path>, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let Some(dir) = dir else { return Ok(None) };
     let path = dir.join(relative);
-    if !path.is_file() {
-        return Ok(None);
+    if let Some(folder) = path.parent() {
+        owned_file::refuse_link(folder)?;
     }
-    std::fs::read(&path)
-        .map(Some)
-        .with_context(|| format!("failed to read `{}`", path.display()))
+    owned_file::read(&path, owned_file::MAX_DOCUMENT_BYTES)
 }

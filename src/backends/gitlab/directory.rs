@@ -110,8 +110,9 @@ struct RemoteNamespace {
 
 impl Directory {
     /// The directory of the instance at `url`, reading the cache at `path` if it was written
-    /// for that instance and these actor kinds. A cache that cannot be read is ignored: it is
-    /// only a cache.
+    /// for that instance and these actor kinds. A cache that cannot be read (a link, a file over
+    /// the limit, not JSON) is ignored, with a warning when it is not a regular file within the
+    /// limit: it is only a cache, and the next save replaces it.
     pub fn open(path: PathBuf, url: &str, kinds: &BTreeMap<String, ActorKind>) -> Directory {
         let signature: BTreeMap<String, String> = kinds
             .iter()
@@ -120,9 +121,14 @@ impl Directory {
                 (name.clone(), format!("{} {parameter}", kind.flipper_type))
             })
             .collect();
-        let cache = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str::<Cache>(&text).ok())
+        let text = crate::owned_file::read(&path, crate::owned_file::MAX_DOCUMENT_BYTES).unwrap_or_else(|error| {
+            let reason = error.to_string();
+            let reason = reason.lines().next().unwrap_or_default();
+            eprintln!("warning: ignoring the actor cache: {reason}; it is rebuilt");
+            None
+        });
+        let cache = text
+            .and_then(|text| serde_json::from_slice::<Cache>(&text).ok())
             .filter(|cache| cache.format == FORMAT && cache.url == url && cache.kinds == signature)
             .unwrap_or_else(|| Cache {
                 format: FORMAT,
@@ -243,7 +249,7 @@ impl Directory {
         }
         let mut text = serde_json::to_string_pretty(&self.cache).context("failed to serialize the actor cache")?;
         text.push('\n');
-        crate::backends::file::replace_file(&self.path, text.as_bytes(), false)
+        crate::owned_file::replace(&self.path, text.as_bytes(), false)
             .with_context(|| format!("failed to write the actor cache `{}`", self.path.display()))?;
         self.dirty = false;
         Ok(())

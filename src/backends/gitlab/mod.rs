@@ -18,7 +18,7 @@ pub mod remote;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -80,8 +80,8 @@ impl GitlabBackend {
             url,
             client,
             directory,
-            sync_path: settings.state_dir.join(format!("{}.sync.json", settings.environment)),
-            audit_path: settings.state_dir.join(format!("{}.audit.jsonl", settings.environment)),
+            sync_path: sync_path(&settings.state_dir, settings.environment),
+            audit_path: audit_path(&settings.state_dir, settings.environment),
             writable: settings.writable,
             progress: None,
         }
@@ -104,16 +104,10 @@ impl GitlabBackend {
     }
 
     fn read_sync_record(&self) -> Result<Option<SyncRecord>, BackendError> {
-        let text = match std::fs::read_to_string(&self.sync_path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("failed to read `{}`", self.sync_path.display()))
-                    .into());
-            }
+        let Some(text) = crate::owned_file::read(&self.sync_path, crate::owned_file::MAX_DOCUMENT_BYTES)? else {
+            return Ok(None);
         };
-        let record = serde_json::from_str(&text).map_err(|error| {
+        let record = serde_json::from_slice(&text).map_err(|error| {
             anyhow::anyhow!(
                 "`{}` is not a sync record: {error}\nhelp: delete it; only the record of the last sync is lost",
                 self.sync_path.display()
@@ -128,11 +122,8 @@ impl GitlabBackend {
         if let Some(folder) = self.audit_path.parent() {
             std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.audit_path)
-            .and_then(|mut file| file.write_all(line.as_bytes()))
+        crate::owned_file::open(&self.audit_path, OpenOptions::new().create(true).append(true))?
+            .write_all(line.as_bytes())
             .with_context(|| format!("failed to append to `{}`", self.audit_path.display()))?;
         Ok(())
     }
@@ -238,9 +229,24 @@ impl Backend for GitlabBackend {
         }
         let mut text = serde_json::to_string_pretty(record).context("failed to serialize the sync record")?;
         text.push('\n');
-        super::file::write_atomically(&self.sync_path, text.as_bytes())?;
+        crate::owned_file::replace(&self.sync_path, text.as_bytes(), true)?;
         Ok(())
     }
+}
+
+/// `<state_dir>/<env>.sync.json`: the last sync record of `environment`.
+pub fn sync_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.sync.json"))
+}
+
+/// `<state_dir>/<env>.audit.jsonl`: the audit log of `environment`.
+pub fn audit_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.audit.jsonl"))
+}
+
+/// `<cache_dir>/gitlab/<env>.json`: the actor cache of `environment`.
+pub fn cache_path(cache_dir: &Path, environment: &str) -> PathBuf {
+    cache_dir.join("gitlab").join(format!("{environment}.json"))
 }
 
 /// Reads environment `environment`'s access token from the variable `token_env`; only this
