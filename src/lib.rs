@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod lock;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod resolve;
 pub mod schema;

@@ -197,6 +197,17 @@ fn finish(
         loaded.diagnostics.extend(found);
     }
     loaded.files.extend(paths);
+    // Where each file sits under the flags directory, compared in absolute form: the paths shown
+    // are relative to the working directory, which may lie anywhere in the registry.
+    let flags_dir_absolute = crate::paths::absolute(flags_dir);
+    for file in &mut flags {
+        let absolute = crate::paths::absolute(&file.path);
+        let inside = absolute.strip_prefix(&flags_dir_absolute).unwrap_or(&absolute);
+        file.folder = inside
+            .parent()
+            .map(|folder| folder.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+    }
     let registry = Registry {
         config,
         flags_dir: display_path(flags_dir),
@@ -311,6 +322,7 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
         Ok(flag) => (
             Some(FlagFile {
                 path: file.path.clone(),
+                folder: String::new(),
                 index: document.index,
                 flag,
             }),
@@ -376,17 +388,17 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// The path as shown to users: relative to the working directory when it lies below it,
-/// absolute otherwise, so one file always has one spelling.
+/// The path as shown to users: relative to the working directory when it lies below it (`.`
+/// for the working directory itself), absolute otherwise, so one file always has one spelling.
+/// Never compare these spellings: compare `paths::absolute` forms.
 pub fn display_path(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let normalized: PathBuf = absolute
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
+    let normalized = crate::paths::absolute(path);
     if let Ok(current) = std::env::current_dir()
-        && let Ok(relative) = normalized.strip_prefix(&current)
+        && let Ok(relative) = normalized.strip_prefix(crate::paths::absolute(&current))
     {
+        if relative.as_os_str().is_empty() {
+            return PathBuf::from(".");
+        }
         return relative.to_path_buf();
     }
     normalized

@@ -100,7 +100,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     // directory); a flag the validator would refuse is not left behind.
     let shown = load::display_path(&path);
     let mut options = LoadOptions::default();
-    if !shown.starts_with(load::display_path(&flags_dir)) {
+    if !crate::paths::is_within(&path, &flags_dir) {
         options.flags_dir = Some(shown.clone());
     }
     let loaded = load::load(workspace, &options)?;
