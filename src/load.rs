@@ -252,7 +252,7 @@ pub fn read_config(file: &SourceFile) -> (Option<Config>, Vec<Diagnostic>) {
 
 /// Reads one flag file through every gate.
 fn read_flag(path: &Path) -> anyhow::Result<FileRead> {
-    match read_source(path)? {
+    match read_file(path, Links::Refuse)? {
         Ok(file) => Ok(check_flag_source(file)),
         Err(diagnostic) => Ok(FileRead {
             outcome: unreadable(path),
@@ -332,14 +332,53 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
     }
 }
 
-/// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic.
+/// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic, and anything but a
+/// regular file (a named pipe is never waited on).
 pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
-    let metadata = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    read_file(path, Links::Follow)
+}
+
+/// Whether a read follows a symbolic link at the path itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    Follow,
+    /// Flag files: a link could put any file of the machine into the registry, or take a flag
+    /// out of it without a trace.
+    Refuse,
+}
+
+/// Reads one file within the limits: a regular file (a link only with `Links::Follow`), at most
+/// `MAX_FILE_BYTES`, UTF-8.
+fn read_file(path: &Path, links: Links) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
     let shown = display_path(path);
+    let failed = || format!("failed to read `{}`", path.display());
+    if links == Links::Refuse {
+        let metadata = std::fs::symlink_metadata(path).with_context(failed)?;
+        if !metadata.is_file() {
+            return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
+        }
+    }
+    // Checked again on the open file: the path may have changed since.
+    let mut file = match open_to_read(path, links) {
+        Ok(file) => file,
+        Err(error) if links == Links::Refuse && is_refused_link(&error) => {
+            return Ok(Err(Box::new(not_a_file(&shown, "a symbolic link"))));
+        }
+        Err(error) => return Err(error).with_context(failed),
+    };
+    let metadata = file.metadata().with_context(failed)?;
+    if !metadata.is_file() {
+        return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
+    }
     if metadata.len() > MAX_FILE_BYTES {
         return Ok(Err(Box::new(too_large(&shown, metadata.len()))));
     }
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES + 1), &mut bytes)
+        .with_context(failed)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(Err(Box::new(too_large(&shown, bytes.len() as u64))));
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Ok(SourceFile { path: shown, text })),
         Err(error) => {
@@ -361,13 +400,95 @@ pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnos
     }
 }
 
-/// Every `*.yml` and `*.yaml` file under `dir`, sorted, skipping hidden entries.
-pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if dir.is_file() {
-        return Ok(vec![display_path(dir)]);
+/// Opens a file to read without waiting on a named pipe, and without following a link at the
+/// path itself when links are refused.
+#[cfg(unix)]
+fn open_to_read(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
     }
-    if !dir.is_dir() {
-        bail!("the flags directory `{}` does not exist", dir.display());
+    std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_to_read(path: &Path, _links: Links) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Whether opening failed because the path is a link and links are refused (`ELOOP`).
+#[cfg(unix)]
+fn is_refused_link(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_refused_link(_error: &std::io::Error) -> bool {
+    false
+}
+
+/// What a file that is not a regular file is, in words.
+fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_a_file(path: &Path, kind: &str) -> Diagnostic {
+    let (message, help) = match kind {
+        "a symbolic link" => (
+            "this is a symbolic link, which flagops never follows".to_string(),
+            "put the file or folder itself here instead of a link to it",
+        ),
+        "a folder" => (
+            "this is a folder, not a flag file".to_string(),
+            "rename the folder: names ending in `.yml` or `.yaml` are for flag files",
+        ),
+        other => (
+            format!("this is {other}, not a flag file"),
+            "replace it with a regular file, or move it out of the flags directory",
+        ),
+    };
+    Diagnostic::at(
+        "not-a-file",
+        diagnostic::Severity::Error,
+        path,
+        Span::point(1, 1),
+        message,
+    )
+    .with_help(help)
+}
+
+/// Every entry under `dir` that a flag file could be, sorted, skipping hidden entries: whatever
+/// is named `*.yml` or `*.yaml` (a link, a pipe or a folder too, for the read to refuse, so that
+/// its flag stays known), and every link to a folder, whose flags would otherwise go unseen.
+/// Links are never followed below `dir`.
+pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    // `dir` itself is followed: it is the flags directory the config or the command line names.
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => {}
+        // A single file (or a pipe, or a dangling link) is read, or refused, as a flag file.
+        Ok(_) => return Ok(vec![display_path(dir)]),
+        Err(_) if std::fs::symlink_metadata(dir).is_ok() => return Ok(vec![display_path(dir)]),
+        Err(_) => bail!("the flags directory `{}` does not exist", dir.display()),
     }
     let mut paths = Vec::new();
     let walker = WalkDir::new(dir)
@@ -376,11 +497,15 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
+        if entry.depth() == 0 {
+            continue;
+        }
         let is_yaml = entry
             .path()
             .extension()
             .is_some_and(|ext| ext == "yml" || ext == "yaml");
-        if entry.file_type().is_file() && is_yaml {
+        let links_to_folder = entry.path_is_symlink() && entry.path().is_dir();
+        if is_yaml || links_to_folder {
             paths.push(display_path(entry.path()));
         }
     }

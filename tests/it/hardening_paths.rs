@@ -158,3 +158,119 @@ fn config_paths_start_at_the_config_folder() {
     assert_eq!(registry.state("dev")["flags"]["alpha"], true);
     assert_eq!(tree(&registry.path().join("other")), [".keep"]);
 }
+
+/// The errors `validate --format json` finds: check id, path, line and column.
+fn errors(output: &Output) -> Vec<(String, String, u64, u64)> {
+    let findings: Vec<serde_json::Value> =
+        serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    findings
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+                f["span"]["line"].as_u64().unwrap(),
+                f["span"]["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn not_a_file(path: &str) -> (String, String, u64, u64) {
+    ("not-a-file".to_string(), path.to_string(), 1, 1)
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+// A link, a named pipe, a folder named like a flag file and a link to a folder of flags are each
+// an error at their path: none is followed, opened or silently skipped.
+#[test]
+fn entries_that_are_not_flag_files_are_errors() {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", ""));
+    registry.write("elsewhere/linked.yml", flag("linked", ""));
+    registry.write("elsewhere/team/hidden_behind_link.yml", flag("hidden_behind_link", ""));
+    registry.write("flags/wip/folder.yml/inner.yml", flag("inner", ""));
+    std::os::unix::fs::symlink(
+        registry.path().join("elsewhere/linked.yml"),
+        registry.path().join("flags/wip/linked.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        registry.path().join("elsewhere/team"),
+        registry.path().join("flags/team"),
+    )
+    .unwrap();
+    mkfifo(&registry.path().join("flags/wip/piped.yml"));
+
+    let output = registry.run(&["validate", "--format", "json", "--skip", "path-layout"]);
+    assert_eq!(
+        errors(&output),
+        [
+            not_a_file("flags/team"),
+            not_a_file("flags/wip/folder.yml"),
+            not_a_file("flags/wip/linked.yml"),
+            not_a_file("flags/wip/piped.yml"),
+        ],
+        "{output:?}"
+    );
+    assert_eq!(output.code, 1);
+    // The flag inside the folder is still read; the one behind the link to a folder is not.
+    let human = registry.run(&["validate", "--skip", "path-layout"]);
+    assert!(human.stdout.contains("checked 6 flag files: 4 errors"), "{human:?}");
+    assert!(
+        human
+            .stdout
+            .contains("help: put the file or folder itself here instead of a link to it"),
+        "{}",
+        human.stdout
+    );
+    // Naming the link itself on the command line does not follow it either.
+    let output = registry.run(&["validate", "--format", "json", "flags/wip/linked.yml"]);
+    assert_eq!(errors(&output), [not_a_file("flags/wip/linked.yml")], "{output:?}");
+}
+
+// A flag file replaced by a link (or a pipe) stays a known flag: a sync with `--prune` refuses
+// the registry instead of deleting the flag from every environment.
+#[test]
+fn a_flag_file_replaced_by_a_link_or_a_pipe_is_never_pruned() {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    registry.write("flags/wip/beta.yml", flag("beta", "environments:\n  dev: true\n"));
+    let synced = registry.run(&["sync", "--prune"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert_eq!(
+        registry.state("dev")["flags"],
+        serde_json::json!({"alpha": true, "beta": true})
+    );
+
+    registry.write("outside/beta.yml", registry.read("flags/wip/beta.yml"));
+    registry.remove("flags/wip/beta.yml");
+    std::os::unix::fs::symlink(
+        registry.path().join("outside/beta.yml"),
+        registry.path().join("flags/wip/beta.yml"),
+    )
+    .unwrap();
+    registry.remove("flags/wip/alpha.yml");
+    mkfifo(&registry.path().join("flags/wip/alpha.yml"));
+
+    for args in [
+        &["sync", "--prune"][..],
+        &["plan", "--prune"],
+        &["sync", "--dry-run", "--prune"],
+    ] {
+        let output = registry.run(args);
+        assert_eq!(output.code, 1, "{args:?}: {output:?}");
+        assert!(output.stderr.contains("error[not-a-file]"), "{}", output.stderr);
+        assert!(output.stderr.contains("the registry has 2 errors"), "{}", output.stderr);
+    }
+    assert_eq!(
+        registry.state("dev")["flags"],
+        serde_json::json!({"alpha": true, "beta": true})
+    );
+    assert_eq!(registry.audit("dev").len(), 2);
+}
