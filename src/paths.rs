@@ -118,6 +118,31 @@ mod tests {
     }
 
     #[test]
+    fn inside_refuses_paths_that_leave_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("public");
+        std::fs::create_dir_all(folder.join("flags")).unwrap();
+        assert_eq!(
+            inside(&folder, Path::new("flags/a.html")).unwrap(),
+            folder.join("flags/a.html")
+        );
+        assert_eq!(
+            inside(&folder, Path::new("new/b.html")).unwrap(),
+            folder.join("new/b.html")
+        );
+        for escaping in ["../a.html", "flags/../../a.html", "/tmp/a.html"] {
+            let error = inside(&folder, Path::new(escaping)).unwrap_err();
+            assert!(error.to_string().contains("is not inside"), "{error}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), folder.join("linked")).unwrap();
+            let error = inside(&folder, Path::new("linked/a.html")).unwrap_err();
+            assert!(error.to_string().contains("is a symbolic link"), "{error}");
+        }
+    }
+
+    #[test]
     fn absolute_takes_parent_components_lexically() {
         assert_eq!(absolute(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
         assert_eq!(absolute(Path::new("/..")), PathBuf::from("/"));

@@ -274,3 +274,194 @@ fn a_flag_file_replaced_by_a_link_or_a_pipe_is_never_pruned() {
     );
     assert_eq!(registry.audit("dev").len(), 2);
 }
+
+/// A name no other test or process uses beside the registry's folder: the registry's own name
+/// with `suffix`, so a write that escapes would land at a path this test can check.
+fn escape_name(registry: &Registry, suffix: &str) -> String {
+    format!("{}-{suffix}", registry.path().file_name().unwrap().to_string_lossy())
+}
+
+// A definition's `type:` becomes a folder: `../..` or an absolute path is refused, and nothing
+// is written outside the flags directory.
+#[test]
+fn import_refuses_a_type_that_leads_out_of_the_flags_directory() {
+    let registry = Registry::new();
+    let escaped = escape_name(&registry, "imported");
+    let absolute = registry.path().join("absolute-type");
+    let definition = |name: &str, flag_type: &str| {
+        format!(
+            "name: {name}\ndescription: d\ntype: {flag_type}\ngroup: group::g\nmilestone: '19.1'\nintroduced_by_url: https://example.test/1\ndefault_enabled: false\n"
+        )
+    };
+    registry.write(
+        "src/wip/climbing.yml",
+        definition("climbing", &format!("../../{escaped}")),
+    );
+    registry.write("src/wip/rooted.yml", definition("rooted", &absolute.to_string_lossy()));
+    registry.write("src/wip/plain.yml", definition("plain", "wip"));
+    let before = tree(registry.path());
+
+    let output = registry.run(&["import", "gitlab", "src", "--format", "json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&output.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|entry| (entry["source"].as_str().unwrap(), entry["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("src/wip/climbing.yml", "unreadable"),
+            ("src/wip/plain.yml", "imported"),
+            ("src/wip/rooted.yml", "unreadable"),
+        ]
+    );
+    assert!(
+        entries[0]["notes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be a folder name"),
+        "{}",
+        output.stdout
+    );
+    assert!(!registry.path().parent().unwrap().join(&escaped).exists());
+    assert!(!absolute.exists());
+    let mut expected = before;
+    expected.push("flags/wip".into());
+    expected.push("flags/wip/plain.yml".into());
+    expected.sort();
+    assert_eq!(tree(registry.path()), expected);
+}
+
+// `new` refuses a name or a type that would lead out of the flags directory before it builds a
+// path, so nothing is written anywhere.
+#[test]
+fn new_refuses_names_that_lead_out_of_the_flags_directory() {
+    let registry = Registry::new();
+    let escaped = escape_name(&registry, "new");
+    let before = tree(registry.path());
+    let climbing = format!("../../../{escaped}");
+    let output = registry.run(&new_args(&climbing, "wip"));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("is not a valid flag name"), "{}", output.stderr);
+    let output = registry.run(&new_args("fine_name", &climbing));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("unknown flag type"), "{}", output.stderr);
+    let absolute = registry.path().join("absolute_name");
+    let output = registry.run(&new_args(absolute.to_str().unwrap(), "wip"));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        !registry
+            .path()
+            .parent()
+            .unwrap()
+            .join(format!("{escaped}.yml"))
+            .exists()
+    );
+    assert!(!absolute.with_extension("yml").exists());
+    assert_eq!(tree(registry.path()), before);
+}
+
+// A type or environment name in `flagops.yml` must be one plain name: `../../../x` is an error at
+// the key, and the site, which names a page after every type, writes nothing.
+#[test]
+fn config_names_that_become_paths_must_be_plain() {
+    let registry = Registry::new();
+    let escaped = escape_name(&registry, "type");
+    let config = registry.read("flagops.yml");
+    let climbing = format!("../../../{escaped}");
+    let config = config.replacen("  worker:\n", &format!("  {climbing}:\n"), 1);
+    let config = config.replacen("  - name: dev\n", "  - name: ../dev\n", 1);
+    registry.write("flagops.yml", &config);
+    registry.write("flags/wip/alpha.yml", flag("alpha", ""));
+
+    let output = registry.run(&["validate", "--format", "json"]);
+    let line_of = |needle: &str| config.lines().position(|line| line.contains(needle)).unwrap() as u64 + 1;
+    assert_eq!(
+        errors(&output),
+        [
+            ("invalid-format".into(), "flagops.yml".into(), line_of("../dev"), 11),
+            ("invalid-format".into(), "flagops.yml".into(), line_of(&climbing), 3),
+        ],
+        "{output:?}"
+    );
+    let human = registry.run(&["validate"]);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("error[invalid-format]: `{climbing}` is not a valid name here")),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("help: Write lowercase letters and digits"),
+        "{}",
+        human.stdout
+    );
+
+    let before = tree(registry.path());
+    let site = registry.run(&["site", "--at", AT]);
+    assert_eq!(site.code, 1, "{site:?}");
+    assert_eq!(tree(registry.path()), before);
+    assert!(
+        !registry
+            .path()
+            .parent()
+            .unwrap()
+            .join(format!("{escaped}.html"))
+            .exists()
+    );
+}
+
+// Group and owner names become page names only as slugs of plain characters, and the site
+// writer refuses any page name that would leave its folder, even one no check stopped.
+#[test]
+fn site_pages_stay_inside_the_output_folder() {
+    let registry = Registry::new();
+    let group = "../../../../tmp/x\u{7}\u{1b}[31m";
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "owners: [\"@_..\", \"@a.._..\"]\n").replace(
+            "group: group::test",
+            &format!("group: {}", serde_json::to_string(group).unwrap()),
+        ),
+    );
+    let built = registry.run(&["site", "--at", AT]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let pages = tree(&registry.path().join("public"));
+    let lists: Vec<&String> = pages
+        .iter()
+        .filter(|page| page.starts_with("groups/") || page.starts_with("owners/"))
+        .collect();
+    assert_eq!(
+        lists,
+        ["groups/tmp-x-31m.html", "owners/_.html", "owners/a-_.html"],
+        "{pages:?}"
+    );
+    for page in &pages {
+        assert!(page.chars().all(|c| !c.is_control()), "{page:?}");
+    }
+
+    // A flag name that no check stopped (the checks were skipped) is refused by the writer.
+    let escaped = escape_name(&registry, "flag");
+    registry.write("flags/wip/beta.yml", flag(&format!("../../../{escaped}"), ""));
+    let workspace = flagops::load::Workspace::at(&registry.path().join("flagops.yml")).unwrap();
+    let options = flagops::load::LoadOptions {
+        skip: vec!["name-format".into(), "name-mismatch".into()],
+        ..Default::default()
+    };
+    let model = flagops::load::load(&workspace, &options).unwrap().registry.unwrap();
+    let out = registry.path().join("public");
+    let error = flagops::site::build(&model, &flagops::site::SiteInput::default(), &out).unwrap_err();
+    assert!(format!("{error:#}").contains("is not inside"), "{error:#}");
+    assert!(
+        !registry
+            .path()
+            .parent()
+            .unwrap()
+            .join(format!("{escaped}.html"))
+            .exists()
+    );
+    // The earlier build is left as it was.
+    assert_eq!(tree(&out), pages);
+}
