@@ -548,9 +548,13 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks the config beyond its schema: unique environment names.
+/// Checks the config beyond its schema: a valid anchor date, policies, paths that stay inside the
+/// registry, unique environment names.
 fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
     let mut found = Vec::new();
+    if !config.allow_paths_outside {
+        check_paths_inside(file, document, config, &mut found);
+    }
     if config.lifecycle.anchor_date.parse::<jiff::civil::Date>().is_err() {
         let span = document.index.value_span("/lifecycle/anchor_date");
         found.push(
@@ -580,6 +584,43 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
         }
     }
     found
+}
+
+/// Every path the config names stays inside the registry's folder: not absolute, and no `..`
+/// above it (read lexically; a link inside the registry is the registry's own choice).
+fn check_paths_inside(file: &SourceFile, document: &Document, config: &Config, found: &mut Vec<Diagnostic>) {
+    let mut named: Vec<(String, &str)> = vec![
+        ("/flags_dir".to_string(), config.flags_dir.as_str()),
+        ("/state_dir".to_string(), config.state_dir.as_str()),
+        ("/cache_dir".to_string(), config.cache_dir.as_str()),
+        ("/tests_dir".to_string(), config.tests_dir.as_str()),
+    ];
+    for (position, environment) in config.environments.iter().enumerate() {
+        let path = match &environment.backend {
+            crate::config::BackendConfig::File { path: Some(path) } | crate::config::BackendConfig::Flagd { path } => {
+                path
+            }
+            _ => continue,
+        };
+        named.push((format!("/environments/{position}/backend/path"), path.as_str()));
+    }
+    for (pointer, path) in named {
+        if crate::paths::stays_inside(Path::new(path)) {
+            continue;
+        }
+        // A default is always inside, so the key is in the file.
+        found.push(
+            Diagnostic::error(
+                "path-outside-registry",
+                file,
+                document.index.value_span(&pointer),
+                format!("`{path}` is outside the registry's folder"),
+            )
+            .with_help(
+                "paths here start at the folder of flagops.yml; to use a path outside it, set `allow_paths_outside: true`",
+            ),
+        );
+    }
 }
 
 /// The `policies` section: environment names that exist, a duration, times in order.

@@ -287,6 +287,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
         summary: "`flagops.yml` defines an environment twice.",
     },
     InputCheck {
+        id: "path-outside-registry",
+        summary: "A path in `flagops.yml` (`flags_dir`, `state_dir`, `cache_dir`, `tests_dir`, a backend's `path`) is absolute or leads out of its folder through `..`, and the file does not set `allow_paths_outside: true`.",
+    },
+    InputCheck {
         id: "schema",
         summary: "Any other schema violation.",
     },

@@ -465,3 +465,77 @@ fn site_pages_stay_inside_the_output_folder() {
     // The earlier build is left as it was.
     assert_eq!(tree(&out), pages);
 }
+
+// Paths in `flagops.yml` that lead outside its folder (through `..`, or absolute) are errors at
+// their value unless the config opts in with `allow_paths_outside: true`.
+#[test]
+fn config_paths_outside_the_registry_need_the_opt_in() {
+    let registry = Registry::new();
+    let cache = registry.path().join("cache");
+    let config = registry.read("flagops.yml").replacen(
+        "state_dir: .flagops/state\n",
+        &format!(
+            "state_dir: ../state\ncache_dir: {}\nflags_dir: ../shared-flags\n",
+            cache.display()
+        ),
+        1,
+    );
+    let config = config
+        .replacen("flags_dir: flags\n", "", 1)
+        .replacen("tests_dir: flag-tests\n", "tests_dir: ../tests\n", 1)
+        .replacen(
+            "backend: { kind: file }",
+            "backend: { kind: file, path: ../dev.json }",
+            1,
+        );
+    registry.write("registry/flagops.yml", &config);
+    registry.write(
+        "shared-flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  dev: true\n"),
+    );
+    let line_of = |needle: &str| config.lines().position(|line| line.contains(needle)).unwrap() as u64 + 1;
+    let before = tree(registry.path());
+
+    let output = registry.run(&["--config", "registry/flagops.yml", "validate", "--format", "json"]);
+    let at = |needle: &str, column: u64| {
+        (
+            "path-outside-registry".to_string(),
+            "registry/flagops.yml".to_string(),
+            line_of(needle),
+            column,
+        )
+    };
+    assert_eq!(
+        errors(&output),
+        [
+            at("state_dir: ../state", 12),
+            at("cache_dir:", 12),
+            at("flags_dir: ../shared-flags", 12),
+            at("path: ../dev.json", 34),
+            at("tests_dir: ../tests", 12),
+        ],
+        "{output:?}"
+    );
+    let human = registry.run(&["--config", "registry/flagops.yml", "validate"]);
+    assert!(
+        human.stdout.contains("set `allow_paths_outside: true`"),
+        "{}",
+        human.stdout
+    );
+    let sync = registry.run(&["--config", "registry/flagops.yml", "sync", "--at", AT]);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    assert_eq!(tree(registry.path()), before);
+
+    registry.write("registry/flagops.yml", format!("allow_paths_outside: true\n{config}"));
+    let output = registry.run(&["--config", "registry/flagops.yml", "validate"]);
+    assert_eq!(
+        last_line(&output),
+        "checked 1 flag file: 0 errors, 0 warnings",
+        "{output:?}"
+    );
+    let sync = registry.run(&["--config", "registry/flagops.yml", "sync", "--at", AT]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    let dev: serde_json::Value = serde_json::from_str(&registry.read("dev.json")).unwrap();
+    assert_eq!(dev["flags"]["alpha"], true);
+    assert!(registry.path().join("state/production.json").is_file());
+}
