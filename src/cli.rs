@@ -174,9 +174,9 @@ pub struct StaleArgs {
 /// Arguments of `flagops site`.
 #[derive(Debug, Args)]
 pub struct SiteArgs {
-    /// The output folder, replaced on every build.
-    #[arg(long, value_name = "DIR", default_value = "public")]
-    pub out: std::path::PathBuf,
+    /// The output folder, replaced on every build; by default `public` next to `flagops.yml`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
     /// A folder with `templates/` and `static/` files replacing the embedded ones, file by file.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<std::path::PathBuf>,
@@ -294,9 +294,9 @@ pub struct DeployArgs {
     /// file, and for a `flipper-sql` database's own lock.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_timeout: u64,
-    /// Where to build the site.
-    #[arg(long, value_name = "DIR", default_value = "public")]
-    pub out: std::path::PathBuf,
+    /// Where to build the site; by default `public` next to `flagops.yml`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
     /// Change environments inside a change freeze anyway; the reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_freeze: Option<String>,

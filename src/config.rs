@@ -28,6 +28,10 @@ pub struct Config {
     /// Where caches (the flag history) are kept, relative to the config file.
     #[serde(default = "default_cache_dir")]
     pub cache_dir: String,
+    /// Whether the paths above, `tests_dir` and a backend's `path` may lead outside the
+    /// registry's folder (an absolute path, or `..` above it).
+    #[serde(default)]
+    pub allow_paths_outside: bool,
     /// Whether sync deletes flags gone from the registry, as `--prune` does.
     #[serde(default)]
     pub prune: bool,

@@ -119,6 +119,15 @@ pub fn convert(file: &SourceFile, folder: &str) -> Result<Imported, String> {
             folder.to_string()
         }
     };
+    // The type becomes a folder name under `layout: by_type`: one that could lead elsewhere is
+    // refused, never followed.
+    if !crate::paths::is_safe_component(&flag_type) {
+        return Err(format!(
+            "{}: the type `{}` cannot be a folder name (it must be one plain name, without `/` or `..`)",
+            file.path.display(),
+            flag_type.escape_debug()
+        ));
+    }
     if flag_type != folder {
         note(
             &mut notes,
@@ -182,6 +191,20 @@ mod tests {
                 message: "missing in the source: add it".into()
             }]
         );
+    }
+
+    #[test]
+    fn convert_refuses_a_type_that_is_not_one_folder_name() {
+        for flag_type in ["../../x", "/tmp/x", "..", "a/b"] {
+            let file = SourceFile {
+                path: "x/beta/f.yml".into(),
+                text: format!("name: f\ntype: {flag_type}\n"),
+            };
+            let Err(error) = convert(&file, "beta") else {
+                panic!("{flag_type} was accepted")
+            };
+            assert!(error.contains("cannot be a folder name"), "{error}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod load;
 pub mod lock;
 pub mod model;
 pub mod owned_file;
+pub mod paths;
 pub mod plan;
 pub mod resolve;
 pub mod schema;

@@ -197,6 +197,17 @@ fn finish(
         loaded.diagnostics.extend(found);
     }
     loaded.files.extend(paths);
+    // Where each file sits under the flags directory, compared in absolute form: the paths shown
+    // are relative to the working directory, which may lie anywhere in the registry.
+    let flags_dir_absolute = crate::paths::absolute(flags_dir);
+    for file in &mut flags {
+        let absolute = crate::paths::absolute(&file.path);
+        let inside = absolute.strip_prefix(&flags_dir_absolute).unwrap_or(&absolute);
+        file.folder = inside
+            .parent()
+            .map(|folder| folder.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+    }
     let registry = Registry {
         config,
         flags_dir: display_path(flags_dir),
@@ -241,7 +252,7 @@ pub fn read_config(file: &SourceFile) -> (Option<Config>, Vec<Diagnostic>) {
 
 /// Reads one flag file through every gate.
 fn read_flag(path: &Path) -> anyhow::Result<FileRead> {
-    match read_source(path)? {
+    match read_file(path, Links::Refuse)? {
         Ok(file) => Ok(check_flag_source(file)),
         Err(diagnostic) => Ok(FileRead {
             outcome: unreadable(path),
@@ -311,6 +322,7 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
         Ok(flag) => (
             Some(FlagFile {
                 path: file.path.clone(),
+                folder: String::new(),
                 index: document.index,
                 flag,
             }),
@@ -320,14 +332,53 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
     }
 }
 
-/// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic.
+/// Reads a file's text, refusing huge and non-UTF-8 files with a diagnostic, and anything but a
+/// regular file (a named pipe is never waited on).
 pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
-    let metadata = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    read_file(path, Links::Follow)
+}
+
+/// Whether a read follows a symbolic link at the path itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    Follow,
+    /// Flag files: a link could put any file of the machine into the registry, or take a flag
+    /// out of it without a trace.
+    Refuse,
+}
+
+/// Reads one file within the limits: a regular file (a link only with `Links::Follow`), at most
+/// `MAX_FILE_BYTES`, UTF-8.
+fn read_file(path: &Path, links: Links) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
     let shown = display_path(path);
+    let failed = || format!("failed to read `{}`", path.display());
+    if links == Links::Refuse {
+        let metadata = std::fs::symlink_metadata(path).with_context(failed)?;
+        if !metadata.is_file() {
+            return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
+        }
+    }
+    // Checked again on the open file: the path may have changed since.
+    let mut file = match open_to_read(path, links) {
+        Ok(file) => file,
+        Err(error) if links == Links::Refuse && is_refused_link(&error) => {
+            return Ok(Err(Box::new(not_a_file(&shown, "a symbolic link"))));
+        }
+        Err(error) => return Err(error).with_context(failed),
+    };
+    let metadata = file.metadata().with_context(failed)?;
+    if !metadata.is_file() {
+        return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
+    }
     if metadata.len() > MAX_FILE_BYTES {
         return Ok(Err(Box::new(too_large(&shown, metadata.len()))));
     }
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES + 1), &mut bytes)
+        .with_context(failed)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(Err(Box::new(too_large(&shown, bytes.len() as u64))));
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Ok(SourceFile { path: shown, text })),
         Err(error) => {
@@ -349,13 +400,95 @@ pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnos
     }
 }
 
-/// Every `*.yml` and `*.yaml` file under `dir`, sorted, skipping hidden entries.
-pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if dir.is_file() {
-        return Ok(vec![display_path(dir)]);
+/// Opens a file to read without waiting on a named pipe, and without following a link at the
+/// path itself when links are refused.
+#[cfg(unix)]
+fn open_to_read(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
     }
-    if !dir.is_dir() {
-        bail!("the flags directory `{}` does not exist", dir.display());
+    std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_to_read(path: &Path, _links: Links) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Whether opening failed because the path is a link and links are refused (`ELOOP`).
+#[cfg(unix)]
+fn is_refused_link(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_refused_link(_error: &std::io::Error) -> bool {
+    false
+}
+
+/// What a file that is not a regular file is, in words.
+fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_a_file(path: &Path, kind: &str) -> Diagnostic {
+    let (message, help) = match kind {
+        "a symbolic link" => (
+            "this is a symbolic link, which flagops never follows".to_string(),
+            "put the file or folder itself here instead of a link to it",
+        ),
+        "a folder" => (
+            "this is a folder, not a flag file".to_string(),
+            "rename the folder: names ending in `.yml` or `.yaml` are for flag files",
+        ),
+        other => (
+            format!("this is {other}, not a flag file"),
+            "replace it with a regular file, or move it out of the flags directory",
+        ),
+    };
+    Diagnostic::at(
+        "not-a-file",
+        diagnostic::Severity::Error,
+        path,
+        Span::point(1, 1),
+        message,
+    )
+    .with_help(help)
+}
+
+/// Every entry under `dir` that a flag file could be, sorted, skipping hidden entries: whatever
+/// is named `*.yml` or `*.yaml` (a link, a pipe or a folder too, for the read to refuse, so that
+/// its flag stays known), and every link to a folder, whose flags would otherwise go unseen.
+/// Links are never followed below `dir`.
+pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    // `dir` itself is followed: it is the flags directory the config or the command line names.
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => {}
+        // A single file (or a pipe, or a dangling link) is read, or refused, as a flag file.
+        Ok(_) => return Ok(vec![display_path(dir)]),
+        Err(_) if std::fs::symlink_metadata(dir).is_ok() => return Ok(vec![display_path(dir)]),
+        Err(_) => bail!("the flags directory `{}` does not exist", dir.display()),
     }
     let mut paths = Vec::new();
     let walker = WalkDir::new(dir)
@@ -364,11 +497,15 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
+        if entry.depth() == 0 {
+            continue;
+        }
         let is_yaml = entry
             .path()
             .extension()
             .is_some_and(|ext| ext == "yml" || ext == "yaml");
-        if entry.file_type().is_file() && is_yaml {
+        let links_to_folder = entry.path_is_symlink() && entry.path().is_dir();
+        if is_yaml || links_to_folder {
             paths.push(display_path(entry.path()));
         }
     }
@@ -376,17 +513,17 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// The path as shown to users: relative to the working directory when it lies below it,
-/// absolute otherwise, so one file always has one spelling.
+/// The path as shown to users: relative to the working directory when it lies below it (`.`
+/// for the working directory itself), absolute otherwise, so one file always has one spelling.
+/// Never compare these spellings: compare `paths::absolute` forms.
 pub fn display_path(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let normalized: PathBuf = absolute
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
+    let normalized = crate::paths::absolute(path);
     if let Ok(current) = std::env::current_dir()
-        && let Ok(relative) = normalized.strip_prefix(&current)
+        && let Ok(relative) = normalized.strip_prefix(crate::paths::absolute(&current))
     {
+        if relative.as_os_str().is_empty() {
+            return PathBuf::from(".");
+        }
         return relative.to_path_buf();
     }
     normalized
@@ -411,9 +548,13 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks the config beyond its schema: unique environment names, and no file shared by two.
+/// Checks the config beyond its schema: a valid anchor date, policies, paths that stay inside the
+/// registry, unique environment names, and no file shared by two environments.
 fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<Diagnostic> {
     let mut found = Vec::new();
+    if !config.allow_paths_outside {
+        check_paths_inside(file, document, config, &mut found);
+    }
     if config.lifecycle.anchor_date.parse::<jiff::civil::Date>().is_err() {
         let span = document.index.value_span("/lifecycle/anchor_date");
         found.push(
@@ -444,6 +585,43 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
     }
     found.extend(crate::backends::check_shared_files(file, document, config));
     found
+}
+
+/// Every path the config names stays inside the registry's folder: not absolute, and no `..`
+/// above it (read lexically; a link inside the registry is the registry's own choice).
+fn check_paths_inside(file: &SourceFile, document: &Document, config: &Config, found: &mut Vec<Diagnostic>) {
+    let mut named: Vec<(String, &str)> = vec![
+        ("/flags_dir".to_string(), config.flags_dir.as_str()),
+        ("/state_dir".to_string(), config.state_dir.as_str()),
+        ("/cache_dir".to_string(), config.cache_dir.as_str()),
+        ("/tests_dir".to_string(), config.tests_dir.as_str()),
+    ];
+    for (position, environment) in config.environments.iter().enumerate() {
+        let path = match &environment.backend {
+            crate::config::BackendConfig::File { path: Some(path) } | crate::config::BackendConfig::Flagd { path } => {
+                path
+            }
+            _ => continue,
+        };
+        named.push((format!("/environments/{position}/backend/path"), path.as_str()));
+    }
+    for (pointer, path) in named {
+        if crate::paths::stays_inside(Path::new(path)) {
+            continue;
+        }
+        // A default is always inside, so the key is in the file.
+        found.push(
+            Diagnostic::error(
+                "path-outside-registry",
+                file,
+                document.index.value_span(&pointer),
+                format!("`{path}` is outside the registry's folder"),
+            )
+            .with_help(
+                "paths here start at the folder of flagops.yml; to use a path outside it, set `allow_paths_outside: true`",
+            ),
+        );
+    }
 }
 
 /// The `policies` section: environment names that exist, a duration, times in order.

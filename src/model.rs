@@ -118,6 +118,9 @@ pub struct RolloutStep {
 pub struct FlagFile {
     /// The file, as shown to users.
     pub path: PathBuf,
+    /// The folder holding the file, relative to the flags directory and `/`-separated (empty at
+    /// its top): where the file sits, whatever the working directory.
+    pub folder: String,
     /// Where each field sits in the file.
     pub index: PointerIndex,
     /// The flag.

@@ -185,6 +185,19 @@ fn convert(
                     .with_help(help_from_schema(compiled, error)),
             );
         }
+        ValidationErrorKind::PropertyNames { error: inner } => {
+            // The key itself is wrong: point at it, not at the mapping holding it.
+            let key = inner.instance().as_str().unwrap_or_default();
+            out.push(
+                Diagnostic::error(
+                    "invalid-format",
+                    file,
+                    index.key_span(&push_pointer(pointer, key)),
+                    format!("`{key}` is not a valid name here"),
+                )
+                .with_help(help_from_schema(compiled, error)),
+            );
+        }
         ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Format { .. } => {
             out.push(
                 Diagnostic::error("invalid-format", file, value_span, error.to_string())

@@ -108,12 +108,8 @@ pub(super) fn check_path_layout(registry: &Registry, out: &mut Vec<Diagnostic>) 
         return;
     }
     for file in &registry.flags {
-        let inside = file.path.strip_prefix(&registry.flags_dir).unwrap_or(&file.path);
-        let folder = inside
-            .parent()
-            .map(|folder| folder.to_string_lossy().replace('\\', "/"))
-            .unwrap_or_default();
-        if folder != file.flag.flag_type {
+        let folder = &file.folder;
+        if *folder != file.flag.flag_type {
             out.push(
                 at_value(
                     "path-layout",

@@ -211,6 +211,10 @@ pub struct InputCheck {
 /// before the semantic checks; they cannot be skipped.
 pub static INPUT_CHECKS: &[InputCheck] = &[
     InputCheck {
+        id: "not-a-file",
+        summary: "A symbolic link, a folder, a named pipe or another entry under the flags directory that is not a regular file, where a flag file is expected; links are never followed and pipes never opened, and the flag its name gives stays known, so a sync never deletes it.",
+    },
+    InputCheck {
         id: "file-too-large",
         summary: "The file is larger than 256 KiB.",
     },
@@ -281,6 +285,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     InputCheck {
         id: "duplicate-environment",
         summary: "`flagops.yml` defines an environment twice.",
+    },
+    InputCheck {
+        id: "path-outside-registry",
+        summary: "A path in `flagops.yml` (`flags_dir`, `state_dir`, `cache_dir`, `tests_dir`, a backend's `path`) is absolute or leads out of its folder through `..`, and the file does not set `allow_paths_outside: true`.",
     },
     InputCheck {
         id: "shared-state-file",

@@ -86,10 +86,12 @@ pub(super) fn run(workspace: &Workspace, args: ImportGitlabArgs) -> anyhow::Resu
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let target = match config.layout {
-            Layout::ByType => out_dir.join(&imported.flag_type).join(format!("{stem}.yml")),
-            Layout::Free => out_dir.join(format!("{stem}.yml")),
+        let file_name = format!("{stem}.yml");
+        let relative = match config.layout {
+            Layout::ByType => Path::new(&imported.flag_type).join(file_name),
+            Layout::Free => PathBuf::from(file_name),
         };
+        let target = crate::paths::inside(&out_dir, &relative)?;
         if target.exists() && !args.force {
             entries.push(Entry {
                 source: source_path,

@@ -47,13 +47,25 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
             args.flag_type
         );
     }
+    // The name becomes a file name: refuse one that is not a flag name before any path is built.
+    if !crate::check::is_valid_name(&args.name) {
+        bail!(
+            "`{}` is not a valid flag name\nhelp: use lowercase letters and digits in words joined by single underscores",
+            args.name
+        );
+    }
     let flags_dir = workspace.resolve(&config.flags_dir);
     let path = match &args.path {
+        // A path given on the command line is where the user asked for the file.
         Some(path) => path.clone(),
-        None => match config.layout {
-            Layout::ByType => flags_dir.join(&args.flag_type).join(format!("{}.yml", args.name)),
-            Layout::Free => flags_dir.join(format!("{}.yml", args.name)),
-        },
+        None => {
+            let file = format!("{}.yml", args.name);
+            let relative = match config.layout {
+                Layout::ByType => Path::new(&args.flag_type).join(file),
+                Layout::Free => file.into(),
+            };
+            crate::paths::inside(&flags_dir, &relative)?
+        }
     };
     let flag = Flag {
         name: args.name,
@@ -100,7 +112,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     // directory); a flag the validator would refuse is not left behind.
     let shown = load::display_path(&path);
     let mut options = LoadOptions::default();
-    if !shown.starts_with(load::display_path(&flags_dir)) {
+    if !crate::paths::is_within(&path, &flags_dir) {
         options.flags_dir = Some(shown.clone());
     }
     let loaded = load::load(workspace, &options)?;

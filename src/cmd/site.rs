@@ -49,8 +49,13 @@ pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) 
             ),
         }
     }
-    let pages = crate::site::build(registry, &input, &args.out)?;
-    super::print(&format!("built {pages} pages in {}\n", args.out.display()))?;
+    // `--out` starts at the working directory; the default sits at the registry root.
+    let out = args.out.unwrap_or_else(|| workspace.resolve("public"));
+    let pages = crate::site::build(registry, &input, &out)?;
+    super::print(&format!(
+        "built {pages} pages in {}\n",
+        crate::load::display_path(&out).display()
+    ))?;
     Ok(ExitStatus::Success)
 }
 

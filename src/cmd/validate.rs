@@ -8,6 +8,7 @@ use crate::ExitStatus;
 use crate::cli::{OutputFormat, ValidateArgs};
 use crate::diagnostic::{self, Format};
 use crate::load::{self, LoadOptions, Workspace};
+use crate::paths;
 
 pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<ExitStatus> {
     Ok(validate(workspace, args)?.0)
@@ -32,14 +33,18 @@ pub(super) fn validate(
         if !path.exists() {
             anyhow::bail!("`{}` does not exist", path.display());
         }
-        let path = load::display_path(path);
+        // PATH starts at the working directory; inside the flags directory it narrows the report
+        // on the whole registry, elsewhere it is read as a flags directory of its own.
         match flags_dir_of(workspace)? {
-            Some(flags_dir) if !path.starts_with(&flags_dir) => options.flags_dir = Some(path),
-            _ => only = Some(path),
+            Some(flags_dir) if !paths::is_within(path, &flags_dir) => options.flags_dir = Some(path.clone()),
+            _ => only = Some(paths::absolute(path)),
         }
     }
     let loaded = load::load(workspace, &options)?;
-    let within = |path: &Path| only.as_ref().is_none_or(|prefix| path.starts_with(prefix));
+    let within = |path: &Path| {
+        only.as_ref()
+            .is_none_or(|prefix| paths::absolute(path).starts_with(prefix))
+    };
     let diagnostics: Vec<_> = loaded.diagnostics.iter().filter(|d| within(&d.path)).cloned().collect();
     let files: Vec<PathBuf> = loaded.files.iter().filter(|f| within(f)).cloned().collect();
     let format = match args.format {
@@ -80,12 +85,12 @@ pub(super) fn validate(
     Ok((status, loaded.registry))
 }
 
-/// The flags directory the config names, as shown to users, when the config can be read (its
+/// The flags directory the config names, when the config can be read (its
 /// problems are otherwise reported by the load itself).
 fn flags_dir_of(workspace: &Workspace) -> anyhow::Result<Option<PathBuf>> {
     let Ok(file) = load::read_source(&workspace.config_path)? else {
         return Ok(None);
     };
     let (config, _) = load::read_config(&file);
-    Ok(config.map(|config| load::display_path(&workspace.resolve(&config.flags_dir))))
+    Ok(config.map(|config| workspace.resolve(&config.flags_dir)))
 }

@@ -154,6 +154,16 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
     {
         anyhow::bail!("the templates folder `{}` does not exist", dir.display());
     }
+    // Every file name is checked before anything is deleted: a name from the registry (a flag,
+    // type or environment name) must never lead out of `out`.
+    let mut targets = Vec::with_capacity(files.len() + 1);
+    for (name, bytes) in files {
+        targets.push((crate::paths::inside(out, Path::new(&name))?, bytes));
+    }
+    targets.push((
+        crate::paths::inside(out, Path::new(MARKER))?,
+        b"This folder is built by `flagops site`, which replaces it on every build.\n".to_vec(),
+    ));
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .map(|mut entries| entries.next().is_none())
@@ -166,21 +176,19 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
         }
         std::fs::remove_dir_all(out).with_context(|| format!("failed to clear `{}`", out.display()))?;
     }
-    files.insert(
-        MARKER.to_string(),
-        b"This folder is built by `flagops site`, which replaces it on every build.\n".to_vec(),
-    );
-    let pages = files.keys().filter(|name| name.ends_with(".html")).count();
-    let folders: std::collections::BTreeSet<PathBuf> = files
-        .keys()
-        .filter_map(|name| out.join(name).parent().map(Path::to_path_buf))
+    let pages = targets
+        .iter()
+        .filter(|(path, _)| path.extension().is_some_and(|extension| extension == "html"))
+        .count();
+    let folders: std::collections::BTreeSet<PathBuf> = targets
+        .iter()
+        .filter_map(|(path, _)| path.parent().map(Path::to_path_buf))
         .collect();
     for folder in folders {
         std::fs::create_dir_all(&folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
     }
     // One after another: files created in one folder wait for its lock anyway.
-    for (name, bytes) in files {
-        let path = out.join(&name);
+    for (path, bytes) in targets {
         std::fs::write(&path, bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     Ok(pages)

@@ -51,14 +51,26 @@ fn cli_new_writes_valid_flag() {
     assert_eq!(registry.read("flags/gitlab_com_derisk/fast_merge.yml"), text);
 }
 
-// `new` leaves nothing behind when the flag would not validate.
+// `new` refuses a bad name before writing, and leaves nothing behind when the flag would not
+// validate.
 #[test]
 fn cli_new_refuses_invalid_flag() {
     let registry = Registry::new();
     let output = registry.run(&new_args("Bad-Name", "wip"));
-    assert_eq!(output.code, 1, "{output:?}");
-    assert!(output.stderr.contains("error[name-format]"), "{}", output.stderr);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("`Bad-Name` is not a valid flag name"),
+        "{}",
+        output.stderr
+    );
     assert!(!registry.path().join("flags/wip/Bad-Name.yml").exists());
+    // A file the validator refuses is removed again.
+    let mut args = new_args("fast_merge", "wip");
+    args.extend(["--path", "flags/wip/other_name.yml"]);
+    let output = registry.run(&args);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("error[name-mismatch]"), "{}", output.stderr);
+    assert!(!registry.path().join("flags/wip/other_name.yml").exists());
     let output = registry.run(&new_args("x", "nope"));
     assert_eq!(output.code, 2);
     assert!(output.stderr.contains("unknown flag type `nope`"), "{}", output.stderr);

@@ -9,6 +9,7 @@ mod fake_gitlab;
 mod flipper_oracle;
 mod flipper_sql;
 mod gitlab;
+mod hardening_paths;
 mod hardening_state;
 mod harness;
 mod history;
