@@ -437,13 +437,13 @@ fn file_backend_reads_within_limits() {
         )],
     );
 
-    // A state document configured as the device itself.
+    // A state document configured as the device itself, outside the registry on purpose.
     let registry = Registry::new();
     let config =
         registry
             .read("flagops.yml")
             .replacen("backend: { kind: file }", "backend: { kind: file, path: /dev/zero }", 1);
-    registry.write("flagops.yml", config);
+    registry.write("flagops.yml", format!("allow_paths_outside: true\n{config}"));
     let output = registry.run(&["plan", "--env", "dev"]);
     assert_eq!(output.code, 2, "{output:?}");
     assert!(
