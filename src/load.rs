@@ -338,6 +338,13 @@ pub fn read_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnos
     read_file(path, Links::Follow)
 }
 
+/// Reads a file of the registry's own folders (flag files, evaluation tests) as [`read_source`]
+/// does, but refuses a symbolic link at the path with a `not-a-file` diagnostic: a link could put
+/// any file of the machine into the registry.
+pub fn read_registry_source(path: &Path) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
+    read_file(path, Links::Refuse)
+}
+
 /// Whether a read follows a symbolic link at the path itself.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Links {

@@ -81,7 +81,7 @@ pub(super) fn run(workspace: &Workspace, args: TestArgs) -> anyhow::Result<ExitS
     let mut sources: Vec<SourceFile> = Vec::new();
     let mut results: Vec<CaseResult> = Vec::new();
     for path in &files {
-        let file = match crate::load::read_source(path)? {
+        let file = match crate::load::read_registry_source(path)? {
             Ok(file) => file,
             Err(diagnostic) => {
                 diagnostics.push(*diagnostic);
@@ -164,26 +164,14 @@ pub(super) fn run(workspace: &Workspace, args: TestArgs) -> anyhow::Result<ExitS
     })
 }
 
-/// Every `*.yml` and `*.yaml` file under `root` (or `root` itself), sorted.
+/// Every `*.yml` and `*.yaml` entry under `root` (or `root` itself), sorted, found as flag files
+/// are: a link or anything else that is not a regular file is listed, so that reading it reports
+/// it rather than leaving its tests out without a word.
 fn test_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if root.is_file() {
-        return Ok(vec![root.to_path_buf()]);
-    }
-    if !root.exists() {
+    if std::fs::symlink_metadata(root).is_err() {
         return Ok(Vec::new());
     }
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry?;
-        let is_yaml = entry
-            .path()
-            .extension()
-            .is_some_and(|ext| ext == "yml" || ext == "yaml");
-        if entry.file_type().is_file() && is_yaml {
-            files.push(entry.into_path());
-        }
-    }
-    Ok(files)
+    crate::load::discover_flag_files(root)
 }
 
 fn read(file: &SourceFile) -> Result<(TestFile, Document), Vec<Diagnostic>> {

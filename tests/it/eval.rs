@@ -158,6 +158,29 @@ fn example_evaluation_tests_pass() {
     );
 }
 
+// A test file replaced by a link, or a folder named like one, is reported, never left out in
+// silence: a suite whose tests vanished would still pass.
+#[test]
+fn evaluation_test_entries_that_are_not_files_are_reported() {
+    let registry = quarter();
+    registry.write(
+        "elsewhere/quarter.yml",
+        "tests:\n  - flag: my_feature\n    environment: production\n    expect:\n      - enabled: false\n",
+    );
+    std::fs::create_dir_all(registry.path().join("flag-tests/folder.yml")).unwrap();
+    std::os::unix::fs::symlink(
+        registry.path().join("elsewhere/quarter.yml"),
+        registry.path().join("flag-tests/linked.yml"),
+    )
+    .unwrap();
+    let output = registry.run(&["test"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(output.stdout.matches("error[not-a-file]").count(), 2, "{output:?}");
+    for path in ["flag-tests/linked.yml", "flag-tests/folder.yml"] {
+        assert!(output.stdout.contains(&format!("--> {path}:1:1")), "{path}: {output:?}");
+    }
+}
+
 #[test]
 fn failing_expectations_fail_with_their_location() {
     let registry = quarter();
