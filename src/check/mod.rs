@@ -220,7 +220,7 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     },
     InputCheck {
         id: "yaml-syntax",
-        summary: "The file is not valid YAML.",
+        summary: "The file is not valid YAML; an unclosed `[` or `{` is also shown where it opened.",
     },
     InputCheck {
         id: "duplicate-key",
@@ -236,7 +236,7 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     },
     InputCheck {
         id: "unsupported-yaml",
-        summary: "A tag, a complex key or a non-finite number: flag files hold plain data.",
+        summary: "A tag (any, `!!set` and `!!str` included), a complex key or a non-finite number: flag files hold plain data.",
     },
     InputCheck {
         id: "empty-file",

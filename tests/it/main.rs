@@ -8,6 +8,7 @@ mod fake_gitlab;
 mod flipper_oracle;
 mod flipper_sql;
 mod gitlab;
+mod hardening_text;
 mod harness;
 mod history;
 mod import;
