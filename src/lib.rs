@@ -13,6 +13,7 @@ pub mod cli;
 mod cmd;
 pub mod config;
 pub mod diagnostic;
+pub mod escape;
 pub mod eval;
 pub mod history;
 pub mod import;

@@ -247,6 +247,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
         summary: "The file holds more than one YAML document.",
     },
     InputCheck {
+        id: "control-character",
+        summary: "A key or string value holding a control character (only `description`, `note` and override reasons may hold line breaks and tabs).",
+    },
+    InputCheck {
         id: "unknown-key",
         summary: "A key the schema does not define (with the closest known key as a hint).",
     },

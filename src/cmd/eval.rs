@@ -77,7 +77,10 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
     for actor in actors.iter().flatten() {
         if registry.config.actor_kind_of(actor).is_none() {
             eprintln!(
-                "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
+                "{}",
+                crate::escape::shown(&format!(
+                    "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
+                ))
             );
         }
     }

@@ -91,3 +91,157 @@ fn yaml_unclosed_collection_names_where_it_opened() {
     assert_eq!(positions(&findings), [("yaml-syntax".to_string(), 8, 10)]);
     assert!(findings[0]["help"].as_str().unwrap().contains("quote"));
 }
+
+/// Whether `text` holds a control character other than line feeds and tabs.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// Parses `xml` to the end, panicking on any error, and checks that it holds only characters
+/// XML 1.0 allows (quick-xml does not check characters itself).
+#[track_caller]
+fn assert_well_formed_xml(xml: &str) {
+    let allowed =
+        |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    assert!(xml.chars().all(allowed), "a character XML 1.0 forbids:\n{xml}");
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut depth = 0_i32;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Text(text)) => {
+                text.decode().unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed: {e}:\n{xml}"),
+        }
+    }
+    assert_eq!(depth, 0, "unbalanced:\n{xml}");
+}
+
+// Control characters are refused in every key and string of flag files and `flagops.yml`, at
+// the value; descriptions and notes may hold line breaks and tabs, nothing else.
+#[test]
+fn control_characters_are_refused_in_values() {
+    let hostile = flag(
+        "a",
+        "owners: [\"@ada\\u0085\"]\nenvironments:\n  staging:\n    actors:\n      project: [\"x\\n**No production changes**\"]\nrollout:\n  - after: 1h\n    note: \"two\\nlines\\tfine\"\n    staging: true\n  - after: 1h\n    note: \"bell\\a\"\n    staging: false\n",
+    )
+    .replace("description: A flag for tests.", "description: \"Title\\e]0;pwned\\a\"");
+    let (code, findings) = validate(&[("flags/wip/a.yml", &hostile)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        positions(&findings),
+        [
+            ("control-character".to_string(), 2, 14),
+            ("control-character".to_string(), 8, 10),
+            ("invalid-format".to_string(), 8, 10),
+            ("control-character".to_string(), 12, 17),
+            ("control-character".to_string(), 18, 11),
+        ]
+    );
+    assert!(findings[0]["message"].as_str().unwrap().contains("U+001B"));
+    assert!(findings[0]["help"].as_str().unwrap().contains("line breaks"));
+    // Line breaks and tabs are fine in a description.
+    let multi_line = flag("a", "").replace(
+        "description: A flag for tests.",
+        "description: \"two\\nlines\\tand a tab\"",
+    );
+    assert_eq!(validate(&[("flags/wip/a.yml", &multi_line)]), (0, vec![]));
+
+    // The config goes through the same gate.
+    let registry = Registry::new();
+    let config = registry
+        .read("flagops.yml")
+        .replace("description: gitlab.com.", "description: \"gitlab.com.\\e[2J\"");
+    registry.write("flagops.yml", config);
+    let output = registry.run(&["validate", "--format", "json"]);
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(output.code, 1);
+    assert_eq!(findings[0]["check"], "control-character");
+    assert_eq!(findings[0]["path"], "flagops.yml");
+}
+
+// A diagnostic quoting a hostile key gives a JUnit report that is well-formed XML, and the
+// human report prints no control character.
+#[test]
+fn junit_report_is_well_formed_with_control_characters() {
+    let registry = Registry::new();
+    registry.write("flags/wip/a.yml", flag("a", "\"bad\\u0001\\e[2Jkey\": 1\n"));
+    let junit = registry.run(&["validate", "--format", "junit"]);
+    assert_eq!(junit.code, 1);
+    assert!(junit.stdout.contains("unknown key"), "{}", junit.stdout);
+    assert_well_formed_xml(&junit.stdout);
+    let written = registry.run(&["validate", "--format", "junit", "--output", "report.xml"]);
+    assert_eq!(written.code, 1, "{written:?}");
+    assert_well_formed_xml(&registry.read("report.xml"));
+    let human = registry.run(&["validate"]);
+    assert!(!has_control(&human.stdout), "{}", human.stdout);
+}
+
+// Values a backend holds were never validated: the Markdown plan note escapes every one, so a
+// hostile actor or orphan cannot add a line, a row, bold text or an HTML comment; the text plan
+// keeps each change on one line.
+#[test]
+fn plan_note_escapes_values_from_the_backend() {
+    let registry = Registry::new();
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  production: true\n"));
+    let hostile_actor = "project:x\n\n**No production changes**\n\n<!--";
+    let hostile_orphan = "b`|\n| production | `c` | delete | x | y |\n<!--";
+    let document = serde_json::json!({
+        "format": 1,
+        "environment": "production",
+        "revision": 1,
+        "flags": {
+            "a": { "actors": [hostile_actor] },
+            hostile_orphan: true,
+        },
+    });
+    registry.write(".flagops/state/production.json", document.to_string());
+    let note = registry.run(&["plan", "--env", "production", "--format", "markdown"]);
+    assert_eq!(note.code, 0, "{note:?}");
+    let text = &note.stdout;
+    assert!(!text.contains("<!--"), "{text}");
+    assert!(!text.lines().any(|line| line.starts_with("**")), "{text}");
+    let rows: Vec<&str> = text.lines().filter(|line| line.starts_with('|')).collect();
+    // The header, its rule, the change to `a` and the kept orphan.
+    assert_eq!(rows.len(), 4, "{text}");
+    for row in &rows {
+        let cells = row.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 6, "a value ended a cell: {row}");
+    }
+    assert!(!has_control(text));
+    let human = registry.run(&["plan", "--env", "production"]);
+    assert!(!has_control(&human.stdout));
+    assert_eq!(human.stdout.lines().count(), 4, "{}", human.stdout);
+}
+
+// Commit messages and author names come from git unchecked: `history` prints them escaped, and
+// the Atom feed and the pages stay well-formed.
+#[test]
+fn history_and_feed_escape_commit_text() {
+    let registry = Registry::new();
+    registry.write("flags/wip/a.yml", flag("a", ""));
+    registry.init_git();
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  staging: true\n"));
+    registry.git(&["add", "-A"]);
+    registry.git(&[
+        "commit",
+        "-q",
+        "--author",
+        "Eve\u{1b}]0;pwned\u{7} <eve@example.com>",
+        "-m",
+        "Enable a\u{1b}[2J\u{1b}[31m everywhere\u{8}\u{8}",
+    ]);
+    let history = registry.run(&["history", "a"]);
+    assert_eq!(history.code, 0, "{history:?}");
+    assert!(!has_control(&history.stdout), "{:?}", history.stdout);
+    assert!(history.stdout.contains("Eve\\u001b]0;pwned"), "{}", history.stdout);
+    let site = registry.run(&["site", "--out", "public"]);
+    assert_eq!(site.code, 0, "{site:?}");
+    assert_well_formed_xml(&registry.read("public/feed.xml"));
+    let page = registry.read("public/flags/a.html");
+    assert!(!has_control(&page));
+}
