@@ -141,9 +141,14 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Whether `url` names a user or a password before its host.
-pub fn has_user_info(url: &str) -> bool {
-    matches!(redact_url(url), Cow::Owned(_))
+/// Whether `text` is a URL (`scheme://...`) that names a user or a password before its host.
+pub fn has_user_info(text: &str) -> bool {
+    let scheme = text.split("://").next().unwrap_or_default();
+    let is_scheme = scheme.starts_with(|character: char| character.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "+-.".contains(character));
+    is_scheme && text.len() > scheme.len() && matches!(redact_url(text), Cow::Owned(_))
 }
 
 fn allowed_in_xml(character: char) -> bool {

@@ -78,10 +78,12 @@ pub const PROSE_KEYS: &[&str] = &["description", "note"];
 /// Before the schema, every key and string value is checked for control characters
 /// (`control-character`): they could rewrite terminals, Markdown notes and XML reports.
 /// Only the values of [`PROSE_KEYS`] and override reasons may hold line feeds and tabs.
+/// Every string that is a URL with a user name or password is refused too (`url-credentials`),
+/// whatever key holds it.
 pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Diagnostic> {
     let compiled = kind.compiled();
     let mut out = Vec::new();
-    control_characters(file, document, &document.value, &mut Vec::new(), false, &mut out);
+    check_strings(file, document, &document.value, &mut Vec::new(), false, &mut out);
     if compiled.validator.is_valid(&document.value) {
         return out;
     }
@@ -95,7 +97,7 @@ pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Di
 /// feeds and tabs where `prose`), DEL or C1.
 ///
 /// `path` holds the reference tokens down to `value`; a pointer is built only for a finding.
-fn control_characters(
+fn check_strings(
     file: &SourceFile,
     document: &Document,
     value: &Value,
@@ -117,11 +119,26 @@ fn control_characters(
                 let span = document.index.value_span(&pointer(path));
                 out.push(control_diagnostic(file, span, "this value", character, prose));
             }
+            if crate::escape::has_user_info(text) {
+                let span = document.index.value_span(&pointer(path));
+                out.push(
+                    Diagnostic::error(
+                        "url-credentials",
+                        file,
+                        span,
+                        "this URL holds a user name or password",
+                    )
+                    .with_help(
+                        "remove the `user:password@` part: the registry is in git and its URLs are printed and published; \
+                         a backend reads its token from the variable `token_env` names",
+                    ),
+                );
+            }
         }
         Value::Array(items) => {
             for (position, item) in items.iter().enumerate() {
                 path.push(position.to_string());
-                control_characters(file, document, item, path, false, out);
+                check_strings(file, document, item, path, false, out);
                 path.pop();
             }
         }
@@ -134,7 +151,7 @@ fn control_characters(
                     out.push(control_diagnostic(file, span, "this key", character, false));
                 }
                 let prose = overrides || PROSE_KEYS.contains(&key.as_str());
-                control_characters(file, document, item, path, prose, out);
+                check_strings(file, document, item, path, prose, out);
                 path.pop();
             }
         }

@@ -251,6 +251,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
         summary: "A key or string value holding a control character (only `description`, `note` and override reasons may hold line breaks and tabs).",
     },
     InputCheck {
+        id: "url-credentials",
+        summary: "A URL with a user name or password (`https://user:secret@host`), anywhere: a backend's token goes in the variable `token_env` names.",
+    },
+    InputCheck {
         id: "unknown-key",
         summary: "A key the schema does not define (with the closest known key as a hint).",
     },

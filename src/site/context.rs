@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::SiteInput;
 use super::chart::{self, Row, Segment};
 use crate::check::is_http_url;
+use crate::escape::redact_url;
 use crate::history::{Event, EventKind};
 use crate::lifecycle::{self, Standing, Status};
 use crate::model::{Flag, FlagFile, Registry};
@@ -237,7 +238,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .repository_url
         .as_deref()
         .filter(|url| is_http_url(url))
-        .map(|url| url.trim_end_matches('/').to_string());
+        .map(|url| redact_url(url).trim_end_matches('/').to_string());
     let environments: Vec<String> = config.environment_names().map(str::to_string).collect();
 
     let mut events_by_flag: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
@@ -392,7 +393,11 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             EnvironmentView {
                 name: environment.name.clone(),
                 description: environment.description.clone(),
-                url: environment.url.clone().filter(|url| is_http_url(url)),
+                url: environment
+                    .url
+                    .as_deref()
+                    .filter(|url| is_http_url(url))
+                    .map(|url| redact_url(url).into_owned()),
                 protected: environment.protected,
                 backend: serde_json::to_value(&environment.backend)
                     .ok()
@@ -469,7 +474,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .base_url
         .as_deref()
         .filter(|url| is_http_url(url))
-        .map(|url| format!("{}/", url.trim_end_matches('/')));
+        .map(|url| format!("{}/", redact_url(url).trim_end_matches('/')));
     // An entry's id names its commit, its flag and its place among that flag's events of that
     // commit, so it stays the same as newer events arrive.
     let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -633,10 +638,11 @@ fn rfc3339(seconds: i64) -> String {
 }
 
 fn link(label: &'static str, url: &str) -> LinkView {
+    let url = redact_url(url);
     LinkView {
         label,
         text: url.to_string(),
-        href: is_http_url(url).then(|| url.to_string()),
+        href: is_http_url(&url).then(|| url.to_string()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::fake_gitlab::{FakeGitlab, Fault};
 use crate::harness::{Registry, flag};
 
 /// Validates `files` in a fresh registry and returns every finding as JSON, with the exit code.
@@ -244,4 +245,98 @@ fn history_and_feed_escape_commit_text() {
     assert_well_formed_xml(&registry.read("public/feed.xml"));
     let page = registry.read("public/flags/a.html");
     assert!(!has_control(&page));
+}
+
+// A user name and password in a URL are refused at the value, wherever the URL is, and never
+// printed, not even in the excerpt of the finding.
+#[test]
+fn url_credentials_are_refused_and_never_printed() {
+    let production = FakeGitlab::start();
+    let with_credentials = production.url().replacen("http://", "http://root:hunter2@", 1);
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml");
+    let start = config.find("environments:").unwrap();
+    let end = config.find("# GitLab's flag types").unwrap();
+    let block = format!(
+        "environments:\n  - name: production\n    url: https://deploy:hunter2@gitlab.example.com\n    backend:\n      kind: gitlab\n      url: \"{with_credentials}\"\n      token_env: FLAGOPS_TEST_TOKEN\n\n"
+    );
+    registry.write("flagops.yml", format!("{}{block}{}", &config[..start], &config[end..]));
+    registry.write(
+        "flags/wip/a.yml",
+        flag("a", "introduced_by_url: https://x:hunter2@gitlab.com/mr/1\n").replace(
+            "introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1\n",
+            "",
+        ),
+    );
+    let line = config[..start].lines().count() as u64 + 3;
+    let output = registry.run(&["validate", "--format", "json"]);
+    assert_eq!(output.code, 1);
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(
+        positions(&findings),
+        [
+            ("url-credentials".to_string(), line, 10),
+            ("url-credentials".to_string(), line + 3, 12)
+        ]
+    );
+    assert!(findings[0]["help"].as_str().unwrap().contains("token_env"));
+    for args in [
+        &["validate"][..],
+        &["validate", "--format", "json"],
+        &["plan"],
+        &["sync"],
+        &["site"],
+    ] {
+        let output = registry.run_with_env(args, &[("FLAGOPS_TEST_TOKEN", "secret")]);
+        assert_ne!(output.code, 0);
+        assert!(
+            !output.stdout.contains("hunter2") && !output.stderr.contains("hunter2"),
+            "{args:?}: {output:?}"
+        );
+    }
+    // The flag file's URL is refused too, once the config is fixed.
+    registry.write("flagops.yml", config.clone());
+    let output = registry.run(&["validate", "--format", "json"]);
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(positions(&findings), [("url-credentials".to_string(), 7, 20)]);
+
+    // Past the check (a program using the library), the backend's messages and the site still
+    // show the URL without its credentials.
+    production.fail_next("GET /api/v4/features", Fault::Broken);
+    let kinds = std::collections::BTreeMap::new();
+    let mut backend = flagops::backends::gitlab::GitlabBackend::open(flagops::backends::gitlab::Settings {
+        environment: "production",
+        url: &with_credentials,
+        token: flagops::backends::gitlab::client::Token::new("secret".into()),
+        token_env: "FLAGOPS_TEST_TOKEN",
+        timeout: std::time::Duration::from_secs(5),
+        actor_kinds: &kinds,
+        cache_path: registry.path().join("cache.json"),
+        state_dir: registry.path().join("state"),
+        writable: false,
+    });
+    let error = flagops::backends::Backend::fetch(&mut backend).unwrap_err().to_string();
+    assert!(error.contains("GET http://***@127.0.0.1"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+    let workspace = flagops::load::Workspace::at(&registry.path().join("flagops.yml")).unwrap();
+    registry.write("flags/wip/a.yml", flag("a", ""));
+    let mut model = flagops::load::load(&workspace, &Default::default())
+        .unwrap()
+        .registry
+        .unwrap();
+    model.config.environments[0].url = Some("https://deploy:hunter2@gitlab.example.com".into());
+    let out = registry.path().join("public");
+    flagops::site::build(&model, &flagops::site::SiteInput::default(), &out).unwrap();
+    for entry in walkdir::WalkDir::new(&out) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
+            assert!(!text.contains("hunter2"), "{}", entry.path().display());
+        }
+    }
+    let page = registry.read(&format!(
+        "public/environments/{}.html",
+        model.config.environments[0].name
+    ));
+    assert!(page.contains("***@gitlab.example.com"), "{page}");
 }

@@ -12,6 +12,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::backends::BackendError;
+use crate::escape::{redact_url, redact_urls};
 
 /// How long one request may take when `timeout_seconds` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -142,7 +143,7 @@ impl Client {
             },
             300..=399 => BackendError::Other(anyhow::anyhow!(
                 "could not {what}: GitLab answered {status}, redirecting to `{}`\nhelp: set the backend's `url` to the instance's address as it redirects",
-                response.location.as_deref().unwrap_or("?")
+                redact_url(response.location.as_deref().unwrap_or("?"))
             )),
             _ => BackendError::Other(anyhow::anyhow!(
                 "could not {what}: GitLab answered {status}{}",
@@ -161,7 +162,8 @@ impl Client {
         path: &str,
         outcome: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response, BackendError> {
-        let endpoint = || format!("{method} {}", self.url(path));
+        // Messages name the endpoint without any credential written into the backend's `url`.
+        let endpoint = || format!("{method} {}", redact_url(&self.url(path)));
         let mut response = outcome.map_err(|error| transport(&endpoint(), error))?;
         let header = |name: &str| {
             response
@@ -209,6 +211,8 @@ fn transport(endpoint: &str, error: ureq::Error) -> BackendError {
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => format!("{endpoint}: the connection broke ({error})"),
         _ => format!("{endpoint}: {error}"),
     };
+    // The transport's own message may quote the URL it was given.
+    let message = redact_urls(&message).into_owned();
     if transient {
         BackendError::Transient {
             message,
