@@ -529,4 +529,23 @@ mod tests {
     fn pointer_escapes_slash_and_tilde() {
         assert_eq!(push_pointer("/a", "b/c~d"), "/a/b~1c~0d");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // Any text, YAML or not, gives a document or a diagnostic: never a panic, and every
+        // position the index gives lies in the text.
+        #[test]
+        fn parse_yaml_never_panics(text in "\\PC{0,120}|[-:{}\\[\\],\"'!&*#|>?%@` \n\ta-z0-9\\\\]{0,160}") {
+            match parse(&text) {
+                Ok(document) => {
+                    let span = document.index.value_span("/a/0/b");
+                    let _ = span.byte_range(&text);
+                }
+                Err(diagnostic) => {
+                    let _ = diagnostic.span.byte_range(&text);
+                }
+            }
+        }
+    }
 }

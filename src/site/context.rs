@@ -407,8 +407,8 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                     let commit = record
                         .commit
                         .as_deref()
-                        .map(|c| &c[..c.len().min(12)])
-                        .unwrap_or("an unknown commit");
+                        .map(short_commit)
+                        .unwrap_or_else(|| "an unknown commit".to_string());
                     format!("{} by {} at {commit}", record.at, record.by)
                 }),
                 last_sync_override: snapshot
@@ -530,7 +530,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                 _ => None,
             },
             repository_url: repository.clone(),
-            commit: commit.as_deref().map(|c| c[..c.len().min(12)].to_string()),
+            commit: commit.as_deref().map(short_commit),
             generated: rfc3339(now),
             environments: environments.clone(),
         },
@@ -637,6 +637,12 @@ fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The first 12 characters of a commit id; the id comes from a backend's sync record or the
+/// history cache, so it is cut by characters, never by bytes.
+fn short_commit(commit: &str) -> String {
+    commit.chars().take(12).collect()
+}
+
 fn link(label: &'static str, url: &str) -> LinkView {
     let url = redact_url(url);
     LinkView {
@@ -662,13 +668,13 @@ fn commit_views(events: &[&Event], repository: Option<&str>) -> Vec<CommitView> 
     let mut views: Vec<CommitView> = Vec::new();
     for event in events {
         if let Some(last) = views.last_mut()
-            && last.short == event.commit[..event.commit.len().min(12)]
+            && last.short == short_commit(&event.commit)
         {
             last.events.push(event.text.clone());
             continue;
         }
         views.push(CommitView {
-            short: event.commit[..event.commit.len().min(12)].to_string(),
+            short: short_commit(&event.commit),
             commit_url: repository.map(|url| format!("{url}/-/commit/{}", event.commit)),
             time: rfc3339(event.time),
             author: event.author.clone(),

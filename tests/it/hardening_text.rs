@@ -340,3 +340,127 @@ fn url_credentials_are_refused_and_never_printed() {
     ));
     assert!(page.contains("***@gitlab.example.com"), "{page}");
 }
+
+/// Whether a run ended in a panic rather than an exit code of its own.
+fn panicked(output: &crate::harness::Output) -> bool {
+    output.code == 101 || output.stderr.contains("panicked")
+}
+
+// `max_age_months: 1000000` used to panic `stale`, `site` and `deploy` (after the sync): the
+// schema bounds it, and at the bound every command computes.
+#[test]
+fn huge_max_age_is_refused_not_a_panic() {
+    let registry = Registry::new();
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  dev: true\n"));
+    registry.init_git();
+    let config = registry.read("flagops.yml");
+    registry.write(
+        "flagops.yml",
+        config.replace("max_age_months: 4\n", "max_age_months: 1000000\n"),
+    );
+    for args in [&["stale"][..], &["site"], &["deploy"]] {
+        let output = registry.run(args);
+        assert!(!panicked(&output), "{args:?}: {output:?}");
+        assert_eq!(output.code, 1, "{args:?}: {output:?}");
+        assert!(
+            output.stderr.contains("out-of-range") || output.stdout.contains("out-of-range"),
+            "{output:?}"
+        );
+    }
+    assert!(
+        !registry.path().join(".flagops/state/dev.json").exists(),
+        "deploy synced"
+    );
+    registry.write(
+        "flagops.yml",
+        config.replace("max_age_months: 4\n", "max_age_months: 1200\n"),
+    );
+    registry.commit("the longest age");
+    for args in [&["stale"][..], &["site"], &["deploy"]] {
+        let output = registry.run(args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+    }
+}
+
+// A huge backend `timeout_seconds` used to panic `plan`: the schema bounds it at 3600.
+#[test]
+fn huge_timeout_is_refused_not_a_panic() {
+    let production = FakeGitlab::start();
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml");
+    let start = config.find("environments:").unwrap();
+    let end = config.find("# GitLab's flag types").unwrap();
+    let with_timeout = |seconds: &str| {
+        let block = format!(
+            "environments:\n  - name: production\n    backend: {{ kind: gitlab, url: \"{}\", token_env: FLAGOPS_TEST_TOKEN, timeout_seconds: {seconds} }}\n\n",
+            production.url()
+        );
+        format!("{}{block}{}", &config[..start], &config[end..])
+    };
+    registry.write("flags/wip/a.yml", flag("a", "environments:\n  production: true\n"));
+    let variables = [
+        ("FLAGOPS_TEST_TOKEN", crate::fake_gitlab::TOKEN),
+        ("NO_PROXY", "127.0.0.1"),
+    ];
+    for seconds in ["9223372036854775807", "18446744073709551615", "3601"] {
+        registry.write("flagops.yml", with_timeout(seconds));
+        let output = registry.run_with_env(&["plan"], &variables);
+        assert!(!panicked(&output), "{seconds}: {output:?}");
+        assert_eq!(output.code, 1, "{seconds}: {output:?}");
+    }
+    registry.write("flagops.yml", with_timeout("3600"));
+    let output = registry.run_with_env(&["plan"], &variables);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("+ a: (absent) → true"), "{output:?}");
+}
+
+// An `eval --actor` of 65,536 characters used to panic the printer (a format width is a
+// `u16`): it is evaluated and printed like any other.
+#[test]
+fn huge_actor_evaluates_not_a_panic() {
+    let registry = Registry::new();
+    registry.write(
+        "flags/wip/a.yml",
+        flag("a", "environments:\n  dev:\n    percentage_of_actors: 50\n"),
+    );
+    let actor = format!("Project:{}", "9".repeat(65_536));
+    let output = registry.run(&["eval", "a", "--env", "dev", "--actor", &actor, "--actor", "Project:1"]);
+    assert!(!panicked(&output), "{}", output.stderr);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains(&actor));
+    assert!(
+        output
+            .stdout
+            .lines()
+            .any(|line| line.trim_start().starts_with("Project:1 ")),
+        "{}",
+        &output.stdout[..200]
+    );
+}
+
+// Any text as a whole registry (a config and a flag file, as `plan --base` reads them from git)
+// is loaded or refused, never a panic.
+#[test]
+fn load_sources_never_panics() {
+    use proptest::prelude::*;
+    let config = std::fs::read_to_string(crate::harness::repo_root().join("flagops.yml")).unwrap();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(256));
+    let strategy = (
+        "\\PC{0,200}|[-:{}\\[\\],\"'!&*#|> \n\ta-z0-9_.@/]{0,300}",
+        prop::sample::select(vec!["", "name: a\n", "environments:\n  dev:\n"]),
+    );
+    runner
+        .run(&strategy, |(text, prefix)| {
+            let files = vec![flagops::source::SourceFile {
+                path: "flags/wip/a.yml".into(),
+                text: format!("{prefix}{text}"),
+            }];
+            let config = flagops::source::SourceFile {
+                path: "flagops.yml".into(),
+                text: config.clone(),
+            };
+            let _ = flagops::load::load_sources(config, files, std::path::Path::new("flags"), &Default::default());
+            Ok(())
+        })
+        .unwrap();
+}

@@ -17,6 +17,10 @@ use crate::escape::{redact_url, redact_urls};
 /// How long one request may take when `timeout_seconds` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a request may take, as the schema bounds `timeout_seconds`; a longer timeout
+/// would overflow the clock's arithmetic.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Everything but the characters RFC 3986 leaves unreserved is escaped in a path segment, so
 /// `gitlab-org/gitlab` becomes `gitlab-org%2Fgitlab` as GitLab's `:id` parameters expect.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -81,7 +85,7 @@ impl Client {
             // A redirect would turn a POST into a GET: report it instead of following it.
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(timeout.min(MAX_TIMEOUT)))
             .user_agent(concat!("flagops/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .proxy(ureq::Proxy::try_from_env())
