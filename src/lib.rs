@@ -15,6 +15,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod escape;
 pub mod eval;
+pub mod graph;
 pub mod history;
 pub mod import;
 pub mod lifecycle;

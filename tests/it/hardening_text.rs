@@ -464,3 +464,105 @@ fn load_sources_never_panics() {
         })
         .unwrap();
 }
+
+// The cycle check is linear now, and still finds every kind of cycle: two flags, three, and
+// one through 2,000 flags, each once, at the flag whose name sorts first.
+#[test]
+fn requires_cycles_are_found_short_and_long() {
+    let mut files: Vec<(String, String)> = vec![
+        ("flags/wip/a.yml".into(), flag("a", "requires: [b]\n")),
+        ("flags/wip/b.yml".into(), flag("b", "requires: [a]\n")),
+        ("flags/wip/c.yml".into(), flag("c", "requires: [e, d]\n")),
+        ("flags/wip/d.yml".into(), flag("d", "requires: [e]\n")),
+        ("flags/wip/e.yml".into(), flag("e", "requires: [c]\n")),
+    ];
+    let long = 2_000;
+    for i in 0..long {
+        let next = (i + 1) % long;
+        files.push((
+            format!("flags/wip/long_{i:05}.yml"),
+            flag(&format!("long_{i:05}"), &format!("requires: [long_{next:05}]\n")),
+        ));
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let (code, findings) = validate(&borrowed);
+    assert_eq!(code, 1);
+    let cycles: Vec<(&str, &str, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+                f["span"]["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(cycles.len(), 4, "{cycles:#?}");
+    assert_eq!(
+        cycles[0],
+        ("flags/wip/a.yml", "`requires` forms a cycle: a → b → a", 12)
+    );
+    assert_eq!(
+        cycles[1],
+        ("flags/wip/c.yml", "`requires` forms a cycle: c → e → c", 12)
+    );
+    assert_eq!(
+        cycles[2],
+        ("flags/wip/c.yml", "`requires` forms a cycle: c → d → e → c", 15)
+    );
+    assert_eq!(cycles[3].0, "flags/wip/long_00000.yml");
+    assert_eq!(cycles[3].1.matches(" → ").count(), long, "{}", cycles[3].1);
+    assert!(findings.iter().all(|f| f["check"] == "requires-cycle"));
+}
+
+// The plan puts what is required first, however deep the chain: a chain of 300 flags, written
+// in reverse name order, is switched on from its root up, and off from its top down.
+#[test]
+fn plan_orders_a_requires_chain() {
+    let registry = Registry::new();
+    let count = 300;
+    let name = |i: usize| format!("z_{:05}", count - i);
+    for i in 0..count {
+        let requires = if i > 0 {
+            format!("requires: [{}]\n", name(i - 1))
+        } else {
+            String::new()
+        };
+        registry.write(
+            &format!("flags/wip/{}.yml", name(i)),
+            flag(&name(i), &format!("{requires}environments:\n  dev: true\n")),
+        );
+    }
+    let output = registry.run(&["plan", "--env", "dev", "--format", "json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let plans: Value = serde_json::from_str(&output.stdout).unwrap();
+    let order: Vec<&str> = plans[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["flag"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..count).map(name).collect();
+    assert_eq!(order, expected);
+    assert_eq!(registry.run(&["sync", "--env", "dev"]).code, 0);
+    for i in 0..count {
+        let text = registry.read(&format!("flags/wip/{}.yml", name(i)));
+        registry.write(
+            &format!("flags/wip/{}.yml", name(i)),
+            text.replace("dev: true", "dev: false"),
+        );
+    }
+    let output = registry.run(&["plan", "--env", "dev", "--format", "json"]);
+    let plans: Value = serde_json::from_str(&output.stdout).unwrap();
+    let order: Vec<&str> = plans[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["flag"].as_str().unwrap())
+        .collect();
+    let reversed: Vec<String> = (0..count).rev().map(name).collect();
+    assert_eq!(order, reversed);
+}
