@@ -143,6 +143,24 @@ pub fn write_registry(dir: &Path, count: usize) {
     }
 }
 
+/// Writes a registry of `count` flags under `dir` that form one `requires` chain: each flag
+/// requires the one before it, and all are on in `dev` only.
+pub fn write_chain(dir: &Path, count: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("flags/wip")).unwrap();
+    std::fs::copy(root.join("flagops.yml"), dir.join("flagops.yml")).unwrap();
+    for i in 0..count {
+        let mut text = format!(
+            "name: chain_flag_{i:05}\ndescription: Link {i} of a requires chain.\ntype: wip\ngroup: group::synthetic\nmilestone: \"19.0\"\nintroduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/{}\ndefault_enabled: false\nenvironments:\n  dev: true\n",
+            150_000 + i
+        );
+        if i > 0 {
+            let _ = writeln!(text, "requires: [chain_flag_{:05}]", i - 1);
+        }
+        std::fs::write(dir.join(format!("flags/wip/chain_flag_{i:05}.yml")), text).unwrap();
+    }
+}
+
 /// Whether this is a real benchmark run (`cargo bench`), not the smoke run that
 /// `cargo test --all-targets` makes of every bench binary, without `--bench`.
 pub fn benchmarking() -> bool {

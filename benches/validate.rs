@@ -46,6 +46,34 @@ fn main() {
         ours.as_secs_f64()
     );
 
+    // One `requires` chain as deep as the registry is large: the dependency checks and the
+    // plan's order must stay linear in it.
+    let chain = tempfile::tempdir().unwrap();
+    synthetic::write_chain(chain.path(), count);
+    for (args, expected) in [
+        (&["validate", "--format", "json"][..], 0),
+        (&["plan", "--env", "dev"], 0),
+    ] {
+        let time = median(runs, || {
+            let output = Command::new(binary)
+                .args(args)
+                .current_dir(chain.path())
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(expected),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        });
+        println!(
+            "flagops {}, a requires chain {count} deep: {:.3} s (median of {runs})",
+            args[0],
+            time.as_secs_f64()
+        );
+    }
+
     if !benchmarking {
         return;
     }

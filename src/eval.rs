@@ -293,4 +293,37 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // An actor is whatever `--actor` or a test file says: any text evaluates against any
+        // gates without panicking, and a bucket is always below 100,000.
+        #[test]
+        fn any_actor_evaluates(
+            actor in "\\PC{0,80}|(Project|User|Group|Namespace|Repository):[^\n]{0,40}",
+            listed in "\\PC{0,20}",
+            thousandths in 0_u32..=100_000,
+        ) {
+            let config = example_config();
+            proptest::prop_assert!(bucket("my_feature", &actor) < BUCKETS);
+            let gates = GateSet {
+                percentage_of_actors: Some(thousandths),
+                percentage_of_time: Some(thousandths),
+                actors: [crate::state::Actor { kind: "project".into(), id: listed }].into(),
+                groups: ["gitlab_team_members".to_string()].into(),
+            };
+            let subject = Subject { actor: Some(actor), groups: vec![] };
+            let _ = evaluate("my_feature", false, Some(&Stored::Gates(gates)), &subject, &config);
+        }
+    }
+
+    fn example_config() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        let document = crate::source::parse_yaml(&file).unwrap();
+        serde_json::from_value(document.value).unwrap()
+    }
 }

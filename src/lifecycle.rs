@@ -45,9 +45,10 @@ pub fn release_date(milestone: &str, rules: &LifecycleConfig) -> Option<Date> {
     let anchor: Date = rules.anchor_date.parse().ok()?;
     let months = (i64::from(major) - i64::from(anchor_major)) * i64::from(rules.minors_per_major)
         + (i64::from(minor) - i64::from(anchor_minor));
+    // `try_months`: a span holds at most about 20,000 years of months, and milestones are text.
     let first = anchor
         .first_of_month()
-        .checked_add(jiff::Span::new().months(months))
+        .checked_add(jiff::Span::new().try_months(months).ok()?)
         .ok()?;
     // The third Thursday of that month.
     first.nth_weekday_of_month(3, Weekday::Thursday).ok()
@@ -56,11 +57,14 @@ pub fn release_date(milestone: &str, rules: &LifecycleConfig) -> Option<Date> {
 /// Where `flag` stands at `now`.
 pub fn standing(flag: &Flag, config: &Config, now: Timestamp) -> Standing {
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let warn = jiff::Span::new().days(i64::from(config.lifecycle.warn_days));
+    let warn = jiff::Span::new()
+        .try_days(i64::from(config.lifecycle.warn_days))
+        .unwrap_or_default();
     let mut candidates: Vec<(Date, String)> = Vec::new();
     if let Some(months) = config.types.get(&flag.flag_type).and_then(|rules| rules.max_age_months)
         && let Some(released) = release_date(&flag.milestone, &config.lifecycle)
-        && let Ok(limit) = released.checked_add(jiff::Span::new().months(i64::from(months)))
+        && let Ok(span) = jiff::Span::new().try_months(i64::from(months))
+        && let Ok(limit) = released.checked_add(span)
     {
         candidates.push((
             limit,
@@ -116,5 +120,39 @@ mod tests {
         assert_eq!(release_date("18.6", &rules()).unwrap().to_string(), "2025-11-20");
         assert_eq!(release_date("19.0", &rules()).unwrap().to_string(), "2026-05-21");
         assert!(release_date("x", &rules()).is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // Ages are computed from numbers in the config and text in flag files: no combination
+        // of them overflows the calendar into a panic.
+        #[test]
+        fn standing_never_panics(
+            milestone in "[0-9]{1,10}\\.[0-9]{1,10}",
+            months in proptest::prelude::any::<u32>(),
+            warn_days in proptest::prelude::any::<u32>(),
+            minors in 1_u32..,
+            seconds in -377_705_116_800_i64..=253_402_207_200,
+            rollout_by in "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+        ) {
+            let mut config: Config = serde_json::from_value(serde_json::json!({
+                "flags_dir": "flags",
+                "environments": [{ "name": "production", "backend": { "kind": "file" } }],
+                "types": { "wip": { "description": "x", "can_be_default_enabled": false, "rollout_issue_required": false } },
+            }))
+            .unwrap();
+            config.types.get_mut("wip").unwrap().max_age_months = Some(months);
+            config.lifecycle.warn_days = warn_days;
+            config.lifecycle.minors_per_major = minors;
+            let flag: Flag = serde_json::from_value(serde_json::json!({
+                "name": "a", "description": "x", "type": "wip", "group": "g",
+                "milestone": milestone, "introduced_by_url": "https://x", "default_enabled": false,
+                "intended_to_rollout_by": rollout_by,
+            }))
+            .unwrap();
+            let now = Timestamp::from_second(seconds).unwrap();
+            let _ = standing(&flag, &config, now);
+        }
     }
 }

@@ -12,9 +12,10 @@ fn main() -> ExitCode {
             if flagops::is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error}");
+            // A cause may quote a server's answer or a URL: print it as any output is printed.
+            eprintln!("error: {}", flagops::escape::shown(&error.to_string()));
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", flagops::escape::shown(&cause.to_string()));
             }
             flagops::ExitStatus::Error.into()
         }

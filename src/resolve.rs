@@ -205,4 +205,22 @@ mod tests {
         assert_eq!(times[1], Err(StepTimeError::AfterInvalid));
         assert_eq!(times[2], Err(StepTimeError::Missing));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // Durations and times are user text: any of it parses or is refused, never panics, and
+        // chaining steps past the end of time is an error too.
+        #[test]
+        fn parsers_never_panic(
+            text in "\\PC{0,40}|[0-9]{1,22}(y|mo|w|d|h|m|s|ms)( [0-9]{1,22}(h|m|s))?",
+            at in "[0-9]{4,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})",
+        ) {
+            let _ = parse_duration(&text);
+            let _ = parse_time(&text);
+            let _ = parse_time(&at);
+            let times = step_times(&[step(Some(&at), None), step(None, Some(&text)), step(None, Some(&text))]);
+            proptest::prop_assert_eq!(times.len(), 3);
+        }
+    }
 }

@@ -70,17 +70,110 @@ impl SchemaKind {
     }
 }
 
+/// The keys whose values are prose, which may hold line breaks and tabs.
+pub const PROSE_KEYS: &[&str] = &["description", "note"];
+
 /// Checks `document` against the schema, returning one diagnostic per problem.
+///
+/// Before the schema, every key and string value is checked for control characters
+/// (`control-character`): they could rewrite terminals, Markdown notes and XML reports.
+/// Only the values of [`PROSE_KEYS`] and override reasons may hold line feeds and tabs.
+/// Every string that is a URL with a user name or password is refused too (`url-credentials`),
+/// whatever key holds it.
 pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Diagnostic> {
     let compiled = kind.compiled();
-    if compiled.validator.is_valid(&document.value) {
-        return Vec::new();
-    }
     let mut out = Vec::new();
+    check_strings(file, document, &document.value, &mut Vec::new(), false, &mut out);
+    if compiled.validator.is_valid(&document.value) {
+        return out;
+    }
     for error in compiled.validator.iter_errors(&document.value) {
         convert(compiled, file, document, &error, &mut out);
     }
     out
+}
+
+/// Reports every key and string under `value` that holds a control character: C0 (but line
+/// feeds and tabs where `prose`), DEL or C1.
+///
+/// `path` holds the reference tokens down to `value`; a pointer is built only for a finding.
+fn check_strings(
+    file: &SourceFile,
+    document: &Document,
+    value: &Value,
+    path: &mut Vec<String>,
+    prose: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let refused = |text: &str, prose: bool| {
+        text.chars()
+            .find(|&character| crate::escape::is_control(character) && !(prose && matches!(character, '\n' | '\t')))
+    };
+    let pointer = |path: &[String]| {
+        path.iter()
+            .fold(String::new(), |pointer, token| push_pointer(&pointer, token))
+    };
+    match value {
+        Value::String(text) => {
+            if let Some(character) = refused(text, prose) {
+                let span = document.index.value_span(&pointer(path));
+                out.push(control_diagnostic(file, span, "this value", character, prose));
+            }
+            if crate::escape::has_user_info(text) {
+                let span = document.index.value_span(&pointer(path));
+                out.push(
+                    Diagnostic::error(
+                        "url-credentials",
+                        file,
+                        span,
+                        "this URL holds a user name or password",
+                    )
+                    .with_help(
+                        "remove the `user:password@` part: the registry is in git and its URLs are printed and published; \
+                         a backend reads its token from the variable `token_env` names",
+                    ),
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (position, item) in items.iter().enumerate() {
+                path.push(position.to_string());
+                check_strings(file, document, item, path, false, out);
+                path.pop();
+            }
+        }
+        Value::Object(entries) => {
+            let overrides = path.len() == 1 && path[0] == "overrides";
+            for (key, item) in entries {
+                path.push(key.clone());
+                if let Some(character) = refused(key, false) {
+                    let span = document.index.key_span(&pointer(path));
+                    out.push(control_diagnostic(file, span, "this key", character, false));
+                }
+                let prose = overrides || PROSE_KEYS.contains(&key.as_str());
+                check_strings(file, document, item, path, prose, out);
+                path.pop();
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn control_diagnostic(file: &SourceFile, span: Span, what: &str, character: char, prose: bool) -> Diagnostic {
+    let allowed = if prose {
+        "this text may hold line breaks and tabs, but no other control character"
+    } else {
+        "this value is one line of text: write it without line breaks, tabs or other control characters"
+    };
+    Diagnostic::error(
+        "control-character",
+        file,
+        span,
+        format!("{what} holds the control character U+{:04X}", u32::from(character)),
+    )
+    .with_help(format!(
+        "{allowed}; values are shown in terminals, merge-request notes, reports and the site"
+    ))
 }
 
 fn convert(

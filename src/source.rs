@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use saphyr::{MarkedYaml, Scalar, YamlData, YamlLoader};
-use saphyr_parser::Parser;
+use saphyr_parser::{Event, Parser, SpannedEventReceiver, Tag};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
@@ -218,14 +218,39 @@ fn convert_document(
     spans: Option<&mut HashMap<String, NodeSpan>>,
 ) -> Result<Value, Box<Diagnostic>> {
     let mut parser = Parser::new_from_str(&file.text);
-    let mut loader: YamlLoader<MarkedYaml> = YamlLoader::default();
-    loader.alias_limit(ALIAS_LIMIT);
-    let outcome = parser.load(&mut loader, true);
-    let scan_error = outcome.err().or_else(|| loader.error().cloned());
+    let mut guard = Guard::default();
+    guard.loader.alias_limit(ALIAS_LIMIT);
+    let outcome = parser.load(&mut guard, true);
+    let scan_error = outcome.err().or_else(|| guard.loader.error().cloned());
     if let Some(error) = scan_error {
-        return Err(Box::new(scan_diagnostic(file, &error)));
+        let mut diagnostic = scan_diagnostic(file, &error);
+        if diagnostic.check == "yaml-syntax" {
+            if error.info().contains("quoted scalar") {
+                // The parser points at the quote that opened the string.
+                diagnostic = diagnostic
+                    .with_help("the string that starts with this quote is not closed: end it with the same quote");
+            } else if let Some((opener, span)) = guard.open_flow(&file.text) {
+                let closer = if opener == '[' { ']' } else { '}' };
+                diagnostic = diagnostic.with_help(format!(
+                    "the `{opener}` opened at line {}, column {} is not closed before this point: close it with `{closer}`",
+                    span.line, span.column
+                ));
+            }
+        }
+        return Err(Box::new(diagnostic));
     }
-    let mut documents = loader.into_documents();
+    if let Some((tag, span)) = guard.tag {
+        return Err(Box::new(
+            Diagnostic::error(
+                "unsupported-yaml",
+                file,
+                span,
+                format!("the tag `{tag}` is not supported"),
+            )
+            .with_help("flag files hold plain data: remove the tag"),
+        ));
+    }
+    let mut documents = guard.loader.into_documents();
     if documents.len() > 1 {
         let span = Span::from_saphyr(&documents[1].span);
         return Err(Box::new(
@@ -269,6 +294,63 @@ fn scan_diagnostic(file: &SourceFile, error: &saphyr_parser::ScanError) -> Diagn
             .with_help(format!("flag files may nest at most {DEPTH_LIMIT} levels"))
     } else {
         Diagnostic::error("yaml-syntax", file, span, format!("invalid YAML: {info}"))
+    }
+}
+
+/// Passes the parser's events on to saphyr's loader, noting what the loader would lose.
+///
+/// The loader drops the tags of the YAML core schema (`!!set`, `!!omap`, `!!python/...`) on
+/// mappings and sequences, so every tag is caught here, on the event, whatever node it is on.
+/// It also keeps the collections still open, so that a syntax error can say where an unclosed
+/// `[` or `{` began.
+#[derive(Default)]
+struct Guard<'input> {
+    loader: YamlLoader<'input, MarkedYaml<'input>>,
+    /// The first tag in the text, as written, and where its node starts.
+    tag: Option<(String, Span)>,
+    /// Where each collection still open starts.
+    open: Vec<Span>,
+}
+
+impl<'input> SpannedEventReceiver<'input> for Guard<'input> {
+    fn on_event(&mut self, event: Event<'input>, span: saphyr_parser::Span) {
+        let tag = match &event {
+            Event::Scalar(_, _, _, tag) | Event::SequenceStart(_, tag) | Event::MappingStart(_, tag) => tag.as_deref(),
+            _ => None,
+        };
+        if let (Some(tag), None) = (tag, &self.tag) {
+            self.tag = Some((tag_text(tag), Span::from_saphyr(&span)));
+        }
+        match &event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => self.open.push(Span::from_saphyr(&span)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                self.open.pop();
+            }
+            _ => {}
+        }
+        self.loader.on_event(event, span);
+    }
+}
+
+impl Guard<'_> {
+    /// The innermost flow collection (`[` or `{`) still open, and where it starts.
+    fn open_flow(&self, text: &str) -> Option<(char, Span)> {
+        self.open.iter().rev().find_map(|span| {
+            let start = byte_offset(text, span.line, span.column);
+            match text[start..].chars().next() {
+                Some(opener @ ('[' | '{')) => Some((opener, *span)),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// A tag as it is usually written: `!!set` for the core schema's, `!name` for local ones.
+fn tag_text(tag: &Tag) -> String {
+    match tag.handle.as_str() {
+        "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
+        "!" => format!("!{}", tag.suffix),
+        handle => format!("!<{handle}{}>", tag.suffix),
     }
 }
 
@@ -446,5 +528,24 @@ mod tests {
     #[test]
     fn pointer_escapes_slash_and_tilde() {
         assert_eq!(push_pointer("/a", "b/c~d"), "/a/b~1c~0d");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // Any text, YAML or not, gives a document or a diagnostic: never a panic, and every
+        // position the index gives lies in the text.
+        #[test]
+        fn parse_yaml_never_panics(text in "\\PC{0,120}|[-:{}\\[\\],\"'!&*#|>?%@` \n\ta-z0-9\\\\]{0,160}") {
+            match parse(&text) {
+                Ok(document) => {
+                    let span = document.index.value_span("/a/0/b");
+                    let _ = span.byte_range(&text);
+                }
+                Err(diagnostic) => {
+                    let _ = diagnostic.span.byte_range(&text);
+                }
+            }
+        }
     }
 }

@@ -216,7 +216,8 @@ pub fn retrying<T>(
                 asked_wait.set(*retry_after);
             }
             let wait = asked_wait.get().map_or(delay, |asked| asked.max(delay));
-            eprintln!("retrying {what} in {:.1} s: {error}", wait.as_secs_f64());
+            let message = format!("retrying {what} in {:.1} s: {error}", wait.as_secs_f64());
+            eprintln!("{}", crate::escape::shown(&message));
         })
         .sleep(move |delay: Duration| std::thread::sleep(asked_by_sleep.take().map_or(delay, |asked| asked.max(delay))))
         .call()

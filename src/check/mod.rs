@@ -224,7 +224,7 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     },
     InputCheck {
         id: "yaml-syntax",
-        summary: "The file is not valid YAML.",
+        summary: "The file is not valid YAML; an unclosed `[` or `{` is also shown where it opened.",
     },
     InputCheck {
         id: "duplicate-key",
@@ -240,7 +240,7 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     },
     InputCheck {
         id: "unsupported-yaml",
-        summary: "A tag, a complex key or a non-finite number: flag files hold plain data.",
+        summary: "A tag (any, `!!set` and `!!str` included), a complex key or a non-finite number: flag files hold plain data.",
     },
     InputCheck {
         id: "empty-file",
@@ -249,6 +249,14 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     InputCheck {
         id: "multiple-documents",
         summary: "The file holds more than one YAML document.",
+    },
+    InputCheck {
+        id: "control-character",
+        summary: "A key or string value holding a control character (only `description`, `note` and override reasons may hold line breaks and tabs).",
+    },
+    InputCheck {
+        id: "url-credentials",
+        summary: "A URL with a user name or password (`https://user:secret@host`), anywhere: a backend's token goes in the variable `token_env` names.",
     },
     InputCheck {
         id: "unknown-key",

@@ -1,8 +1,9 @@
 //! Checks of `requires`: dependencies between flags.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::diagnostic::Diagnostic;
+use crate::graph::Graph;
 use crate::model::Registry;
 
 use super::at_value;
@@ -40,38 +41,42 @@ pub(super) fn check_requires_known(registry: &Registry, out: &mut Vec<Diagnostic
 
 /// Ensure `requires` has no cycles.
 pub(super) fn check_requires_cycles(registry: &Registry, out: &mut Vec<Diagnostic>) {
-    let edges: BTreeMap<&str, Vec<&str>> = registry
-        .flags
-        .iter()
-        .map(|file| {
-            let targets = file
-                .flag
-                .requires
-                .iter()
-                .map(String::as_str)
-                .filter(|r| *r != file.flag.name)
-                .collect();
-            (file.flag.name.as_str(), targets)
-        })
-        .collect();
-    let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
-    for file in &registry.flags {
-        let start = file.flag.name.as_str();
+    // Linear in the flags and their `requires`: the cycles are the strongly connected
+    // components, and each is reported once, at the flag whose name sorts first, through each of
+    // its `requires` that leads back to it by another way.
+    let graph = Graph::new(
+        registry
+            .flags
+            .iter()
+            .map(|file| (file.flag.name.as_str(), file.flag.requires.iter().map(String::as_str))),
+    );
+    for component in graph.components() {
+        if component.len() < 2 {
+            continue;
+        }
+        let start = component[0];
+        let start_name = graph.name(start);
+        let within: BTreeSet<usize> = component.iter().copied().collect();
+        let Some(file) = registry.flags.iter().find(|file| file.flag.name == start_name) else {
+            continue;
+        };
+        let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
         for (position, first) in file.flag.requires.iter().enumerate() {
-            if first == start {
-                continue;
-            }
-            let Some(path) = path_back(&edges, first, start) else {
+            let Some(first) = graph.node(first).filter(|node| within.contains(node) && *node != start) else {
                 continue;
             };
-            let mut cycle: Vec<&str> = std::iter::once(start).chain(path.iter().copied()).collect();
-            // Report each cycle once, at the flag whose name sorts first.
-            let mut canonical = cycle.clone();
+            let Some(path) = graph.path(first, start, &within) else {
+                continue;
+            };
+            let mut canonical = path.clone();
             canonical.sort_unstable();
-            if cycle.iter().min() != Some(&start) || !reported.insert(canonical) {
+            if !reported.insert(canonical) {
                 continue;
             }
-            cycle.push(start);
+            let cycle: Vec<&str> = std::iter::once(start)
+                .chain(path)
+                .map(|node| graph.name(node))
+                .collect();
             out.push(
                 at_value(
                     "requires-cycle",
@@ -83,31 +88,4 @@ pub(super) fn check_requires_cycles(registry: &Registry, out: &mut Vec<Diagnosti
             );
         }
     }
-}
-
-/// A path of flags from `from` to `to` along `requires`, if there is one (breadth first).
-fn path_back<'a>(edges: &BTreeMap<&'a str, Vec<&'a str>>, from: &'a str, to: &str) -> Option<Vec<&'a str>> {
-    let mut previous: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut queue = std::collections::VecDeque::from([from]);
-    let mut seen = BTreeSet::from([from]);
-    while let Some(current) = queue.pop_front() {
-        if current == to {
-            let mut path = vec![current];
-            let mut cursor = current;
-            while let Some(before) = previous.get(cursor) {
-                path.push(before);
-                cursor = before;
-            }
-            path.reverse();
-            path.pop();
-            return Some(path);
-        }
-        for next in edges.get(current).into_iter().flatten() {
-            if seen.insert(next) {
-                previous.insert(next, current);
-                queue.push_back(next);
-            }
-        }
-    }
-    None
 }

@@ -77,7 +77,10 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
     for actor in actors.iter().flatten() {
         if registry.config.actor_kind_of(actor).is_none() {
             eprintln!(
-                "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
+                "{}",
+                crate::escape::shown(&format!(
+                    "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
+                ))
             );
         }
     }
@@ -181,12 +184,16 @@ fn human(report: &Report) -> String {
     if let Some(other) = &report.compared_state {
         let _ = writeln!(out, "compared with: {other}");
     }
+    // Actors are padded to a column, but no wider than `MAX_COLUMN`: a format width must fit in
+    // a `u16`, and an actor may be any length.
+    const MAX_COLUMN: usize = 60;
     let width = report
         .results
         .iter()
-        .map(|row| row.actor.as_deref().unwrap_or("(no actor)").len())
+        .map(|row| row.actor.as_deref().unwrap_or("(no actor)").chars().count())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX_COLUMN);
     for row in &report.results {
         let actor = row.actor.as_deref().unwrap_or("(no actor)");
         let _ = write!(

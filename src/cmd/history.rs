@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::ExitStatus;
 use crate::cli::{HistoryArgs, ReportFormat};
+use crate::escape;
 use crate::history::Event;
 use crate::load::Workspace;
 
@@ -39,16 +40,18 @@ pub(super) fn run(workspace: &Workspace, args: HistoryArgs) -> anyhow::Result<Ex
                         (Some(number), None) => format!(" (!{number})"),
                         _ => String::new(),
                     };
+                    // Author names and titles come from commits: each stays on its line.
+                    let short: String = event.commit.chars().take(12).collect();
                     let _ = writeln!(
                         out,
                         "{} {time} {}\n  {}{reference}",
-                        &event.commit[..12.min(event.commit.len())],
-                        event.author,
-                        event.title
+                        escape::one_line(&short),
+                        escape::one_line(&event.author),
+                        escape::one_line(&event.title)
                     );
                     last_commit = &event.commit;
                 }
-                let _ = writeln!(out, "    {}", event.text);
+                let _ = writeln!(out, "    {}", escape::one_line(&event.text));
             }
             out
         }

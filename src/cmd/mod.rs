@@ -68,9 +68,13 @@ fn workspace(explicit: Option<&std::path::Path>) -> anyhow::Result<Workspace> {
 }
 
 /// Writes `text` to stdout, reporting a closed pipe as an error the caller maps to success.
+///
+/// Every command's output goes through here, so every value in it, whatever its source, is
+/// printed as `escape::shown` makes it: no control character reaches the terminal, and no
+/// credential in a URL is shown.
 fn print(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(crate::escape::shown(text).as_bytes())?;
     stdout.flush()?;
     Ok(())
 }
@@ -87,10 +91,8 @@ fn load_valid(workspace: &Workspace, doing: &str) -> anyhow::Result<Option<crate
             .filter(|d| d.severity == crate::diagnostic::Severity::Error)
             .cloned()
             .collect();
-        eprint!(
-            "{}",
-            crate::diagnostic::render(crate::diagnostic::Format::Human, &errors_only, &[], &source)
-        );
+        let report = crate::diagnostic::render(crate::diagnostic::Format::Human, &errors_only, &[], &source);
+        eprint!("{}", crate::escape::shown(&report));
         eprintln!(
             "not {doing}: the registry has {} (run `flagops validate`)",
             crate::plan::render::count(errors, "error")

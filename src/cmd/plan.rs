@@ -48,26 +48,42 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
         PlanFormat::Json => serde_json::to_string_pretty(&plans)? + "\n",
     };
     if args.format != PlanFormat::Json {
-        let bullet = if args.format == PlanFormat::Markdown {
-            "- "
-        } else {
-            "  "
+        let markdown = args.format == PlanFormat::Markdown;
+        let bullet = if markdown { "- " } else { "  " };
+        // Each note is one line of text, escaped as Markdown in the merge-request comment.
+        let line = |text: String| {
+            if markdown {
+                crate::escape::markdown(&text)
+            } else {
+                crate::escape::one_line(&text).into_owned()
+            }
         };
         let mut notes = String::new();
         let wall_clock = jiff::Timestamp::now();
         for plan in plans.iter().filter(|plan| !plan.is_empty()) {
             if let Some(window) = registry.config.freeze_at(&plan.environment, wall_clock) {
+                let (environment, name) = if markdown {
+                    (
+                        crate::escape::markdown(&plan.environment),
+                        crate::escape::markdown_code(&window.name),
+                    )
+                } else {
+                    (
+                        crate::escape::one_line(&plan.environment).into_owned(),
+                        format!("`{}`", crate::escape::one_line(&window.name)),
+                    )
+                };
                 notes.push_str(&format!(
-                    "{bullet}{} is in the change freeze `{}` until {}: sync will not apply its changes without `--override-freeze`\n",
-                    plan.environment, window.name, window.until
+                    "{bullet}{environment} is in the change freeze {name} until {}: sync will not apply its changes without `--override-freeze`\n",
+                    window.until
                 ));
             }
         }
         let rollouts = super::rollout::progress_lines(&registry, at);
         if !rollouts.is_empty() {
             notes.push_str(&format!("\nRollouts in progress at {at}:\n"));
-            for line in rollouts {
-                notes.push_str(&format!("{bullet}{line}\n"));
+            for rollout in rollouts {
+                notes.push_str(&format!("{bullet}{}\n", line(rollout)));
             }
         }
         text.push_str(&notes);

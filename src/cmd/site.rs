@@ -44,8 +44,11 @@ pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) 
                 input.snapshots.insert(environment.name.clone(), snapshot);
             }
             Err(error) => eprintln!(
-                "note: the site shows no synced state for `{}`: {error}",
-                environment.name
+                "{}",
+                crate::escape::shown(&format!(
+                    "note: the site shows no synced state for `{}`: {error}",
+                    environment.name
+                ))
             ),
         }
     }

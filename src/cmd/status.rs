@@ -1,7 +1,5 @@
 //! `flagops status`.
 
-use std::fmt::Write as _;
-
 use crate::ExitStatus;
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::load::{self, LoadOptions, Workspace};
@@ -91,7 +89,10 @@ fn synced_state(
                 }
             }
             Err(error) => eprintln!(
-                "note: cannot read the last synced commit `{commit}` ({error}); comparing with the current registry"
+                "{}",
+                crate::escape::shown(&format!(
+                    "note: cannot read the last synced commit `{commit}` ({error}); comparing with the current registry"
+                ))
             ),
         }
     }
@@ -106,44 +107,57 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
                 let commit = record
                     .commit
                     .as_deref()
-                    .map(|c| &c[..c.len().min(12)])
-                    .unwrap_or("an unknown commit");
+                    .map(|c| c.chars().take(12).collect::<String>())
+                    .unwrap_or_else(|| "an unknown commit".to_string());
                 format!("last synced {} by {} at {commit}", record.at, record.by)
             }
             None => "never synced".to_string(),
         };
-        let _ = writeln!(
-            out,
-            "{}: {} in sync, {} pending, {} drifted ({last})",
-            status.environment,
-            count(status.in_sync, "flag"),
-            status.pending.len(),
-            status.drifted.len()
+        push_line(
+            &mut out,
+            format!(
+                "{}: {} in sync, {} pending, {} drifted ({last})",
+                status.environment,
+                count(status.in_sync, "flag"),
+                status.pending.len(),
+                status.drifted.len()
+            ),
         );
         for flag in &status.pending {
-            let _ = writeln!(
-                out,
-                "  pending  {}: {} → {}",
-                flag.flag,
-                show(flag.actual.as_ref()),
-                show(flag.desired.as_ref())
+            push_line(
+                &mut out,
+                format!(
+                    "  pending  {}: {} → {}",
+                    flag.flag,
+                    show(flag.actual.as_ref()),
+                    show(flag.desired.as_ref())
+                ),
             );
         }
         for flag in &status.drifted {
-            let _ = writeln!(
-                out,
-                "  drifted  {}: {} (the registry says {}; `flagops sync` restores it)",
-                flag.flag,
-                show(flag.actual.as_ref()),
-                show(flag.desired.as_ref())
+            push_line(
+                &mut out,
+                format!(
+                    "  drifted  {}: {} (the registry says {}; `flagops sync` restores it)",
+                    flag.flag,
+                    show(flag.actual.as_ref()),
+                    show(flag.desired.as_ref())
+                ),
             );
         }
         for orphan in &status.orphans {
-            let _ = writeln!(
-                out,
-                "  orphan   {orphan}: not in the registry (`flagops sync --prune` deletes it)"
+            push_line(
+                &mut out,
+                format!("  orphan   {orphan}: not in the registry (`flagops sync --prune` deletes it)"),
             );
         }
     }
     out
+}
+
+/// Appends one line of the report; a value from a backend (a flag name, who synced) cannot
+/// break it in two.
+fn push_line(out: &mut String, line: String) {
+    out.push_str(&crate::escape::one_line(&line));
+    out.push('\n');
 }

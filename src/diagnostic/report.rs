@@ -164,7 +164,10 @@ pub fn render_junit(diagnostics: &[Diagnostic], files_checked: &[PathBuf]) -> St
         Ok(())
     };
     write(&mut writer).expect("writing to a Vec cannot fail");
-    let mut out = String::from_utf8(writer.into_inner()).expect("XML is UTF-8");
+    let out = String::from_utf8(writer.into_inner()).expect("XML is UTF-8");
+    // quick-xml escapes markup but not the characters XML 1.0 forbids outright, which a message
+    // quoting a value could hold; the report's own markup holds none.
+    let mut out = crate::escape::xml(&out).into_owned();
     out.push('\n');
     out
 }

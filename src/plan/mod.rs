@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::graph::Graph;
 use crate::state::{Actor, EnvironmentState, GateSet, Stored, percent};
 
 /// What one environment needs.
@@ -213,37 +214,23 @@ fn exposure(state: Option<&Stored>) -> u8 {
 
 /// Orders changes: those reducing exposure first, dependants before what they require; then
 /// the others, what is required before its dependants; by name within each group.
+///
+/// A flag's rank is the length of the longest `requires` chain below it, computed once for
+/// every flag in linear time (flags in a cycle count as one).
 fn order(changes: &mut [Change], requires: &BTreeMap<&str, Vec<&str>>) {
-    let depth = |flag: &str| dependency_depth(flag, requires, &mut BTreeSet::new());
+    let graph = Graph::new(
+        requires
+            .iter()
+            .map(|(flag, required)| (*flag, required.iter().copied())),
+    );
+    let depths = graph.depths();
+    let depth = |flag: &str| graph.node(flag).map_or(0, |node| depths[node]);
     changes.sort_by_cached_key(|change| {
         let down = exposure(change.to.as_ref()) < exposure(change.from.as_ref());
         let depth = depth(&change.flag);
         let rank = if down { (0, usize::MAX - depth) } else { (1, depth) };
         (rank, change.flag.clone())
     });
-}
-
-/// The length of the longest `requires` chain below `flag` (cycles are cut).
-fn dependency_depth<'a>(
-    flag: &'a str,
-    requires: &BTreeMap<&'a str, Vec<&'a str>>,
-    seen: &mut BTreeSet<&'a str>,
-) -> usize {
-    if !seen.insert(flag) {
-        return 0;
-    }
-    let depth = requires
-        .get(flag)
-        .map(|required| {
-            required
-                .iter()
-                .map(|r| 1 + dependency_depth(r, requires, seen))
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    seen.remove(flag);
-    depth
 }
 
 impl fmt::Display for Operation {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::escape;
+
 use super::{Action, Plan, show};
 
 /// The plans as text: one block per environment, one line per change.
@@ -13,11 +15,14 @@ pub fn human(plans: &[Plan]) -> String {
             continue;
         }
         let _ = writeln!(out, "{}: {}", plan.environment, count(plan.changes.len(), "change"));
+        // A value from a backend (a flag name, an actor) may hold a line break: each change
+        // stays on its own line whatever it holds.
         for change in &plan.changes {
-            let _ = writeln!(out, "  {change}");
+            let _ = writeln!(out, "{}", escape::one_line(&format!("  {change}")));
         }
         for orphan in &plan.kept_orphans {
-            let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+            let line = format!("  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+            let _ = writeln!(out, "{}", escape::one_line(&line));
         }
     }
     let _ = writeln!(out, "{}", summary(plans));
@@ -25,9 +30,12 @@ pub fn human(plans: &[Plan]) -> String {
 }
 
 /// The plans as a Markdown comment.
+///
+/// Every value is escaped (`escape::markdown`, `escape::markdown_code`): a flag name, an actor
+/// or an environment cannot start a new line, row, heading or HTML comment, or format text.
 pub fn markdown(plans: &[Plan], title: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(out, "### {}\n", escape::markdown(title));
     let _ = writeln!(out, "{}\n", summary(plans));
     let rows: Vec<String> = plans
         .iter()
@@ -39,17 +47,20 @@ pub fn markdown(plans: &[Plan], title: &str) -> String {
                     Action::Delete => "delete",
                 };
                 format!(
-                    "| {} | `{}` | {action} | {} | {} |",
-                    plan.environment,
-                    change.flag,
-                    cell(&show(change.from.as_ref())),
-                    cell(&show(change.to.as_ref()))
+                    "| {} | {} | {action} | {} | {} |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(&change.flag),
+                    escape::markdown(&show(change.from.as_ref())),
+                    escape::markdown(&show(change.to.as_ref()))
                 )
             });
-            let orphans = plan
-                .kept_orphans
-                .iter()
-                .map(move |orphan| format!("| {} | `{orphan}` | kept (not in the registry) | | |", plan.environment));
+            let orphans = plan.kept_orphans.iter().map(move |orphan| {
+                format!(
+                    "| {} | {} | kept (not in the registry) | | |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(orphan)
+                )
+            });
             changes.chain(orphans)
         })
         .collect();
@@ -87,9 +98,4 @@ pub fn count(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
-}
-
-/// A table cell: Markdown's pipes escaped.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
 }

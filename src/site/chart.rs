@@ -118,7 +118,8 @@ fn short(state: Option<&Stored>) -> String {
 
 /// Escapes text for SVG/XML content and attributes.
 pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
+    crate::escape::xml(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

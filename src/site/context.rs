@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::SiteInput;
 use super::chart::{self, Row, Segment};
 use crate::check::is_http_url;
+use crate::escape::redact_url;
 use crate::history::{Event, EventKind};
 use crate::lifecycle::{self, Standing, Status};
 use crate::model::{Flag, FlagFile, Registry};
@@ -237,7 +238,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .repository_url
         .as_deref()
         .filter(|url| is_http_url(url))
-        .map(|url| url.trim_end_matches('/').to_string());
+        .map(|url| redact_url(url).trim_end_matches('/').to_string());
     let environments: Vec<String> = config.environment_names().map(str::to_string).collect();
 
     let mut events_by_flag: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
@@ -392,7 +393,11 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             EnvironmentView {
                 name: environment.name.clone(),
                 description: environment.description.clone(),
-                url: environment.url.clone().filter(|url| is_http_url(url)),
+                url: environment
+                    .url
+                    .as_deref()
+                    .filter(|url| is_http_url(url))
+                    .map(|url| redact_url(url).into_owned()),
                 protected: environment.protected,
                 backend: serde_json::to_value(&environment.backend)
                     .ok()
@@ -402,8 +407,8 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                     let commit = record
                         .commit
                         .as_deref()
-                        .map(|c| &c[..c.len().min(12)])
-                        .unwrap_or("an unknown commit");
+                        .map(short_commit)
+                        .unwrap_or_else(|| "an unknown commit".to_string());
                     format!("{} by {} at {commit}", record.at, record.by)
                 }),
                 last_sync_override: snapshot
@@ -469,7 +474,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .base_url
         .as_deref()
         .filter(|url| is_http_url(url))
-        .map(|url| format!("{}/", url.trim_end_matches('/')));
+        .map(|url| format!("{}/", redact_url(url).trim_end_matches('/')));
     // An entry's id names its commit, its flag and its place among that flag's events of that
     // commit, so it stays the same as newer events arrive.
     let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -525,7 +530,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                 _ => None,
             },
             repository_url: repository.clone(),
-            commit: commit.as_deref().map(|c| c[..c.len().min(12)].to_string()),
+            commit: commit.as_deref().map(short_commit),
             generated: rfc3339(now),
             environments: environments.clone(),
         },
@@ -632,11 +637,18 @@ fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The first 12 characters of a commit id; the id comes from a backend's sync record or the
+/// history cache, so it is cut by characters, never by bytes.
+fn short_commit(commit: &str) -> String {
+    commit.chars().take(12).collect()
+}
+
 fn link(label: &'static str, url: &str) -> LinkView {
+    let url = redact_url(url);
     LinkView {
         label,
         text: url.to_string(),
-        href: is_http_url(url).then(|| url.to_string()),
+        href: is_http_url(&url).then(|| url.to_string()),
     }
 }
 
@@ -656,13 +668,13 @@ fn commit_views(events: &[&Event], repository: Option<&str>) -> Vec<CommitView> 
     let mut views: Vec<CommitView> = Vec::new();
     for event in events {
         if let Some(last) = views.last_mut()
-            && last.short == event.commit[..event.commit.len().min(12)]
+            && last.short == short_commit(&event.commit)
         {
             last.events.push(event.text.clone());
             continue;
         }
         views.push(CommitView {
-            short: event.commit[..event.commit.len().min(12)].to_string(),
+            short: short_commit(&event.commit),
             commit_url: repository.map(|url| format!("{url}/-/commit/{}", event.commit)),
             time: rfc3339(event.time),
             author: event.author.clone(),

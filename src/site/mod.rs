@@ -198,6 +198,16 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
 /// that file exists.
 fn templates(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
     let mut environment = Environment::new();
+    // Pages and the feed are HTML and XML: a character XML 1.0 forbids (a control character in
+    // a commit message or an author's name) would make the feed not well-formed, and HTML
+    // refuses the same, so every value loses them before minijinja's auto-escaping.
+    environment.set_formatter(|out, state, value| match value.as_str() {
+        Some(text) if !value.is_safe() => {
+            let cleaned = minijinja::Value::from(crate::escape::xml(text).as_ref());
+            minijinja::escape_formatter(out, state, &cleaned)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     for (name, text) in TEMPLATES {
         match override_file(dir, &format!("templates/{name}"))? {
             Some(bytes) => {

@@ -11,6 +11,7 @@ mod flipper_sql;
 mod gitlab;
 mod hardening_paths;
 mod hardening_state;
+mod hardening_text;
 mod harness;
 mod history;
 mod import;

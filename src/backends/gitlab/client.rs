@@ -12,9 +12,14 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::backends::BackendError;
+use crate::escape::{redact_url, redact_urls};
 
 /// How long one request may take when `timeout_seconds` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a request may take, as the schema bounds `timeout_seconds`; a longer timeout
+/// would overflow the clock's arithmetic.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Everything but the characters RFC 3986 leaves unreserved is escaped in a path segment, so
 /// `gitlab-org/gitlab` becomes `gitlab-org%2Fgitlab` as GitLab's `:id` parameters expect.
@@ -80,7 +85,7 @@ impl Client {
             // A redirect would turn a POST into a GET: report it instead of following it.
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(timeout.min(MAX_TIMEOUT)))
             .user_agent(concat!("flagops/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .proxy(ureq::Proxy::try_from_env())
@@ -142,7 +147,7 @@ impl Client {
             },
             300..=399 => BackendError::Other(anyhow::anyhow!(
                 "could not {what}: GitLab answered {status}, redirecting to `{}`\nhelp: set the backend's `url` to the instance's address as it redirects",
-                response.location.as_deref().unwrap_or("?")
+                redact_url(response.location.as_deref().unwrap_or("?"))
             )),
             _ => BackendError::Other(anyhow::anyhow!(
                 "could not {what}: GitLab answered {status}{}",
@@ -161,7 +166,8 @@ impl Client {
         path: &str,
         outcome: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response, BackendError> {
-        let endpoint = || format!("{method} {}", self.url(path));
+        // Messages name the endpoint without any credential written into the backend's `url`.
+        let endpoint = || format!("{method} {}", redact_url(&self.url(path)));
         let mut response = outcome.map_err(|error| transport(&endpoint(), error))?;
         let header = |name: &str| {
             response
@@ -209,6 +215,8 @@ fn transport(endpoint: &str, error: ureq::Error) -> BackendError {
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => format!("{endpoint}: the connection broke ({error})"),
         _ => format!("{endpoint}: {error}"),
     };
+    // The transport's own message may quote the URL it was given.
+    let message = redact_urls(&message).into_owned();
     if transient {
         BackendError::Transient {
             message,

@@ -25,6 +25,7 @@ use anyhow::Context;
 
 use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
 use crate::config::ActorKind;
+use crate::escape::redact_url;
 use crate::plan::{Change, Operation};
 use crate::state::{EnvironmentState, GateSet, Stored, percent};
 use client::{Client, Token, segment};
@@ -140,12 +141,13 @@ impl Backend for GitlabBackend {
         let features: Vec<RemoteFeature> = serde_json::from_str(&response.body).map_err(|error| {
             anyhow::anyhow!(
                 "the flags listed by `{}` are not what GitLab's Features API documents: {error}",
-                self.url
+                redact_url(&self.url)
             )
         })?;
         let mut flags = EnvironmentState::new();
         for feature in &features {
-            let decoded = remote::decode(feature).map_err(|reason| anyhow::anyhow!("{}: {reason}", self.url))?;
+            let decoded =
+                remote::decode(feature).map_err(|reason| anyhow::anyhow!("{}: {reason}", redact_url(&self.url)))?;
             let stored = if decoded.boolean {
                 Stored::Boolean(true)
             } else {
@@ -196,7 +198,7 @@ impl Backend for GitlabBackend {
             return Err(BackendError::Rejected(format!(
                 "environment `{}` ({}) has no such actor: {}\nhelp: name a project, group or namespace by its full path or id, a user by username or id",
                 self.environment,
-                self.url,
+                redact_url(&self.url),
                 missing.join(", ")
             )));
         }
