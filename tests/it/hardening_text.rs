@@ -194,7 +194,8 @@ fn plan_note_escapes_values_from_the_backend() {
     let document = serde_json::json!({
         "format": 1,
         "environment": "production",
-        "revision": 1,
+        // Revision 0: a document written by hand, with no audit log behind it.
+        "revision": 0,
         "flags": {
             "a": { "actors": [hostile_actor] },
             hostile_orphan: true,
