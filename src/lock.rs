@@ -87,7 +87,8 @@ fn read_holder(file: &mut File) -> String {
     if text.is_empty() {
         "another process".to_string()
     } else {
-        text.to_string()
+        // Anything can write a lock file: what it says is shown on one line, escaped.
+        crate::escape::one_line(&crate::escape::shown(text)).into_owned()
     }
 }
 
@@ -107,5 +108,16 @@ mod tests {
         );
         drop(held);
         Lock::acquire(&path, "third", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_hostile_holder_is_shown_escaped_on_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.lock");
+        let _held = Lock::acquire(&path, "pid 1\n\u{1b}[2Jgone", Duration::ZERO).unwrap();
+        let error = Lock::acquire(&path, "second", Duration::ZERO).unwrap_err().to_string();
+        let first = error.lines().next().unwrap();
+        assert!(first.contains("locked by pid 1\\u000a\\u001b[2Jgone"), "{error}");
+        assert!(!error.contains('\u{1b}'), "{error}");
     }
 }

@@ -126,7 +126,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
         let source = |_: &Path| Some(text.as_str());
         let report = diagnostic::render(Format::Human, &problems, &[], &source);
         std::fs::remove_file(&path).with_context(|| format!("failed to remove `{}`", path.display()))?;
-        eprint!("{report}");
+        eprint!("{}", crate::escape::shown(&report));
         eprintln!("not written: `{}` would not validate", shown.display());
         return Ok(ExitStatus::Failure);
     }
