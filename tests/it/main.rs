@@ -14,6 +14,7 @@ mod hardening_state;
 mod hardening_text;
 mod harness;
 mod history;
+mod hostile;
 mod import;
 mod main_job;
 mod pipeline;
