@@ -13,11 +13,8 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
     let at = super::parse_at(args.at.as_deref())?;
     let environments = super::select_environments(&registry, &args.environments)?;
     let prune = args.prune || registry.config.prune;
-    let (plans, title) = match &args.base {
-        Some(base) => (
-            plans_against_revision(workspace, &registry, base, &environments, at, prune)?,
-            format!("flagops plan: this change against `{base}`"),
-        ),
+    let plans = match &args.base {
+        Some(base) => plans_against_revision(workspace, &registry, base, &environments, at, prune)?,
         None => {
             let mut plans = Vec::new();
             for name in &environments {
@@ -39,12 +36,12 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     prune,
                 ));
             }
-            (plans, "flagops plan".to_string())
+            plans
         }
     };
     let mut text = match args.format {
         PlanFormat::Human => render::human(&plans),
-        PlanFormat::Markdown => render::markdown(&plans, &title),
+        PlanFormat::Markdown => render::markdown(&plans, args.base.as_deref()),
         PlanFormat::Json => serde_json::to_string_pretty(&plans)? + "\n",
     };
     if args.format != PlanFormat::Json {

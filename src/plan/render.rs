@@ -29,13 +29,22 @@ pub fn human(plans: &[Plan]) -> String {
     out
 }
 
-/// The plans as a Markdown comment.
+/// The plans as a Markdown comment, titled with the revision they compare against (`base`,
+/// for `plan --base`).
 ///
-/// Every value is escaped (`escape::markdown`, `escape::markdown_code`): a flag name, an actor
-/// or an environment cannot start a new line, row, heading or HTML comment, or format text.
-pub fn markdown(plans: &[Plan], title: &str) -> String {
+/// Every value is escaped (`escape::markdown`, `escape::markdown_code`): a flag name, an actor,
+/// an environment or the revision cannot start a new line, row, heading or HTML comment, or
+/// format text.
+pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### {}\n", escape::markdown(title));
+    let _ = match base {
+        Some(base) => writeln!(
+            out,
+            "### flagops plan: this change against {}\n",
+            escape::markdown_code(base)
+        ),
+        None => writeln!(out, "### flagops plan\n"),
+    };
     let _ = writeln!(out, "{}\n", summary(plans));
     let rows: Vec<String> = plans
         .iter()
