@@ -294,6 +294,92 @@ mod tests {
         }
     }
 
+    #[test]
+    fn time_gate_opens_below_its_share_of_draws() {
+        // Flipper: `rand < percentage / 100.0`, so a draw equal to the share is off.
+        for (thousandths, on, off) in [
+            (10_000, [0.0, 0.099_999], [0.1, 0.5]),
+            (62_500, [0.6, 0.624_999], [0.625, 0.999_999]),
+            (100_000, [0.0, 0.999_999], [1.0, 1.5]),
+            (1, [0.0, 0.000_009], [0.000_01, 0.5]),
+        ] {
+            for draw in on {
+                assert!(time_gate_opens(thousandths, draw), "{thousandths} at {draw}");
+            }
+            for draw in off {
+                assert!(!time_gate_opens(thousandths, draw), "{thousandths} at {draw}");
+            }
+        }
+    }
+
+    #[test]
+    fn percentage_of_time_is_on_only_at_one_hundred() {
+        let config = example_config();
+        let subject = Subject::default();
+        let time = |thousandths| {
+            let gates = GateSet {
+                percentage_of_time: Some(thousandths),
+                ..GateSet::default()
+            };
+            evaluate("my_feature", false, Some(&Stored::Gates(gates)), &subject, &config)
+        };
+        assert_eq!(time(100_000).outcome, Outcome::On);
+        assert_eq!(time(99_999).outcome, Outcome::Random);
+        assert_eq!(time(1).outcome, Outcome::Random);
+        assert_eq!(time(1).gate, Gate::PercentageOfTime);
+    }
+
+    #[test]
+    fn off_says_why_no_gate_opened() {
+        let config = example_config();
+        let gates = GateSet {
+            percentage_of_actors: Some(25_000),
+            ..GateSet::default()
+        };
+        let without_actor = evaluate(
+            "my_feature",
+            false,
+            Some(&Stored::Gates(gates.clone())),
+            &Subject::default(),
+            &config,
+        );
+        assert_eq!((without_actor.outcome, without_actor.gate), (Outcome::Off, Gate::None));
+        assert!(
+            without_actor.reason.contains("never opens without an actor"),
+            "{}",
+            without_actor.reason
+        );
+        let subject = Subject {
+            actor: Some("Project:29827".into()),
+            groups: vec![],
+        };
+        let outside = evaluate("my_feature", false, Some(&Stored::Gates(gates)), &subject, &config);
+        assert_eq!(outside.bucket, Some(25_000));
+        assert!(
+            outside.reason.contains("bucket 25000 is not below 25000"),
+            "{}",
+            outside.reason
+        );
+    }
+
+    #[test]
+    fn names_are_the_json_names() {
+        for gate in [
+            Gate::Default,
+            Gate::Boolean,
+            Gate::Actor,
+            Gate::PercentageOfActors,
+            Gate::PercentageOfTime,
+            Gate::Group,
+            Gate::None,
+        ] {
+            assert_eq!(serde_json::to_value(gate).unwrap(), gate.as_str(), "{gate:?}");
+        }
+        for outcome in [Outcome::On, Outcome::Off, Outcome::Random] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str(), "{outcome:?}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
