@@ -9,24 +9,6 @@ use crate::harness::{Output, Registry, example_registry, flag};
 
 const AT: &str = "2026-01-01T00:00:00Z";
 
-/// Runs `flagops ARGS` in `folder` of the registry.
-fn run_in(registry: &Registry, folder: &str, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_flagops"))
-        .args(args)
-        .current_dir(registry.path().join(folder))
-        .env("NO_COLOR", "1")
-        .env_remove("GITLAB_USER_LOGIN")
-        .env_remove("CI_COMMIT_SHA")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("run flagops");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 /// The last line a command printed on stdout.
 fn last_line(output: &Output) -> &str {
     output.stdout.lines().last().unwrap_or_default()
@@ -72,7 +54,7 @@ fn commands_work_from_a_subfolder_of_the_flags_directory() {
     let sub = "flags/wip";
 
     let root = registry.run(&["validate"]);
-    let inside = run_in(&registry, sub, &["validate"]);
+    let inside = registry.run_in(sub, &["validate"]);
     assert_eq!(root.code, 0, "{root:?}");
     assert_eq!(
         (inside.code, last_line(&inside)),
@@ -83,7 +65,7 @@ fn commands_work_from_a_subfolder_of_the_flags_directory() {
 
     // `validate .` is about the folder the command runs in.
     let root = registry.run(&["validate", sub]);
-    let inside = run_in(&registry, sub, &["validate", "."]);
+    let inside = registry.run_in(sub, &["validate", "."]);
     assert_eq!(
         last_line(&root),
         "checked 3 flag files: 0 errors, 0 warnings",
@@ -94,7 +76,7 @@ fn commands_work_from_a_subfolder_of_the_flags_directory() {
         (root.code, last_line(&root)),
         "{inside:?}"
     );
-    let sibling = run_in(&registry, sub, &["validate", "../ops"]);
+    let sibling = registry.run_in(sub, &["validate", "../ops"]);
     assert_eq!(
         last_line(&sibling),
         "checked 4 flag files: 0 errors, 0 warnings",
@@ -102,40 +84,40 @@ fn commands_work_from_a_subfolder_of_the_flags_directory() {
     );
 
     let root = registry.run(&["plan", "--at", AT]);
-    let inside = run_in(&registry, sub, &["plan", "--at", AT]);
+    let inside = registry.run_in(sub, &["plan", "--at", AT]);
     assert_eq!(root.code, 0, "{root:?}");
     assert_eq!((inside.code, &inside.stdout), (root.code, &root.stdout), "{inside:?}");
 
     // A sync from the subfolder writes the state at the root, and status reads it from both.
-    let synced = run_in(&registry, sub, &["sync", "--at", AT]);
+    let synced = registry.run_in(sub, &["sync", "--at", AT]);
     assert_eq!(synced.code, 0, "{synced:?}");
     assert!(registry.path().join(".flagops/state/production.json").is_file());
     assert!(!registry.path().join(sub).join(".flagops").exists());
     let root = registry.run(&["status", "--at", AT]);
-    let inside = run_in(&registry, sub, &["status", "--at", AT]);
+    let inside = registry.run_in(sub, &["status", "--at", AT]);
     assert_eq!(root.code, 0, "{root:?}");
     assert_eq!((inside.code, &inside.stdout), (root.code, &root.stdout), "{inside:?}");
-    let again = run_in(&registry, sub, &["sync", "--at", AT]);
+    let again = registry.run_in(sub, &["sync", "--at", AT]);
     assert!(again.stdout.contains("0 changes applied"), "{again:?}");
 
     // `new` writes at the conventional place under the flags directory.
-    let created = run_in(&registry, sub, &new_args("made_in_a_subfolder", "worker"));
+    let created = registry.run_in(sub, &new_args("made_in_a_subfolder", "worker"));
     assert_eq!(created.code, 0, "{created:?}");
     assert!(registry.path().join("flags/worker/made_in_a_subfolder.yml").is_file());
     assert!(!registry.path().join(sub).join("worker").exists());
     // `--path` starts at the working directory.
     let mut args = new_args("given_a_path", "wip");
     args.extend(["--path", "given_a_path.yml"]);
-    let created = run_in(&registry, sub, &args);
+    let created = registry.run_in(sub, &args);
     assert_eq!(created.code, 0, "{created:?}");
     assert!(registry.path().join(sub).join("given_a_path.yml").is_file());
 
     // The site's default folder is `public` at the root; `--out` starts at the working directory.
-    let built = run_in(&registry, sub, &["site", "--at", AT]);
+    let built = registry.run_in(sub, &["site", "--at", AT]);
     assert_eq!(built.code, 0, "{built:?}");
     assert!(registry.path().join("public/index.html").is_file());
     assert!(!registry.path().join(sub).join("public").exists());
-    let built = run_in(&registry, sub, &["site", "--at", AT, "--out", "../../elsewhere"]);
+    let built = registry.run_in(sub, &["site", "--at", AT, "--out", "../../elsewhere"]);
     assert_eq!(built.code, 0, "{built:?}");
     assert!(registry.path().join("elsewhere/index.html").is_file());
 }
@@ -147,13 +129,13 @@ fn config_paths_start_at_the_config_folder() {
     let registry = Registry::new();
     registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
     registry.write("other/.keep", "");
-    let output = run_in(&registry, "other", &["--config", "../flagops.yml", "validate"]);
+    let output = registry.run_in("other", &["--config", "../flagops.yml", "validate"]);
     assert_eq!(
         last_line(&output),
         "checked 1 flag file: 0 errors, 0 warnings",
         "{output:?}"
     );
-    let output = run_in(&registry, "other", &["--config", "../flagops.yml", "sync", "--at", AT]);
+    let output = registry.run_in("other", &["--config", "../flagops.yml", "sync", "--at", AT]);
     assert_eq!(output.code, 0, "{output:?}");
     assert_eq!(registry.state("dev")["flags"]["alpha"], true);
     assert_eq!(tree(&registry.path().join("other")), [".keep"]);

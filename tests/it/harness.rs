@@ -79,10 +79,19 @@ impl Registry {
 
     /// Runs `flagops ARGS` in the registry's directory with extra environment variables.
     pub(crate) fn run_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
+        self.run_at(".", args, variables)
+    }
+
+    /// Runs `flagops ARGS` in `folder` of the registry, as a user working there would.
+    pub(crate) fn run_in(&self, folder: &str, args: &[&str]) -> Output {
+        self.run_at(folder, args, &[])
+    }
+
+    fn run_at(&self, folder: &str, args: &[&str], variables: &[(&str, &str)]) -> Output {
         let output = Command::new(env!("CARGO_BIN_EXE_flagops"))
             .args(args)
             .envs(variables.iter().copied())
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.path().join(folder))
             .env("NO_COLOR", "1")
             // The CI's own identity and commit must not leak into the registries under test.
             .env_remove("GITLAB_USER_LOGIN")
