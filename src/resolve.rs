@@ -160,7 +160,14 @@ mod tests {
         assert_eq!(parse_duration("15m").unwrap(), SignedDuration::from_mins(15));
         assert_eq!(parse_duration("1d").unwrap(), SignedDuration::from_hours(24));
         assert_eq!(parse_duration("1h 30m").unwrap(), SignedDuration::from_mins(90));
-        assert!(parse_duration("1mo").is_err());
+        // Months and years each get the reason, not whatever converting them would say.
+        for text in ["1mo", "2y", "1y 1mo"] {
+            assert_eq!(
+                parse_duration(text).unwrap_err(),
+                "months and years have no fixed length: use days or weeks",
+                "{text}"
+            );
+        }
         assert!(parse_duration("0m").is_err());
         assert!(parse_duration("soon").is_err());
     }
