@@ -643,4 +643,28 @@ mod tests {
             "name: a\nenvironments:\n  \"dev\": true\n"
         );
     }
+
+    #[test]
+    fn lists_at_their_key_indentation_comments_and_crlf_are_kept() {
+        let text = "name: a\nenvironments:\n  # dev first\n  dev:\n    actors:\n      user:\n      - alice\n\n  # then production\n  production: false\n";
+        let edited = set(text, "dev", Some(json!({"actors": {"user": ["alice", "bob"]}})));
+        assert_eq!(edited, text.replace("      - alice\n", "      - alice\n      - bob\n"));
+        let removed = set(text, "dev", None);
+        assert_eq!(
+            removed,
+            text.replace("  dev:\n    actors:\n      user:\n      - alice\n", "")
+        );
+        let crlf = text.replace('\n', "\r\n");
+        let edited = set(&crlf, "staging", Some(json!(true)));
+        assert_eq!(
+            edited,
+            crlf.replace("      - alice\r\n", "      - alice\r\n  staging: true\r\n")
+        );
+    }
+
+    #[test]
+    fn a_file_in_flow_style_is_refused() {
+        let flow = "{name: a, environments: {dev: true}}\n";
+        assert!(set_environment(flow, "dev", Some(&json!(false)), &order()).is_err());
+    }
 }

@@ -136,6 +136,49 @@ fn round_trip(registry: &Registry, relative: &str) {
     );
 }
 
+/// The value at `pointer` in the flag file `relative`, as written.
+fn written(registry: &Registry, relative: &str, pointer: &str) -> Value {
+    let document = flagops::source::parse_yaml(&flagops::source::SourceFile {
+        path: relative.into(),
+        text: registry.read(relative),
+    })
+    .unwrap();
+    document.value.pointer(pointer).cloned().unwrap_or(Value::Null)
+}
+
+/// Adds a project to the flag's production state and checks that only lines of its
+/// `production` entry changed, and that the file holds what GitLab would hold.
+fn add_actor(registry: &Registry, relative: &str) {
+    let name = name_of(relative);
+    let before = registry.read(relative);
+    let old = written(registry, relative, "/environments/production");
+    let output = registry.run(&["set", &name, "true", "--project=gitlab-org/gitlab-qa", "--production"]);
+    assert_eq!(output.code, 0, "{relative}: {output:?}");
+    let after = registry.read(relative);
+    let (removed, added) = changed_lines(&before, &after);
+    for line in removed.iter().chain(&added) {
+        assert!(
+            line.starts_with("  production:") || line.starts_with("    "),
+            "{relative}: `{line}` is not part of the production entry"
+        );
+    }
+    let expected = match old {
+        Value::Bool(true) => json!(true),
+        Value::Object(mut gates) => {
+            let actors = gates.entry("actors").or_insert(json!({})).as_object_mut().unwrap();
+            let projects = actors.entry("project").or_insert(json!([])).as_array_mut().unwrap();
+            projects.push(json!("gitlab-org/gitlab-qa"));
+            Value::Object(gates)
+        }
+        _ => json!({"actors": {"project": ["gitlab-org/gitlab-qa"]}}),
+    };
+    assert_eq!(
+        written(registry, relative, "/environments/production"),
+        expected,
+        "{relative}"
+    );
+}
+
 #[test]
 fn set_round_trip_on_every_example_flag() {
     let registry = example_without_policies();
@@ -143,6 +186,7 @@ fn set_round_trip_on_every_example_flag() {
     assert!(files.len() >= 30, "{files:?}");
     for relative in &files {
         round_trip(&registry, relative);
+        add_actor(&registry, relative);
     }
     assert_eq!(registry.run(&["validate"]).code, 0);
 }
