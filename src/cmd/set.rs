@@ -45,12 +45,12 @@ fn finish(outcome: anyhow::Result<ExitStatus>) -> anyhow::Result<ExitStatus> {
 
 /// The environments named by `--env` and by switches, in promotion order; `fallback` when none.
 fn environments(registry: &Registry, named: Vec<String>, fallback: &[String]) -> anyhow::Result<Vec<String>> {
-    if named.is_empty() {
-        if let Some(missing) = fallback.iter().find(|name| registry.config.environment(name).is_none()) {
-            return Err(refused(format!(
-                "no environment is named, and the `default_environment` `{missing}` is not in flagops.yml\nhelp: name one with `--env NAME` or its switch, or set `default_environment`"
-            )));
-        }
+    if named.is_empty()
+        && let Some(missing) = fallback.iter().find(|name| registry.config.environment(name).is_none())
+    {
+        return Err(refused(format!(
+            "no environment is named, and the `default_environment` `{missing}` is not in flagops.yml\nhelp: name one with `--env NAME` or its switch, or set `default_environment`"
+        )));
     }
     let wanted = if named.is_empty() { fallback.to_vec() } else { named };
     super::select_environments(registry, &wanted).map_err(|error| refused(format!("{error:#}")))

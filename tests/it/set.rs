@@ -696,3 +696,32 @@ fn hostile_input_is_refused_and_nothing_is_written() {
         assert_eq!(snapshot(&registry), before, "{args:?} wrote something");
     }
 }
+
+#[test]
+fn set_without_environment_uses_default_environment() {
+    let registry = Registry::new();
+    registry.write("flags/wip/my_flag.yml", flag("my_flag", ""));
+    let config = registry.read("flagops.yml");
+    registry.write(
+        "flagops.yml",
+        config.replace("default_environment: production", "default_environment: staging"),
+    );
+    let output = registry.run(&["set", "my_flag", "true"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(state(&registry, "staging"), json!(true));
+    assert_eq!(state(&registry, "production"), Value::Null);
+
+    registry.write(
+        "flagops.yml",
+        config.replace("default_environment: production", "default_environment: nowhere"),
+    );
+    let before = snapshot(&registry);
+    let output = registry.run(&["set", "my_flag", "false"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains("`default_environment` `nowhere`"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(snapshot(&registry), before);
+}
