@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+
+use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// flagops: a GitOps feature-flag registry.
 ///
@@ -22,6 +24,56 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The id of the argument behind an environment switch.
+fn switch_id(switch: &str) -> String {
+    format!("environment switch {switch}")
+}
+
+/// Parses `args` as `Cli`, with `set` and `get` also taking the environment switches of
+/// `flagops.yml`: `(switch, environment)` pairs, `--production` naming `production`.
+///
+/// A switch is added as a flag of its own, so clap lists it in `--help`, suggests it for a typo
+/// and accepts it anywhere on the line; the environments it names are added to `--env`.
+/// A switch that spells an option the command already has, or an earlier switch, is left out.
+/// Exits as clap does (usage errors with 2) when the line cannot be parsed.
+pub fn parse_with_switches(args: Vec<OsString>, switches: &[(String, String)]) -> Cli {
+    let mut command = Cli::command();
+    for name in ["set", "get"] {
+        command = command.mut_subcommand(name, |mut sub| {
+            for (switch, environment) in switches {
+                let taken = sub
+                    .get_arguments()
+                    .any(|arg| arg.get_long() == Some(switch.as_str()) || arg.get_id() == switch_id(switch).as_str());
+                if taken {
+                    continue;
+                }
+                sub = sub.arg(
+                    Arg::new(switch_id(switch))
+                        .long(switch.clone())
+                        .action(ArgAction::SetTrue)
+                        .help(format!("The environment `{environment}` (a `switch` in flagops.yml)"))
+                        .help_heading("Environment switches"),
+                );
+            }
+            sub
+        });
+    }
+    let matches = command.get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if let Some((_, sub)) = matches.subcommand() {
+        let chosen = switches
+            .iter()
+            .filter(|(switch, _)| sub.try_get_one::<bool>(&switch_id(switch)).ok().flatten() == Some(&true))
+            .map(|(_, environment)| environment.clone());
+        match &mut cli.command {
+            Command::Set(args) => args.environments.extend(chosen),
+            Command::Get(args) => args.environments.extend(chosen),
+            _ => {}
+        }
+    }
+    cli
 }
 
 /// The commands.
@@ -94,6 +146,34 @@ pub enum Command {
     /// List flags past or near their type's maximum age or `intended_to_rollout_by`, and flags
     /// ready for removal (fully on or fully off everywhere).
     Stale(StaleArgs),
+    /// Change a flag's desired state in its file, with ChatOps's `feature set` syntax.
+    ///
+    /// The line from a rollout issue works after the word `flagops`:
+    ///
+    ///   flagops set my_flag 50 --actors --dev --pre --staging --staging-ref
+    ///
+    ///   flagops set my_flag true --project=gitlab-org/gitlab,gitlab-org/gitlab-foss --production
+    ///
+    ///   flagops set my_flag --delete --dev --pre --staging --staging-ref --production
+    ///
+    /// VALUE is `true`, `false` or a percentage from 0 to 100; a percentage needs `--actors` (of
+    /// actors) or `--random` (of time). `--project=`, `--group=`, `--user=`, `--namespace=`,
+    /// `--repository=` and `--feature-group=` add the actors or groups they name with `true`
+    /// (or 100) and remove them with `false` (or 0), keeping the other gates, as GitLab's
+    /// Features API does. The environments are named by `--env NAME` or by the switches
+    /// `flagops.yml` declares (`switch:`, such as `--production`); with none, the config's
+    /// `default_environment` (production). Only the lines of the changed environments are
+    /// rewritten; the file must still validate, or nothing is written. Prints the plan of what
+    /// the change does; commit it and open a merge request as for any other change.
+    /// Exits 1 on a refusal or an invalid result, 2 when the tool fails.
+    Set(SetArgs),
+    /// Show a flag's desired state in each environment, as ChatOps's `feature get` does.
+    ///
+    /// Environments are chosen as for `set` (`--env NAME` or a switch such as `--staging`); with
+    /// none, every environment is shown:
+    ///
+    ///   flagops get my_flag --staging --production
+    Get(GetArgs),
 }
 
 /// Arguments of `flagops rollout`.
@@ -149,6 +229,72 @@ pub struct EvalArgs {
 pub struct TestArgs {
     /// A test file or directory; by default the config's `tests_dir`.
     pub path: Option<PathBuf>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The flag's name (surrounding backticks, which chat clients add, are removed).
+    pub name: String,
+    /// `true`, `false` or a percentage from 0 to 100 (none with `--delete`).
+    pub value: Option<String>,
+    /// The percentage is a percentage of actors (Flipper's `percentage_of_actors`).
+    #[arg(long)]
+    pub actors: bool,
+    /// The percentage is a percentage of time (deprecated in GitLab, so refused without
+    /// `--ignore-random-deprecation-check`).
+    #[arg(long)]
+    pub random: bool,
+    /// Allow `--random` despite its deprecation.
+    #[arg(long)]
+    pub ignore_random_deprecation_check: bool,
+    /// Projects, by full path or id, comma-separated.
+    #[arg(long, value_name = "PATHS")]
+    pub project: Vec<String>,
+    /// Groups, by full path or id, comma-separated.
+    #[arg(long, value_name = "PATHS")]
+    pub group: Vec<String>,
+    /// Users, by username or id, comma-separated.
+    #[arg(long, value_name = "NAMES")]
+    pub user: Vec<String>,
+    /// Namespaces, by path or id, comma-separated.
+    #[arg(long, value_name = "PATHS")]
+    pub namespace: Vec<String>,
+    /// Repositories, by path such as `gitlab-org/gitlab.git`, comma-separated.
+    #[arg(long, value_name = "PATHS")]
+    pub repository: Vec<String>,
+    /// Flipper feature groups, such as `gitlab_team_members`, comma-separated.
+    #[arg(long, value_name = "NAMES")]
+    pub feature_group: Vec<String>,
+    /// Remove the flag's state in the environments (ChatOps's `feature delete`): the flag falls
+    /// back to its `default_enabled` there.
+    #[arg(long)]
+    pub delete: bool,
+    /// An environment by name (repeatable), as well as or instead of its switch.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// The output format: text, or JSON with what changed and the plans.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// ChatOps's override of its production check, refused with an explanation.
+    #[arg(long, hide = true)]
+    pub ignore_production_check: bool,
+    /// ChatOps's override of its consistency check, refused with an explanation.
+    #[arg(long, hide = true)]
+    pub ignore_feature_flag_consistency_check: bool,
+}
+
+/// Arguments of `flagops get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The flag's name.
+    pub name: String,
+    /// An environment by name (repeatable), as well as or instead of its switch; by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,

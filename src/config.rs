@@ -37,6 +37,10 @@ pub struct Config {
     pub prune: bool,
     /// The environments in promotion order.
     pub environments: Vec<Environment>,
+    /// The environment `flagops set` and `flagops get` change or show when none is named, as
+    /// ChatOps uses production.
+    #[serde(default = "default_environment")]
+    pub default_environment: String,
     /// The flag types, by name.
     pub types: BTreeMap<String, TypeRules>,
     /// The actor kinds usable under `actors:`, by name.
@@ -204,6 +208,10 @@ pub struct Environment {
     /// Whether policies for protected environments apply.
     #[serde(default)]
     pub protected: bool,
+    /// The switch that names it on the `set` and `get` command lines, as ChatOps's environment
+    /// switches do: `production` makes `--production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<String>,
     /// Where its flag state lives.
     pub backend: BackendConfig,
 }
@@ -303,6 +311,10 @@ pub struct SiteConfig {
     /// The registry repository's web URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_url: Option<String>,
+}
+
+fn default_environment() -> String {
+    "production".to_string()
 }
 
 fn default_flags_dir() -> String {

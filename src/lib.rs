@@ -8,11 +8,13 @@
 //! See ARCHITECTURE.md for the code map and the invariants.
 
 pub mod backends;
+pub mod chatops;
 pub mod check;
 pub mod cli;
 mod cmd;
 pub mod config;
 pub mod diagnostic;
+pub mod edit;
 pub mod escape;
 pub mod eval;
 pub mod graph;
@@ -55,6 +57,18 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Error => ExitCode::from(2),
         }
     }
+}
+
+/// Parses the process's command line, with the environment switches `flagops.yml` declares
+/// (read only for `set` and `get`).
+pub fn parse_cli() -> cli::Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let switches = if args.iter().any(|arg| arg == "set" || arg == "get") {
+        cmd::environment_switches(&args)
+    } else {
+        Vec::new()
+    };
+    cli::parse_with_switches(args, &switches)
 }
 
 /// Runs one command.

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = flagops::cli::Cli::parse();
+    let cli = flagops::parse_cli();
     match flagops::run(cli) {
         Ok(status) => status.into(),
         Err(error) => {

@@ -7,6 +7,7 @@ mod import;
 mod new;
 mod plan;
 mod rollout;
+mod set;
 mod site;
 mod status;
 mod sync;
@@ -59,7 +60,38 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Eval(args) => eval::run(&workspace(config.as_deref())?, args),
         Command::Test(args) => test::run(&workspace(config.as_deref())?, args),
         Command::Stale(args) => rollout::stale(&workspace(config.as_deref())?, args),
+        Command::Set(args) => set::run(&workspace(config.as_deref())?, args),
+        Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
     }
+}
+
+/// The environment switches of the registry's `flagops.yml` (found from `--config` in `args`,
+/// or from the working directory), as `(switch, environment)`; none when it cannot be read,
+/// since the command then reports why itself.
+pub(crate) fn environment_switches(args: &[std::ffi::OsString]) -> Vec<(String, String)> {
+    let mut explicit = None;
+    for (position, arg) in args.iter().enumerate() {
+        let text = arg.to_string_lossy();
+        if text == "--" {
+            break;
+        }
+        if text == "--config" {
+            explicit = args.get(position + 1).map(PathBuf::from);
+        } else if let Some(path) = text.strip_prefix("--config=") {
+            explicit = Some(PathBuf::from(path));
+        }
+    }
+    let Ok(workspace) = workspace(explicit.as_deref()) else {
+        return Vec::new();
+    };
+    let Ok((config, _)) = read_config(&workspace) else {
+        return Vec::new();
+    };
+    config
+        .environments
+        .into_iter()
+        .filter_map(|environment| environment.switch.map(|switch| (switch, environment.name)))
+        .collect()
 }
 
 fn workspace(explicit: Option<&std::path::Path>) -> anyhow::Result<Workspace> {

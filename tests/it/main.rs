@@ -21,5 +21,6 @@ mod pipeline;
 mod policy;
 mod postgres;
 mod report;
+mod set;
 mod site;
 mod sync;
