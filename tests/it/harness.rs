@@ -10,6 +10,20 @@ pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The corpus of 150 real GitLab definition files: `../shared/corpus/gitlab` beside the
+/// repository, or the folder `FLAGOPS_CORPUS` names (for a copy of the tree built elsewhere,
+/// as `scripts/mutants` makes).
+pub(crate) fn gitlab_corpus() -> PathBuf {
+    let path =
+        std::env::var_os("FLAGOPS_CORPUS").map_or_else(|| repo_root().join("../shared/corpus/gitlab"), PathBuf::from);
+    assert!(
+        path.join("config/feature_flags").is_dir(),
+        "the GitLab corpus is missing at `{}`",
+        path.display()
+    );
+    path
+}
+
 /// A registry in a temporary directory, starting with the project's default `flagops.yml`.
 pub(crate) struct Registry {
     dir: TempDir,

@@ -6,18 +6,7 @@ use std::path::{Path, PathBuf};
 use flagops::source::{SourceFile, parse_yaml};
 use serde_json::Value;
 
-use crate::harness::{Registry, repo_root};
-
-/// The corpus of 150 real GitLab definition files kept beside the repository.
-fn corpus() -> PathBuf {
-    let path = repo_root().join("../shared/corpus/gitlab");
-    assert!(
-        path.join("config/feature_flags").is_dir(),
-        "the GitLab corpus is missing at `{}`",
-        path.display()
-    );
-    path
-}
+use crate::harness::{Registry, gitlab_corpus};
 
 /// Every source definition by output path, parsed.
 fn sources(corpus: &Path) -> BTreeMap<String, Value> {
@@ -68,7 +57,7 @@ fn is_blank(value: Option<&Value>) -> bool {
 // problems of the source files, each checked against the source here.
 #[test]
 fn import_gitlab_corpus_validates_but_for_true_problems() {
-    let corpus = corpus();
+    let corpus = gitlab_corpus();
     let registry = Registry::new();
     let output = registry.run(&["import", "gitlab", corpus.to_str().unwrap()]);
     assert_eq!(output.code, 0, "{output:?}");

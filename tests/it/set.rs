@@ -234,11 +234,7 @@ fn repair_imported(registry: &Registry) {
 
 #[test]
 fn set_round_trip_on_every_imported_gitlab_file() {
-    let corpus = repo_root().join("../shared/corpus/gitlab");
-    assert!(
-        corpus.join("config/feature_flags").is_dir(),
-        "the GitLab corpus is missing"
-    );
+    let corpus = crate::harness::gitlab_corpus();
     let registry = Registry::new();
     let output = registry.run(&["import", "gitlab", corpus.to_str().unwrap()]);
     assert_eq!(output.code, 0, "{output:?}");
