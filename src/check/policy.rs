@@ -412,5 +412,10 @@ mod tests {
         assert!(narrows(Some(&actors(50_000)), Some(&actors(25_000)), false));
         assert!(narrows(Some(&on), Some(&actors(99_000)), false));
         assert!(!narrows(Some(&actors(10_000)), Some(&on), false));
+        // Gates that open for nobody reach no further than off.
+        let empty = Stored::Gates(GateSet::default());
+        assert!(!exceeds(Some(&empty), Some(&off), false));
+        assert!(!narrows(Some(&actors(0)), Some(&off), false));
+        assert!(exceeds(Some(&actors(1)), Some(&empty), false));
     }
 }
