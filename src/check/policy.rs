@@ -412,6 +412,19 @@ mod tests {
         assert!(narrows(Some(&actors(50_000)), Some(&actors(25_000)), false));
         assert!(narrows(Some(&on), Some(&actors(99_000)), false));
         assert!(!narrows(Some(&actors(10_000)), Some(&on), false));
+        // Equal percentages take nothing away; a lower percentage of time does.
+        assert!(!narrows(Some(&actors(25_000)), Some(&actors(25_000)), false));
+        let time = |thousandths| {
+            Stored::Gates(GateSet {
+                percentage_of_time: Some(thousandths),
+                ..GateSet::default()
+            })
+        };
+        assert!(narrows(Some(&time(50_000)), Some(&time(25_000)), false));
+        assert!(!narrows(Some(&time(25_000)), Some(&time(50_000)), false));
+        assert!(!narrows(Some(&time(25_000)), Some(&time(25_000)), false));
+        assert!(exceeds(Some(&time(50_000)), Some(&time(25_000)), false));
+        assert!(!exceeds(Some(&time(25_000)), Some(&time(50_000)), false));
         // Gates that open for nobody reach no further than off.
         let empty = Stored::Gates(GateSet::default());
         assert!(!exceeds(Some(&empty), Some(&off), false));
