@@ -80,6 +80,52 @@ fn promotion_order_compares_percentages_and_every_moment() {
     assert_eq!(findings(&[("flags/wip/percent.yml", &overridden)]), []);
 }
 
+// The finding names the moment it happens and points at the step that made it so: the latest
+// step due then that sets the environment, not a later one.
+#[test]
+fn promotion_order_names_the_moment_and_the_step() {
+    let registry = Registry::with_policies();
+    let stepped = flag(
+        "stepped",
+        &format!(
+            "{ISSUE}environments:\n  dev: true\n  pre: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 10 }}\n  - at: \"2026-11-25T09:00:00Z\"\n    production: {{ percentage_of_actors: 20 }}\n"
+        ),
+    );
+    let ahead = flag(
+        "ahead",
+        &format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  production: true\n"),
+    );
+    registry.write("flags/wip/stepped.yml", &stepped);
+    registry.write("flags/wip/ahead.yml", &ahead);
+    let output = registry.run(&["validate", "--format", "json"]);
+    let found: Vec<Value> = serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    let found: Vec<(String, u64, String)> = found
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["span"]["line"].as_u64().unwrap(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "flags/wip/ahead.yml".to_string(),
+                12,
+                "production (true) would be more enabled than staging (nothing stored (default_enabled: false)), which comes before it, before any rollout step".to_string()
+            ),
+            (
+                "flags/wip/stepped.yml".to_string(),
+                14,
+                "production (10% of actors) would be more enabled than staging (nothing stored (default_enabled: false)), which comes before it, from 2026-11-24T09:00:00Z".to_string()
+            ),
+        ]
+    );
+}
+
 #[test]
 fn promotion_order_follows_the_configured_chain() {
     let registry = Registry::with_policies();
