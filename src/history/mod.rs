@@ -185,10 +185,16 @@ pub fn load_history(
     // outside it): a cache of decoded objects serves those. The comparisons and blob reads,
     // which read each object once, turn it off in their own handles.
     repository.object_cache_size_if_unset(64 * 1024 * 1024);
-    let Ok(head) = repository.head_id() else {
-        return Ok((History::default(), CacheUse::Full));
+    let head = match repository.head_id() {
+        Ok(head) => head.detach(),
+        // A branch with no commit yet has no history.
+        Err(_) if repository.head().is_ok_and(|head| head.is_unborn()) => {
+            return Ok((History::default(), CacheUse::Full));
+        }
+        // A head naming a commit that is not there is a broken repository: saying "no history"
+        // would be a wrong answer given as a right one.
+        Err(error) => return Err(anyhow!("cannot read the head commit of `{}`: {error}", root.display())),
     };
-    let head = head.detach();
     let workdir = repository
         .workdir()
         .ok_or_else(|| anyhow!("the repository holding `{}` has no work tree", root.display()))?;

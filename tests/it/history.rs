@@ -261,3 +261,18 @@ fn history_in_a_shallow_clone_reads_from_the_cache() {
     std::fs::copy(&cache, &copied).unwrap();
     assert_eq!(describe(&shallow, Some(&copied)), (full, CacheUse::Incremental));
 }
+
+// A branch whose head commit is missing is a broken repository, not a shallow clone: the error
+// says which commit cannot be read, and never advises fetching more history.
+#[test]
+fn history_reports_a_missing_head_commit_as_unreadable() {
+    let registry = scripted();
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(registry.path().join(".git/refs/heads/main"), format!("{missing}\n")).unwrap();
+    let error = load_history(registry.path(), "flags", None, None)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot read the head commit"), "{error}");
+    assert!(!error.contains("shallow"), "{error}");
+}
