@@ -276,3 +276,22 @@ fn history_reports_a_missing_head_commit_as_unreadable() {
     assert!(error.contains("cannot read the head commit"), "{error}");
     assert!(!error.contains("shallow"), "{error}");
 }
+
+// Only the flags directory is walked: a folder beside it that sorts first and holds YAML files
+// named like flags, changed in the same commits, gives no events.
+#[test]
+fn history_reads_only_the_flags_directory() {
+    let registry = Registry::new();
+    registry.write("flags/wip/alpha.yml", flag("alpha", ""));
+    registry.write("archive/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    registry.init_git();
+    registry.write("archive/wip/alpha.yml", flag("alpha", "environments:\n  dev: false\n"));
+    registry.write("archive/wip/beta.yml", flag("beta", ""));
+    registry.commit("Change the archive only");
+    let (lines, _) = describe(&registry, None);
+    assert_eq!(
+        lines,
+        ["initial registry | alpha | None | created at `flags/wip/alpha.yml`"],
+        "{lines:#?}"
+    );
+}
