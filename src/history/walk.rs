@@ -458,6 +458,26 @@ fn git_order(a: &RawEntry<'_>, b: &RawEntry<'_>) -> Ordering {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        // The fast comparisons of 32 bytes at a time count exactly what a byte-by-byte count
+        // does, for shared runs shorter and longer than 32 bytes.
+        #[test]
+        fn shared_head_and_tail_count_every_shared_byte(
+            shared in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            left in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            right in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let head = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            let tail = |a: &[u8], b: &[u8]| a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+            let (a, b) = ([&shared[..], &left].concat(), [&shared[..], &right].concat());
+            proptest::prop_assert_eq!(shared_head(&a, &b), head(&a, &b));
+            let (a, b) = ([&left[..], &shared].concat(), [&right[..], &shared].concat());
+            proptest::prop_assert_eq!(shared_tail(&a, &b), tail(&a, &b));
+        }
+    }
     use std::path::Path;
     use std::process::{Command, Stdio};
 
