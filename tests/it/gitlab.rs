@@ -14,11 +14,11 @@ use sha2::{Digest, Sha256};
 use crate::fake_gitlab::{FakeGitlab, Fault, NON_ADMIN_TOKEN, TOKEN};
 use crate::harness::{Output, Registry, flag};
 
-const TOKEN_ENV: &str = "FLAGOPS_TEST_GITLAB_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "FLAGOPS_TEST_GITLAB_TOKEN";
 
 /// A registry whose environments are the given fake instances, in promotion order; each request
 /// may take `timeout` seconds.
-fn registry(environments: &[(&str, &FakeGitlab)], timeout: u64) -> Registry {
+pub(crate) fn registry(environments: &[(&str, &FakeGitlab)], timeout: u64) -> Registry {
     let registry = Registry::new();
     let config = registry.read("flagops.yml");
     let start = config.find("environments:").expect("environments");

@@ -298,20 +298,15 @@ fn file_backend_refuses_linked_files() {
 #[test]
 fn gitlab_backend_refuses_linked_audit_log() {
     let production = crate::fake_gitlab::FakeGitlab::start();
-    let registry = Registry::new();
-    let config = registry.read("flagops.yml");
-    let start = config.find("environments:").unwrap();
-    let end = config.find("# GitLab's flag types").unwrap();
-    let block = format!(
-        "environments:\n  - name: production\n    backend: {{ kind: gitlab, url: \"{}\", token_env: GITLAB_TOKEN }}\n\n",
-        production.url()
-    );
-    registry.write("flagops.yml", format!("{}{block}{}", &config[..start], &config[end..]));
+    let registry = crate::gitlab::registry(&[("production", &production)], 10);
     registry.write(
         "flags/wip/alpha.yml",
         flag("alpha", "environments:\n  production: true\n"),
     );
-    let variables = [("GITLAB_TOKEN", crate::fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
+    let variables = [
+        (crate::gitlab::TOKEN_ENV, crate::fake_gitlab::TOKEN),
+        ("NO_PROXY", "127.0.0.1"),
+    ];
     let target = target(&registry);
     link(&registry, ".flagops/state/production.audit.jsonl", &target);
     let output = registry.run_with_env(&["sync"], &variables);
@@ -457,20 +452,15 @@ fn file_backend_reads_within_limits() {
 #[test]
 fn gitlab_backend_reads_within_limits() {
     let production = crate::fake_gitlab::FakeGitlab::start();
-    let registry = Registry::new();
-    let config = registry.read("flagops.yml");
-    let start = config.find("environments:").unwrap();
-    let end = config.find("# GitLab's flag types").unwrap();
-    let block = format!(
-        "environments:\n  - name: production\n    backend: {{ kind: gitlab, url: \"{}\", token_env: GITLAB_TOKEN }}\n\n",
-        production.url()
-    );
-    registry.write("flagops.yml", format!("{}{block}{}", &config[..start], &config[end..]));
+    let registry = crate::gitlab::registry(&[("production", &production)], 10);
     registry.write(
         "flags/wip/alpha.yml",
         flag("alpha", "environments:\n  production: true\n"),
     );
-    let variables = [("GITLAB_TOKEN", crate::fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
+    let variables = [
+        (crate::gitlab::TOKEN_ENV, crate::fake_gitlab::TOKEN),
+        ("NO_PROXY", "127.0.0.1"),
+    ];
 
     link(
         &registry,
