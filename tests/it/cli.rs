@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use crate::harness::Registry;
 
-fn new_args<'a>(name: &'a str, flag_type: &'a str) -> Vec<&'a str> {
+/// `flagops new` arguments for a valid flag of `flag_type`.
+pub(crate) fn new_args<'a>(name: &'a str, flag_type: &'a str) -> Vec<&'a str> {
     vec![
         "new",
         name,

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::cli::new_args;
 use crate::harness::{Output, Registry, example_registry, flag};
 
 const AT: &str = "2026-01-01T00:00:00Z";
@@ -26,24 +27,6 @@ fn tree(dir: &Path) -> Vec<String> {
         .collect();
     entries.sort();
     entries
-}
-
-/// `new` arguments for a valid `wip` flag.
-fn new_args<'a>(name: &'a str, flag_type: &'a str) -> Vec<&'a str> {
-    vec![
-        "new",
-        name,
-        "--type",
-        flag_type,
-        "--group",
-        "group::test",
-        "--description",
-        "A flag for tests",
-        "--milestone",
-        "19.7",
-        "--introduced-by",
-        "https://gitlab.com/gitlab-org/gitlab/-/merge_requests/9",
-    ]
 }
 
 // Every command gives from a subfolder of `flags/` what it gives from the root: config paths
