@@ -350,6 +350,7 @@ fn sync_environment(
         by: settings.by.clone(),
         commit: settings.commit.clone(),
         at: now.to_string(),
+        reason: None,
     };
     let applied = apply_plan(backend.as_mut(), &plan, &context, &settings.retry);
     report.applied = applied.applied;

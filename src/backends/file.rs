@@ -8,7 +8,12 @@
 //! the old or the new state of each change: a torn last line is discarded (its change was never
 //! acknowledged) and a rerun applies it once. Only one writer runs at a time: `sync` holds the
 //! environment's lock.
+//!
+//! Emergency holds live in the state document too (`holds`): storing or removing one writes the
+//! document at once, atomically, with the journal's changes folded in, so a hold is as durable
+//! as a completed sync and every writer under the lock sees it.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, SyncRecord};
 use crate::owned_file;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
@@ -46,6 +51,9 @@ struct Document {
     flags: EnvironmentState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_sync: Option<SyncRecord>,
+    /// The emergency holds, by flag; documents written before holds existed have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    holds: BTreeMap<String, Hold>,
 }
 
 /// The current state: the document with newer journal lines replayed.
@@ -136,6 +144,7 @@ impl Backend for FileBackend {
         Ok(Snapshot {
             flags: state.document.flags.clone(),
             last_sync: state.document.last_sync.clone(),
+            holds: state.document.holds.clone(),
         })
     }
 
@@ -163,6 +172,18 @@ impl Backend for FileBackend {
 
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
         self.compact(Some(record.clone()))
+    }
+
+    fn set_hold(&mut self, flag: &str, hold: Option<&Hold>) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("the state of `{}` was opened read-only", self.environment).into());
+        }
+        let holds = &mut self.load()?.document.holds;
+        match hold {
+            Some(hold) => holds.insert(flag.to_string(), hold.clone()),
+            None => holds.remove(flag),
+        };
+        self.compact(None)
     }
 }
 
@@ -362,6 +383,7 @@ mod tests {
             by: "tester".into(),
             commit: None,
             at: "2026-11-21T00:00:00Z".into(),
+            reason: None,
         }
     }
 

@@ -28,6 +28,9 @@ pub trait Backend {
     fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError>;
     /// Records that a sync completed: every change of its plan was applied.
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError>;
+    /// Stores `hold` as the emergency hold of `flag`, replacing any hold it had, or removes the
+    /// flag's hold when `hold` is `None`. Holds live in the store, so every sync sees them.
+    fn set_hold(&mut self, flag: &str, hold: Option<&Hold>) -> Result<(), BackendError>;
     /// Rewrites the actors of a desired state into the form `fetch` reports them in, so that a
     /// plan compares like with like (GitLab lists `Project:278964` where a flag file says
     /// `project: gitlab-org/gitlab`), or refuses an actor the store cannot hold, before any
@@ -46,6 +49,31 @@ pub struct Snapshot {
     pub flags: EnvironmentState,
     /// The last completed sync, if any.
     pub last_sync: Option<SyncRecord>,
+    /// The flags an emergency change holds, by flag.
+    pub holds: BTreeMap<String, Hold>,
+}
+
+/// An emergency change that a sync must not revert until a reviewed change to its flag reaches
+/// the registry: `flagops set ... --emergency`, released by `flagops release` or by a sync that
+/// finds the flag's definition changed (`crate::hold`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The flag.
+    pub flag: String,
+    /// The state the emergency applied (absent: null).
+    pub state: Option<crate::state::Stored>,
+    /// Who applied it.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why, as given with `--reason`.
+    pub reason: String,
+    /// The fingerprint of the flag's reviewed definition when the emergency was applied
+    /// (`crate::hold::fingerprint`); a registry whose definition differs releases the hold.
+    pub fingerprint: String,
+    /// The merge request that brings git in line, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_request: Option<String>,
 }
 
 /// A completed sync of one environment.
@@ -78,6 +106,8 @@ pub struct ApplyContext {
     pub commit: Option<String>,
     /// When (RFC 3339).
     pub at: String,
+    /// Why, for a change made outside a sync (an emergency's `--reason`).
+    pub reason: Option<String>,
 }
 
 /// A change as recorded in an audit log.
@@ -102,6 +132,9 @@ pub struct AuditRecord {
     pub from: Option<crate::state::Stored>,
     /// The state after (absent: null).
     pub to: Option<crate::state::Stored>,
+    /// Why, for a change made outside a sync (an emergency's `--reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Why a backend call failed, in the cases a sync treats differently.
@@ -140,6 +173,7 @@ impl AuditRecord {
             action: change.action,
             from: change.from.clone(),
             to: change.to.clone(),
+            reason: context.reason.clone(),
         }
     }
 }
@@ -155,7 +189,7 @@ pub fn lock_path(root: &Path, config: &Config, environment: &str) -> PathBuf {
 }
 
 /// Every file flagops keeps for `environment` under `root`: its lock, and the state, audit log,
-/// sync record and cache its backend keeps.
+/// sync record, holds and cache its backend keeps.
 pub fn environment_files(root: &Path, config: &Config, environment: &Environment) -> Vec<PathBuf> {
     let mut files = vec![lock_path(root, config, &environment.name)];
     match &environment.backend {
@@ -168,6 +202,7 @@ pub fn environment_files(root: &Path, config: &Config, environment: &Environment
             let state_dir = root.join(&config.state_dir);
             files.push(gitlab::sync_path(&state_dir, &environment.name));
             files.push(gitlab::audit_path(&state_dir, &environment.name));
+            files.push(gitlab::holds_path(&state_dir, &environment.name));
             files.push(gitlab::cache_path(&root.join(&config.cache_dir), &environment.name));
         }
         _ => {}
@@ -279,6 +314,7 @@ pub fn open(
             let state_dir = root.join(&config.state_dir);
             if writable {
                 crate::owned_file::remove_stale_temporaries(&gitlab::sync_path(&state_dir, &environment.name))?;
+                crate::owned_file::remove_stale_temporaries(&gitlab::holds_path(&state_dir, &environment.name))?;
             }
             Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
                 environment: &environment.name,

@@ -429,6 +429,7 @@ fn gitlab_dropped_connections_then_rerun_converges() {
         by: "tester".into(),
         commit: None,
         at: at.to_string(),
+        reason: None,
     };
     let report = apply_plan(&mut backend, &plan, &context, &retry);
     let names = |changes: &[flagops::plan::Change]| changes.iter().map(|c| c.flag.clone()).collect::<Vec<_>>();

@@ -340,6 +340,10 @@ impl Backend for FaultyBackend {
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
         self.inner.record_sync(record)
     }
+
+    fn set_hold(&mut self, flag: &str, hold: Option<&flagops::backends::Hold>) -> Result<(), BackendError> {
+        self.inner.set_hold(flag, hold)
+    }
 }
 
 fn context() -> ApplyContext {
@@ -348,6 +352,7 @@ fn context() -> ApplyContext {
         by: "tester".into(),
         commit: None,
         at: "2026-11-21T00:00:00Z".into(),
+        reason: None,
     }
 }
 

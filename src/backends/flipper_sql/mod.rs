@@ -23,7 +23,7 @@ use postgres::{Client, NoTls};
 
 use self::rows::{ActorIdError, ActorTypes, GateRow};
 use self::sql::{AuditRow, Classified, Statements};
-use super::{ApplyContext, Backend, BackendError, Snapshot, SyncRecord};
+use super::{ApplyContext, Backend, BackendError, Hold, Snapshot, SyncRecord};
 use crate::config::ActorKind;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
@@ -137,7 +137,7 @@ impl FlipperSqlBackend {
                 sql::take_lock(&mut client, &self.target, self.lock_wait)?;
                 client.batch_execute(sql::OWN_TABLES).with_context(|| {
                     format!(
-                        "failed to create the tables `flagops_audit` and `flagops_sync` in `{}`\nhelp: the user needs CREATE on the schema, or an owner can create them once (docs/config.md shows the SQL)",
+                        "failed to create the tables `flagops_audit`, `flagops_sync` and `flagops_holds` in `{}`\nhelp: the user needs CREATE on the schema, or an owner can create them once (docs/config.md shows the SQL)",
                         self.target
                     )
                 })?;
@@ -190,7 +190,19 @@ impl Backend for FlipperSqlBackend {
         let environment = self.environment.clone();
         let session = self.session()?;
         let read = sql::read_all(&mut session.client, &environment);
-        let (features, gates, last_sync) = read.map_err(|error| self.failure(error, "failed to read the flags"))?;
+        let (features, gates, last_sync, held) =
+            read.map_err(|error| self.failure(error, "failed to read the flags"))?;
+        let mut holds = BTreeMap::new();
+        for value in held {
+            let hold: Hold = serde_json::from_value(value).map_err(|error| {
+                anyhow::anyhow!(
+                    "a row of `flagops_holds` for `{}` in `{}` is not an emergency hold: {error}\nhelp: delete the row; the next sync then reverts that flag to the registry's state",
+                    self.environment,
+                    self.target
+                )
+            })?;
+            holds.insert(hold.flag.clone(), hold);
+        }
         let mut rows_by_flag: BTreeMap<String, Vec<GateRow>> =
             features.into_iter().map(|key| (key, Vec::new())).collect();
         for (flag, row) in gates {
@@ -206,7 +218,11 @@ impl Backend for FlipperSqlBackend {
             })?;
             flags.insert(flag, state);
         }
-        Ok(Snapshot { flags, last_sync })
+        Ok(Snapshot {
+            flags,
+            last_sync,
+            holds,
+        })
     }
 
     fn apply(&mut self, change: &Change, context: &ApplyContext) -> Result<(), BackendError> {
@@ -244,6 +260,20 @@ impl Backend for FlipperSqlBackend {
             )
             .map(|_| ())
             .map_err(|error| self.failure(error, "failed to record the sync"))
+    }
+
+    fn set_hold(&mut self, flag: &str, hold: Option<&Hold>) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("the Flipper database of `{}` was opened read-only", self.environment).into());
+        }
+        let value = hold
+            .map(serde_json::to_value)
+            .transpose()
+            .context("failed to serialize the hold")?;
+        let environment = self.environment.clone();
+        let session = self.session()?;
+        sql::write_hold(&mut session.client, &environment, flag, value.as_ref())
+            .map_err(|error| self.failure(error, &format!("failed to store the hold of `{flag}`")))
     }
 
     /// Flipper stores actors under the ids in its rows, which are what `fetch` reports, so

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS flagops_audit (
   applied_at timestamptz NOT NULL,
   commit_sha text
 );
+ALTER TABLE flagops_audit ADD COLUMN IF NOT EXISTS reason text;
 CREATE TABLE IF NOT EXISTS flagops_sync (
   id bigserial PRIMARY KEY,
   environment text NOT NULL,
@@ -40,11 +41,17 @@ CREATE TABLE IF NOT EXISTS flagops_sync (
   override_freeze text
 );
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_freeze text;
+CREATE TABLE IF NOT EXISTS flagops_holds (
+  environment text NOT NULL,
+  flag text NOT NULL,
+  hold jsonb NOT NULL,
+  PRIMARY KEY (environment, flag)
+);
 ";
 
 /// One flag's change as a single statement, so one round trip and one transaction: `$1` the
 /// flag, `$2` whether it stays stored, `$3` and `$4` the keys and values of its gate rows, `$5`
-/// to `$11` the audit record. Its gate rows are locked; those not wanted (and `NULL` values) are
+/// to `$12` the audit record. Its gate rows are locked; those not wanted (and `NULL` values) are
 /// deleted, missing ones inserted with the current time, and rows already right kept. The
 /// `features` row is inserted when missing and never touched otherwise, or deleted when the
 /// flag goes. The audit record is written only when a row changed. Every part of a `WITH`
@@ -73,8 +80,8 @@ WITH desired AS (
 ), removed AS (
   DELETE FROM features WHERE NOT $2::boolean AND key = $1::text RETURNING 1
 )
-INSERT INTO flagops_audit (environment, flag, action, from_state, to_state, applied_by, applied_at, commit_sha)
-SELECT $5::text, $1::text, $6::text, $7::jsonb, $8::jsonb, $9::text, $10::timestamptz, $11::text
+INSERT INTO flagops_audit (environment, flag, action, from_state, to_state, applied_by, applied_at, commit_sha, reason)
+SELECT $5::text, $1::text, $6::text, $7::jsonb, $8::jsonb, $9::text, $10::timestamptz, $11::text, $12::text
 WHERE EXISTS (SELECT 1 FROM stale) OR EXISTS (SELECT 1 FROM added)
    OR EXISTS (SELECT 1 FROM created) OR EXISTS (SELECT 1 FROM removed)
 ";
@@ -93,6 +100,7 @@ pub(super) struct AuditRow {
     by: String,
     at: jiff::Timestamp,
     commit: Option<String>,
+    reason: Option<String>,
 }
 
 impl AuditRow {
@@ -117,6 +125,7 @@ impl AuditRow {
             by: context.by.clone(),
             at: timestamp(&context.at)?,
             commit: context.commit.clone(),
+            reason: context.reason.clone(),
         })
     }
 }
@@ -151,19 +160,44 @@ pub(super) fn write_change(
             &audit.by,
             &audit.at,
             &audit.commit,
+            &audit.reason,
         ],
     )?;
     Ok(())
 }
 
+/// Stores `hold` (a serialized `Hold`) as the hold of `flag` in `environment`, replacing the one
+/// it had, or removes it.
+pub(super) fn write_hold(
+    client: &mut Client,
+    environment: &str,
+    flag: &str,
+    hold: Option<&serde_json::Value>,
+) -> Result<(), postgres::Error> {
+    match hold {
+        Some(hold) => client.execute(
+            "INSERT INTO flagops_holds (environment, flag, hold) VALUES ($1, $2, $3) ON CONFLICT (environment, flag) DO UPDATE SET hold = EXCLUDED.hold",
+            &[&environment, &flag, hold],
+        ),
+        None => client.execute(
+            "DELETE FROM flagops_holds WHERE environment = $1 AND flag = $2",
+            &[&environment, &flag],
+        ),
+    }
+    .map(|_| ())
+}
+
 pub(super) type Features = Vec<String>;
 pub(super) type Gates = Vec<(String, GateRow)>;
 
-/// Reads every feature, every gate row and the last sync record in one consistent snapshot.
+pub(super) type Holds = Vec<serde_json::Value>;
+
+/// Reads every feature, every gate row, the last sync record and the environment's emergency
+/// holds in one consistent snapshot.
 pub(super) fn read_all(
     client: &mut Client,
     environment: &str,
-) -> Result<(Features, Gates, Option<SyncRecord>), postgres::Error> {
+) -> Result<(Features, Gates, Option<SyncRecord>, Holds), postgres::Error> {
     let mut transaction = client
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -209,8 +243,23 @@ pub(super) fn read_all(
     } else {
         None
     };
+    let has_holds_table: bool = transaction
+        .query_one("SELECT to_regclass('flagops_holds') IS NOT NULL", &[])?
+        .get(0);
+    let holds = if has_holds_table {
+        transaction
+            .query(
+                "SELECT hold FROM flagops_holds WHERE environment = $1 ORDER BY flag",
+                &[&environment],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     transaction.commit()?;
-    Ok((features, gates, last_sync))
+    Ok((features, gates, last_sync, holds))
 }
 
 pub(super) fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {

@@ -9,7 +9,7 @@
 //!
 //! GitLab keeps no record of syncs, so the last `SyncRecord` and an audit line per applied
 //! change are kept beside the environment's lock in `state_dir` (`<env>.sync.json`,
-//! `<env>.audit.jsonl`).
+//! `<env>.audit.jsonl`), and so are its emergency holds (`<env>.holds.json`).
 
 pub mod client;
 pub mod directory;
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{ApplyContext, AuditRecord, Backend, BackendError, Snapshot, SyncRecord};
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, SyncRecord};
 use crate::config::ActorKind;
 use crate::escape::redact_url;
 use crate::plan::{Change, Operation};
@@ -64,6 +64,7 @@ pub struct GitlabBackend {
     directory: Directory,
     sync_path: PathBuf,
     audit_path: PathBuf,
+    holds_path: PathBuf,
     writable: bool,
     /// The change a failed attempt stopped in, and how many of its calls had succeeded: a
     /// retry of the same change resumes there instead of repeating them.
@@ -83,6 +84,7 @@ impl GitlabBackend {
             directory,
             sync_path: sync_path(&settings.state_dir, settings.environment),
             audit_path: audit_path(&settings.state_dir, settings.environment),
+            holds_path: holds_path(&settings.state_dir, settings.environment),
             writable: settings.writable,
             progress: None,
         }
@@ -115,6 +117,20 @@ impl GitlabBackend {
             )
         })?;
         Ok(Some(record))
+    }
+
+    /// The emergency holds, by flag (none when the file does not exist).
+    fn read_holds(&self) -> Result<BTreeMap<String, Hold>, BackendError> {
+        let Some(text) = crate::owned_file::read(&self.holds_path, crate::owned_file::MAX_DOCUMENT_BYTES)? else {
+            return Ok(BTreeMap::new());
+        };
+        let holds: Vec<Hold> = serde_json::from_slice(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "`{}` is not a list of emergency holds: {error}\nhelp: fix the file; deleting it releases every hold, and the next sync reverts the emergency changes to the registry's state",
+                self.holds_path.display()
+            )
+        })?;
+        Ok(holds.into_iter().map(|hold| (hold.flag.clone(), hold)).collect())
     }
 
     fn append_audit(&self, record: &AuditRecord) -> Result<(), BackendError> {
@@ -174,6 +190,7 @@ impl Backend for GitlabBackend {
         Ok(Snapshot {
             flags,
             last_sync: self.read_sync_record()?,
+            holds: self.read_holds()?,
         })
     }
 
@@ -234,11 +251,32 @@ impl Backend for GitlabBackend {
         crate::owned_file::replace(&self.sync_path, text.as_bytes(), true)?;
         Ok(())
     }
+
+    fn set_hold(&mut self, flag: &str, hold: Option<&Hold>) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("environment `{}` was opened read-only", self.environment).into());
+        }
+        let mut holds = self.read_holds()?;
+        match hold {
+            Some(hold) => holds.insert(flag.to_string(), hold.clone()),
+            None => holds.remove(flag),
+        };
+        let list: Vec<&Hold> = holds.values().collect();
+        let mut text = serde_json::to_string_pretty(&list).context("failed to serialize the holds")?;
+        text.push('\n');
+        crate::owned_file::replace(&self.holds_path, text.as_bytes(), true)?;
+        Ok(())
+    }
 }
 
 /// `<state_dir>/<env>.sync.json`: the last sync record of `environment`.
 pub fn sync_path(state_dir: &Path, environment: &str) -> PathBuf {
     state_dir.join(format!("{environment}.sync.json"))
+}
+
+/// `<state_dir>/<env>.holds.json`: the emergency holds of `environment`.
+pub fn holds_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.holds.json"))
 }
 
 /// `<state_dir>/<env>.audit.jsonl`: the audit log of `environment`.
