@@ -19,6 +19,7 @@ pub mod escape;
 pub mod eval;
 pub mod graph;
 pub mod history;
+pub mod hold;
 pub mod import;
 pub mod lifecycle;
 pub mod load;

@@ -3,13 +3,14 @@
 //! A flag whose actual state differs from the desired one is either pending (the registry asks
 //! for a change that no sync has applied yet) or drifted (the environment changed outside git
 //! since its last sync). Telling them apart needs what the last sync left: the desired state of
-//! the commit it applied, resolved at the time it ran. This module is pure.
+//! the commit it applied, resolved at the time it ran. A flag an emergency change holds is
+//! neither: it is held, and a sync leaves it alone (`crate::hold`). This module is pure.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::backends::SyncRecord;
+use crate::backends::{Hold, SyncRecord};
 use crate::state::{EnvironmentState, Stored};
 
 /// One environment's status.
@@ -25,6 +26,8 @@ pub struct EnvironmentStatus {
     pub pending: Vec<FlagStatus>,
     /// Flags changed outside git since the last sync.
     pub drifted: Vec<FlagStatus>,
+    /// Flags an emergency change holds until a reviewed change to them reaches the registry.
+    pub held: Vec<HeldStatus>,
     /// Flags stored but gone from the registry.
     pub orphans: Vec<String>,
 }
@@ -40,21 +43,33 @@ pub struct FlagStatus {
     pub desired: Option<Stored>,
 }
 
+/// A flag an emergency change holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldStatus {
+    /// The flag, what the environment holds and what the registry wants.
+    #[serde(flatten)]
+    pub status: FlagStatus,
+    /// The hold: who, when, why and the merge request.
+    pub hold: Hold,
+}
+
 impl EnvironmentStatus {
-    /// Whether anything is pending or drifted.
+    /// Whether anything is pending, drifted or held.
     pub fn is_clean(&self) -> bool {
-        self.pending.is_empty() && self.drifted.is_empty()
+        self.pending.is_empty() && self.drifted.is_empty() && self.held.is_empty()
     }
 }
 
 /// Compares `actual` with `desired`; `synced` is the state the last sync left (its desired
-/// state), or `None` when the environment was never synced; `known` are the registry's flags.
+/// state), or `None` when the environment was never synced; `known` are the registry's flags;
+/// `held` the holds a sync would keep (`crate::hold::decide`).
 pub fn classify(
     environment: &str,
     desired: &EnvironmentState,
     synced: Option<&EnvironmentState>,
     actual: &EnvironmentState,
     known: &BTreeSet<&str>,
+    held: &[Hold],
     last_sync: Option<SyncRecord>,
 ) -> EnvironmentStatus {
     let mut status = EnvironmentStatus {
@@ -63,12 +78,24 @@ pub fn classify(
         in_sync: 0,
         pending: Vec::new(),
         drifted: Vec::new(),
+        held: Vec::new(),
         orphans: Vec::new(),
     };
     let names: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
     for name in names {
         let want = desired.get(name);
         let have = actual.get(name);
+        if let Some(hold) = held.iter().find(|hold| &hold.flag == name) {
+            status.held.push(HeldStatus {
+                status: FlagStatus {
+                    flag: name.clone(),
+                    actual: have.cloned(),
+                    desired: want.cloned(),
+                },
+                hold: hold.clone(),
+            });
+            continue;
+        }
         if want.is_none() && !known.contains(name.as_str()) {
             status.orphans.push(name.clone());
             continue;
@@ -112,11 +139,25 @@ mod tests {
         ]
         .into();
         let known = ["a", "b", "c"].into();
-        let status = classify("e", &desired, Some(&synced), &actual, &known, None);
+        let held = Hold {
+            flag: "b".into(),
+            state: Some(off.clone()),
+            by: "ada".into(),
+            at: "2026-01-02T03:04:05Z".into(),
+            reason: "INC-1".into(),
+            fingerprint: "f".into(),
+            merge_request: None,
+        };
+        let status = classify("e", &desired, Some(&synced), &actual, &known, &[], None);
         let names = |list: &[FlagStatus]| list.iter().map(|f| f.flag.clone()).collect::<Vec<_>>();
         assert_eq!(names(&status.pending), ["a", "c"]);
         assert_eq!(names(&status.drifted), ["b"]);
         assert_eq!(status.orphans, ["x"]);
         assert_eq!(status.in_sync, 0);
+        // The same flag under an emergency hold is held, not drifted.
+        let status = classify("e", &desired, Some(&synced), &actual, &known, &[held], None);
+        assert_eq!(names(&status.drifted), Vec::<String>::new());
+        assert_eq!(status.held.iter().map(|h| h.status.flag.clone()).collect::<Vec<_>>(), ["b"]);
+        assert!(!status.is_clean());
     }
 }

@@ -141,6 +141,26 @@ pub fn diff_environment(
     plan::diff(environment, desired, actual, &options)
 }
 
+/// The plan that takes what `snapshot` holds to `desired`, leaving alone the flags an emergency
+/// change holds (`crate::hold`): a held flag is planned as it is stored and listed in
+/// `Plan::held`; a hold whose flag changed in the registry since is listed in `Plan::released`,
+/// and its flag planned as usual.
+pub fn plan_with_holds(
+    registry: &Registry,
+    environment: &str,
+    desired: &EnvironmentState,
+    snapshot: &backends::Snapshot,
+    prune: bool,
+) -> Plan {
+    let decision = crate::hold::decide(&snapshot.holds, registry);
+    let mut desired = desired.clone();
+    crate::hold::pin(&mut desired, &snapshot.flags, &decision.held);
+    let mut plan = diff_environment(registry, environment, &desired, &snapshot.flags, prune);
+    plan.held = decision.held;
+    plan.released = decision.released;
+    plan
+}
+
 /// The desired state of `environment` at `at` in the backend's terms (`Backend::canonicalize`),
 /// and what the backend holds; both reads are retried like changes.
 pub fn read_environment(
@@ -249,6 +269,8 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 environment: environment.name.clone(),
                 changes: Vec::new(),
                 kept_orphans: Vec::new(),
+                held: Vec::new(),
+                released: Vec::new(),
             },
             applied: Vec::new(),
             failed: None,
@@ -307,11 +329,11 @@ fn sync_environment(
         &settings.retry,
     )
     .map_err(anyhow::Error::new)?;
-    let plan = diff_environment(
+    let plan = plan_with_holds(
         registry,
         &environment.name,
         &desired,
-        &snapshot.flags,
+        &snapshot,
         settings.prune || config.prune,
     );
     let mut report = EnvironmentReport {
@@ -344,6 +366,19 @@ fn sync_environment(
             ),
         });
         return Ok(report);
+    }
+    // A reviewed change to a held flag reached the registry: the hold goes before the flag is
+    // synced, so a sync that stops later leaves no hold that no longer applies.
+    for hold in &plan.released {
+        let what = format!("releasing the hold of `{}`", hold.flag);
+        if let Err(error) = retrying(&settings.retry, &what, || backend.set_hold(&hold.flag, None)) {
+            report.not_applied = plan.changes.clone();
+            report.failed = Some(Failure {
+                change: None,
+                error: error_chain(&anyhow::Error::new(error).context(format!("failed {what}"))),
+            });
+            return Ok(report);
+        }
     }
     let context = ApplyContext {
         environment: environment.name.clone(),

@@ -28,13 +28,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::diff_environment(
-                    &registry,
-                    name,
-                    &desired,
-                    &snapshot.flags,
-                    prune,
-                ));
+                plans.push(crate::sync::plan_with_holds(&registry, name, &desired, &snapshot, prune));
             }
             plans
         }

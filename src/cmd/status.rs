@@ -37,12 +37,14 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
             }
             None => None,
         };
+        let holds = crate::hold::decide(&snapshot.holds, &registry);
         statuses.push(status::classify(
             &name,
             &desired,
             synced.as_ref(),
             &snapshot.flags,
             &known,
+            &holds.held,
             snapshot.last_sync.clone(),
         ));
     }
@@ -116,11 +118,16 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
         push_line(
             &mut out,
             format!(
-                "{}: {} in sync, {} pending, {} drifted ({last})",
+                "{}: {} in sync, {} pending, {} drifted{} ({last})",
                 status.environment,
                 count(status.in_sync, "flag"),
                 status.pending.len(),
-                status.drifted.len()
+                status.drifted.len(),
+                if status.held.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} held", status.held.len())
+                }
             ),
         );
         for flag in &status.pending {
@@ -142,6 +149,18 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
                     flag.flag,
                     show(flag.actual.as_ref()),
                     show(flag.desired.as_ref())
+                ),
+            );
+        }
+        for held in &status.held {
+            push_line(
+                &mut out,
+                format!(
+                    "  held     {}: {}, {} (the registry says {}; `flagops release` ends the hold)",
+                    held.status.flag,
+                    show(held.status.actual.as_ref()),
+                    crate::hold::describe(&held.hold),
+                    show(held.status.desired.as_ref())
                 ),
             );
         }

@@ -156,6 +156,9 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
         for orphan in &report.plan.kept_orphans {
             let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
         }
+        for line in crate::plan::render::hold_lines(&report.plan) {
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+        }
     }
     let failed = reports.iter().filter(|r| r.failed.is_some()).count();
     let summary = if dry_run {

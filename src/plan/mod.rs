@@ -24,6 +24,13 @@ pub struct Plan {
     /// Flags stored in the environment but gone from the registry, left alone without `--prune`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept_orphans: Vec<String>,
+    /// Flags an emergency change holds: left as the environment holds them (`crate::hold`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<crate::backends::Hold>,
+    /// Holds released because a reviewed change to their flag reached the registry; the plan
+    /// syncs those flags as usual.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<crate::backends::Hold>,
 }
 
 /// One flag's change in one environment.
@@ -146,6 +153,8 @@ pub fn diff(
         environment: environment.to_string(),
         changes,
         kept_orphans,
+        held: Vec::new(),
+        released: Vec::new(),
     }
 }
 

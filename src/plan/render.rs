@@ -10,8 +10,12 @@ use super::{Action, Plan, show};
 pub fn human(plans: &[Plan]) -> String {
     let mut out = String::new();
     for plan in plans {
+        let notes = hold_lines(plan);
         if plan.changes.is_empty() && plan.kept_orphans.is_empty() {
             let _ = writeln!(out, "{}: no changes", plan.environment);
+            for line in notes {
+                let _ = writeln!(out, "{}", escape::one_line(&line));
+            }
             continue;
         }
         let _ = writeln!(out, "{}: {}", plan.environment, count(plan.changes.len(), "change"));
@@ -22,6 +26,9 @@ pub fn human(plans: &[Plan]) -> String {
         }
         for orphan in &plan.kept_orphans {
             let line = format!("  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+            let _ = writeln!(out, "{}", escape::one_line(&line));
+        }
+        for line in notes {
             let _ = writeln!(out, "{}", escape::one_line(&line));
         }
     }
@@ -70,7 +77,24 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
                     escape::markdown_code(orphan)
                 )
             });
-            changes.chain(orphans)
+            let held = plan.held.iter().map(move |hold| {
+                format!(
+                    "| {} | {} | held | {} | {} |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(&hold.flag),
+                    escape::markdown(&show(hold.state.as_ref())),
+                    escape::markdown(&crate::hold::describe(hold))
+                )
+            });
+            let released = plan.released.iter().map(move |hold| {
+                format!(
+                    "| {} | {} | hold released | {} | |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(&hold.flag),
+                    escape::markdown(&show(hold.state.as_ref()))
+                )
+            });
+            changes.chain(orphans).chain(held).chain(released)
         })
         .collect();
     if !rows.is_empty() {
@@ -83,6 +107,26 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
         }
     }
     out
+}
+
+/// One line per flag an emergency change holds, and per hold released, unescaped:
+/// `  = name: off, held by an emergency change: ada at …: INC-1 (!42)`.
+pub fn hold_lines(plan: &Plan) -> Vec<String> {
+    let held = plan.held.iter().map(|hold| {
+        format!(
+            "  = {}: {}, {} (the registry's change to it is not merged yet; `flagops release` ends the hold)",
+            hold.flag,
+            show(hold.state.as_ref()),
+            crate::hold::describe(hold)
+        )
+    });
+    let released = plan.released.iter().map(|hold| {
+        format!(
+            "  - {}: the hold of the emergency change by {} at {} is released: a reviewed change to the flag reached the registry",
+            hold.flag, hold.by, hold.at
+        )
+    });
+    held.chain(released).collect()
 }
 
 /// `3 changes in 2 of 6 environments`, or `no changes in 6 environments`.
