@@ -165,8 +165,17 @@ pub enum Command {
     /// `default_environment` (production). Only the lines of the changed environments are
     /// rewritten; the file must still validate, or nothing is written. Prints the plan of what
     /// the change does; commit it and open a merge request as for any other change.
+    /// With `--emergency --reason TEXT`, the change is also applied to the environments at once
+    /// and held there, so that no sync reverts it until the reviewed change reaches the registry
+    /// (docs/set.md, "Break glass").
     /// Exits 1 on a refusal or an invalid result, 2 when the tool fails.
     Set(SetArgs),
+    /// Release a flag's emergency holds, so that the next sync applies the registry's state.
+    ///
+    /// Takes each environment's lock, removes the hold `set --emergency` stored, and prints what
+    /// the next sync will do for the flag there. A sync also releases a hold by itself once a
+    /// reviewed change to the flag reaches the registry.
+    Release(ReleaseArgs),
     /// Show a flag's desired state in each environment, as ChatOps's `feature get` does.
     ///
     /// Environments are chosen as for `set` (`--env NAME` or a switch such as `--staging`); with
@@ -279,12 +288,41 @@ pub struct SetArgs {
     /// The output format: text, or JSON with what changed and the plans.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// Break glass: apply the change to the environments at once (under their locks, with the
+    /// sync's retries and audit record), hold it there so that no sync reverts it until a
+    /// reviewed change to the flag reaches the registry, and edit the file for that review.
+    #[arg(long, help_heading = "Emergency")]
+    pub emergency: bool,
+    /// Why the emergency change is needed, such as `INC-123: errors`: recorded in the audit
+    /// records and the holds.
+    #[arg(long, value_name = "TEXT", help_heading = "Emergency")]
+    pub reason: Option<String>,
+    /// With `--emergency`: how long to wait for a sync that holds an environment's lock, in
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, help_heading = "Emergency")]
+    pub lock_timeout: u64,
     /// ChatOps's override of its production check, refused with an explanation.
     #[arg(long, hide = true)]
     pub ignore_production_check: bool,
     /// ChatOps's override of its consistency check, refused with an explanation.
     #[arg(long, hide = true)]
     pub ignore_feature_flag_consistency_check: bool,
+}
+
+/// Arguments of `flagops release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The flag's name.
+    pub name: String,
+    /// An environment by name (repeatable); by default every environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// How long to wait for a sync that holds an environment's lock, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_timeout: u64,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 /// Arguments of `flagops get`.

@@ -15,6 +15,7 @@ mod cmd;
 pub mod config;
 pub mod diagnostic;
 pub mod edit;
+pub mod emergency;
 pub mod escape;
 pub mod eval;
 pub mod graph;

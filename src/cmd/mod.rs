@@ -1,6 +1,7 @@
 //! Thin command wrappers: each turns its `cli` arguments into plain inputs, calls the library
 //! and prints. Only this module and `cli` know clap.
 
+mod emergency;
 mod eval;
 mod history;
 mod import;
@@ -61,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Test(args) => test::run(&workspace(config.as_deref())?, args),
         Command::Stale(args) => rollout::stale(&workspace(config.as_deref())?, args),
         Command::Set(args) => set::run(&workspace(config.as_deref())?, args),
+        Command::Release(args) => emergency::release(&workspace(config.as_deref())?, args),
         Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
     }
 }

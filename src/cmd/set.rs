@@ -28,7 +28,7 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-fn refused(message: impl Into<String>) -> anyhow::Error {
+pub(super) fn refused(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Refused(message.into()))
 }
 
@@ -160,6 +160,7 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             "`--ignore-feature-flag-consistency-check` is a ChatOps option flagops does not take\nhelp: the consistency check is the `promotion-order` policy, which the result must pass; record an exception under `overrides:` in the flag file",
         ));
     }
+    super::emergency::check_request(args.emergency, args.reason.as_deref()).map_err(refused)?;
     let (actors, groups) = scope(config, &args)?;
     let request = match (args.delete, args.value.clone()) {
         (true, Some(value)) => {
@@ -231,6 +232,11 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
         notes.push_str(&format!("`{name}` is already {state} in {environment}\n"));
     }
     if changes.is_empty() {
+        if args.emergency {
+            return Err(refused(format!(
+                "{notes}the registry already sets this, so there is no emergency change to make\nhelp: `flagops sync` applies the registry's state (with `--override-freeze \"REASON\"` inside a change freeze)"
+            )));
+        }
         if json {
             let report = SetReport {
                 flag: &name,
@@ -287,6 +293,19 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Failure);
         }
     };
+
+    if args.emergency {
+        let edit = super::emergency::Edit {
+            name: &name,
+            shown: &shown,
+            target: &target,
+            original: &original,
+            changes: &changes,
+            unchanged: &unchanged,
+            notes: &notes,
+        };
+        return super::emergency::set(workspace, &registry, &edit, &args);
+    }
 
     // What the change does: the desired state before and after, as `plan --base` compares.
     let at = jiff::Timestamp::now();
@@ -355,7 +374,7 @@ fn writable_path(workspace: &Workspace, config: &Config, path: &Path) -> anyhow:
 }
 
 /// Replaces the file through a temporary file and a rename, keeping its permissions.
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     let permissions = std::fs::symlink_metadata(path)
         .with_context(|| format!("failed to read `{}`", path.display()))?
         .permissions();
