@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod deps;
 mod docs;
+mod emergency;
 mod eval;
 mod fake_gitlab;
 mod flipper_oracle;
