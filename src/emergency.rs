@@ -93,7 +93,10 @@ pub fn apply(
     let now = jiff::Timestamp::now();
     let mut outcomes = Vec::new();
     for (environment, state) in states {
-        let freeze = registry.config.freeze_at(environment, now).map(|window| window.name.clone());
+        let freeze = registry
+            .config
+            .freeze_at(environment, now)
+            .map(|window| window.name.clone());
         let mut outcome = EnvironmentOutcome {
             environment: environment.clone(),
             applied: None,
@@ -246,9 +249,11 @@ pub fn release(
                 .map_err(anyhow::Error::new)?;
         let hold = snapshot.holds.remove(flag);
         if hold.is_some() {
-            retrying(&settings.retry, &format!("releasing `{flag}` in `{environment}`"), || {
-                backend.set_hold(flag, None)
-            })
+            retrying(
+                &settings.retry,
+                &format!("releasing `{flag}` in `{environment}`"),
+                || backend.set_hold(flag, None),
+            )
             .map_err(anyhow::Error::new)?;
         }
         let prune = config.prune;

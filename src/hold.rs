@@ -98,7 +98,10 @@ pub fn fingerprint_for(existing: Option<&Hold>, at_hand: &str) -> String {
 
 /// `held by an emergency change: ada at 2026-01-02T03:04:05Z: INC-123: errors (!42)`.
 pub fn describe(hold: &Hold) -> String {
-    let mut text = format!("held by an emergency change: {} at {}: {}", hold.by, hold.at, hold.reason);
+    let mut text = format!(
+        "held by an emergency change: {} at {}: {}",
+        hold.by, hold.at, hold.reason
+    );
     if let Some(merge_request) = &hold.merge_request {
         text.push_str(&format!(" ({merge_request})"));
     }

@@ -157,7 +157,10 @@ mod tests {
         // The same flag under an emergency hold is held, not drifted.
         let status = classify("e", &desired, Some(&synced), &actual, &known, &[held], None);
         assert_eq!(names(&status.drifted), Vec::<String>::new());
-        assert_eq!(status.held.iter().map(|h| h.status.flag.clone()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            status.held.iter().map(|h| h.status.flag.clone()).collect::<Vec<_>>(),
+            ["b"]
+        );
         assert!(!status.is_clean());
     }
 }

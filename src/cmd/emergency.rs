@@ -57,7 +57,12 @@ pub(super) fn check_request(emergency: bool, reason: Option<&str>) -> Result<(),
 
 /// Applies the edited flag's change to the named environments at once and holds it; keeps the
 /// file edit when at least one environment took the change, and puts the file back otherwise.
-pub(super) fn set(workspace: &Workspace, before: &Registry, edit: &Edit<'_>, args: &SetArgs) -> anyhow::Result<ExitStatus> {
+pub(super) fn set(
+    workspace: &Workspace,
+    before: &Registry,
+    edit: &Edit<'_>,
+    args: &SetArgs,
+) -> anyhow::Result<ExitStatus> {
     let reason = args.reason.clone().unwrap_or_default();
     let settings = Settings {
         by: crate::history::identity(&workspace.root),
@@ -118,7 +123,11 @@ fn human(edit: &Edit<'_>, outcomes: &[EnvironmentOutcome], written: bool) -> Str
                 }
             }
             (None, Some(change), _) => {
-                let _ = writeln!(out, "  {environment}: applied {}", crate::escape::one_line(&change.to_string()));
+                let _ = writeln!(
+                    out,
+                    "  {environment}: applied {}",
+                    crate::escape::one_line(&change.to_string())
+                );
             }
             (None, None, hold) => {
                 let state = show(hold.as_ref().and_then(|hold| hold.state.as_ref()));
@@ -126,7 +135,10 @@ fn human(edit: &Edit<'_>, outcomes: &[EnvironmentOutcome], written: bool) -> Str
             }
         }
         if let Some(window) = &outcome.freeze {
-            let _ = writeln!(out, "    inside the change freeze `{window}`: applied anyway, as an emergency");
+            let _ = writeln!(
+                out,
+                "    inside the change freeze `{window}`: applied anyway, as an emergency"
+            );
         }
         if let Some(hold) = &outcome.hold {
             let _ = writeln!(

@@ -28,7 +28,9 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::plan_with_holds(&registry, name, &desired, &snapshot, prune));
+                plans.push(crate::sync::plan_with_holds(
+                    &registry, name, &desired, &snapshot, prune,
+                ));
             }
             plans
         }

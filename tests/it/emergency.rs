@@ -68,7 +68,11 @@ fn emergency_applies_at_once_and_records_the_reason() {
     assert_eq!(hold["state"], json!(false));
     assert_eq!(hold["reason"], "INC-123: errors");
     assert_eq!(hold["fingerprint"].as_str().unwrap().len(), 64);
-    assert!(registry.read(FILE).contains("  production: false\n"), "{}", registry.read(FILE));
+    assert!(
+        registry.read(FILE).contains("  production: false\n"),
+        "{}",
+        registry.read(FILE)
+    );
     assert!(done.stdout.contains("production: applied"), "{}", done.stdout);
     assert!(done.stdout.contains("held by an emergency change"), "{}", done.stdout);
     assert!(done.stdout.contains("next: commit the change"), "{}", done.stdout);
@@ -93,7 +97,8 @@ fn a_scheduled_sync_does_not_revert_a_held_flag() {
     assert_eq!(synced.code, 0, "{synced:?}");
     assert!(synced.stdout.contains("in sync, nothing to do"), "{}", synced.stdout);
     assert!(
-        synced.stdout.contains("= em: false, held by an emergency change:") && synced.stdout.contains("INC-123: errors"),
+        synced.stdout.contains("= em: false, held by an emergency change:")
+            && synced.stdout.contains("INC-123: errors"),
         "{}",
         synced.stdout
     );
@@ -112,7 +117,12 @@ fn a_scheduled_sync_does_not_revert_a_held_flag() {
     assert_eq!(statuses[0]["held"][0]["hold"]["reason"], "INC-123: errors");
     let text = registry.run(&["status", "--env", "production", "--exit-code"]);
     assert_eq!(text.code, 1, "a held flag is not clean: {text:?}");
-    assert!(text.stdout.contains("  held     em: false, held by an emergency change"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("  held     em: false, held by an emergency change"),
+        "{}",
+        text.stdout
+    );
 }
 
 // Once the emergency's edit is merged, the next sync releases the hold, applies nothing, and the
@@ -129,8 +139,16 @@ fn merging_the_emergency_edit_releases_the_hold() {
 
     let synced = registry.run(&["sync", "--env", "production"]);
     assert_eq!(synced.code, 0, "{synced:?}");
-    assert!(synced.stdout.contains("production: in sync, nothing to do"), "{}", synced.stdout);
-    assert!(synced.stdout.contains("- em: the hold of the emergency change"), "{}", synced.stdout);
+    assert!(
+        synced.stdout.contains("production: in sync, nothing to do"),
+        "{}",
+        synced.stdout
+    );
+    assert!(
+        synced.stdout.contains("- em: the hold of the emergency change"),
+        "{}",
+        synced.stdout
+    );
     assert_eq!(holds(&registry), Value::Null);
     assert_eq!(production(&registry), json!(false));
     let status = registry.run(&["status", "--env", "production", "--exit-code"]);
@@ -145,7 +163,9 @@ fn another_reviewed_change_releases_the_hold() {
     let registry = registry();
     assert_eq!(emergency(&registry, &["false"], "INC-123: errors").code, 0);
     as_on_default_branch(&registry);
-    let text = registry.read(FILE).replace("A flag for tests.", "A flag for tests, reviewed.");
+    let text = registry
+        .read(FILE)
+        .replace("A flag for tests.", "A flag for tests, reviewed.");
     registry.write(FILE, text);
     registry.commit("Describe em better");
 
@@ -172,7 +192,11 @@ fn two_emergency_changes_to_one_flag() {
     assert_eq!(hold["state"], json!({"percentage_of_actors": 25}));
     assert_eq!(hold["fingerprint"], first["fingerprint"], "the definition git has");
     assert_eq!(production(&registry), json!({"percentage_of_actors": 25}));
-    let reasons: Vec<Value> = registry.audit("production").iter().map(|r| r["reason"].clone()).collect();
+    let reasons: Vec<Value> = registry
+        .audit("production")
+        .iter()
+        .map(|r| r["reason"].clone())
+        .collect();
     assert_eq!(
         reasons,
         [Value::Null, json!("INC-123: errors"), json!("INC-124: half of it back")]
@@ -220,7 +244,11 @@ fn an_emergency_waits_for_the_lock() {
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("waiting for the lock"), "{line}");
     assert!(line.contains("pid 7 on host ci-1"), "{line}");
-    assert_eq!(production(&registry), json!({"percentage_of_actors": 10}), "applied under the lock");
+    assert_eq!(
+        production(&registry),
+        json!({"percentage_of_actors": 10}),
+        "applied under the lock"
+    );
     assert_eq!(holds(&registry), Value::Null);
 
     drop(held);
@@ -237,11 +265,19 @@ fn emergency_without_reason_is_refused() {
     let before = registry.read(FILE);
     let refused = registry.run(&["set", "em", "false", "--production", "--emergency"]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("`--emergency` needs `--reason TEXT`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("`--emergency` needs `--reason TEXT`"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("help: "), "{}", refused.stderr);
     let stray = registry.run(&["set", "em", "false", "--production", "--reason", "why"]);
     assert_eq!(stray.code, 1, "{stray:?}");
-    assert!(stray.stderr.contains("`--reason` goes with `--emergency`"), "{}", stray.stderr);
+    assert!(
+        stray.stderr.contains("`--reason` goes with `--emergency`"),
+        "{}",
+        stray.stderr
+    );
     assert_eq!(registry.read(FILE), before);
     assert_eq!(production(&registry), json!({"percentage_of_actors": 10}));
     assert_eq!(registry.audit("production").len(), 1);
