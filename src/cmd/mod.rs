@@ -1,6 +1,7 @@
 //! Thin command wrappers: each turns its `cli` arguments into plain inputs, calls the library
 //! and prints. Only this module and `cli` know clap.
 
+mod adopt;
 mod eval;
 mod history;
 mod import;
@@ -8,6 +9,7 @@ mod new;
 mod plan;
 mod rollout;
 mod set;
+mod show;
 mod site;
 mod status;
 mod sync;
@@ -63,6 +65,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Stale(args) => rollout::stale(&workspace(config.as_deref())?, args),
         Command::Set(args) => set::run(&workspace(config.as_deref())?, args),
         Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
+        Command::Show(args) => show::run(&workspace(config.as_deref())?, args),
+        Command::Adopt(args) => adopt::run(&workspace(config.as_deref())?, args),
     }
 }
 
