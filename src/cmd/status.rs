@@ -38,8 +38,6 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
 pub(super) struct Observed {
     /// The backend, opened read-only.
     pub(super) backend: Box<dyn Backend>,
-    /// The registry's desired state, in the backend's terms (`Backend::canonicalize`).
-    pub(super) desired: EnvironmentState,
     /// What the backend holds.
     pub(super) actual: EnvironmentState,
     /// How the two compare, with what the last sync left.
@@ -89,7 +87,6 @@ pub(super) fn observe(
     );
     Ok(Observed {
         backend,
-        desired,
         actual: snapshot.flags,
         status,
     })
