@@ -103,16 +103,14 @@ pub(super) fn adopt(workspace: &Workspace, args: &AdoptArgs) -> anyhow::Result<O
         let mut observed = super::status::observe(workspace, &registry, head.as_deref(), environment, at)?;
         for orphan in observed.status.orphans.iter().filter(|orphan| wanted(orphan)) {
             orphans.push(orphan.clone());
-            let note = format!(
-                "`{orphan}` in {environment} has no flag file, so there is nothing to adopt it into\nhelp: write its file with `flagops new` or `flagops import gitlab`, then adopt its state"
-            );
+            let reason = "it has no flag file, so there is nothing to adopt its state into\nhelp: write its file with `flagops new` or `flagops import gitlab`, then adopt its state";
             if names.is_empty() {
-                notes.push(format!("note: {note}"));
+                notes.push(format!("note: `{orphan}` in {environment}: {reason}"));
             } else {
                 refused.push(Refusal {
                     flag: orphan.clone(),
                     environment: environment.clone(),
-                    reason: note,
+                    reason: reason.to_string(),
                 });
             }
         }
