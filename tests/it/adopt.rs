@@ -301,3 +301,61 @@ fn adopt_refuses_unknown_flags_and_environments() {
         environment.stderr
     );
 }
+
+// GitLab lists actors by Flipper id (`Project:42`) and flagops shows them as the API names them
+// (`project:group/app`): an adopted actor is written by that name, an actor the file already
+// names by id (`278964`) keeps its spelling, and an actor GitLab cannot name is refused.
+#[test]
+fn adopt_writes_gitlab_actors_as_the_file_names_them() {
+    use crate::fake_gitlab::{FakeGitlab, TOKEN};
+    use crate::gitlab::TOKEN_ENV;
+
+    let production = FakeGitlab::start();
+    let registry = crate::gitlab::registry(&[("production", &production)], 10);
+    let run = |args: &[&str]| registry.run_with_env(args, &[(TOKEN_ENV, TOKEN), ("NO_PROXY", "127.0.0.1")]);
+    let actors = |ids: &str| flag("cohort", &format!("environments:\n  production:\n    actors:\n{ids}"));
+    registry.write(
+        "flags/wip/cohort.yml",
+        actors("      project:\n        - 278964\n        - gitlab-org/gitlab-foss\n      user:\n        - alice\n"),
+    );
+    assert_eq!(run(&["sync"]).code, 0);
+    {
+        let mut world = production.world();
+        let cohort = world.features.get_mut("cohort").unwrap();
+        cohort.actors.remove("Project:13083");
+        cohort.actors.insert("Project:42".into());
+        cohort.actors.insert("User:2".into());
+    }
+    let adopt = run(&["adopt", "cohort"]);
+    assert_eq!(adopt.code, 0, "{adopt:?}");
+    assert_eq!(
+        registry.read("flags/wip/cohort.yml"),
+        actors("      project:\n        - 278964\n        - group/app\n      user:\n        - alice\n        - bob\n")
+    );
+    let status = run(&["status", "--exit-code"]);
+    assert_eq!(status.code, 0, "{status:?}");
+
+    production
+        .world()
+        .features
+        .get_mut("cohort")
+        .unwrap()
+        .actors
+        .insert("Project:999999".into());
+    let before = flag_files(&registry);
+    let refused = run(&["adopt"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stdout
+            .contains("refused: `cohort` in production: a flag file cannot name what production holds"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("help: set `environments.production` by hand"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(flag_files(&registry), before);
+}
