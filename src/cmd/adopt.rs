@@ -326,6 +326,7 @@ fn message(adopted: &[Adopted]) -> String {
         return String::new();
     }
     let mut flags: Vec<&str> = adopted.iter().map(|entry| entry.flag.as_str()).collect();
+    flags.sort_unstable();
     flags.dedup();
     let mut environments: Vec<&str> = Vec::new();
     for entry in adopted {
