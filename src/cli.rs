@@ -31,7 +31,10 @@ fn switch_id(switch: &str) -> String {
     format!("environment switch {switch}")
 }
 
-/// Parses `args` as `Cli`, with `set` and `get` also taking the environment switches of
+/// The commands that take the environment switches of `flagops.yml`.
+pub const SWITCH_COMMANDS: &[&str] = &["set", "get", "show", "adopt"];
+
+/// Parses `args` as `Cli`, with the `SWITCH_COMMANDS` also taking the environment switches of
 /// `flagops.yml`: `(switch, environment)` pairs, `--production` naming `production`.
 ///
 /// A switch is added as a flag of its own, so clap lists it in `--help`, suggests it for a typo
@@ -40,7 +43,7 @@ fn switch_id(switch: &str) -> String {
 /// Exits as clap does (usage errors with 2) when the line cannot be parsed.
 pub fn parse_with_switches(args: Vec<OsString>, switches: &[(String, String)]) -> Cli {
     let mut command = Cli::command();
-    for name in ["set", "get"] {
+    for name in SWITCH_COMMANDS {
         command = command.mut_subcommand(name, |mut sub| {
             for (switch, environment) in switches {
                 let taken = sub
@@ -70,6 +73,8 @@ pub fn parse_with_switches(args: Vec<OsString>, switches: &[(String, String)]) -
         match &mut cli.command {
             Command::Set(args) => args.environments.extend(chosen),
             Command::Get(args) => args.environments.extend(chosen),
+            Command::Show(args) => args.environments.extend(chosen),
+            Command::Adopt(args) => args.environments.extend(chosen),
             _ => {}
         }
     }
@@ -183,6 +188,76 @@ pub enum Command {
     ///
     ///   flagops get my_flag --staging --production
     Get(GetArgs),
+    /// Show everything about a flag on one screen: its definition, its desired and actual state
+    /// in every environment side by side, its rollout plan, its last changes and who requires it.
+    ///
+    /// Each environment's backend is read read-only, as `status` reads it: a state that differs
+    /// from the registry is marked `pending` (changed in git, not synced yet) or `drifted`
+    /// (changed outside git); an environment whose backend cannot be read is shown as unreadable
+    /// with the reason. Environments are chosen as for `get` (`--env NAME` or a switch such as
+    /// `--production`); with none, every environment is shown:
+    ///
+    ///   flagops show my_flag --staging --production
+    ///
+    /// Exits 1 for an unknown flag or environment, 2 when the tool fails.
+    Show(ShowArgs),
+    /// Turn drift into file edits: write what the environments hold into the flag files,
+    /// instead of letting the next sync revert it.
+    ///
+    /// For each environment (`--env NAME` or a switch; by default all) and flag (NAME; by
+    /// default all) that `status` reports as drifted, sets `environments.<env>` in the flag's
+    /// file to the state the backend holds, rewriting only those lines, so that the registry's
+    /// desired state equals it and `status` is clean once the change is merged:
+    ///
+    ///   flagops adopt my_flag --production
+    ///
+    /// Pending changes (changed in git, not synced yet) are never adopted. Refused, and nothing
+    /// written: a flag whose due rollout step sets the environment (edit the rollout plan), a
+    /// flag the backend holds that has no file (`flagops import` or `new`), a state the file
+    /// cannot spell (an opt-out, an actor GitLab cannot name). The result must validate, or
+    /// every file is put back. Prints the files edited and the plan of the change; commit it and
+    /// open a merge request as for any other change. `--dry-run` writes nothing.
+    /// Exits 1 on a refusal or an invalid result, 2 when the tool fails.
+    Adopt(AdoptArgs),
+}
+
+/// Arguments of `flagops show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The flag's name (surrounding backticks, which chat clients add, are removed).
+    pub name: String,
+    /// An environment by name (repeatable), as well as or instead of its switch; by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// Describe this time (RFC 3339) instead of now: the desired state and the rollout plan's
+    /// position.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// How many of the last changes to show.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub changes: usize,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The flags to adopt (surrounding backticks are removed); by default every drifted flag.
+    pub names: Vec<String>,
+    /// An environment by name (repeatable), as well as or instead of its switch; by default all.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// Compare with the desired state at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Print what would be edited and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The output format: text, or JSON with the files edited, the message and the plans.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 /// Arguments of `flagops rollout`.

@@ -62,10 +62,13 @@ impl From<ExitStatus> for ExitCode {
 }
 
 /// Parses the process's command line, with the environment switches `flagops.yml` declares
-/// (read only for `set` and `get`).
+/// (read only for the commands that take them, `cli::SWITCH_COMMANDS`).
 pub fn parse_cli() -> cli::Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let switches = if args.iter().any(|arg| arg == "set" || arg == "get") {
+    let switches = if args
+        .iter()
+        .any(|arg| cli::SWITCH_COMMANDS.iter().any(|command| arg == command))
+    {
         cmd::environment_switches(&args)
     } else {
         Vec::new()

@@ -77,6 +77,72 @@ impl Stored {
     }
 }
 
+/// The state a flag file writes for `stored`, spelled as `current` (the file's state) spells it
+/// where it can: an actor of `current` that is one of `stored`'s, as written or once `canonical`
+/// puts it in the backend's terms, keeps its spelling and its place, and so does a group; the
+/// others follow in order, as `stored` spells them.
+pub fn file_state(
+    stored: &Stored,
+    current: Option<&model::State>,
+    canonical: &mut dyn FnMut(&Actor) -> Option<Actor>,
+) -> model::State {
+    let gates = match stored {
+        Stored::Boolean(on) => return model::State::Boolean(*on),
+        Stored::Gates(gates) => gates,
+    };
+    let written = match current {
+        Some(model::State::Gates(written)) => Some(written),
+        _ => None,
+    };
+    let mut left: BTreeSet<&Actor> = gates.actors.iter().collect();
+    let mut actors: BTreeMap<String, Vec<model::ActorId>> = BTreeMap::new();
+    for (kind, ids) in written.map(|written| &written.actors).into_iter().flatten() {
+        for id in ids {
+            let actor = Actor {
+                kind: kind.clone(),
+                id: id.0.clone(),
+            };
+            let same = if left.contains(&actor) {
+                Some(actor)
+            } else {
+                canonical(&actor).filter(|found| left.contains(found))
+            };
+            if let Some(same) = same {
+                left.remove(&same);
+                actors.entry(kind.clone()).or_default().push(id.clone());
+            }
+        }
+    }
+    for actor in left {
+        actors
+            .entry(actor.kind.clone())
+            .or_default()
+            .push(model::ActorId(actor.id.clone()));
+    }
+    let mut groups: Vec<String> = written
+        .map(|written| {
+            written
+                .groups
+                .iter()
+                .filter(|group| gates.groups.contains(*group))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    for group in &gates.groups {
+        if !groups.contains(group) {
+            groups.push(group.clone());
+        }
+    }
+    let percentage = |thousandths: u32| f64::from(thousandths) / 1000.0;
+    model::State::Gates(model::Gates {
+        percentage_of_actors: gates.percentage_of_actors.map(percentage),
+        percentage_of_time: gates.percentage_of_time.map(percentage),
+        actors,
+        groups,
+    })
+}
+
 impl GateSet {
     /// Whether no gate is open: Flipper's `off` state.
     pub fn is_empty(&self) -> bool {

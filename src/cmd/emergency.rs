@@ -1,7 +1,6 @@
 //! `flagops set ... --emergency` (break glass) and `flagops release`.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,8 +17,8 @@ use crate::state::Stored;
 pub(super) struct Edit<'a> {
     pub(super) name: &'a str,
     pub(super) shown: &'a str,
-    pub(super) target: &'a Path,
-    pub(super) original: &'a str,
+    /// The edit as written, put back when no environment took the change.
+    pub(super) written: &'a [super::write::Edit],
     pub(super) changes: &'a [(String, Option<State>, Option<State>)],
     pub(super) unchanged: &'a [String],
     pub(super) notes: &'a str,
@@ -90,7 +89,7 @@ pub(super) fn set(
     let applied = outcomes.iter().filter(|outcome| outcome.succeeded()).count();
     let written = applied > 0;
     if !written {
-        super::set::write(edit.target, edit.original)?;
+        super::write::put_back(workspace, &before.config, edit.written)?;
     }
     if args.format == ReportFormat::Json {
         let report = EmergencyReport {

@@ -22,40 +22,40 @@ pub(super) fn run(workspace: &Workspace, args: HistoryArgs) -> anyhow::Result<Ex
     }
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&events)? + "\n",
-        ReportFormat::Human => {
-            let repository = config
-                .site
-                .repository_url
-                .as_deref()
-                .map(|url| url.trim_end_matches('/'));
-            let mut out = String::new();
-            let mut last_commit = "";
-            for event in &events {
-                if event.commit != last_commit {
-                    let time = jiff::Timestamp::from_second(event.time)
-                        .map(|t| t.to_string())
-                        .unwrap_or_default();
-                    let reference = match (event.merge_request, repository) {
-                        (Some(number), Some(url)) => format!(" ({url}/-/merge_requests/{number})"),
-                        (Some(number), None) => format!(" (!{number})"),
-                        _ => String::new(),
-                    };
-                    // Author names and titles come from commits: each stays on its line.
-                    let short: String = event.commit.chars().take(12).collect();
-                    let _ = writeln!(
-                        out,
-                        "{} {time} {}\n  {}{reference}",
-                        escape::one_line(&short),
-                        escape::one_line(&event.author),
-                        escape::one_line(&event.title)
-                    );
-                    last_commit = &event.commit;
-                }
-                let _ = writeln!(out, "    {}", escape::one_line(&event.text));
-            }
-            out
-        }
+        ReportFormat::Human => human(&events, config.site.repository_url.as_deref()),
     };
     super::print(&text)?;
     Ok(ExitStatus::Success)
+}
+
+/// Events grouped by commit: the commit, its time and author, its title and merge request (a
+/// link when `repository_url` is known), then each event.
+pub(super) fn human(events: &[&Event], repository_url: Option<&str>) -> String {
+    let repository = repository_url.map(|url| url.trim_end_matches('/'));
+    let mut out = String::new();
+    let mut last_commit = "";
+    for event in events {
+        if event.commit != last_commit {
+            let time = jiff::Timestamp::from_second(event.time)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let reference = match (event.merge_request, repository) {
+                (Some(number), Some(url)) => format!(" ({url}/-/merge_requests/{number})"),
+                (Some(number), None) => format!(" (!{number})"),
+                _ => String::new(),
+            };
+            // Author names and titles come from commits: each stays on its line.
+            let short: String = event.commit.chars().take(12).collect();
+            let _ = writeln!(
+                out,
+                "{} {time} {}\n  {}{reference}",
+                escape::one_line(&short),
+                escape::one_line(&event.author),
+                escape::one_line(&event.title)
+            );
+            last_commit = &event.commit;
+        }
+        let _ = writeln!(out, "    {}", escape::one_line(&event.text));
+    }
+    out
 }

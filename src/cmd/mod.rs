@@ -1,6 +1,7 @@
 //! Thin command wrappers: each turns its `cli` arguments into plain inputs, calls the library
 //! and prints. Only this module and `cli` know clap.
 
+mod adopt;
 mod emergency;
 mod eval;
 mod history;
@@ -9,11 +10,13 @@ mod new;
 mod plan;
 mod rollout;
 mod set;
+mod show;
 mod site;
 mod status;
 mod sync;
 mod test;
 mod validate;
+mod write;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,6 +67,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Set(args) => set::run(&workspace(config.as_deref())?, args),
         Command::Release(args) => emergency::release(&workspace(config.as_deref())?, args),
         Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
+        Command::Show(args) => show::run(&workspace(config.as_deref())?, args),
+        Command::Adopt(args) => adopt::run(&workspace(config.as_deref())?, args),
     }
 }
 
@@ -214,5 +219,63 @@ fn find_flag<'a>(registry: &'a crate::model::Registry, name: &str) -> anyhow::Re
     match closest {
         Some((_, close)) => anyhow::bail!("no flag named `{name}`\nhelp: did you mean `{close}`?"),
         None => anyhow::bail!("no flag named `{name}` in this registry"),
+    }
+}
+
+/// Bad input on the command line: printed as an error, exit code 1, nothing changed.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A refusal: `finish` prints it and exits 1.
+fn refused(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Refused(message.into()))
+}
+
+/// Prints a refusal and maps it to exit code 1; other errors stay failures.
+fn finish(outcome: anyhow::Result<ExitStatus>) -> anyhow::Result<ExitStatus> {
+    match outcome {
+        Err(error) if error.downcast_ref::<Refused>().is_some() => {
+            eprintln!("{}", crate::escape::shown(&format!("error: {error}")));
+            Ok(ExitStatus::Failure)
+        }
+        other => other,
+    }
+}
+
+/// The environments named by `--env` and by switches, in promotion order; `fallback` when none.
+/// An unknown environment is a refusal.
+fn named_environments(
+    registry: &crate::model::Registry,
+    named: Vec<String>,
+    fallback: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if named.is_empty()
+        && let Some(missing) = fallback.iter().find(|name| registry.config.environment(name).is_none())
+    {
+        return Err(refused(format!(
+            "no environment is named, and the `default_environment` `{missing}` is not in flagops.yml\nhelp: name one with `--env NAME` or its switch, or set `default_environment`"
+        )));
+    }
+    let wanted = if named.is_empty() { fallback.to_vec() } else { named };
+    select_environments(registry, &wanted).map_err(|error| refused(format!("{error:#}")))
+}
+
+/// The flag's file, found by the flag's name wherever it sits; an unknown name is a refusal
+/// that suggests the closest one.
+fn flag_file<'a>(registry: &'a crate::model::Registry, name: &str) -> anyhow::Result<&'a crate::model::FlagFile> {
+    match registry.flags.iter().find(|file| file.flag.name == name) {
+        Some(file) => Ok(file),
+        None => match find_flag(registry, name) {
+            Err(error) => Err(refused(format!("{error:#}"))),
+            Ok(_) => unreachable!("the flag was not found above"),
+        },
     }
 }

@@ -29,8 +29,9 @@ struct StepView {
     frozen: Vec<(String, String)>,
 }
 
+/// A flag's rollout plan at a time, as `rollout` and `show` print it.
 #[derive(Serialize)]
-struct RolloutView {
+pub(super) struct RolloutView {
     flag: String,
     at: String,
     steps: Vec<StepView>,
@@ -58,7 +59,8 @@ pub(super) fn rollout(workspace: &Workspace, args: RolloutArgs) -> anyhow::Resul
     Ok(ExitStatus::Success)
 }
 
-fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> RolloutView {
+/// Where `flag`'s rollout plan stands at `at`.
+pub(super) fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> RolloutView {
     let progress = progress(flag, at);
     let steps = flag
         .rollout
@@ -132,6 +134,20 @@ fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> RolloutView {
 fn human(view: &RolloutView) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} at {}", view.flag, view.at);
+    out.push_str(&steps_human(view));
+    out.push_str("desired now:\n");
+    for (environment, state) in &view.desired {
+        let _ = writeln!(out, "  {environment}: {state}");
+    }
+    for (policy, reason) in &view.overrides {
+        let _ = writeln!(out, "override of {policy}: {reason}");
+    }
+    out
+}
+
+/// The plan's steps, each done, current, next or pending, and when the next is due.
+pub(super) fn steps_human(view: &RolloutView) -> String {
+    let mut out = String::new();
     if view.steps.is_empty() {
         out.push_str("no rollout plan: the state is the one under `environments`\n");
     }
@@ -167,13 +183,6 @@ fn human(view: &RolloutView) -> String {
         }
         None if !view.steps.is_empty() => out.push_str("next: none, the plan is complete\n"),
         None => {}
-    }
-    out.push_str("desired now:\n");
-    for (environment, state) in &view.desired {
-        let _ = writeln!(out, "  {environment}: {state}");
-    }
-    for (policy, reason) in &view.overrides {
-        let _ = writeln!(out, "override of {policy}: {reason}");
     }
     out
 }

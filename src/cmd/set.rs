@@ -1,10 +1,6 @@
 //! `flagops set` and `flagops get`: ChatOps's `feature set`, `feature delete` and `feature get`
 //! on the registry's files.
 
-use std::fmt;
-use std::path::Path;
-
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::ExitStatus;
@@ -12,60 +8,8 @@ use crate::chatops::{self, PercentageOf, Request};
 use crate::cli::{GetArgs, ReportFormat, SetArgs};
 use crate::config::Config;
 use crate::load::{self, LoadOptions, Workspace};
-use crate::model::{FlagFile, Registry};
 use crate::plan::Plan;
 use crate::state::Stored;
-
-/// Bad input on the command line: printed as an error, exit code 1, nothing changed.
-#[derive(Debug)]
-struct Refused(String);
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Refused {}
-
-pub(super) fn refused(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Refused(message.into()))
-}
-
-/// Prints a refusal and maps it to exit code 1; other errors stay failures.
-fn finish(outcome: anyhow::Result<ExitStatus>) -> anyhow::Result<ExitStatus> {
-    match outcome {
-        Err(error) if error.downcast_ref::<Refused>().is_some() => {
-            eprintln!("{}", crate::escape::shown(&format!("error: {error}")));
-            Ok(ExitStatus::Failure)
-        }
-        other => other,
-    }
-}
-
-/// The environments named by `--env` and by switches, in promotion order; `fallback` when none.
-fn environments(registry: &Registry, named: Vec<String>, fallback: &[String]) -> anyhow::Result<Vec<String>> {
-    if named.is_empty()
-        && let Some(missing) = fallback.iter().find(|name| registry.config.environment(name).is_none())
-    {
-        return Err(refused(format!(
-            "no environment is named, and the `default_environment` `{missing}` is not in flagops.yml\nhelp: name one with `--env NAME` or its switch, or set `default_environment`"
-        )));
-    }
-    let wanted = if named.is_empty() { fallback.to_vec() } else { named };
-    super::select_environments(registry, &wanted).map_err(|error| refused(format!("{error:#}")))
-}
-
-/// The flag's file, found by the flag's name wherever it sits.
-fn flag_file<'a>(registry: &'a Registry, name: &str) -> anyhow::Result<&'a FlagFile> {
-    match registry.flags.iter().find(|file| file.flag.name == name) {
-        Some(file) => Ok(file),
-        None => match super::find_flag(registry, name) {
-            Err(error) => Err(refused(format!("{error:#}"))),
-            Ok(_) => unreachable!("the flag was not found above"),
-        },
-    }
-}
 
 /// Actors as `(kind, id)` and feature groups.
 type Scope = (Vec<(String, String)>, Vec<String>);
@@ -87,7 +31,7 @@ fn scope(config: &Config, args: &SetArgs) -> anyhow::Result<Scope> {
                 .iter()
                 .find(|(_, kind)| kind.api_param.as_deref() == Some(option))
             else {
-                return Err(refused(format!(
+                return Err(super::refused(format!(
                     "`--{option}` names no actor kind: no kind under `actor_kinds` in flagops.yml has `api_param: {option}`"
                 )));
             };
@@ -105,12 +49,12 @@ fn split(option: &str, lists: &[String]) -> anyhow::Result<Vec<String>> {
         for item in list.split(',') {
             let item = item.trim();
             if item.is_empty() {
-                return Err(refused(format!(
+                return Err(super::refused(format!(
                     "`--{option}` holds an empty item\nhelp: separate items with single commas, such as `--{option}=a,b`"
                 )));
             }
             if item.chars().any(char::is_control) {
-                return Err(refused(format!(
+                return Err(super::refused(format!(
                     "`--{option}` holds a control character: `{}`",
                     item.escape_debug()
                 )));
@@ -141,7 +85,7 @@ struct SetReport<'a> {
 }
 
 pub(super) fn run(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
-    finish(set(workspace, args))
+    super::finish(set(workspace, args))
 }
 
 fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
@@ -151,39 +95,39 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     let config = &registry.config;
     let name = args.name.trim_matches('`').to_string();
     if args.ignore_production_check {
-        return Err(refused(
+        return Err(super::refused(
             "`--ignore-production-check` is a ChatOps option flagops does not take\nhelp: flagops runs no production check: the change is reviewed in its merge request, and change freezes are `policies.freeze_windows` in flagops.yml",
         ));
     }
     if args.ignore_feature_flag_consistency_check {
-        return Err(refused(
+        return Err(super::refused(
             "`--ignore-feature-flag-consistency-check` is a ChatOps option flagops does not take\nhelp: the consistency check is the `promotion-order` policy, which the result must pass; record an exception under `overrides:` in the flag file",
         ));
     }
-    super::emergency::check_request(args.emergency, args.reason.as_deref()).map_err(refused)?;
+    super::emergency::check_request(args.emergency, args.reason.as_deref()).map_err(super::refused)?;
     let (actors, groups) = scope(config, &args)?;
     let request = match (args.delete, args.value.clone()) {
         (true, Some(value)) => {
-            return Err(refused(format!(
+            return Err(super::refused(format!(
                 "`--delete` takes no value, and `{value}` was given\nhelp: `flagops set NAME --delete --production` removes the state in production"
             )));
         }
         (true, None) => {
             if args.actors || args.random || !actors.is_empty() || !groups.is_empty() {
-                return Err(refused(
+                return Err(super::refused(
                     "`--delete` removes the whole state of an environment: it takes no `--actors`, `--random` or actor options\nhelp: `flagops set NAME false --project=PATH` removes one actor",
                 ));
             }
             None
         }
         (false, None) => {
-            return Err(refused(
+            return Err(super::refused(
                 "a value is needed: `true`, `false` or a percentage\nhelp: such as `flagops set NAME 50 --actors --staging`; `--delete` removes the state",
             ));
         }
         (false, Some(value)) => {
             let request = Request {
-                value: chatops::parse_value(&value).map_err(refused)?,
+                value: chatops::parse_value(&value).map_err(super::refused)?,
                 of: match (args.actors, args.random) {
                     (_, true) => PercentageOf::Time,
                     (true, false) => PercentageOf::Actors,
@@ -194,12 +138,12 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
                 actors,
                 groups,
             };
-            chatops::check(&request).map_err(refused)?;
+            chatops::check(&request).map_err(super::refused)?;
             Some(request)
         }
     };
-    let file = flag_file(&registry, &name)?;
-    let chosen = environments(
+    let file = super::flag_file(&registry, &name)?;
+    let chosen = super::named_environments(
         &registry,
         args.environments.clone(),
         std::slice::from_ref(&config.default_environment),
@@ -210,9 +154,10 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     for environment in &chosen {
         let old = file.flag.environments.get(environment);
         let new = match &request {
-            Some(request) => {
-                Some(chatops::apply(old, request).map_err(|reason| refused(format!("in `{environment}`: {reason}")))?)
-            }
+            Some(request) => Some(
+                chatops::apply(old, request)
+                    .map_err(|reason| super::refused(format!("in `{environment}`: {reason}")))?,
+            ),
             None => None,
         };
         if old.map(Stored::from_model) == new.as_ref().map(Stored::from_model) {
@@ -233,7 +178,7 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     }
     if changes.is_empty() {
         if args.emergency {
-            return Err(refused(format!(
+            return Err(super::refused(format!(
                 "{notes}the registry already sets this, so there is no emergency change to make\nhelp: `flagops sync` applies the registry's state (with `--override-freeze \"REASON\"` inside a change freeze)"
             )));
         }
@@ -260,46 +205,26 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     for (environment, _, new) in &changes {
         let value = new.as_ref().map(chatops::to_value);
         text = crate::edit::set_environment(&text, environment, value.as_ref(), &order).map_err(|reason| {
-            refused(format!(
+            super::refused(format!(
                 "`{shown}` cannot be edited in place: {reason}\nhelp: change `environments.{environment}` by hand"
             ))
         })?;
     }
-    let target = writable_path(workspace, config, &file.path)?;
-    write(&target, &text)?;
-
-    // The result must validate, the whole registry with it; otherwise the file is put back.
-    let loaded = load::load(workspace, &LoadOptions::default())?;
-    let errors: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == crate::diagnostic::Severity::Error)
-        .cloned()
-        .collect();
-    let after = match loaded.registry {
-        Some(after) if errors.is_empty() => after,
-        _ => {
-            write(&target, &original)?;
-            let source = |path: &Path| loaded.sources.get(path).map(String::as_str);
-            let report = crate::diagnostic::render(crate::diagnostic::Format::Human, &errors, &[], &source);
-            eprint!("{}", crate::escape::shown(&report));
-            eprintln!(
-                "{}",
-                crate::escape::shown(&format!(
-                    "not written: with this change the registry would have {} (`{shown}` is unchanged)",
-                    crate::plan::render::count(errors.len(), "error")
-                ))
-            );
-            return Ok(ExitStatus::Failure);
-        }
+    let edit = super::write::Edit {
+        path: file.path.clone(),
+        original,
+        text,
+    };
+    let edits = [edit];
+    let Some(after) = super::write::write_validated(workspace, config, &edits)? else {
+        return Ok(ExitStatus::Failure);
     };
 
     if args.emergency {
         let edit = super::emergency::Edit {
             name: &name,
             shown: &shown,
-            target: &target,
-            original: &original,
+            written: &edits,
             changes: &changes,
             unchanged: &unchanged,
             notes: &notes,
@@ -363,26 +288,6 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The flag file's path, checked to lie inside the flags directory with no link on the way.
-fn writable_path(workspace: &Workspace, config: &Config, path: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let flags_dir = crate::paths::absolute(&workspace.resolve(&config.flags_dir));
-    let absolute = crate::paths::absolute(path);
-    let relative = absolute
-        .strip_prefix(&flags_dir)
-        .with_context(|| format!("`{}` is not inside `{}`", path.display(), flags_dir.display()))?;
-    crate::paths::inside(&flags_dir, relative)
-}
-
-/// Replaces the file through a temporary file and a rename, keeping its permissions.
-pub(super) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    let permissions = std::fs::symlink_metadata(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?
-        .permissions();
-    crate::owned_file::replace(path, text.as_bytes(), true)?;
-    std::fs::set_permissions(path, permissions)
-        .with_context(|| format!("failed to set the permissions of `{}`", path.display()))
-}
-
 /// One environment's desired state, as `get --format json` prints it.
 #[derive(Serialize)]
 struct GetReport<'a> {
@@ -393,7 +298,7 @@ struct GetReport<'a> {
 }
 
 pub(super) fn get(workspace: &Workspace, args: GetArgs) -> anyhow::Result<ExitStatus> {
-    finish(get_inner(workspace, args))
+    super::finish(get_inner(workspace, args))
 }
 
 fn get_inner(workspace: &Workspace, args: GetArgs) -> anyhow::Result<ExitStatus> {
@@ -402,8 +307,8 @@ fn get_inner(workspace: &Workspace, args: GetArgs) -> anyhow::Result<ExitStatus>
         anyhow::bail!("the registry cannot be read\nhelp: run `flagops validate` to see why");
     };
     let name = args.name.trim_matches('`').to_string();
-    let file = flag_file(&registry, &name)?;
-    let chosen = environments(&registry, args.environments.clone(), &[])?;
+    let file = super::flag_file(&registry, &name)?;
+    let chosen = super::named_environments(&registry, args.environments.clone(), &[])?;
     let at = jiff::Timestamp::now();
     let states: Vec<(String, Option<Stored>)> = chosen
         .into_iter()

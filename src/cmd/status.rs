@@ -1,6 +1,9 @@
 //! `flagops status`.
 
+use anyhow::Context;
+
 use crate::ExitStatus;
+use crate::backends::Backend;
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::load::{self, LoadOptions, Workspace};
 use crate::model::Registry;
@@ -14,39 +17,9 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
     };
     let at = super::parse_at(args.at.as_deref())?;
     let head = crate::history::head_commit(&workspace.root);
-    let known = registry.names().collect();
     let mut statuses = Vec::new();
     for name in super::select_environments(&registry, &args.environments)? {
-        let environment = registry.config.environment(&name).expect("selected environments exist");
-        let mut backend = super::open_to_read(workspace, &registry, environment)?;
-        let (desired, snapshot) = crate::sync::read_environment(
-            backend.as_mut(),
-            &registry,
-            &name,
-            at,
-            &crate::sync::RetryPolicy::default(),
-        )
-        .map_err(anyhow::Error::new)?;
-        let synced = match &snapshot.last_sync {
-            Some(record) => {
-                let mut synced = synced_state(workspace, &registry, head.as_deref(), record, &name)?;
-                // An actor of the synced commit that no longer resolves stays as written: at
-                // worst its flag shows as drifted rather than pending.
-                let _ = backend.canonicalize(&mut synced);
-                Some(synced)
-            }
-            None => None,
-        };
-        let holds = crate::hold::decide(&snapshot.holds, &registry);
-        statuses.push(status::classify(
-            &name,
-            &desired,
-            synced.as_ref(),
-            &snapshot.flags,
-            &known,
-            &holds.held,
-            snapshot.last_sync.clone(),
-        ));
+        statuses.push(observe(workspace, &registry, head.as_deref(), &name, at)?.status);
     }
     let text = match args.format {
         ReportFormat::Human => human(&statuses),
@@ -58,6 +31,66 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
         ExitStatus::Failure
     } else {
         ExitStatus::Success
+    })
+}
+
+/// One environment as `status` sees it, with the backend it was read through.
+pub(super) struct Observed {
+    /// The backend, opened read-only.
+    pub(super) backend: Box<dyn Backend>,
+    /// What the backend holds.
+    pub(super) actual: EnvironmentState,
+    /// How the two compare, with what the last sync left.
+    pub(super) status: EnvironmentStatus,
+}
+
+/// Reads `environment`'s backend read-only and compares it with the registry's desired state at
+/// `at` and with the state its last sync left (`head` is the checked-out commit).
+pub(super) fn observe(
+    workspace: &Workspace,
+    registry: &Registry,
+    head: Option<&str>,
+    environment: &str,
+    at: jiff::Timestamp,
+) -> anyhow::Result<Observed> {
+    let config = registry
+        .config
+        .environment(environment)
+        .with_context(|| format!("unknown environment `{environment}`"))?;
+    let mut backend = super::open_to_read(workspace, registry, config)?;
+    let (desired, snapshot) = crate::sync::read_environment(
+        backend.as_mut(),
+        registry,
+        environment,
+        at,
+        &crate::sync::RetryPolicy::default(),
+    )
+    .map_err(anyhow::Error::new)?;
+    let synced = match &snapshot.last_sync {
+        Some(record) => {
+            let mut synced = synced_state(workspace, registry, head, record, environment)?;
+            // An actor of the synced commit that no longer resolves stays as written: at
+            // worst its flag shows as drifted rather than pending.
+            let _ = backend.canonicalize(&mut synced);
+            Some(synced)
+        }
+        None => None,
+    };
+    let known = registry.names().collect();
+    let holds = crate::hold::decide(&snapshot.holds, registry);
+    let status = status::classify(
+        environment,
+        &desired,
+        synced.as_ref(),
+        &snapshot.flags,
+        &known,
+        &holds.held,
+        snapshot.last_sync.clone(),
+    );
+    Ok(Observed {
+        backend,
+        actual: snapshot.flags,
+        status,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The integration tests: one crate, one module per feature.
 
+mod adopt;
 mod check;
 mod cli;
 mod deps;
@@ -23,5 +24,6 @@ mod policy;
 mod postgres;
 mod report;
 mod set;
+mod show;
 mod site;
 mod sync;
