@@ -512,6 +512,11 @@ pub struct SyncArgs {
     /// is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_freeze: Option<String>,
+    /// Apply only the changes that do not widen exposure (turning off, lowering a percentage,
+    /// removing actors) and hold back the others, printing REASON; the pipeline's sync jobs pass
+    /// it when an earlier environment's job did not succeed.
+    #[arg(long, value_name = "REASON", value_parser = non_empty)]
+    pub hold_widening: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,

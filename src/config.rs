@@ -75,9 +75,18 @@ pub struct Policies {
     /// before it, such as `15m`.
     #[serde(default = "default_min_wait")]
     pub min_wait: String,
+    /// The largest rise, in percentage points, a rollout step may make in a protected
+    /// environment (`max-step`); a flag type's `max_step` replaces it for flags of that type.
+    #[serde(default = "default_max_step")]
+    pub max_step: u32,
     /// Windows in which no sync may change a protected environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze_windows: Vec<FreezeWindow>,
+    /// The environment variable that holds the change lock: while it is set and not empty, its
+    /// value is the reason, and `sync` applies only changes that do not widen exposure in
+    /// protected environments.
+    #[serde(default = "default_change_lock_env")]
+    pub change_lock_env: String,
     /// Policies turned off, by check id.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub disabled: BTreeSet<String>,
@@ -88,7 +97,9 @@ impl Default for Policies {
         Policies {
             promotion_order: None,
             min_wait: default_min_wait(),
+            max_step: default_max_step(),
             freeze_windows: Vec::new(),
+            change_lock_env: default_change_lock_env(),
             disabled: BTreeSet::new(),
         }
     }
@@ -96,6 +107,14 @@ impl Default for Policies {
 
 fn default_min_wait() -> String {
     "15m".to_string()
+}
+
+fn default_max_step() -> u32 {
+    25
+}
+
+fn default_change_lock_env() -> String {
+    "FLAGOPS_CHANGE_LOCK".to_string()
 }
 
 fn default_tests_dir() -> String {
@@ -282,6 +301,13 @@ pub struct TypeRules {
     /// never calls them ready for removal.
     #[serde(default)]
     pub long_lived: bool,
+    /// The largest rise, in percentage points, a rollout step of a flag of the type may make in
+    /// a protected environment; left out, `policies.max_step`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_step: Option<u32>,
+    /// Whether flags of the type may use `percentage_of_time` (`no-percentage-of-time`).
+    #[serde(default)]
+    pub allow_percentage_of_time: bool,
 }
 
 /// One kind of actor.

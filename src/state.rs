@@ -153,6 +153,71 @@ impl GateSet {
     }
 }
 
+/// How far a flag's state reaches: off, conditional gates, or fully on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// Nobody: `false`, gates that open for nobody, or nothing stored with `default_enabled: false`.
+    Off,
+    /// Whoever a gate opens for.
+    Conditional,
+    /// Everybody: `true`, or nothing stored with `default_enabled: true`.
+    On,
+}
+
+/// A flag's reach in one environment; nothing stored falls back to `default_enabled`.
+pub fn reach(state: Option<&Stored>, default_enabled: bool) -> Reach {
+    match state {
+        None if default_enabled => Reach::On,
+        None | Some(Stored::Boolean(false)) => Reach::Off,
+        Some(Stored::Boolean(true)) => Reach::On,
+        Some(Stored::Gates(gates)) if gates.is_empty() => Reach::Off,
+        Some(Stored::Gates(_)) => Reach::Conditional,
+    }
+}
+
+/// Whether going from `before` to `after` gives the flag to someone who did not have it: a
+/// higher reach, or, between two conditional states, a higher percentage of actors or of time,
+/// or an actor or group added.
+///
+/// This is the one definition of a change that widens exposure: a change that does not widen
+/// it reduces exposure or leaves it as it was, and is what a rollback, a kill switch, a change
+/// lock and a sync after an earlier environment failed let through. A mixed change (a
+/// percentage lowered while an actor is added) widens.
+pub fn widens(before: Option<&Stored>, after: Option<&Stored>, default_enabled: bool) -> bool {
+    let (from, to) = (reach(before, default_enabled), reach(after, default_enabled));
+    if from != to {
+        return to > from;
+    }
+    match (before, after) {
+        (Some(Stored::Gates(before)), Some(Stored::Gates(after))) => {
+            after.percentage_of_actors.unwrap_or(0) > before.percentage_of_actors.unwrap_or(0)
+                || after.percentage_of_time.unwrap_or(0) > before.percentage_of_time.unwrap_or(0)
+                || !after.actors.is_subset(&before.actors)
+                || !after.groups.is_subset(&before.groups)
+        }
+        _ => false,
+    }
+}
+
+/// Whether going from `before` to `after` takes the flag away from anyone: exactly when going
+/// back would give it to them.
+pub fn narrows(before: Option<&Stored>, after: Option<&Stored>, default_enabled: bool) -> bool {
+    widens(after, before, default_enabled)
+}
+
+/// How many percentage points of actors and of time a state opens to, in thousandths: `true`
+/// is 100% of both, off and actors or groups alone 0%.
+pub fn percentages(state: Option<&Stored>, default_enabled: bool) -> (u32, u32) {
+    match (reach(state, default_enabled), state) {
+        (Reach::On, _) => (100_000, 100_000),
+        (Reach::Conditional, Some(Stored::Gates(gates))) => (
+            gates.percentage_of_actors.unwrap_or(0),
+            gates.percentage_of_time.unwrap_or(0),
+        ),
+        _ => (0, 0),
+    }
+}
+
 fn to_thousandths(percentage: f64) -> u32 {
     (percentage * 1000.0).round().clamp(0.0, 100_000.0) as u32
 }
@@ -269,6 +334,46 @@ mod tests {
             stored.to_string(),
             "12.5% of actors, project:gitlab-org/gitlab, group gitlab_team_members"
         );
+    }
+
+    fn actors(thousandths: u32) -> Stored {
+        Stored::Gates(GateSet {
+            percentage_of_actors: Some(thousandths),
+            ..GateSet::default()
+        })
+    }
+
+    #[test]
+    fn widens_and_narrows_are_mirror_images() {
+        let (off, on) = (Stored::Boolean(false), Stored::Boolean(true));
+        assert!(widens(Some(&off), Some(&on), false));
+        assert!(widens(None, Some(&actors(1)), false));
+        assert!(
+            !widens(None, Some(&off), false),
+            "nothing stored and false both reach nobody"
+        );
+        assert!(
+            widens(Some(&off), None, true),
+            "nothing stored falls back to default_enabled"
+        );
+        assert!(narrows(Some(&on), Some(&actors(99_000)), false));
+        assert!(!widens(Some(&on), Some(&actors(99_000)), false));
+        // A lower percentage with an actor added takes from some and gives to others.
+        let mut mixed = GateSet {
+            percentage_of_actors: Some(10_000),
+            ..GateSet::default()
+        };
+        mixed.actors.insert(Actor {
+            kind: "project".into(),
+            id: "a".into(),
+        });
+        let mixed = Stored::Gates(mixed);
+        assert!(widens(Some(&actors(25_000)), Some(&mixed), false));
+        assert!(narrows(Some(&actors(25_000)), Some(&mixed), false));
+        assert!(!widens(Some(&actors(25_000)), Some(&actors(25_000)), false));
+        assert_eq!(percentages(Some(&on), false), (100_000, 100_000));
+        assert_eq!(percentages(Some(&mixed), false), (10_000, 0));
+        assert_eq!(percentages(None, true), (100_000, 100_000));
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //!
 //! For each environment: take its lock, read its actual state, diff it with the desired state,
 //! apply the changes in plan order (retrying transient failures with backoff), and record the
-//! completed sync. A hard failure stops that environment and every later one; what was and was
-//! not applied is reported, and a rerun finishes the job because it plans afresh.
+//! completed sync. A hard failure stops that environment; every later one is still read and
+//! planned, but only its changes that do not widen exposure (rollbacks, kill switches) are
+//! applied, and the others are held back, as a change lock holds them back in protected
+//! environments. What was applied, not applied and held back is reported, and a rerun finishes
+//! the job because it plans afresh.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +55,12 @@ pub struct SyncSettings {
     pub lock_timeout: Duration,
     /// Why environments in a change freeze are synced anyway; `None` leaves them alone.
     pub override_freeze: Option<String>,
+    /// The change lock in force, in words with its reason: protected environments get only the
+    /// changes that do not widen exposure.
+    pub change_lock: Option<String>,
+    /// Why every selected environment gets only the changes that do not widen exposure, as when
+    /// an earlier environment's sync job failed.
+    pub hold_widening: Option<String>,
 }
 
 /// What happened in one environment.
@@ -69,9 +78,13 @@ pub struct EnvironmentReport {
     /// The changes not applied because of the failure.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_applied: Vec<Change>,
-    /// Whether the environment was skipped because an earlier one failed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub skipped: bool,
+    /// The changes held back because they widen exposure while a hold is in force.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Change>,
+    /// Why changes that widen exposure are held back here: a change lock, `--hold-widening`, an
+    /// earlier environment that did not reach its desired state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_because: Vec<String>,
 }
 
 /// A change that could not be applied, or an environment that could not be read.
@@ -108,7 +121,7 @@ impl Default for RetryPolicy {
 impl EnvironmentReport {
     /// Whether the environment ended in the desired state.
     pub fn succeeded(&self) -> bool {
-        self.failed.is_none() && !self.skipped
+        self.failed.is_none() && self.held.is_empty()
     }
 }
 
@@ -258,44 +271,81 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
     }
     let now = jiff::Timestamp::now().to_string();
     let mut reports = Vec::new();
-    let mut stopped = false;
+    // The environments before this one that did not reach their desired state.
+    let mut behind: Vec<String> = Vec::new();
     for environment in &config.environments {
         if !wanted.is_empty() && !wanted.contains(environment.name.as_str()) {
             continue;
         }
-        let empty = |skipped| EnvironmentReport {
-            environment: environment.name.clone(),
-            plan: Plan {
-                environment: environment.name.clone(),
-                changes: Vec::new(),
-                kept_orphans: Vec::new(),
-                held: Vec::new(),
-                released: Vec::new(),
-            },
-            applied: Vec::new(),
-            failed: None,
-            not_applied: Vec::new(),
-            skipped,
-        };
-        if stopped {
-            reports.push(empty(true));
-            continue;
-        }
-        let report = match sync_environment(root, registry, environment, settings, &now) {
+        let holds = holds(settings, environment, &behind);
+        let report = match sync_environment(root, registry, environment, settings, &now, &holds) {
             Ok(report) => report,
-            Err(error) => {
-                let mut report = empty(false);
-                report.failed = Some(Failure {
+            Err(error) => EnvironmentReport {
+                environment: environment.name.clone(),
+                plan: Plan {
+                    environment: environment.name.clone(),
+                    changes: Vec::new(),
+                    kept_orphans: Vec::new(),
+                    held: Vec::new(),
+                    released: Vec::new(),
+                },
+                applied: Vec::new(),
+                failed: Some(Failure {
                     change: None,
                     error: error_chain(&error),
-                });
-                report
-            }
+                }),
+                not_applied: Vec::new(),
+                held: Vec::new(),
+                held_because: holds,
+            },
         };
-        stopped = report.failed.is_some();
+        if !report.succeeded() {
+            behind.push(format!("`{}`", environment.name));
+        }
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Why `environment` may get only changes that do not widen exposure: `--hold-widening`, the
+/// change lock (protected environments only), earlier environments `behind` their desired state.
+fn holds(settings: &SyncSettings, environment: &crate::config::Environment, behind: &[String]) -> Vec<String> {
+    let mut holds = Vec::new();
+    if let Some(reason) = &settings.hold_widening {
+        holds.push(format!("--hold-widening: {reason}"));
+    }
+    if environment.protected
+        && let Some(lock) = &settings.change_lock
+    {
+        holds.push(lock.clone());
+    }
+    if !behind.is_empty() {
+        holds.push(format!(
+            "an earlier environment did not reach its desired state: {}",
+            behind.join(", ")
+        ));
+    }
+    holds
+}
+
+/// Splits `plan` into the changes to apply and those held back when `holds` is not empty.
+fn split_plan(registry: &Registry, plan: &Plan, holds: &[String]) -> (Plan, Vec<Change>) {
+    if holds.is_empty() {
+        return (plan.clone(), Vec::new());
+    }
+    hold_widening(registry, plan)
+}
+
+/// Splits `plan` into the changes that do not widen exposure and those that do
+/// (`Change::widens`, with each flag's `default_enabled` from the registry).
+pub fn hold_widening(registry: &Registry, plan: &Plan) -> (Plan, Vec<Change>) {
+    plan.hold_widening(|name| {
+        registry
+            .flags
+            .iter()
+            .find(|file| file.flag.name == name)
+            .map(|file| file.flag.default_enabled)
+    })
 }
 
 fn sync_environment(
@@ -304,6 +354,7 @@ fn sync_environment(
     environment: &crate::config::Environment,
     settings: &SyncSettings,
     now: &str,
+    holds: &[String],
 ) -> anyhow::Result<EnvironmentReport> {
     let config = &registry.config;
     let _lock = if settings.dry_run {
@@ -336,17 +387,20 @@ fn sync_environment(
         &snapshot,
         settings.prune || config.prune,
     );
+    let (to_apply, held) = split_plan(registry, &plan, holds);
     let mut report = EnvironmentReport {
         environment: environment.name.clone(),
-        plan: plan.clone(),
+        plan,
         applied: Vec::new(),
         failed: None,
         not_applied: Vec::new(),
-        skipped: false,
+        held,
+        held_because: holds.to_vec(),
     };
     if settings.dry_run {
         return Ok(report);
     }
+    let plan = to_apply;
     // Freezes are judged by the clock of the run, not by the time the plan was resolved at.
     let freeze = config.freeze_at(&environment.name, now.parse()?);
     if !plan.is_empty()
@@ -395,6 +449,10 @@ fn sync_environment(
             change: Some(change),
             error,
         });
+        return Ok(report);
+    }
+    if !report.held.is_empty() {
+        // The environment is not in its desired state, so the sync is not recorded as completed.
         return Ok(report);
     }
     let record = SyncRecord {

@@ -174,10 +174,22 @@ pub static CHECKS: &[Check] = &[
         run: policy::check_min_wait,
     },
     Check {
+        id: "max-step",
+        summary: "Policy: ensure no rollout step raises a protected environment's percentage of actors or of time by more than `policies.max_step` percentage points (default 25), or the flag type's `max_step`; off counts as 0%, `true` as 100%, and rollback steps are exempt.",
+        why: "GitLab's rollout guidance climbs 1, 10, 25, 50, 75, 100 percent: a bigger jump exposes many users to a change nobody has watched at the size before. Overridable with `overrides: { max-step: \"reason\" }`.",
+        run: policy::check_max_step,
+    },
+    Check {
         id: "exposure-increase",
         summary: "Policy: ensure each rollout step only widens exposure (a higher percentage, more actors or groups, on) unless it is marked `rollback: true`.",
         why: "A step that takes a flag away from people is a rollback and should say so; a narrowing by mistake looks like an outage.",
         run: policy::check_exposure_increase,
+    },
+    Check {
+        id: "no-percentage-of-time",
+        summary: "Policy: ensure no state uses `percentage_of_time` unless the flag's type sets `allow_percentage_of_time: true`.",
+        why: "GitLab deprecated percentage-of-time rollouts (ChatOps refuses `--random` without `--ignore-random-deprecation-check`): the answer changes on every call, so one user sees the feature flicker on and off. Overridable with `overrides: { no-percentage-of-time: \"reason\" }`.",
+        run: policy::check_no_percentage_of_time,
     },
     Check {
         id: "requires-on",

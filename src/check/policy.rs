@@ -13,7 +13,7 @@ use crate::model::{Flag, FlagFile, Registry};
 use crate::plan::show_effective;
 use crate::resolve::{desired_flag, step_times};
 use crate::source::push_pointer;
-use crate::state::Stored;
+use crate::state::{Reach, Stored, narrows, percent, percentages, reach};
 
 use super::{at_key, at_value};
 
@@ -21,34 +21,17 @@ use super::{at_key, at_value};
 pub const POLICY_IDS: &[&str] = &[
     "promotion-order",
     "min-wait",
+    "max-step",
     "exposure-increase",
+    "no-percentage-of-time",
     "requires-on",
     "protected-rollout-issue",
     "freeze-window",
 ];
 
-/// How far a state reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Rank {
-    Off,
-    Conditional,
-    On,
-}
-
-/// A flag's effective state in one environment: nothing stored falls back to `default_enabled`.
-fn rank(state: Option<&Stored>, default_enabled: bool) -> Rank {
-    match state {
-        None if default_enabled => Rank::On,
-        None | Some(Stored::Boolean(false)) => Rank::Off,
-        Some(Stored::Boolean(true)) => Rank::On,
-        Some(Stored::Gates(gates)) if gates.is_empty() => Rank::Off,
-        Some(Stored::Gates(_)) => Rank::Conditional,
-    }
-}
-
 /// Whether `state` reaches more than `other`: a higher rank, or higher percentages.
 fn exceeds(state: Option<&Stored>, other: Option<&Stored>, default_enabled: bool) -> bool {
-    let (a, b) = (rank(state, default_enabled), rank(other, default_enabled));
+    let (a, b) = (reach(state, default_enabled), reach(other, default_enabled));
     if a != b {
         return a > b;
     }
@@ -56,24 +39,6 @@ fn exceeds(state: Option<&Stored>, other: Option<&Stored>, default_enabled: bool
         (Some(Stored::Gates(a)), Some(Stored::Gates(b))) => {
             a.percentage_of_actors.unwrap_or(0) > b.percentage_of_actors.unwrap_or(0)
                 || a.percentage_of_time.unwrap_or(0) > b.percentage_of_time.unwrap_or(0)
-        }
-        _ => false,
-    }
-}
-
-/// Whether going from `before` to `after` takes the flag away from anyone: a lower rank, a
-/// lower percentage, or an actor or group dropped.
-fn narrows(before: Option<&Stored>, after: Option<&Stored>, default_enabled: bool) -> bool {
-    let (a, b) = (rank(before, default_enabled), rank(after, default_enabled));
-    if a != b {
-        return b < a;
-    }
-    match (before, after) {
-        (Some(Stored::Gates(before)), Some(Stored::Gates(after))) => {
-            after.percentage_of_actors.unwrap_or(0) < before.percentage_of_actors.unwrap_or(0)
-                || after.percentage_of_time.unwrap_or(0) < before.percentage_of_time.unwrap_or(0)
-                || !after.actors.is_superset(&before.actors)
-                || !after.groups.is_superset(&before.groups)
         }
         _ => false,
     }
@@ -235,6 +200,109 @@ pub(super) fn check_min_wait(registry: &Registry, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Ensure no rollout step raises a protected environment's percentage of actors or of time by
+/// more than the flag type's `max_step` (else `policies.max_step`) percentage points.
+pub(super) fn check_max_step(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        let flag = &file.flag;
+        if flag.overrides.contains_key("max-step") {
+            continue;
+        }
+        let (limit, from_type) = match registry.config.types.get(&flag.flag_type).and_then(|t| t.max_step) {
+            Some(limit) => (limit, true),
+            None => (registry.config.policies.max_step, false),
+        };
+        let times = step_times(&flag.rollout);
+        for (position, (step, time)) in flag.rollout.iter().zip(&times).enumerate() {
+            let Ok(time) = time else { continue };
+            if step.rollback {
+                continue;
+            }
+            let before_step = time.checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(*time);
+            for (environment, state) in &step.environments {
+                if !registry.config.environment(environment).is_some_and(|e| e.protected) {
+                    continue;
+                }
+                let before = desired_flag(flag, environment, before_step);
+                let after = Stored::from_model(state);
+                let (actors_before, time_before) = percentages(before.as_ref(), flag.default_enabled);
+                let (actors_after, time_after) = percentages(Some(&after), flag.default_enabled);
+                // Fully on reaches everyone, so it rises from the larger of the two percentages
+                // before; otherwise each percentage rises on its own.
+                let rise = if reach(Some(&after), flag.default_enabled) == Reach::On {
+                    100_000u32.saturating_sub(actors_before.max(time_before))
+                } else {
+                    actors_after
+                        .saturating_sub(actors_before)
+                        .max(time_after.saturating_sub(time_before))
+                };
+                if rise <= limit.saturating_mul(1000) {
+                    continue;
+                }
+                let source = if from_type {
+                    format!("the type `{}` allows", flag.flag_type)
+                } else {
+                    "`policies.max_step` allows".to_string()
+                };
+                out.push(
+                    at_key(
+                        "max-step",
+                        file,
+                        &push_pointer(&format!("/rollout/{position}"), environment),
+                        format!(
+                            "step {} raises the protected environment {environment} by {} percentage points ({} to {}); {source} at most {limit}",
+                            position + 1,
+                            percent(rise),
+                            show_effective(before.as_ref(), flag.default_enabled),
+                            show_effective(Some(&after), flag.default_enabled)
+                        ),
+                    )
+                    .with_help(format!(
+                        "split the step into steps of at most {limit} points each (such as 1, 10, 25, 50, 75, 100), or record why not with `overrides: {{ max-step: \"reason\" }}`"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Ensure no state uses `percentage_of_time` unless the flag's type sets
+/// `allow_percentage_of_time`.
+pub(super) fn check_no_percentage_of_time(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        let flag = &file.flag;
+        if flag.overrides.contains_key("no-percentage-of-time")
+            || registry
+                .config
+                .types
+                .get(&flag.flag_type)
+                .is_some_and(|t| t.allow_percentage_of_time)
+        {
+            continue;
+        }
+        for (at, state) in super::states(file) {
+            let crate::model::State::Gates(gates) = state else {
+                continue;
+            };
+            if gates.percentage_of_time.is_none() {
+                continue;
+            }
+            out.push(
+                at_key(
+                    "no-percentage-of-time",
+                    file,
+                    &format!("{}/percentage_of_time", at.pointer()),
+                    format!(
+                        "`{}` uses `percentage_of_time` in {}, which GitLab deprecated (ChatOps' `--random`)",
+                        flag.name, at.environment
+                    ),
+                )
+                .with_help("use `percentage_of_actors`, which gives each actor the same answer on every call; or allow it for the type (`allow_percentage_of_time: true`) or record why with `overrides: { no-percentage-of-time: \"reason\" }`"),
+            );
+        }
+    }
+}
+
 /// Ensure rollout steps only widen exposure, unless marked `rollback: true`.
 pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
@@ -296,8 +364,8 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
                 let violation = both.iter().find_map(|moment| {
                     let state = desired_flag(flag, environment, *moment);
                     let needed = desired_flag(other, environment, *moment);
-                    (rank(state.as_ref(), flag.default_enabled) != Rank::Off
-                        && rank(needed.as_ref(), other.default_enabled) != Rank::On)
+                    (reach(state.as_ref(), flag.default_enabled) != Reach::Off
+                        && reach(needed.as_ref(), other.default_enabled) != Reach::On)
                         .then_some((*moment, state, needed))
                 });
                 let Some((moment, state, needed)) = violation else {

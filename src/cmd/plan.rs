@@ -72,6 +72,33 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                 ));
             }
         }
+        if let Some(lock) = super::sync::change_lock(&registry) {
+            for plan in &plans {
+                if !registry
+                    .config
+                    .environment(&plan.environment)
+                    .is_some_and(|e| e.protected)
+                {
+                    continue;
+                }
+                let (_, held) = crate::sync::hold_widening(&registry, plan);
+                if held.is_empty() {
+                    continue;
+                }
+                notes.push_str(&format!(
+                    "{bullet}{}\n",
+                    line(format!(
+                        "{}: {lock}; sync will hold back {} that {} exposure",
+                        plan.environment,
+                        render::count(held.len(), "change"),
+                        if held.len() == 1 { "widens" } else { "widen" }
+                    ))
+                ));
+                for change in held {
+                    notes.push_str(&format!("{bullet}{}\n", line(format!("held back: {change}"))));
+                }
+            }
+        }
         let rollouts = super::rollout::progress_lines(&registry, at);
         if !rollouts.is_empty() {
             notes.push_str(&format!("\nRollouts in progress at {at}:\n"));

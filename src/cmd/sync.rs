@@ -7,6 +7,7 @@ use crate::ExitStatus;
 use crate::cli::{DeployArgs, ReportFormat, SyncArgs};
 use crate::load::Workspace;
 use crate::model::Registry;
+use crate::plan::Change;
 use crate::plan::render::count;
 use crate::sync::{EnvironmentReport, RetryPolicy, SyncSettings};
 
@@ -29,6 +30,8 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         retry: RetryPolicy::default(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
         override_freeze: args.override_freeze,
+        change_lock: change_lock(registry),
+        hold_widening: args.hold_widening,
     };
     let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
@@ -36,11 +39,24 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         ReportFormat::Json => serde_json::to_string_pretty(&reports)? + "\n",
     };
     super::print(&text)?;
-    Ok(if reports.iter().all(EnvironmentReport::succeeded) {
+    // A failure is 2; changes held back by a hold, with nothing failed, are 1.
+    Ok(if reports.iter().any(|report| report.failed.is_some()) {
+        ExitStatus::Error
+    } else if reports.iter().all(EnvironmentReport::succeeded) {
         ExitStatus::Success
     } else {
-        ExitStatus::Error
+        ExitStatus::Failure
     })
+}
+
+/// The change lock in words, when the variable `policies.change_lock_env` names is set and not
+/// empty: its value is the reason.
+pub(super) fn change_lock(registry: &Registry) -> Option<String> {
+    let variable = &registry.config.policies.change_lock_env;
+    let reason = std::env::var(variable)
+        .ok()
+        .filter(|reason| !reason.trim().is_empty())?;
+    Some(format!("the change lock `{variable}` is on: {}", reason.trim()))
 }
 
 /// The main job: validate, sync every environment, build the site.
@@ -73,6 +89,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             at: Some(synced_at.to_string()),
             lock_timeout: args.lock_timeout,
             override_freeze: args.override_freeze.clone(),
+            hold_widening: None,
             format: ReportFormat::Human,
         },
     )?;
@@ -97,10 +114,6 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
     for report in reports {
         applied += report.applied.len();
         let environment = &report.environment;
-        if report.skipped {
-            let _ = writeln!(out, "{environment}: skipped, because an earlier environment failed");
-            continue;
-        }
         if let Some(failure) = &report.failed {
             match &failure.change {
                 Some(change) => {
@@ -141,18 +154,41 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
                     }
                 }
             }
+            held(&mut out, report, dry_run);
             continue;
         }
-        let changes = if dry_run { &report.plan.changes } else { &report.applied };
-        if changes.is_empty() {
+        let changes: Vec<&Change> = if dry_run {
+            report
+                .plan
+                .changes
+                .iter()
+                .filter(|change| !report.held.contains(change))
+                .collect()
+        } else {
+            report.applied.iter().collect()
+        };
+        let verb = if dry_run { "would apply" } else { "applied" };
+        if !report.held.is_empty() {
+            let held_verb = if dry_run { "would hold back" } else { "held back" };
+            let _ = writeln!(
+                out,
+                "{environment}: {verb} {}, {held_verb} {} that {} exposure",
+                count(changes.len(), "change"),
+                report.held.len(),
+                if report.held.len() == 1 { "widens" } else { "widen" }
+            );
+            for change in changes {
+                let _ = writeln!(out, "  {change}");
+            }
+        } else if changes.is_empty() {
             let _ = writeln!(out, "{environment}: in sync, nothing to do");
         } else {
-            let verb = if dry_run { "would apply" } else { "applied" };
             let _ = writeln!(out, "{environment}: {verb} {}", count(changes.len(), "change"));
             for change in changes {
                 let _ = writeln!(out, "  {change}");
             }
         }
+        held(&mut out, report, dry_run);
         for orphan in &report.plan.kept_orphans {
             let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
         }
@@ -161,6 +197,7 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
         }
     }
     let failed = reports.iter().filter(|r| r.failed.is_some()).count();
+    let held: usize = reports.iter().map(|r| r.held.len()).sum();
     let summary = if dry_run {
         let planned: usize = reports.iter().map(|r| r.plan.changes.len()).sum();
         format!(
@@ -170,7 +207,17 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
         )
     } else if failed > 0 {
         format!(
-            "sync failed: {} applied; rerun `flagops sync` once the cause is fixed to finish",
+            "sync failed: {} applied, {held} held back; rerun `flagops sync` once the cause is fixed to finish",
+            count(applied, "change")
+        )
+    } else if held > 0 {
+        let what = if held == 1 {
+            "change that widens exposure"
+        } else {
+            "changes that widen exposure"
+        };
+        format!(
+            "sync held back {held} {what}: {} applied; rerun `flagops sync` once the hold is lifted to finish",
             count(applied, "change")
         )
     } else {
@@ -182,4 +229,18 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
     };
     let _ = writeln!(out, "{summary}");
     out
+}
+
+/// The changes held back in `report` and why, after its other lines.
+fn held(out: &mut String, report: &EnvironmentReport, dry_run: bool) {
+    if report.held.is_empty() {
+        return;
+    }
+    let verb = if dry_run { "would hold back" } else { "held back" };
+    for reason in &report.held_because {
+        let _ = writeln!(out, "  {verb} because {reason}");
+    }
+    for change in &report.held {
+        let _ = writeln!(out, "  held back    {change}");
+    }
 }

@@ -101,6 +101,25 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// Splits the plan into the changes that do not widen exposure, still in plan order, and
+    /// those that do (`Change::widens`); `default_enabled` gives each flag's, `None` for a flag
+    /// the registry does not define.
+    pub fn hold_widening(&self, default_enabled: impl Fn(&str) -> Option<bool>) -> (Plan, Vec<Change>) {
+        let (widening, kept): (Vec<Change>, Vec<Change>) = self
+            .changes
+            .iter()
+            .cloned()
+            .partition(|change| change.widens(default_enabled(&change.flag)));
+        let plan = Plan {
+            environment: self.environment.clone(),
+            changes: kept,
+            kept_orphans: self.kept_orphans.clone(),
+            held: self.held.clone(),
+            released: self.released.clone(),
+        };
+        (plan, widening)
+    }
 }
 
 /// The changes that make `actual` equal `desired` in `environment`.
@@ -159,6 +178,18 @@ pub fn diff(
 }
 
 impl Change {
+    /// Whether the change gives the flag to someone who did not have it (`state::widens`):
+    /// turning off, lowering a percentage and removing actors do not, and neither does a change
+    /// that leaves exposure as it was. A flag the registry does not define (`None`) has no known
+    /// `default_enabled`, so its change widens when it would with either value.
+    pub fn widens(&self, default_enabled: Option<bool>) -> bool {
+        let widens = |default| crate::state::widens(self.from.as_ref(), self.to.as_ref(), default);
+        match default_enabled {
+            Some(default) => widens(default),
+            None => widens(false) || widens(true),
+        }
+    }
+
     /// The Features API calls that make this change, in order, following GitLab's rules: a
     /// boolean clears every other gate; a percentage cannot be set on a fully-on flag; a
     /// percentage can only be removed by clearing every gate (`value=0` disables the flag).

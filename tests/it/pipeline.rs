@@ -721,3 +721,108 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8(decoded).unwrap()
 }
+
+// Rollbacks get through the pipeline: with staging's state broken, `sync-staging` fails, and
+// every later sync job still runs, without the marker of the job before it, so it passes
+// `--hold-widening`. `sync-production` then applies the change that takes a flag from fully on
+// down to its rollout, holds back the flag that production does not hold yet, says why, and
+// fails; the site is not built.
+#[test]
+fn pipeline_applies_a_production_rollback_after_a_failed_staging_sync() {
+    let Some(project) = Project::new() else { return };
+    let registry = &project.registry;
+    // Staging's and production's state live in committed files (jobs get only the committed
+    // files and artifacts): staging's is broken, and production holds the flag fully on, where
+    // the registry asks for 50% of actors and two projects, and nothing else yet.
+    let config = registry
+        .read("flagops.yml")
+        .replace(
+            "    url: https://staging.gitlab.com\n    backend: { kind: file }",
+            "    url: https://staging.gitlab.com\n    backend: { kind: file, path: seeded/staging.json }",
+        )
+        .replace(
+            "    url: https://gitlab.com\n    protected: true\n    backend: { kind: file }",
+            "    url: https://gitlab.com\n    protected: true\n    backend: { kind: file, path: seeded/production.json }",
+        );
+    assert!(config.contains("seeded/staging.json") && config.contains("seeded/production.json"));
+    registry.write("flagops.yml", config);
+    registry.write("seeded/staging.json", "{ not json");
+    registry.write(
+        "seeded/production.json",
+        json!({"format": 1, "environment": "production", "revision": 0, "flags": {NAME: true}}).to_string(),
+    );
+    registry.commit("a broken staging and a production to roll back");
+    project.push_main();
+
+    let output = project.gitlab_ci_local(&[]);
+    assert_ne!(output.code, 0, "{output:?}");
+    let outcomes = outcomes(&output);
+    for (job, outcome) in [
+        ("sync-dev", "PASS"),
+        ("sync-pre", "PASS"),
+        ("sync-staging", "FAIL"),
+        ("sync-staging-ref", "FAIL"),
+        // Its one change widens nothing (a flag on by default stored as on), so it passes, but
+        // leaves no marker: production still holds back.
+        ("sync-ops", "PASS"),
+        ("sync-production", "FAIL"),
+    ] {
+        assert_eq!(
+            outcomes.get(job).map(String::as_str),
+            Some(outcome),
+            "{job}: {}",
+            output.stdout
+        );
+    }
+    assert!(!outcomes.contains_key("pages"), "{}", output.stdout);
+    let production: Vec<&str> = output
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("sync-production "))
+        .collect();
+    let log = production.join("\n");
+    for expected in [
+        "--hold-widening: the sync job of ops did not succeed in this pipeline",
+        &format!("  ~ {NAME}: true → 50% of actors, project:gitlab-com/www-gitlab-com, project:gitlab-org/gitlab"),
+        "  held back    + ci_pipeline_variables_jsonb_reads: (absent) → true",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in:\n{log}");
+    }
+    // What production applied: the rollback, and only changes that widen nothing: flags stored
+    // as off, and flags on by default stored as on.
+    let applied: Vec<&str> = production
+        .iter()
+        .filter_map(|line| line.strip_prefix("sync-production  >   "))
+        .filter(|change| change.starts_with(['+', '~', '-']))
+        .collect();
+    assert!(
+        applied.contains(
+            &format!("~ {NAME}: true → 50% of actors, project:gitlab-com/www-gitlab-com, project:gitlab-org/gitlab")
+                .as_str()
+        ),
+        "{log}"
+    );
+    let on_by_default = |change: &str| {
+        let name = change[2..].split(':').next().unwrap();
+        walkdir::WalkDir::new(registry.path().join("flags"))
+            .into_iter()
+            .map(Result::unwrap)
+            .find(|entry| entry.file_name().to_string_lossy() == format!("{name}.yml"))
+            .is_some_and(|entry| {
+                std::fs::read_to_string(entry.path())
+                    .unwrap()
+                    .contains("\ndefault_enabled: true\n")
+            })
+    };
+    for change in &applied {
+        assert!(
+            change.starts_with(&format!("~ {NAME}:")) || change.ends_with("→ false") || on_by_default(change),
+            "{change} widens exposure: {applied:#?}"
+        );
+    }
+    assert!(log.contains("production: applied "), "{log}");
+    // The failed jobs kept their artifacts too: staging-ref's audit log has the change it applied.
+    let staging_ref = registry.audit("staging-ref");
+    assert_eq!(staging_ref.len(), 1, "{staging_ref:#?}");
+    assert_eq!(staging_ref[0]["environment"], "staging-ref");
+}

@@ -177,7 +177,7 @@ fn min_wait_exempts_rollback_steps_only() {
     let hasty_rollback = flag(
         "hasty_rollback",
         &format!(
-            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 50 }}\n  - after: 5m\n    rollback: true\n    production: {{ percentage_of_actors: 25 }}\n"
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 20 }}\n  - after: 5m\n    rollback: true\n    production: {{ percentage_of_actors: 10 }}\n"
         ),
     );
     assert_eq!(findings(&[("flags/wip/hasty_rollback.yml", &hasty_rollback)]), []);
@@ -228,7 +228,7 @@ fn steps_only_widen_exposure_unless_rollback() {
     let narrowing = flag(
         "narrowing",
         &format!(
-            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 50, actors: {{ project: [gitlab-org/gitlab] }} }}\n  - after: 1h\n    production: {{ percentage_of_actors: 50 }}\n"
+            "{base}rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 20, actors: {{ project: [gitlab-org/gitlab] }} }}\n  - after: 1h\n    production: {{ percentage_of_actors: 20 }}\n"
         ),
     );
     let found = findings(&[("flags/wip/narrowing.yml", &narrowing)]);
@@ -241,8 +241,8 @@ fn steps_only_widen_exposure_unless_rollback() {
     assert_eq!(findings(&[("flags/wip/narrowing.yml", &rollback)]), []);
 
     let widening = narrowing.replace(
-        "  - after: 1h\n    production: { percentage_of_actors: 50 }",
-        "  - after: 1h\n    production: true",
+        "  - after: 1h\n    production: { percentage_of_actors: 20 }",
+        "  - after: 1h\n    production: { percentage_of_actors: 40, actors: { project: [gitlab-org/gitlab] } }",
     );
     assert_eq!(findings(&[("flags/wip/narrowing.yml", &widening)]), []);
 }
@@ -253,7 +253,7 @@ fn requires_holds_at_every_moment_of_both_plans() {
     let dependency = flag(
         "dependency",
         &format!(
-            "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: true\n"
+            "{ISSUE}overrides:\n  max-step: Not what this test is about.\nenvironments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: true\n"
         ),
     );
     let dependant = |at: &str| {
@@ -388,7 +388,7 @@ fn freeze_window_warns_about_steps_inside_it() {
         flag(
             "holiday",
             &format!(
-                "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-12-24T09:00:00Z\"\n    production: true\n"
+                "{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\nrollout:\n  - at: \"2026-12-24T09:00:00Z\"\n    production: {{ percentage_of_actors: 10 }}\n"
             ),
         ),
     );
@@ -402,4 +402,151 @@ fn freeze_window_warns_about_steps_inside_it() {
 fn example_registry_satisfies_its_policies() {
     let output = crate::harness::example_registry().run(&["validate", "--format", "json"]);
     assert_eq!(output.code, 0, "{output:?}");
+}
+
+/// A `wip` flag on everywhere before production, whose production steps through `percentages`
+/// (`true` for fully on), an hour apart.
+fn stepping(name: &str, percentages: &[&str]) -> String {
+    let mut text =
+        format!("{ISSUE}environments:\n  dev: true\n  pre: true\n  staging: true\n  production: false\nrollout:\n");
+    for (position, percentage) in percentages.iter().enumerate() {
+        let when = if position == 0 {
+            "at: \"2026-11-24T09:00:00Z\"".to_string()
+        } else {
+            "after: 1h".to_string()
+        };
+        let state = if *percentage == "true" {
+            "true".to_string()
+        } else {
+            format!("{{ percentage_of_actors: {percentage} }}")
+        };
+        text.push_str(&format!("  - {when}\n    production: {state}\n"));
+    }
+    flag(name, &text)
+}
+
+// A step may raise a protected environment by at most `max_step` points (25 by default):
+// 10 to 50% is too much, and so is 50% to fully on (a jump to 100); the step is named at its
+// line, and the message says by how much.
+#[test]
+fn max_step_refuses_big_jumps_in_protected_environments() {
+    let jumpy = stepping("jumpy", &["10", "50", "75", "true"]);
+    assert_eq!(
+        findings(&[("flags/wip/jumpy.yml", &jumpy)]),
+        [("max-step".into(), "flags/wip/jumpy.yml".into(), 18)]
+    );
+    let output = Registry::with_policies();
+    output.write("flags/wip/jumpy.yml", &jumpy);
+    let text = output.run(&["validate"]).stdout;
+    assert!(
+        text.contains("error[max-step]: step 2 raises the protected environment production by 40 percentage points (10% of actors to 50% of actors); `policies.max_step` allows at most 25"),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: split the step into steps of at most 25 points"),
+        "{text}"
+    );
+
+    // From off straight to fully on, and from 50% to fully on.
+    let to_true = stepping("to_true", &["true"]);
+    assert_eq!(ids(&findings(&[("flags/wip/to_true.yml", &to_true)])), ["max-step"]);
+    let half_to_true = stepping("half_to_true", &["25", "50", "true"]);
+    assert_eq!(
+        findings(&[("flags/wip/half_to_true.yml", &half_to_true)]),
+        [("max-step".into(), "flags/wip/half_to_true.yml".into(), 20)]
+    );
+
+    // GitLab's ladder is fine, and unprotected environments may jump.
+    let ladder = stepping("ladder", &["1", "10", "25", "50", "75", "true"]);
+    assert_eq!(findings(&[("flags/wip/ladder.yml", &ladder)]), []);
+    let staging = flag(
+        "staging_jump",
+        "environments:\n  dev: true\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    pre: true\n    staging: true\n",
+    );
+    assert_eq!(findings(&[("flags/wip/staging_jump.yml", &staging)]), []);
+}
+
+// Rollback steps and steps that narrow are exempt; a recorded reason overrides the policy, and
+// a flag type's `max_step` replaces the policy's for its flags.
+#[test]
+fn max_step_exempts_rollbacks_and_honours_overrides_and_types() {
+    // Down from fully on to 10% and back up to 30% (a rollback, then a rise of 20 points).
+    let back = format!(
+        "{}  - after: 1h\n    rollback: true\n    production: {{ percentage_of_actors: 10 }}\n  - after: 1h\n    production: {{ percentage_of_actors: 30 }}\n",
+        stepping("back", &["25", "50", "75", "true"])
+    );
+    assert_eq!(findings(&[("flags/wip/back.yml", &back)]), []);
+    // A rollback step may even widen by much (a fix rolled forward again at once).
+    let rollback_jump = stepping("rollback_jump", &["true"]).replace(
+        "  - at: \"2026-11-24T09:00:00Z\"\n",
+        "  - at: \"2026-11-24T09:00:00Z\"\n    rollback: true\n",
+    );
+    assert_eq!(findings(&[("flags/wip/rollback_jump.yml", &rollback_jump)]), []);
+
+    let jumpy = stepping("jumpy", &["10", "50"]);
+    let overridden = format!("{jumpy}overrides:\n  max-step: Load-tested at 50% on staging-ref.\n");
+    assert_eq!(findings(&[("flags/wip/jumpy.yml", &overridden)]), []);
+
+    // `wip` allows 50 points: 10 to 50% passes, 50% to fully on too, off to fully on does not.
+    let registry = Registry::with_policies();
+    let config = registry
+        .read("flagops.yml")
+        .replace("  wip:\n    description:", "  wip:\n    max_step: 50\n    description:");
+    registry.write("flagops.yml", config);
+    let wider = stepping("wider", &["10", "50", "true"]);
+    assert_eq!(findings_with(&registry, &[("flags/wip/wider.yml", &wider)]), []);
+    let to_true = stepping("to_true", &["true"]);
+    let output = {
+        registry.write("flags/wip/to_true.yml", &to_true);
+        registry.run(&["validate"])
+    };
+    assert!(
+        output
+            .stdout
+            .contains("by 100 percentage points (false to true); the type `wip` allows at most 50"),
+        "{output:?}"
+    );
+}
+
+// `percentage_of_time` is refused wherever it is set, at the key, unless the flag's type allows
+// it or the flag records why.
+#[test]
+fn no_percentage_of_time_unless_the_type_allows_it_or_a_reason_is_recorded() {
+    let random = flag(
+        "random",
+        &format!(
+            "{ISSUE}environments:\n  dev: {{ percentage_of_time: 50 }}\nrollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    dev: {{ percentage_of_time: 60 }}\n"
+        ),
+    );
+    let registry = Registry::with_policies();
+    registry.write("flags/wip/random.yml", &random);
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output
+            .stdout
+            .contains("error[no-percentage-of-time]: `random` uses `percentage_of_time` in dev, which GitLab deprecated (ChatOps' `--random`)\n  --> flags/wip/random.yml:10:10"),
+        "{output:?}"
+    );
+    assert_eq!(
+        findings(&[("flags/wip/random.yml", &random)]),
+        [
+            ("no-percentage-of-time".into(), "flags/wip/random.yml".into(), 10),
+            ("no-percentage-of-time".into(), "flags/wip/random.yml".into(), 13),
+        ]
+    );
+
+    let actors = random.replace("percentage_of_time", "percentage_of_actors");
+    assert_eq!(findings(&[("flags/wip/random.yml", &actors)]), []);
+
+    let overridden = format!("{random}overrides:\n  no-percentage-of-time: Samples requests at random on purpose.\n");
+    assert_eq!(findings(&[("flags/wip/random.yml", &overridden)]), []);
+
+    let allowed = Registry::with_policies();
+    let config = allowed.read("flagops.yml").replace(
+        "  wip:\n    description:",
+        "  wip:\n    allow_percentage_of_time: true\n    description:",
+    );
+    allowed.write("flagops.yml", config);
+    assert_eq!(findings_with(&allowed, &[("flags/wip/random.yml", &random)]), []);
 }

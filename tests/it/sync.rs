@@ -451,9 +451,10 @@ fn sync_retries_transient_failures() {
     assert_eq!(failing.calls, 4, "one attempt and three retries");
 }
 
-// A hard failure in one environment stops it and the later ones; the report says so.
+// A hard failure in one environment stops it; the later ones get only changes that do not
+// widen exposure (here none: every change is a create), and the report says so.
 #[test]
-fn sync_failure_stops_later_environments() {
+fn sync_failure_stops_its_environment_and_holds_later_widening() {
     let registry = registry();
     registry.write(".flagops/state/staging.json", "{ not json");
     let output = registry.run(&["sync"]);
@@ -471,7 +472,7 @@ fn sync_failure_stops_later_environments() {
     assert!(
         output
             .stdout
-            .contains("production: skipped, because an earlier environment failed"),
+            .contains("production: applied 0 changes, held back 2 that widen exposure\n  held back because an earlier environment did not reach its desired state: `staging`\n"),
         "{}",
         output.stdout
     );
@@ -570,4 +571,167 @@ fn sync_runs_one_at_a_time() {
         "{}",
         blocked.stdout
     );
+}
+
+/// The flags and new states of production's audit records after the first two (the first sync
+/// of `rollback_and_widening`).
+fn production_changes(registry: &Registry) -> Vec<(String, Value)> {
+    registry.audit("production")[2..]
+        .iter()
+        .map(|record| (record["flag"].as_str().unwrap().to_string(), record["to"].clone()))
+        .collect()
+}
+
+/// Syncs `registry` everywhere and then edits `kill` off and `widen` on in production, with
+/// `mixed` lowered to 10% but given a project: one rollback and two changes that widen.
+fn rollback_and_widening(registry: &Registry) {
+    let everywhere =
+        |state: &str| format!("environments:\n  dev: {state}\n  staging: {state}\n  production: {state}\n");
+    registry.write("flags/wip/kill.yml", flag("kill", &everywhere("true")));
+    registry.write(
+        "flags/wip/widen.yml",
+        flag("widen", "environments:\n  dev: true\n  staging: true\n"),
+    );
+    registry.write(
+        "flags/wip/mixed.yml",
+        flag("mixed", &everywhere("{ percentage_of_actors: 25 }")),
+    );
+    let first = registry.run(&["sync"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    registry.write("flags/wip/kill.yml", flag("kill", &everywhere("false")));
+    registry.write("flags/wip/widen.yml", flag("widen", &everywhere("true")));
+    registry.write(
+        "flags/wip/mixed.yml",
+        flag(
+            "mixed",
+            &everywhere("{ percentage_of_actors: 10, actors: { project: [gitlab-org/gitlab] } }"),
+        ),
+    );
+}
+
+// Rollbacks get through: with staging's backend failing, production still gets the change that
+// turns a flag off, and holds back the one that turns a flag on and the mixed one (a lower
+// percentage with a project added); the report lists both, and the exit code is 2. Once staging
+// is fixed, a rerun applies the rest.
+#[test]
+fn sync_after_a_failed_environment_applies_only_rollbacks_later() {
+    let registry = Registry::new();
+    rollback_and_widening(&registry);
+    registry.write(".flagops/state/staging.json", "{ not json");
+
+    let planned = registry.run(&["sync", "--dry-run"]);
+    assert_eq!(planned.code, 2, "{planned:?}");
+    assert!(
+        planned.stdout.contains(
+            "production: would apply 1 change, would hold back 2 that widen exposure\n  ~ kill: true → false\n  would hold back because an earlier environment did not reach its desired state: `staging`\n  held back    ~ mixed: 25% of actors → 10% of actors, project:gitlab-org/gitlab\n  held back    + widen: (absent) → true\n"
+        ),
+        "{}",
+        planned.stdout
+    );
+
+    let output = registry.run(&["sync", "--format", "json"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let reports: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    let report = |name: &str| reports.iter().find(|r| r["environment"] == name).unwrap().clone();
+    assert!(
+        report("staging")["failed"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a valid state document")
+    );
+    let production = report("production");
+    let flags = |key: &str| -> Vec<String> {
+        production[key]
+            .as_array()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|c| c["flag"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(flags("applied"), ["kill"], "{production}");
+    assert_eq!(flags("held"), ["mixed", "widen"], "{production}");
+    assert_eq!(
+        production["held_because"],
+        json!(["an earlier environment did not reach its desired state: `staging`"])
+    );
+    assert!(production.get("failed").is_none(), "{production}");
+    // Production got the rollback and nothing that widens (the audit log holds the changes
+    // until a completed sync rewrites the state document).
+    assert_eq!(production_changes(&registry), [("kill".to_string(), json!(false))]);
+    // Environments before staging were synced in full.
+    assert_eq!(registry.state("dev")["flags"]["widen"], true);
+
+    registry.remove(".flagops/state/staging.json");
+    let rerun = registry.run(&["sync"]);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert_eq!(registry.state("production")["flags"]["widen"], true);
+    assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
+}
+
+// The change lock: while the variable is set, a sync applies in protected environments only the
+// changes that do not widen exposure, prints the lock's reason and every change it held back,
+// and exits with 1; unprotected environments are synced in full, and `plan` shows the same. An
+// empty variable is no lock, and the variable's name comes from `policies.change_lock_env`.
+#[test]
+fn change_lock_holds_widening_in_protected_environments() {
+    let registry = Registry::new();
+    rollback_and_widening(&registry);
+    let lock = [("FLAGOPS_CHANGE_LOCK", "incident 4242: the database is saturated")];
+
+    let plan = registry.run_with_env(&["plan", "--env", "staging", "--env", "production"], &lock);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "  production: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident 4242: the database is saturated; sync will hold back 2 changes that widen exposure\n  held back: ~ mixed: 25% of actors → 10% of actors, project:gitlab-org/gitlab\n"
+        ),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("  staging: the change lock"), "{}", plan.stdout);
+
+    let output = registry.run_with_env(&["sync"], &lock);
+    assert_eq!(output.code, 1, "{output:?}");
+    for line in [
+        "staging: applied 2 changes",
+        "production: applied 1 change, held back 2 that widen exposure",
+        "  ~ kill: true → false",
+        "  held back because the change lock `FLAGOPS_CHANGE_LOCK` is on: incident 4242: the database is saturated",
+        "  held back    + widen: (absent) → true",
+        "sync held back 2 changes that widen exposure: 5 changes applied; rerun `flagops sync` once the hold is lifted to finish",
+    ] {
+        assert!(
+            output.stdout.lines().any(|l| l == line),
+            "no {line:?} in:\n{}",
+            output.stdout
+        );
+    }
+    // Staging, unprotected, got the mixed change too.
+    assert_eq!(
+        registry.state("staging")["flags"]["mixed"],
+        json!({"percentage_of_actors": 10, "actors": ["project:gitlab-org/gitlab"]})
+    );
+    assert_eq!(production_changes(&registry), [("kill".to_string(), json!(false))]);
+
+    // An empty variable is no lock; a renamed one is.
+    let config = registry
+        .read("flagops.yml")
+        .replace("policies:\n", "policies:\n  change_lock_env: INCIDENT_LOCK\n");
+    registry.write("flagops.yml", config);
+    let renamed = registry.run_with_env(&["sync", "--dry-run"], &[("INCIDENT_LOCK", "freeze for the migration")]);
+    assert!(
+        renamed
+            .stdout
+            .contains("would hold back because the change lock `INCIDENT_LOCK` is on: freeze for the migration"),
+        "{renamed:?}"
+    );
+    let unlocked = registry.run_with_env(
+        &["sync"],
+        &[("INCIDENT_LOCK", ""), ("FLAGOPS_CHANGE_LOCK", "not this one")],
+    );
+    assert_eq!(unlocked.code, 0, "{unlocked:?}");
+    assert_eq!(registry.state("production")["flags"]["widen"], true);
+    assert_eq!(production_changes(&registry).len(), 3);
 }
