@@ -279,12 +279,30 @@ pub struct SetArgs {
     /// The output format: text, or JSON with what changed and the plans.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// How the change is published: committed, or sent as a merge request.
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// ChatOps's override of its production check, refused with an explanation.
     #[arg(long, hide = true)]
     pub ignore_production_check: bool,
     /// ChatOps's override of its consistency check, refused with an explanation.
     #[arg(long, hide = true)]
     pub ignore_feature_flag_consistency_check: bool,
+}
+
+/// How a command that edits files publishes the change (`docs/set.md`).
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Commit exactly the edited files on the current branch.
+    #[arg(long, conflicts_with = "mr")]
+    pub commit: bool,
+    /// Push the change on a new branch and open a merge request with the plan as its
+    /// description (`merge_requests` in flagops.yml); the work tree is left as it was.
+    #[arg(long)]
+    pub mr: bool,
+    /// With `--mr`: GitLab merges the merge request once its pipeline succeeds.
+    #[arg(long, requires = "mr")]
+    pub auto_merge: bool,
 }
 
 /// Arguments of `flagops get`.

@@ -6,6 +6,7 @@ mod history;
 mod import;
 mod new;
 mod plan;
+mod publish;
 mod rollout;
 mod set;
 mod site;
