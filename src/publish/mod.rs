@@ -235,7 +235,8 @@ impl Pending {
     /// The commit on a new branch, pushed, and its merge request.
     fn merge_request(&self, target: &Target, message: &Message<'_>, text: &str) -> anyhow::Result<Published> {
         let commit = self.commit_beside(text)?;
-        let branch = branch_name(message.branch_words, &commit);
+        let remote = &target.settings.remote;
+        let branch = self.unused_branch(&branch_name(message.branch_words, &commit), remote)?;
         if !self.git.succeeds(&["check-ref-format", "--branch", &branch])? {
             self.restore()?;
             anyhow::bail!("`{branch}` is not a valid branch name");
@@ -243,7 +244,6 @@ impl Pending {
         self.git.run(&["branch", "--no-track", &branch, &commit])?;
         // The change now lives on the branch; the work tree goes back to `HEAD`'s files.
         self.restore()?;
-        let remote = &target.settings.remote;
         let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
         let pushed = self
             .git
@@ -327,6 +327,27 @@ impl Pending {
         let tree = self.git.run_with(&["write-tree"], None, &environment)?;
         self.git
             .run_with(&["commit-tree", &tree, "-p", &self.head, "-F", "-"], Some(text), &[])
+    }
+
+    /// `name`, or `name-2`, `name-3` and so on: the first that is neither a local branch nor a
+    /// branch the remote is known to have. The same change made twice in one second is the
+    /// same commit, and so would get the same name.
+    fn unused_branch(&self, name: &str, remote: &str) -> anyhow::Result<String> {
+        for number in 1.. {
+            let candidate = if number == 1 {
+                name.to_string()
+            } else {
+                format!("{name}-{number}")
+            };
+            let local = format!("refs/heads/{candidate}");
+            let tracking = format!("refs/remotes/{remote}/{candidate}");
+            if !self.git.succeeds(&["show-ref", "--verify", "-q", &local])?
+                && !self.git.succeeds(&["show-ref", "--verify", "-q", &tracking])?
+            {
+                return Ok(candidate);
+            }
+        }
+        unreachable!("some number is unused")
     }
 
     /// Puts the files back as `HEAD` has them, which is how they were before the edit.
