@@ -416,8 +416,8 @@ fn commit_message(message: &Message<'_>) -> String {
     format!("{}\n\n{}\n", title.trim(), body.trim_end())
 }
 
-/// `flagops/<words>-<commit>`: the words reduced to lowercase letters, digits, `_` and `-`, at
-/// most 60 characters, then the commit's first eight digits, which make the name unique.
+/// `flagops/<words>-<commit>`: the words reduced to lowercase letters, digits, `_` and `-`, cut
+/// to at most 60 characters at a word's end, then the commit's first eight digits.
 fn branch_name(words: &str, commit: &str) -> String {
     let mut slug = String::new();
     for character in words.chars().flat_map(char::to_lowercase) {
@@ -426,11 +426,15 @@ fn branch_name(words: &str, commit: &str) -> String {
         } else if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
         }
-        if slug.len() >= 60 {
-            break;
+    }
+    let mut slug = slug.trim_matches('-');
+    if slug.len() > 60 {
+        // Cut at the last word that fits: the slug is ASCII, so any byte is a boundary.
+        slug = &slug[..60];
+        if let Some(end) = slug.rfind('-') {
+            slug = &slug[..end];
         }
     }
-    let slug = slug.trim_matches('-');
     let short = &commit[..commit.len().min(8)];
     if slug.is_empty() {
         format!("flagops/{short}")
@@ -478,5 +482,12 @@ mod tests {
         );
         assert_eq!(branch_name("…", "abcdef0123"), "flagops/abcdef01");
         assert!(branch_name(&"a".repeat(500), "abcdef0123").len() < 80);
+        assert_eq!(
+            branch_name(
+                "code_suggestions_open_tabs_context production 50% of actors, group:gitlab-com",
+                "3f2a9c1d0b7e"
+            ),
+            "flagops/code_suggestions_open_tabs_context-production-50-of-actors-3f2a9c1d"
+        );
     }
 }
