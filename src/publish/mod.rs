@@ -234,7 +234,12 @@ impl Pending {
 
     /// The commit on a new branch, pushed, and its merge request.
     fn merge_request(&self, target: &Target, message: &Message<'_>, text: &str) -> anyhow::Result<Published> {
-        let commit = self.commit_beside(text)?;
+        let commit = self.commit_beside(text).with_context(|| {
+            format!(
+                "the change is written to `{}` but not published",
+                self.files.join("`, `")
+            )
+        })?;
         let remote = &target.settings.remote;
         let branch = self.unused_branch(&branch_name(message.branch_words, &commit), remote)?;
         if !self.git.succeeds(&["check-ref-format", "--branch", &branch])? {
