@@ -376,6 +376,9 @@ pub struct SetArgs {
     /// seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, help_heading = "Emergency")]
     pub lock_timeout: u64,
+    /// How the change is published: committed, or sent as a merge request.
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// ChatOps's override of its production check, refused with an explanation.
     #[arg(long, hide = true)]
     pub ignore_production_check: bool,
@@ -398,6 +401,21 @@ pub struct ReleaseArgs {
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+}
+
+/// How a command that edits files publishes the change (`docs/set.md`).
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Commit exactly the edited files on the current branch.
+    #[arg(long, conflicts_with = "mr")]
+    pub commit: bool,
+    /// Push the change on a new branch and open a merge request with the plan as its
+    /// description (`merge_requests` in flagops.yml); the work tree is left as it was.
+    #[arg(long)]
+    pub mr: bool,
+    /// With `--mr`: GitLab merges the merge request once its pipeline succeeds.
+    #[arg(long, requires = "mr")]
+    pub auto_merge: bool,
 }
 
 /// Arguments of `flagops get`.

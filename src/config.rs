@@ -61,6 +61,42 @@ pub struct Config {
     /// Site settings.
     #[serde(default)]
     pub site: SiteConfig,
+    /// Where `--mr` opens merge requests; without it, `--mr` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_requests: Option<MergeRequests>,
+}
+
+/// Where and how `--mr` publishes a change: the git remote it pushes a branch to, and the
+/// GitLab project it opens the merge request in.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequests {
+    /// The GitLab instance's base URL.
+    pub url: String,
+    /// The project, by full path (`group/registry`) or numeric id.
+    pub project: String,
+    /// The environment variable holding an access token with the `api` scope.
+    pub token_env: String,
+    /// The branch merge requests target; by default the remote's default branch, else `main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_branch: Option<String>,
+    /// The git remote branches are pushed to.
+    #[serde(default = "default_remote")]
+    pub remote: String,
+    /// Whether every merge request is set to merge when its pipeline succeeds, as
+    /// `--auto-merge` asks for one.
+    #[serde(default)]
+    pub auto_merge: bool,
+    /// Labels given to every merge request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// How long one request may take, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+fn default_remote() -> String {
+    "origin".to_string()
 }
 
 /// Rollout policies: each is a named check (see `docs/checks.md`), on unless listed in `disabled`.

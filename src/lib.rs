@@ -29,6 +29,7 @@ pub mod model;
 pub mod owned_file;
 pub mod paths;
 pub mod plan;
+pub mod publish;
 pub mod resolve;
 pub mod schema;
 pub mod site;

@@ -8,6 +8,7 @@ mod history;
 mod import;
 mod new;
 mod plan;
+mod publish;
 mod rollout;
 mod set;
 mod show;
@@ -242,7 +243,10 @@ fn refused(message: impl Into<String>) -> anyhow::Error {
 /// Prints a refusal and maps it to exit code 1; other errors stay failures.
 fn finish(outcome: anyhow::Result<ExitStatus>) -> anyhow::Result<ExitStatus> {
     match outcome {
-        Err(error) if error.downcast_ref::<Refused>().is_some() => {
+        Err(error)
+            if error.downcast_ref::<Refused>().is_some()
+                || error.downcast_ref::<crate::publish::Refused>().is_some() =>
+        {
             eprintln!("{}", crate::escape::shown(&format!("error: {error}")));
             Ok(ExitStatus::Failure)
         }

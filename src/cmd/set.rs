@@ -82,6 +82,9 @@ struct SetReport<'a> {
     changes: Vec<ChangeReport>,
     unchanged: Vec<String>,
     plans: Vec<Plan>,
+    /// The commit, branch and merge request, with `--commit` or `--mr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<crate::publish::Published>,
 }
 
 pub(super) fn run(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
@@ -190,6 +193,7 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
                 changes: Vec::new(),
                 unchanged,
                 plans: Vec::new(),
+                published: None,
             };
             super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
         } else {
@@ -216,6 +220,16 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
         text,
     };
     let edits = [edit];
+    // Whether the change can be published is checked before anything is written.
+    let pending = match super::publish::mode(&args.publish) {
+        Some(mode) => Some(crate::publish::prepare(
+            &workspace.root,
+            &[super::write::writable_path(workspace, config, &edits[0].path)?],
+            mode,
+            config,
+        )?),
+        None => None,
+    };
     let Some(after) = super::write::write_validated(workspace, config, &edits)? else {
         return Ok(ExitStatus::Failure);
     };
@@ -251,6 +265,10 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             ));
         }
     }
+    let published = match pending {
+        Some(pending) => Some(publish(pending, &name, &shown, &changes, &plans)?),
+        None => None,
+    };
     if json {
         let report = SetReport {
             flag: &name,
@@ -266,6 +284,7 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
                 .collect(),
             unchanged,
             plans,
+            published,
         };
         super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
         return Ok(ExitStatus::Success);
@@ -281,11 +300,75 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     out.push_str(&notes);
     out.push_str("\nplan:\n");
     out.push_str(&crate::plan::render::human(&plans));
-    out.push_str(
-        "\nnext: commit the change and open a merge request; its pipeline shows this plan and syncs it once merged\n",
-    );
+    match &published {
+        Some(published) => out.push_str(&format!("\n{}", super::publish::describe(published))),
+        None => out.push_str(
+            "\nnext: commit the change and open a merge request; its pipeline shows this plan and syncs it once merged\n",
+        ),
+    }
     super::print(&out)?;
     Ok(ExitStatus::Success)
+}
+
+/// Each environment's change: the environment, its state before and after.
+type Changes = [(String, Option<crate::model::State>, Option<crate::model::State>)];
+
+/// Commits the edited file, or sends it as a merge request, with the change in words and the
+/// plan as the message.
+fn publish(
+    pending: crate::publish::Pending,
+    name: &str,
+    shown: &str,
+    changes: &Changes,
+    plans: &[Plan],
+) -> anyhow::Result<crate::publish::Published> {
+    let after = |new: &Option<crate::model::State>| match new {
+        Some(state) => Stored::from_model(state).to_string(),
+        None => "deleted".to_string(),
+    };
+    let title = format!(
+        "{name}: {}",
+        changes
+            .iter()
+            .map(|(environment, _, new)| format!("{} in {environment}", after(new)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let words: Vec<String> = changes
+        .iter()
+        .map(|(environment, _, new)| format!("{environment} {}", after(new)))
+        .collect();
+    let requested_by = super::publish::requested_by();
+    let mut body = format!("flagops set changed {shown}:\n");
+    let mut description = format!(
+        "`flagops set` changed {} in {}:\n\n",
+        crate::escape::markdown_code(name),
+        crate::escape::markdown_code(shown)
+    );
+    for (environment, old, new) in changes {
+        let before = crate::plan::show(old.as_ref().map(Stored::from_model).as_ref());
+        let now = crate::plan::show(new.as_ref().map(Stored::from_model).as_ref());
+        body.push_str(&format!("  {environment}: {before} → {now}\n"));
+        description.push_str(&format!(
+            "- {}: {} → {}\n",
+            crate::escape::markdown(environment),
+            crate::escape::markdown(&before),
+            crate::escape::markdown(&now)
+        ));
+    }
+    body.push_str(&format!("\nplan:\n{}", crate::plan::render::human(plans)));
+    description.push_str(&format!("\n{}", crate::plan::render::markdown(plans, None)));
+    if let Some(line) = &requested_by {
+        body.push_str(&format!("\n\n{line}"));
+        description.push_str(&format!("\n{line}\n"));
+    }
+    let message = crate::publish::Message {
+        title: &title,
+        body: &body,
+        description: &description,
+        branch_words: &format!("{name} {}", words.join(" ")),
+    };
+    pending.publish(&message)
 }
 
 /// One environment's desired state, as `get --format json` prints it.

@@ -97,7 +97,7 @@ fn restore(edits: &[Edit], targets: &[PathBuf]) -> anyhow::Result<()> {
 }
 
 /// The flag file's path, checked to lie inside the flags directory with no link on the way.
-fn writable_path(workspace: &Workspace, config: &Config, path: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn writable_path(workspace: &Workspace, config: &Config, path: &Path) -> anyhow::Result<PathBuf> {
     let flags_dir = crate::paths::absolute(&workspace.resolve(&config.flags_dir));
     let absolute = crate::paths::absolute(path);
     let relative = absolute

@@ -7,6 +7,10 @@
 //! on; `key` cannot be combined with an actor parameter; every target must exist; `DELETE`
 //! answers 204 whether or not the flag exists; the API needs an administrator's token; and
 //! percentages come back as floats (`25.0`).
+//!
+//! It also serves the Merge Requests API as `--mr` uses it: opening a merge request (one open
+//! merge request per source branch, else 409), setting it to auto-merge, and adding notes; any
+//! token it knows may use these, administrator or not.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
@@ -41,6 +45,8 @@ pub(crate) enum Fault {
     Delay(Duration),
     /// Handle the request, then break off the answer: the client gets a garbled response.
     Broken,
+    /// Answer with this status and JSON body instead of handling the request.
+    Reply(u16, Value),
 }
 
 /// Everything the fake instance holds.
@@ -62,7 +68,30 @@ pub(crate) struct World {
     pub(crate) licensed_names: BTreeSet<String>,
     /// Every request, as `METHOD /path`.
     pub(crate) requests: Vec<String>,
+    /// Merge requests, in the order they were opened.
+    pub(crate) merge_requests: Vec<MergeRequest>,
+    /// The instance's base URL, for `web_url`s.
+    base_url: String,
     faults: VecDeque<(String, Fault)>,
+}
+
+/// A merge request, as it was opened.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MergeRequest {
+    pub(crate) iid: u64,
+    /// The project's full path.
+    pub(crate) project: String,
+    pub(crate) source_branch: String,
+    pub(crate) target_branch: String,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) labels: Vec<String>,
+    pub(crate) remove_source_branch: bool,
+    /// Whether it merges when its pipeline succeeds.
+    pub(crate) auto_merge: bool,
+    /// Its notes' bodies.
+    pub(crate) notes: Vec<String>,
+    pub(crate) web_url: String,
 }
 
 /// One flag, as Flipper's gates.
@@ -103,6 +132,7 @@ impl FakeGitlab {
                 .into(),
             runners: [12270807].into(),
             licensed_names: ["epics".to_string()].into(),
+            base_url: format!("http://127.0.0.1:{port}"),
             ..World::default()
         }));
         let thread = {
@@ -272,6 +302,7 @@ fn handle(world: &Mutex<World>, mut request: Request) {
             }
             answer
         }
+        Some(Fault::Reply(status, body)) => answer(status, body),
         Some(Fault::Delay(delay)) => {
             std::thread::sleep(delay);
             respond(world)
@@ -300,6 +331,8 @@ fn handle(world: &Mutex<World>, mut request: Request) {
 fn route(world: &mut World, method: &str, path: &str, query: &str, body: &str, token: Option<&str>) -> Answer {
     match token {
         Some(TOKEN) => {}
+        // Opening merge requests needs the Developer role, not an administrator.
+        Some(NON_ADMIN_TOKEN) if path.contains("/merge_requests") => {}
         Some(NON_ADMIN_TOKEN) => return answer(403, json!({"message": "403 Forbidden"})),
         _ => return answer(401, json!({"message": "401 Unauthorized"})),
     }
@@ -324,6 +357,29 @@ fn route(world: &mut World, method: &str, path: &str, query: &str, body: &str, t
                 status: 204,
                 body: None,
                 headers: Vec::new(),
+            }
+        }
+        ("POST", ["projects", id, "merge_requests"]) => open_merge_request(world, id, &form(body)),
+        ("PUT", ["projects", id, "merge_requests", iid, "merge"]) => {
+            let params = form(body);
+            match merge_request(world, id, iid) {
+                Some(request) => {
+                    let asked = |key: &str| params.get(key).map(String::as_str) == Some("true");
+                    request.auto_merge = asked("auto_merge") || asked("merge_when_pipeline_succeeds");
+                    let entity = request.entity();
+                    answer(200, entity)
+                }
+                None => not_found(""),
+            }
+        }
+        ("POST", ["projects", id, "merge_requests", iid, "notes"]) => {
+            let note = form(body).remove("body").unwrap_or_default();
+            match merge_request(world, id, iid) {
+                Some(request) => {
+                    request.notes.push(note.clone());
+                    answer(201, json!({"id": request.notes.len(), "body": note}))
+                }
+                None => not_found(""),
             }
         }
         ("GET", ["users"]) => {
@@ -361,6 +417,81 @@ fn route(world: &mut World, method: &str, path: &str, query: &str, body: &str, t
         },
         _ => not_found(""),
     }
+}
+
+impl MergeRequest {
+    fn entity(&self) -> Value {
+        json!({
+            "iid": self.iid,
+            "title": self.title,
+            "source_branch": self.source_branch,
+            "target_branch": self.target_branch,
+            "state": "opened",
+            "merge_when_pipeline_succeeds": self.auto_merge,
+            "web_url": self.web_url,
+        })
+    }
+}
+
+/// `POST /projects/:id/merge_requests`: one open merge request per source branch.
+fn open_merge_request(world: &mut World, project: &str, params: &BTreeMap<String, String>) -> Answer {
+    let Some((_, path)) = find(&world.projects, project) else {
+        return not_found("Project");
+    };
+    let path = path.clone();
+    for key in ["source_branch", "target_branch", "title"] {
+        if params.get(key).is_none_or(String::is_empty) {
+            return answer(400, json!({"error": format!("{key} is missing")}));
+        }
+    }
+    let source_branch = params["source_branch"].clone();
+    if let Some(open) = world
+        .merge_requests
+        .iter()
+        .find(|request| request.project == path && request.source_branch == source_branch)
+    {
+        return answer(
+            409,
+            json!({"message": [format!("Another open merge request already exists for this source branch: !{}", open.iid)]}),
+        );
+    }
+    if source_branch == params["target_branch"] {
+        return answer(
+            422,
+            json!({"message": ["Branch conflict You can't use same project/branch for source and target"]}),
+        );
+    }
+    let iid = world.merge_requests.iter().filter(|r| r.project == path).count() as u64 + 1;
+    let request = MergeRequest {
+        iid,
+        web_url: format!("{}/{path}/-/merge_requests/{iid}", world.base_url),
+        project: path,
+        source_branch,
+        target_branch: params["target_branch"].clone(),
+        title: params["title"].clone(),
+        description: params.get("description").cloned().unwrap_or_default(),
+        labels: params
+            .get("labels")
+            .map(|labels| labels.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        remove_source_branch: params.get("remove_source_branch").map(String::as_str) == Some("true"),
+        auto_merge: false,
+        notes: Vec::new(),
+    };
+    let entity = request.entity();
+    world.merge_requests.push(request);
+    answer(201, entity)
+}
+
+/// The merge request `iid` of the project `project` (an id or a path).
+fn merge_request<'a>(world: &'a mut World, project: &str, iid: &str) -> Option<&'a mut MergeRequest> {
+    let (_, path) = find(&world.projects, project)?;
+    let path = path.clone();
+    let iid: u64 = iid.parse().ok()?;
+    world
+        .merge_requests
+        .iter_mut()
+        .find(|request| request.project == path && request.iid == iid)
 }
 
 fn not_found(what: &str) -> Answer {

@@ -107,13 +107,15 @@ impl Registry {
             // A change lock in the developer's or the CI's environment must not reach the tests;
             // those about it set it in `variables`.
             .env_remove("FLAGOPS_CHANGE_LOCK")
-            .envs(variables.iter().copied())
             .current_dir(self.dir.path().join(folder))
             .env("NO_COLOR", "1")
-            // The CI's own identity and commit must not leak into the registries under test.
+            // The CI's own identity and commit must not leak into the registries under test;
+            // a test may still set them.
             .env_remove("GITLAB_USER_LOGIN")
+            .env_remove("CHAT_USER_ID")
             .env_remove("CI_COMMIT_SHA")
             .env_remove("SOURCE_DATE_EPOCH")
+            .envs(variables.iter().copied())
             .output()
             .expect("run flagops");
         Output {

@@ -19,6 +19,7 @@ mod history;
 mod hostile;
 mod import;
 mod main_job;
+mod merge_request;
 mod pipeline;
 mod policy;
 mod postgres;

@@ -60,7 +60,11 @@ impl Project {
     fn new() -> Option<Project> {
         let tools = tools()?;
         let registry = example_registry();
-        for file in [".gitlab-ci.yml", "scripts/ci/post-plan-note.sh"] {
+        for file in [
+            ".gitlab-ci.yml",
+            "scripts/ci/post-plan-note.sh",
+            "scripts/ci/chatops.sh",
+        ] {
             registry.write(file, std::fs::read(repo_root().join(file)).unwrap());
         }
         registry.init_git();
@@ -516,6 +520,100 @@ fn pipeline_plan_note_is_posted_once_and_then_updated() {
         ]
     );
     assert!(requests.iter().all(|r| r.token.as_deref() == Some(token)));
+}
+
+/// What a ChatOps pipeline's `flagops` job printed in its `chat_reply` section.
+fn chat_reply(output: &Output) -> String {
+    let log: Vec<&str> = output
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("flagops"))
+        .filter_map(|line| {
+            line.trim_start()
+                .strip_prefix("> ")
+                .or_else(|| line.trim_start().strip_prefix(">"))
+        })
+        .collect();
+    let start = log
+        .iter()
+        .position(|line| line.contains("section_start:") && line.contains(":chat_reply"))
+        .unwrap_or_else(|| panic!("no chat_reply section:\n{}", output.stdout));
+    let end = log
+        .iter()
+        .position(|line| line.contains("section_end:") && line.contains(":chat_reply"))
+        .unwrap_or_else(|| panic!("no end of the chat_reply section:\n{}", output.stdout));
+    log[start + 1..end].join("\n")
+}
+
+// ChatOps runs the `flagops` job alone with the words after `/chatops run flagops` in
+// CHAT_INPUT: `get` replies with the flag's state in the `chat_reply` section; any other
+// subcommand is refused; and words a shell would run reach flagops as plain words.
+#[test]
+fn pipeline_chatops_job_runs_get_and_refuses_other_commands() {
+    let Some(project) = Project::new() else { return };
+    let chat = |input: &str| {
+        let variable = format!("CHAT_INPUT={input}");
+        project.gitlab_ci_local(&[
+            "--variable",
+            "CI_PIPELINE_SOURCE=chat",
+            "--variable",
+            &variable,
+            "--ignore-predefined-vars",
+            "CI_PIPELINE_SOURCE",
+            "flagops",
+        ])
+    };
+    assert_eq!(
+        project
+            .jobs(&[
+                "--variable",
+                "CI_PIPELINE_SOURCE=chat",
+                "--ignore-predefined-vars",
+                "CI_PIPELINE_SOURCE"
+            ])
+            .iter()
+            .filter(|job| *job == "flagops")
+            .count(),
+        1
+    );
+    assert!(!project.jobs(&[]).contains(&"flagops".to_string()));
+
+    let output = chat(&format!("get `{NAME}` --production"));
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(outcomes(&output), expect(&[("flagops", "PASS")]), "{}", output.stdout);
+    let reply = chat_reply(&output);
+    assert!(reply.contains(&format!("{NAME} ({FLAG})")), "{reply}");
+    assert!(reply.contains("production: 50% of actors"), "{reply}");
+
+    for (input, expected) in [
+        (
+            "sync --env production",
+            "flagops: `sync` cannot be run from chat: use set, get or show",
+        ),
+        (
+            "set x true --config /etc/passwd",
+            "flagops: `--config` cannot be used from chat",
+        ),
+        ("", "usage: /chatops run flagops set|get|show NAME ..."),
+    ] {
+        let output = chat(input);
+        assert_eq!(
+            outcomes(&output),
+            expect(&[("flagops", "FAIL")]),
+            "{input}: {}",
+            output.stdout
+        );
+        assert_eq!(chat_reply(&output), expected, "{input}");
+    }
+
+    let output = chat(&format!("get {NAME};touch${{IFS}}pwned $(touch pwned) `touch pwned`"));
+    assert_eq!(outcomes(&output), expect(&[("flagops", "FAIL")]), "{}", output.stdout);
+    let reply = chat_reply(&output);
+    assert!(reply.contains("error: unexpected argument"), "{reply}");
+    let build = project.registry.path().join(".gitlab-ci-local/builds/flagops");
+    for dir in [project.registry.path(), build.as_path()] {
+        assert!(!dir.join("pwned").exists(), "{}", dir.display());
+    }
 }
 
 /// A note of the fake API.

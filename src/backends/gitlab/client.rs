@@ -112,6 +112,18 @@ impl Client {
         self.finish("POST", path, request.send_form(pairs))
     }
 
+    /// `PUT <api><path>` with a form body.
+    pub fn put_form(&self, path: &str, form: &[(&str, String)]) -> Result<Response, BackendError> {
+        let request = self.agent.put(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
+        let pairs = form.iter().map(|(key, value)| (*key, value.as_str()));
+        self.finish("PUT", path, request.send_form(pairs))
+    }
+
+    /// The environment variable the token came from, for messages.
+    pub fn token_env(&self) -> &str {
+        &self.token_env
+    }
+
     /// `DELETE <api><path>`.
     pub fn delete(&self, path: &str) -> Result<Response, BackendError> {
         let request = self.agent.delete(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
@@ -229,7 +241,7 @@ fn transport(endpoint: &str, error: ureq::Error) -> BackendError {
 
 /// GitLab's explanation in an error body: `{"message": ...}` (a string, or an object of field
 /// errors) or Grape's `{"error": ...}`; otherwise the start of the body.
-fn message(body: &str) -> String {
+pub(super) fn message(body: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(value) => match value.get("message").or_else(|| value.get("error")) {
             Some(serde_json::Value::String(text)) => text.clone(),
@@ -257,7 +269,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-fn reason(status: u16) -> &'static str {
+pub(super) fn reason(status: u16) -> &'static str {
     ureq::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|code| code.canonical_reason())

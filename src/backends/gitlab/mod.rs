@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod directory;
+pub mod merge_request;
 pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
