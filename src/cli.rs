@@ -258,6 +258,10 @@ pub struct AdoptArgs {
     /// The output format: text, or JSON with the files edited, the message and the plans.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// How the change is published: committed, or sent as a merge request (not with
+    /// `--dry-run`, which publishes nothing).
+    #[command(flatten)]
+    pub publish: PublishArgs,
 }
 
 /// Arguments of `flagops rollout`.

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backends::{self, ApplyContext, Hold};
+use crate::backends::{self, ApplyContext, Backend, Hold};
+use crate::config::Config;
 use crate::lock::Lock;
 use crate::model::Registry;
 use crate::plan::{self, Change, DiffOptions, Plan};
@@ -138,23 +139,13 @@ fn apply_environment(
     now: &str,
     settings: &Settings,
 ) -> anyhow::Result<(Option<Change>, Hold)> {
-    let config = &registry.config;
-    let definition = config
-        .environment(environment)
-        .ok_or_else(|| anyhow::anyhow!("unknown environment `{environment}`"))?;
-    let holder = crate::lock::describe_self(&format!("flagops set --emergency by {}", settings.by), now);
-    let _lock = Lock::acquire(
-        &backends::lock_path(root, config, environment),
-        &holder,
-        settings.lock_timeout,
-    )?;
-    let mut backend = backends::open(
+    let (_lock, mut backend) = open_locked(
         root,
-        config,
-        definition,
-        backends::Access::Write {
-            lock_wait: settings.lock_timeout,
-        },
+        &registry.config,
+        environment,
+        "flagops set --emergency",
+        now,
+        settings,
     )?;
     let what = format!("reading `{environment}`");
     let mut desired = EnvironmentState::new();
@@ -227,23 +218,7 @@ pub fn release(
     let now = jiff::Timestamp::now().to_string();
     let mut released = Vec::new();
     for environment in environments {
-        let definition = config
-            .environment(environment)
-            .ok_or_else(|| anyhow::anyhow!("unknown environment `{environment}`"))?;
-        let holder = crate::lock::describe_self(&format!("flagops release by {}", settings.by), &now);
-        let _lock = Lock::acquire(
-            &backends::lock_path(root, config, environment),
-            &holder,
-            settings.lock_timeout,
-        )?;
-        let mut backend = backends::open(
-            root,
-            config,
-            definition,
-            backends::Access::Write {
-                lock_wait: settings.lock_timeout,
-            },
-        )?;
+        let (_lock, mut backend) = open_locked(root, config, environment, "flagops release", &now, settings)?;
         let (desired, mut snapshot) =
             crate::sync::read_environment(backend.as_mut(), registry, environment, at, &settings.retry)
                 .map_err(anyhow::Error::new)?;
@@ -269,4 +244,77 @@ pub fn release(
         });
     }
     Ok(released)
+}
+
+/// Records `merge_request` (the web address of the merge request that brings git in line) in
+/// the holds of `flag` that `outcomes` stored, under each environment's lock again, and in the
+/// outcomes. A hold that changed since (released, or replaced by another emergency) is left as
+/// it is. Returns the environments where it could not be recorded, and why.
+pub fn record_merge_request(
+    root: &Path,
+    config: &Config,
+    flag: &str,
+    outcomes: &mut [EnvironmentOutcome],
+    merge_request: &str,
+    settings: &Settings,
+) -> Vec<(String, String)> {
+    let now = jiff::Timestamp::now().to_string();
+    let mut failures = Vec::new();
+    for outcome in outcomes.iter_mut() {
+        let Some(stored) = &outcome.hold else { continue };
+        let environment = outcome.environment.clone();
+        let recorded = (|| -> anyhow::Result<Hold> {
+            let (_lock, mut backend) =
+                open_locked(root, config, &environment, "flagops set --emergency", &now, settings)?;
+            let snapshot = retrying(&settings.retry, &format!("reading `{environment}`"), || backend.fetch())?;
+            if snapshot.holds.get(flag) != Some(stored) {
+                anyhow::bail!(
+                    "the hold of `{flag}` changed since it was stored (released, or replaced by another emergency change), so it is left as it is"
+                );
+            }
+            let hold = Hold {
+                merge_request: Some(merge_request.to_string()),
+                ..stored.clone()
+            };
+            retrying(&settings.retry, &format!("holding `{flag}` in `{environment}`"), || {
+                backend.set_hold(flag, Some(&hold))
+            })?;
+            Ok(hold)
+        })();
+        match recorded {
+            Ok(hold) => outcome.hold = Some(hold),
+            Err(error) => failures.push((environment, error_chain(&error))),
+        }
+    }
+    failures
+}
+
+/// Takes `environment`'s lock as `doing` (a command, for the lock's holder) and opens its
+/// backend to write, as a sync does.
+fn open_locked(
+    root: &Path,
+    config: &Config,
+    environment: &str,
+    doing: &str,
+    now: &str,
+    settings: &Settings,
+) -> anyhow::Result<(Lock, Box<dyn Backend>)> {
+    let definition = config
+        .environment(environment)
+        .ok_or_else(|| anyhow::anyhow!("unknown environment `{environment}`"))?;
+    let holder = crate::lock::describe_self(&format!("{doing} by {}", settings.by), now);
+    let lock = Lock::acquire(
+        &backends::lock_path(root, config, environment),
+        &holder,
+        settings.lock_timeout,
+    )?;
+    let backend = backends::open(
+        root,
+        config,
+        definition,
+        backends::Access::Write {
+            lock_wait: settings.lock_timeout,
+        },
+    )?;
+    Ok((lock, backend))
 }

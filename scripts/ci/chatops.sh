@@ -5,7 +5,8 @@
 #
 # GitLab runs the job named `flagops` with the words after it in CHAT_INPUT. Only `set`, `get`
 # and `show` are allowed; `set` always runs with `--mr`, so a change from chat is a merge
-# request like any other. docs/chatops.md describes the setup.
+# request like any other. `set --emergency` is refused unless FLAGOPS_CHATOPS_EMERGENCY is
+# `true`. docs/chatops.md describes the setup.
 #
 # CHAT_INPUT is split into words at spaces and nothing else: no globbing, no quotes, no `$(...)`,
 # no `;`. Each word reaches flagops as one argument, and no word is ever run by a shell.
@@ -43,6 +44,12 @@ for word in "$@"; do
   case "$word" in
     --config | --config=* | --commit | --)
       refuse "flagops: \`$word\` cannot be used from chat" ;;
+    --emergency | --emergency=*)
+      # Break glass changes environments directly, so the job would need every backend's
+      # credentials: only a team that gives it them turns it on.
+      if [ "${FLAGOPS_CHATOPS_EMERGENCY-}" != true ]; then
+        refuse "flagops: \`--emergency\` cannot be used from chat: break glass from a machine that holds the backends' credentials, as the runbook says (docs/set.md#break-glass); a maintainer can allow it here by setting the CI/CD variable FLAGOPS_CHATOPS_EMERGENCY to true"
+      fi ;;
   esac
 done
 

@@ -5,11 +5,10 @@
 //! spelled as the file had it where it can be (`state::file_state`), and only when the backend
 //! puts the result back in its own terms (`Backend::canonicalize`) exactly as it holds it. The
 //! files go through `write::write_validated`, as `set`'s do. The command ends with the files it
-//! edited and a message describing the change, for a commit.
+//! edited and a message describing the change, which `--commit` and `--mr` publish.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -53,33 +52,20 @@ struct AdoptReport {
     /// The change in words: a title line, a blank line and one line per state adopted.
     message: String,
     plans: Vec<Plan>,
-}
-
-/// How `adopt` ended: the exit status, and the files it wrote with the message that describes
-/// the change (empty when nothing was written), for a commit.
-#[allow(
-    dead_code,
-    reason = "`files` and `message` are for committing the change, not wired in yet"
-)]
-pub(super) struct Outcome {
-    pub(super) status: ExitStatus,
-    pub(super) files: Vec<PathBuf>,
-    pub(super) message: String,
+    /// The commit, branch and merge request, with `--commit` or `--mr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<crate::publish::Published>,
 }
 
 pub(super) fn run(workspace: &Workspace, args: AdoptArgs) -> anyhow::Result<ExitStatus> {
-    super::finish(adopt(workspace, &args).map(|outcome| outcome.status))
+    super::finish(adopt(workspace, &args))
 }
 
-/// Adopts the drift `args` names, printing what it does.
-pub(super) fn adopt(workspace: &Workspace, args: &AdoptArgs) -> anyhow::Result<Outcome> {
-    let nothing = |status| Outcome {
-        status,
-        files: Vec::new(),
-        message: String::new(),
-    };
+/// Adopts the drift `args` names, printing what it does; with `--commit` or `--mr`, publishes the
+/// files it edited with the message that describes the change.
+fn adopt(workspace: &Workspace, args: &AdoptArgs) -> anyhow::Result<ExitStatus> {
     let Some(registry) = super::load_valid(workspace, "adopting")? else {
-        return Ok(nothing(ExitStatus::Failure));
+        return Ok(ExitStatus::Failure);
     };
     let config = &registry.config;
     let names: Vec<String> = args
@@ -193,18 +179,30 @@ pub(super) fn adopt(workspace: &Workspace, args: &AdoptArgs) -> anyhow::Result<O
         files,
         message,
         plans: Vec::new(),
+        published: None,
     };
     let json = args.format == ReportFormat::Json;
     if !report.refused.is_empty() {
         print(&report, json, args.dry_run)?;
-        return Ok(nothing(ExitStatus::Failure));
+        return Ok(ExitStatus::Failure);
     }
     if report.adopted.is_empty() || args.dry_run {
         print(&report, json, args.dry_run)?;
-        return Ok(nothing(ExitStatus::Success));
+        return Ok(ExitStatus::Success);
     }
+    // Whether the change can be published is checked before anything is written.
+    let pending = match super::publish::mode(&args.publish) {
+        Some(mode) => {
+            let files = edits
+                .iter()
+                .map(|edit| super::write::writable_path(workspace, config, &edit.path))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(crate::publish::prepare(&workspace.root, &files, mode, config)?)
+        }
+        None => None,
+    };
     let Some(after) = super::write::write_validated(workspace, config, &edits)? else {
-        return Ok(nothing(ExitStatus::Failure));
+        return Ok(ExitStatus::Failure);
     };
     report.written = true;
     report.plans = config
@@ -214,12 +212,54 @@ pub(super) fn adopt(workspace: &Workspace, args: &AdoptArgs) -> anyhow::Result<O
             crate::sync::plan_environment(&after, environment, &before, at, false)
         })
         .collect();
+    if let Some(pending) = pending {
+        report.published = Some(publish(pending, &report)?);
+    }
     print(&report, json, false)?;
-    Ok(Outcome {
-        status: ExitStatus::Success,
-        files: edits.into_iter().map(|edit| edit.path).collect(),
-        message: report.message,
-    })
+    Ok(ExitStatus::Success)
+}
+
+/// Commits the edited files, or sends them as a merge request, with the report's message as the
+/// commit message and the adopted states and the plan as the merge request's description.
+fn publish(pending: crate::publish::Pending, report: &AdoptReport) -> anyhow::Result<crate::publish::Published> {
+    use crate::escape::markdown;
+    let (title, lines) = report
+        .message
+        .split_once("\n\n")
+        .unwrap_or((report.message.as_str(), ""));
+    let mut body = format!(
+        "{}\n\nplan:\n{}",
+        lines.trim_end(),
+        crate::plan::render::human(&report.plans)
+    );
+    let mut description =
+        String::from("`flagops adopt` wrote the state the environments hold into the flag files:\n\n");
+    for entry in &report.adopted {
+        let _ = writeln!(
+            description,
+            "- {} in {} ({}): {} → {}",
+            crate::escape::markdown_code(&entry.flag),
+            markdown(&entry.environment),
+            crate::escape::markdown_code(&entry.file),
+            markdown(&show(entry.before.as_ref())),
+            markdown(&show(entry.after.as_ref()))
+        );
+    }
+    description.push_str(&format!("\n{}", crate::plan::render::markdown(&report.plans, None)));
+    if let Some(line) = super::publish::requested_by() {
+        body.push_str(&format!("\n\n{line}"));
+        description.push_str(&format!("\n{line}\n"));
+    }
+    let mut flags: Vec<&str> = report.adopted.iter().map(|entry| entry.flag.as_str()).collect();
+    flags.sort_unstable();
+    flags.dedup();
+    let message = crate::publish::Message {
+        title,
+        body: &body,
+        description: &description,
+        branch_words: &format!("adopt {}", flags.join(" ")),
+    };
+    pending.publish(&message)
 }
 
 /// The state to write into `environments.<environment>` of `file` so that its desired state is
@@ -405,9 +445,17 @@ fn print(report: &AdoptReport, json: bool, dry_run: bool) -> anyhow::Result<()> 
     } else {
         out.push_str("\nplan:\n");
         out.push_str(&crate::plan::render::human(&report.plans));
-        out.push_str(
-            "\nnext: commit the change and open a merge request; once merged, the registry holds what the environments hold and a sync changes nothing\n",
-        );
+        match &report.published {
+            Some(published) => {
+                let _ = write!(out, "\n{}", super::publish::describe(published));
+                out.push_str(
+                    "once merged, the registry holds what the environments hold and a sync changes nothing\n",
+                );
+            }
+            None => out.push_str(
+                "\nnext: commit the change and open a merge request; once merged, the registry holds what the environments hold and a sync changes nothing\n",
+            ),
+        }
     }
     if report.refused.is_empty() && !report.message.is_empty() {
         out.push_str("\nmessage:\n");

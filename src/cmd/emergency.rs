@@ -11,6 +11,7 @@ use crate::emergency::{EnvironmentOutcome, Released, Settings};
 use crate::load::Workspace;
 use crate::model::{Registry, State};
 use crate::plan::show;
+use crate::publish::{Pending, Published};
 use crate::state::Stored;
 
 /// The file edit `set` made and validated, which the emergency keeps or puts back.
@@ -22,6 +23,8 @@ pub(super) struct Edit<'a> {
     pub(super) changes: &'a [(String, Option<State>, Option<State>)],
     pub(super) unchanged: &'a [String],
     pub(super) notes: &'a str,
+    /// The desired state before and after the edit, for the merge request.
+    pub(super) plans: &'a [crate::plan::Plan],
 }
 
 /// What `set --emergency` did, as `--format json` prints it.
@@ -32,6 +35,9 @@ struct EmergencyReport<'a> {
     written: bool,
     reason: &'a str,
     environments: &'a [EnvironmentOutcome],
+    /// The commit, branch and merge request, with `--commit` or `--mr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<&'a Published>,
 }
 
 /// Refuses `--emergency` without a reason, and a reason without `--emergency`.
@@ -56,10 +62,13 @@ pub(super) fn check_request(emergency: bool, reason: Option<&str>) -> Result<(),
 
 /// Applies the edited flag's change to the named environments at once and holds it; keeps the
 /// file edit when at least one environment took the change, and puts the file back otherwise.
+/// With `pending` (`--commit` or `--mr`), then publishes the edit, and records the merge
+/// request's address in the holds.
 pub(super) fn set(
     workspace: &Workspace,
     before: &Registry,
     edit: &Edit<'_>,
+    pending: Option<Pending>,
     args: &SetArgs,
 ) -> anyhow::Result<ExitStatus> {
     let reason = args.reason.clone().unwrap_or_default();
@@ -85,11 +94,35 @@ pub(super) fn set(
         .collect();
     let order: Vec<&str> = before.config.environment_names().collect();
     states.sort_by_key(|(environment, _)| order.iter().position(|name| name == environment));
-    let outcomes = crate::emergency::apply(&workspace.root, before, edit.name, &states, &settings)?;
+    let mut outcomes = crate::emergency::apply(&workspace.root, before, edit.name, &states, &settings)?;
     let applied = outcomes.iter().filter(|outcome| outcome.succeeded()).count();
     let written = applied > 0;
     if !written {
         super::write::put_back(workspace, &before.config, edit.written)?;
+    }
+    // Publishing comes after the environments took the change: an emergency does not wait for
+    // git, and a failure here leaves the change applied and held.
+    let mut published = None;
+    let mut unpublished = None;
+    let mut unrecorded = Vec::new();
+    if let Some(pending) = pending.filter(|_| written) {
+        let lead = lead(edit.name, &reason, &outcomes);
+        match super::set::publish(pending, edit.name, edit.shown, edit.changes, edit.plans, Some(&lead)) {
+            Ok(done) => {
+                if let Some(opened) = &done.merge_request {
+                    unrecorded = crate::emergency::record_merge_request(
+                        &workspace.root,
+                        &before.config,
+                        edit.name,
+                        &mut outcomes,
+                        &opened.url,
+                        &settings,
+                    );
+                }
+                published = Some(done);
+            }
+            Err(error) => unpublished = Some(error),
+        }
     }
     if args.format == ReportFormat::Json {
         let report = EmergencyReport {
@@ -98,19 +131,104 @@ pub(super) fn set(
             written,
             reason: &reason,
             environments: &outcomes,
+            published: published.as_ref(),
         };
         super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        super::print(&human(edit, &outcomes, written))?;
+        let mut out = human(edit, &outcomes, written, published.as_ref(), unpublished.is_some());
+        for (environment, why) in &unrecorded {
+            let _ = writeln!(
+                out,
+                "could not record the merge request in the hold in {environment}: {}",
+                crate::escape::one_line(why)
+            );
+        }
+        super::print(&out)?;
     }
-    Ok(if applied == outcomes.len() {
+    if let Some(error) = unpublished {
+        let held: Vec<&str> = outcomes
+            .iter()
+            .filter(|outcome| outcome.succeeded())
+            .map(|outcome| outcome.environment.as_str())
+            .collect();
+        return Err(error.context(format!(
+            "the emergency change to `{}` is applied and held in {}, and stays so, but it is not published: no merge request brings git in line yet\nhelp: finish publishing as the cause below says; when nothing was published, put `{}` back as git has it (`git checkout -- FILE`) and run the same command again: the environments already hold the change, so it only renews the holds and publishes the edit",
+            edit.name,
+            held.join(", "),
+            edit.shown
+        )));
+    }
+    Ok(if applied == outcomes.len() && unrecorded.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::Error
     })
 }
 
-fn human(edit: &Edit<'_>, outcomes: &[EnvironmentOutcome], written: bool) -> String {
+/// What the commit and the merge request of an emergency change say first: that it is one, why,
+/// and where the flag is held.
+fn lead(name: &str, reason: &str, outcomes: &[EnvironmentOutcome]) -> super::set::Lead {
+    use crate::escape::{markdown, markdown_code};
+    let mut text = format!(
+        "An emergency change, applied to the environments at once by `flagops set --emergency`.\nReason: {reason}\n"
+    );
+    let mut markdown_text = format!(
+        "**Emergency change**, applied to the environments at once by `flagops set --emergency`.\n\n**Reason:** {}\n",
+        markdown(reason)
+    );
+    let held: Vec<&EnvironmentOutcome> = outcomes.iter().filter(|outcome| outcome.hold.is_some()).collect();
+    if !held.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nHeld until this change reaches the default branch; syncs leave `{name}` as it is there, and the first sync after the merge releases the holds:"
+        );
+        let _ = writeln!(
+            markdown_text,
+            "\nHeld until this merge request reaches the default branch; syncs leave {} as it is there, and the first sync after the merge releases the holds:\n",
+            markdown_code(name)
+        );
+        for outcome in held {
+            let hold = outcome.hold.as_ref().map(crate::hold::describe).unwrap_or_default();
+            let _ = writeln!(text, "  {}: {hold}", outcome.environment);
+            let _ = writeln!(
+                markdown_text,
+                "- {}: {}",
+                markdown(&outcome.environment),
+                markdown(&hold)
+            );
+        }
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| !outcome.succeeded())
+        .map(|outcome| outcome.environment.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nNot applied in {}: the sync after the merge applies it there.",
+            failed.join(", ")
+        );
+        let _ = writeln!(
+            markdown_text,
+            "\nNot applied in {}: the sync after the merge applies it there.",
+            markdown(&failed.join(", "))
+        );
+    }
+    super::set::Lead {
+        kind: "Emergency".to_string(),
+        text,
+        markdown: markdown_text,
+    }
+}
+
+fn human(
+    edit: &Edit<'_>,
+    outcomes: &[EnvironmentOutcome],
+    written: bool,
+    published: Option<&Published>,
+    unpublished: bool,
+) -> String {
     let mut out = String::from("emergency change:\n");
     for outcome in outcomes {
         let environment = &outcome.environment;
@@ -179,11 +297,26 @@ fn human(edit: &Edit<'_>, outcomes: &[EnvironmentOutcome], written: bool) -> Str
             if failed.len() == 1 { "it" } else { "them" }
         );
     }
-    let _ = writeln!(
-        out,
-        "\nnext: commit the change and open a merge request now; until it reaches the default branch, syncs leave `{}` as it is, and once it is merged the next sync releases the hold",
-        edit.name
-    );
+    match published {
+        Some(published) => {
+            let _ = write!(out, "\n{}", super::publish::describe(published));
+            let _ = writeln!(
+                out,
+                "until it reaches the default branch, syncs leave `{}` as it is, and once it is merged the next sync releases the hold",
+                edit.name
+            );
+        }
+        None if unpublished => {
+            let _ = writeln!(out, "\nnot published: see the error below");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nnext: commit the change and open a merge request now; until it reaches the default branch, syncs leave `{}` as it is, and once it is merged the next sync releases the hold",
+                edit.name
+            );
+        }
+    }
     out
 }
 

@@ -234,18 +234,6 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Failure);
     };
 
-    if args.emergency {
-        let edit = super::emergency::Edit {
-            name: &name,
-            shown: &shown,
-            written: &edits,
-            changes: &changes,
-            unchanged: &unchanged,
-            notes: &notes,
-        };
-        return super::emergency::set(workspace, &registry, &edit, &args);
-    }
-
     // What the change does: the desired state before and after, as `plan --base` compares.
     let at = jiff::Timestamp::now();
     let plans: Vec<Plan> = config
@@ -255,6 +243,19 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             crate::sync::plan_environment(&after, environment, &before, at, false)
         })
         .collect();
+
+    if args.emergency {
+        let edit = super::emergency::Edit {
+            name: &name,
+            shown: &shown,
+            written: &edits,
+            changes: &changes,
+            unchanged: &unchanged,
+            notes: &notes,
+            plans: &plans,
+        };
+        return super::emergency::set(workspace, &registry, &edit, pending, &args);
+    }
     let edited = after.flags.iter().find(|f| f.flag.name == name).map(|f| &f.flag);
     for (environment, _, new) in &changes {
         let desired = edited.and_then(|flag| crate::resolve::desired_flag(flag, environment, at));
@@ -266,7 +267,7 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let published = match pending {
-        Some(pending) => Some(publish(pending, &name, &shown, &changes, &plans)?),
+        Some(pending) => Some(publish(pending, &name, &shown, &changes, &plans, None)?),
         None => None,
     };
     if json {
@@ -313,21 +314,34 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
 /// Each environment's change: the environment, its state before and after.
 type Changes = [(String, Option<crate::model::State>, Option<crate::model::State>)];
 
+/// What the commit and the merge request say before the change, such as an emergency's reason
+/// and holds.
+pub(super) struct Lead {
+    /// The kind of change, in front of the title and the branch's words (`Emergency`).
+    pub(super) kind: String,
+    /// Paragraphs for the commit message.
+    pub(super) text: String,
+    /// The same in Markdown, for the merge request's description.
+    pub(super) markdown: String,
+}
+
 /// Commits the edited file, or sends it as a merge request, with the change in words and the
-/// plan as the message.
-fn publish(
+/// plan as the message, after `lead` when given.
+pub(super) fn publish(
     pending: crate::publish::Pending,
     name: &str,
     shown: &str,
     changes: &Changes,
     plans: &[Plan],
+    lead: Option<&Lead>,
 ) -> anyhow::Result<crate::publish::Published> {
     let after = |new: &Option<crate::model::State>| match new {
         Some(state) => Stored::from_model(state).to_string(),
         None => "deleted".to_string(),
     };
+    let kind = lead.map_or(String::new(), |lead| format!("{}: ", lead.kind));
     let title = format!(
-        "{name}: {}",
+        "{kind}{name}: {}",
         changes
             .iter()
             .map(|(environment, _, new)| format!("{} in {environment}", after(new)))
@@ -339,12 +353,14 @@ fn publish(
         .map(|(environment, _, new)| format!("{environment} {}", after(new)))
         .collect();
     let requested_by = super::publish::requested_by();
-    let mut body = format!("flagops set changed {shown}:\n");
-    let mut description = format!(
+    let mut body = lead.map_or(String::new(), |lead| format!("{}\n\n", lead.text.trim_end()));
+    let mut description = lead.map_or(String::new(), |lead| format!("{}\n\n", lead.markdown.trim_end()));
+    body.push_str(&format!("flagops set changed {shown}:\n"));
+    description.push_str(&format!(
         "`flagops set` changed {} in {}:\n\n",
         crate::escape::markdown_code(name),
         crate::escape::markdown_code(shown)
-    );
+    ));
     for (environment, old, new) in changes {
         let before = crate::plan::show(old.as_ref().map(Stored::from_model).as_ref());
         let now = crate::plan::show(new.as_ref().map(Stored::from_model).as_ref());
@@ -366,7 +382,7 @@ fn publish(
         title: &title,
         body: &body,
         description: &description,
-        branch_words: &format!("{name} {}", words.join(" ")),
+        branch_words: &format!("{kind}{name} {}", words.join(" ")),
     };
     pending.publish(&message)
 }

@@ -481,3 +481,293 @@ fn set_mr_refuses_what_it_cannot_publish_cleanly() {
     assert!(setup.pushed_branches().is_empty());
     assert!(setup.gitlab.take_requests().is_empty());
 }
+
+/// Syncs production, so that it holds what the registry says.
+fn sync_production(setup: &Setup) {
+    let synced = setup.registry.run(&["sync", "--env", "production"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+}
+
+/// What production holds for `flag`, and its hold.
+fn production(setup: &Setup, flag: &str) -> (Value, Value) {
+    let state = setup.registry.state("production");
+    (state["flags"][flag].clone(), state["holds"][flag].clone())
+}
+
+// Break glass with `--mr`: the change is applied and held at once, the edit goes out as a merge
+// request whose commit holds exactly the flag file and whose description says it is an
+// emergency, with the reason and the hold; the hold then names the merge request, which `plan`
+// and `status` show, and the work tree is as it was.
+#[test]
+fn set_emergency_mr_applies_holds_and_the_hold_names_the_merge_request() {
+    let setup = Setup::new();
+    sync_production(&setup);
+    let head = setup.registry.git(&["rev-parse", "HEAD"]);
+
+    let output = setup.run(&[
+        "set",
+        "alpha",
+        "true",
+        "--production",
+        "--emergency",
+        "--reason",
+        "INC-123: errors",
+        "--mr",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    setup.assert_untouched(&head);
+    let url = format!("{}/group/app/-/merge_requests/1", setup.gitlab.url());
+    let (state, hold) = production(&setup, "alpha");
+    assert_eq!(state, json!(true));
+    assert_eq!(hold["reason"], "INC-123: errors");
+    assert_eq!(hold["merge_request"], json!(url), "{hold}");
+    let last = setup.registry.audit("production").last().cloned().unwrap();
+    assert_eq!(last["reason"], "INC-123: errors");
+    assert!(
+        output.stdout.contains("production: applied ~ alpha: false → true"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains(&format!("opened merge request !1 into `main`: {url}")),
+        "{}",
+        output.stdout
+    );
+
+    let branches = setup.pushed_branches();
+    assert_eq!(branches.len(), 1, "{branches:?}");
+    let branch = &branches[0];
+    assert!(
+        branch.starts_with("flagops/emergency-alpha-production-true-"),
+        "{branch}"
+    );
+    assert_eq!(setup.remote_git(&["diff", "--name-only", "main", branch]), FILE);
+    let message = setup.remote_git(&["log", "-1", "--format=%B", branch]);
+    assert!(
+        message.starts_with("Emergency: alpha: true in production\n\n"),
+        "{message}"
+    );
+    assert!(message.contains("Reason: INC-123: errors"), "{message}");
+    let request = setup.gitlab.world().merge_requests[0].clone();
+    assert_eq!(request.title, "Emergency: alpha: true in production");
+    assert!(
+        request.description.starts_with("**Emergency change**"),
+        "{}",
+        request.description
+    );
+    assert!(
+        request.description.contains("**Reason:** INC-123: errors"),
+        "{}",
+        request.description
+    );
+    assert!(
+        request
+            .description
+            .contains("- production: held by an emergency change: "),
+        "{}",
+        request.description
+    );
+    assert!(
+        request
+            .description
+            .contains("| production | `alpha` | update | false | true |"),
+        "{}",
+        request.description
+    );
+
+    // The default branch still says `false`: syncs keep the flag held, naming the merge request.
+    let plan = setup.registry.run(&["plan", "--env", "production"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains("held by an emergency change") && plan.stdout.contains(&format!("({url})")),
+        "{}",
+        plan.stdout
+    );
+    let status = setup
+        .registry
+        .run(&["status", "--env", "production", "--format", "json"]);
+    let statuses: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        statuses[0]["held"][0]["hold"]["merge_request"],
+        json!(url),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(production(&setup, "alpha").0, json!(true));
+}
+
+// `--mr` that cannot be done is refused before the emergency touches anything: no change, no
+// hold, no audit record, no branch, no request.
+#[test]
+fn set_emergency_mr_refused_up_front_applies_nothing() {
+    let setup = Setup::with_section(|_| String::new());
+    sync_production(&setup);
+    let head = setup.registry.git(&["rev-parse", "HEAD"]);
+    let audit = setup.registry.audit("production").len();
+
+    let output = setup.run(&[
+        "set",
+        "alpha",
+        "true",
+        "--production",
+        "--emergency",
+        "--reason",
+        "INC-123: errors",
+        "--mr",
+    ]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("error: `--mr` needs a `merge_requests` section in flagops.yml"),
+        "{}",
+        output.stderr
+    );
+    setup.assert_untouched(&head);
+    assert_eq!(production(&setup, "alpha"), (json!(false), Value::Null));
+    assert_eq!(setup.registry.audit("production").len(), audit);
+    assert!(setup.pushed_branches().is_empty());
+    assert!(setup.gitlab.take_requests().is_empty());
+}
+
+/// Sets what production holds for `flag` outside git.
+fn drift(setup: &Setup, flag: &str, value: Value) {
+    let mut state = setup.registry.state("production");
+    state["flags"][flag] = value;
+    setup.registry.write(
+        ".flagops/state/production.json",
+        serde_json::to_string_pretty(&state).unwrap(),
+    );
+}
+
+// `adopt --mr` sends exactly the adopted files as a merge request with the adoption's message,
+// leaving the work tree as it was; `--dry-run` with `--mr` publishes nothing.
+#[test]
+fn adopt_mr_opens_a_merge_request_of_exactly_the_adopted_files() {
+    let setup = Setup::new();
+    sync_production(&setup);
+    drift(&setup, "alpha", json!(true));
+    drift(&setup, "beta", json!({"percentage_of_actors": 30}));
+    setup.registry.write("notes.txt", "not to be published\n");
+    let head = setup.registry.git(&["rev-parse", "HEAD"]);
+
+    let dry = setup.run(&["adopt", "--production", "--dry-run", "--mr"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("dry run: nothing written"), "{}", dry.stdout);
+    assert!(setup.pushed_branches().is_empty());
+    assert!(setup.gitlab.take_requests().is_empty());
+
+    let output = setup.run(&["adopt", "--production", "--mr"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(setup.registry.git(&["status", "--porcelain"]), "?? notes.txt");
+    assert_eq!(setup.registry.git(&["rev-parse", "HEAD"]), head);
+    let branches = setup.pushed_branches();
+    assert_eq!(branches.len(), 1, "{branches:?}");
+    let branch = &branches[0];
+    assert!(branch.starts_with("flagops/adopt-alpha-beta-"), "{branch}");
+    assert_eq!(
+        setup.remote_git(&["diff", "--name-only", "main", branch]),
+        format!("{FILE}\nflags/wip/beta.yml")
+    );
+    let pushed = setup.remote_git(&["show", &format!("{branch}:flags/wip/beta.yml")]);
+    assert!(pushed.contains("percentage_of_actors: 30"), "{pushed}");
+    let title = "Adopt the state of `alpha` and `beta` changed outside git in production";
+    assert_eq!(setup.remote_git(&["log", "-1", "--format=%s", branch]), title);
+    let request = setup.gitlab.world().merge_requests[0].clone();
+    assert_eq!(request.title, title);
+    assert!(
+        request
+            .description
+            .contains("| production | `beta` | update | false | 30% of actors |"),
+        "{}",
+        request.description
+    );
+    assert!(
+        output.stdout.contains(&format!(
+            "opened merge request !1 into `main`: {}/group/app/-/merge_requests/1",
+            setup.gitlab.url()
+        )),
+        "{}",
+        output.stdout
+    );
+}
+
+// `adopt --commit` commits exactly the adopted file on the current branch, leaving another
+// file's own edit where it was.
+#[test]
+fn adopt_commit_commits_exactly_the_adopted_files() {
+    let setup = Setup::new();
+    sync_production(&setup);
+    drift(&setup, "alpha", json!(true));
+    let registry = &setup.registry;
+    let beta = registry.read("flags/wip/beta.yml") + "# an edit of my own\n";
+    registry.write("flags/wip/beta.yml", &beta);
+    let before = registry.git(&["rev-parse", "HEAD"]);
+
+    let output = setup.run(&["adopt", "alpha", "--production", "--commit"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(registry.git(&["rev-parse", "HEAD^"]), before);
+    assert_eq!(registry.git(&["show", "--name-only", "--format=", "HEAD"]), FILE);
+    assert_eq!(
+        registry.git(&["log", "-1", "--format=%B"]),
+        "Adopt the state of `alpha` changed outside git in production\n\nalpha in production: false → true\n\nplan:\ndev: no changes\npre: no changes\nstaging: no changes\nstaging-ref: no changes\nops: no changes\nproduction: 1 change\n  ~ alpha: false → true\n1 change in 1 of 6 environments"
+    );
+    assert_eq!(registry.git(&["status", "--porcelain"]), "M flags/wip/beta.yml");
+    assert_eq!(registry.run(&["status", "--env", "production", "--exit-code"]).code, 0);
+    assert!(setup.gitlab.take_requests().is_empty());
+}
+
+// From chat, `set --emergency` is refused with a pointer to the runbook unless the team sets
+// `FLAGOPS_CHATOPS_EMERGENCY` to `true`; then it breaks glass and opens the merge request.
+#[test]
+fn chatops_emergency_is_refused_unless_the_team_allows_it() {
+    let setup = Setup::new();
+    sync_production(&setup);
+    let binary = Path::new(env!("CARGO_BIN_EXE_flagops")).parent().unwrap();
+    let path = format!("{}:{}", binary.display(), std::env::var("PATH").unwrap_or_default());
+    let script = crate::harness::repo_root().join("scripts/ci/chatops.sh");
+    let chat = |allowed: Option<&str>| {
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg(&script)
+            .current_dir(setup.registry.path())
+            .env("PATH", &path)
+            .env("CHAT_INPUT", "set alpha true --production --emergency --reason INC-7")
+            .env("FLAGOPS_MR_TOKEN", TOKEN)
+            .env_remove("FLAGOPS_CHATOPS_PUSH_URL")
+            .env_remove("FLAGOPS_CHATOPS_EMERGENCY")
+            .env_remove("GITLAB_USER_LOGIN")
+            .env_remove("CHAT_USER_ID");
+        if let Some(value) = allowed {
+            command.env("FLAGOPS_CHATOPS_EMERGENCY", value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+
+    for allowed in [None, Some("yes")] {
+        let (code, reply) = chat(allowed);
+        assert_eq!(code, Some(1), "{reply}");
+        assert!(
+            reply.contains("`--emergency` cannot be used from chat") && reply.contains("docs/set.md#break-glass"),
+            "{reply}"
+        );
+        assert_eq!(production(&setup, "alpha"), (json!(false), Value::Null));
+        assert!(setup.gitlab.take_requests().is_empty());
+    }
+
+    let (code, reply) = chat(Some("true"));
+    assert_eq!(code, Some(0), "{reply}");
+    assert!(!reply.contains(TOKEN));
+    let (state, hold) = production(&setup, "alpha");
+    assert_eq!(state, json!(true));
+    assert_eq!(
+        hold["merge_request"],
+        json!(format!("{}/group/app/-/merge_requests/1", setup.gitlab.url()))
+    );
+}
