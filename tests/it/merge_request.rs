@@ -771,3 +771,67 @@ fn chatops_emergency_is_refused_unless_the_team_allows_it() {
         json!(format!("{}/group/app/-/merge_requests/1", setup.gitlab.url()))
     );
 }
+
+// A push rejected after the environments took the emergency change leaves it applied and held,
+// says so with exit 2, and running the same command again publishes it: the environment holds
+// the change already, so only the hold is renewed, and it then names the merge request.
+#[test]
+fn set_emergency_mr_failing_to_publish_keeps_the_change_and_a_retry_publishes_it() {
+    let setup = Setup::new();
+    sync_production(&setup);
+    let head = setup.registry.git(&["rev-parse", "HEAD"]);
+    let hook = setup.remote.path().join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'pushes are closed today' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let args = [
+        "set",
+        "alpha",
+        "true",
+        "--production",
+        "--emergency",
+        "--reason",
+        "INC-9",
+        "--mr",
+    ];
+
+    let output = setup.run(&args);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stdout.contains("production: applied ~ alpha: false → true"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stderr.contains(
+            "error: the emergency change to `alpha` is applied and held in production, and stays so, but it is not published"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("run the same command again"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("pushes are closed today"), "{}", output.stderr);
+    setup.assert_untouched(&head);
+    let (state, hold) = production(&setup, "alpha");
+    assert_eq!(state, json!(true));
+    assert_eq!(hold["reason"], "INC-9");
+    assert_eq!(hold.get("merge_request"), None, "{hold}");
+    assert!(setup.gitlab.take_requests().is_empty());
+
+    std::fs::remove_file(&hook).unwrap();
+    let audit = setup.registry.audit("production").len();
+    let output = setup.run(&args);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("production: already true"), "{}", output.stdout);
+    assert_eq!(setup.registry.audit("production").len(), audit, "nothing applied again");
+    let (state, hold) = production(&setup, "alpha");
+    assert_eq!(state, json!(true));
+    assert_eq!(
+        hold["merge_request"],
+        json!(format!("{}/group/app/-/merge_requests/1", setup.gitlab.url()))
+    );
+    assert_eq!(setup.pushed_branches().len(), 1);
+}
