@@ -206,8 +206,13 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
             count(reports.len(), "environment")
         )
     } else if failed > 0 {
+        let held = if held > 0 {
+            format!(", {held} held back")
+        } else {
+            String::new()
+        };
         format!(
-            "sync failed: {} applied, {held} held back; rerun `flagops sync` once the cause is fixed to finish",
+            "sync failed: {} applied{held}; rerun `flagops sync` once the cause is fixed to finish",
             count(applied, "change")
         )
     } else if held > 0 {
