@@ -100,7 +100,7 @@ pub fn flag(i: usize) -> (String, String) {
         let day = 1 + i % 28;
         let _ = writeln!(
             text,
-            "rollout:\n  - at: \"2026-12-{day:02}T09:00:00Z\"\n    dev: true\n    pre: true\n    staging: true\n  - after: 15m\n    production:\n      percentage_of_actors: 25\n  - after: 1h\n    production: true"
+            "rollout:\n  - at: \"2026-12-{day:02}T09:00:00Z\"\n    dev: true\n    pre: true\n    staging: true\n  - after: 15m\n    production:\n      percentage_of_actors: 25\n  - after: 30m\n    production:\n      percentage_of_actors: 50\n  - after: 30m\n    production:\n      percentage_of_actors: 75\n  - after: 1h\n    production: true"
         );
     }
     (format!("{flag_type}/{name}.yml"), text)
@@ -113,7 +113,7 @@ pub fn disable_policies(dir: &Path) {
     let config = std::fs::read_to_string(&path).unwrap();
     let start = config.find("\npolicies:\n").unwrap() + 1;
     let end = start + config[start..].find("\n\n").unwrap();
-    let disabled = "promotion-order, min-wait, exposure-increase, requires-on, protected-rollout-issue, freeze-window";
+    let disabled = "promotion-order, min-wait, exposure-increase, requires-on, protected-rollout-issue, freeze-window, max-step, no-percentage-of-time";
     std::fs::write(
         &path,
         format!(
