@@ -35,6 +35,7 @@ pub mod site;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod steps;
 pub mod sync;
 pub mod template;
 

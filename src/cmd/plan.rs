@@ -20,7 +20,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             for name in &environments {
                 let environment = registry.config.environment(name).expect("selected environments exist");
                 let mut backend = super::open_to_read(workspace, &registry, environment)?;
-                let (desired, snapshot) = crate::sync::read_environment(
+                let reading = crate::sync::read_environment(
                     backend.as_mut(),
                     &registry,
                     name,
@@ -28,9 +28,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::plan_with_holds(
-                    &registry, name, &desired, &snapshot, prune,
-                ));
+                plans.push(crate::sync::plan_with_holds(&registry, name, &reading, prune));
             }
             plans
         }
@@ -72,7 +70,13 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                 ));
             }
         }
-        let rollouts = super::rollout::progress_lines(&registry, at);
+        // With the environments' step marks, each rollout's standing in each environment;
+        // `--base` reads no backend, so it shows the plans' own schedule.
+        let rollouts = if args.base.is_some() {
+            super::rollout::progress_lines(&registry, at)
+        } else {
+            rollout_lines(&plans)
+        };
         if !rollouts.is_empty() {
             notes.push_str(&format!("\nRollouts in progress at {at}:\n"));
             for rollout in rollouts {
@@ -88,6 +92,27 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
     } else {
         ExitStatus::Success
     })
+}
+
+/// One line per rollout with a step applying or to come in an environment: `production:
+/// name: step 1 of 3 applied at T; step 2 due at T' (held past its time ...)`.
+fn rollout_lines(plans: &[Plan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|plan| {
+            plan.rollouts
+                .iter()
+                .filter(|standing| standing.applying.is_some() || standing.next.is_some())
+                .map(|standing| {
+                    format!(
+                        "{}: {}: {}",
+                        plan.environment,
+                        standing.flag,
+                        crate::steps::describe(standing)
+                    )
+                })
+        })
+        .collect()
 }
 
 /// What the working tree's registry changes against the registry at `base`, per environment.

@@ -29,6 +29,7 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         retry: RetryPolicy::default(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
         override_freeze: args.override_freeze,
+        override_schedule: args.override_schedule,
     };
     let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
@@ -73,6 +74,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             at: Some(synced_at.to_string()),
             lock_timeout: args.lock_timeout,
             override_freeze: args.override_freeze.clone(),
+            override_schedule: args.override_schedule.clone(),
             format: ReportFormat::Human,
         },
     )?;
@@ -157,6 +159,9 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
             let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
         }
         for line in crate::plan::render::hold_lines(&report.plan) {
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+        }
+        for line in crate::plan::render::rollout_lines(&report.plan) {
             let _ = writeln!(out, "{}", crate::escape::one_line(&line));
         }
     }

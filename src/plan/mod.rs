@@ -31,6 +31,10 @@ pub struct Plan {
     /// syncs those flags as usual.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub released: Vec<crate::backends::Hold>,
+    /// Where each rollout that sets the environment stands, given the store's step marks
+    /// (`crate::steps`); a sync marks the steps that apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<crate::steps::Standing>,
 }
 
 /// One flag's change in one environment.
@@ -101,6 +105,12 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// The marks of the rollout steps that take effect: a sync records them once every change
+    /// is applied.
+    pub fn marks(&self) -> impl Iterator<Item = &crate::backends::StepMark> {
+        self.rollouts.iter().filter_map(|standing| standing.mark.as_ref())
+    }
 }
 
 /// The changes that make `actual` equal `desired` in `environment`.
@@ -155,6 +165,7 @@ pub fn diff(
         kept_orphans,
         held: Vec::new(),
         released: Vec::new(),
+        rollouts: Vec::new(),
     }
 }
 

@@ -129,6 +129,16 @@ pub fn hold_lines(plan: &Plan) -> Vec<String> {
     held.chain(released).collect()
 }
 
+/// One line per rollout with a step that takes effect or is still to come, unescaped:
+/// `  > name: step 1 of 3 applied at …; step 2 due at … (held past its time …)`.
+pub fn rollout_lines(plan: &Plan) -> Vec<String> {
+    plan.rollouts
+        .iter()
+        .filter(|standing| standing.applying.is_some() || standing.next.is_some())
+        .map(|standing| format!("  > {}: {}", standing.flag, crate::steps::describe(standing)))
+        .collect()
+}
+
 /// `3 changes in 2 of 6 environments`, or `no changes in 6 environments`.
 pub fn summary(plans: &[Plan]) -> String {
     let changes: usize = plans.iter().map(|plan| plan.changes.len()).sum();
