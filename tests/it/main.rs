@@ -24,4 +24,5 @@ mod postgres;
 mod report;
 mod set;
 mod site;
+mod steps;
 mod sync;
