@@ -188,6 +188,11 @@ pub fn read_environment(
     retry: &RetryPolicy,
 ) -> Result<Reading, BackendError> {
     let what = format!("reading `{environment}`");
+    // The plans' own schedule is put in the backend's terms before the read, as it always was:
+    // what `canonicalize` learns (a `gitlab` repository's path for its hashed id) names the
+    // actors `fetch` reports. The step marks then choose the states actually wanted.
+    let scheduled = crate::resolve::desired(registry, environment, at);
+    retrying(retry, &what, || backend.canonicalize(&mut scheduled.clone()))?;
     let snapshot = retrying(retry, &what, || backend.fetch())?;
     let (resolved, rollouts) = crate::steps::resolve(registry, environment, at, &snapshot.steps);
     let desired = retrying(retry, &what, || {
