@@ -295,7 +295,11 @@ mod tests {
             rollout: vec![
                 step("2026-11-24T09:00:00Z", percent(25), false),
                 step("2026-11-24T09:15:00Z", percent(50), false),
-                step("2026-11-24T09:30:00Z", serde_json::from_value(serde_json::json!(true)).unwrap(), false),
+                step(
+                    "2026-11-24T09:30:00Z",
+                    serde_json::from_value(serde_json::json!(true)).unwrap(),
+                    false,
+                ),
             ],
             ..Flag::example("f")
         }
@@ -314,9 +318,23 @@ mod tests {
         let next = first.next.unwrap();
         assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
         assert_eq!(next.wait, Wait::Spacing(1));
-        let early = standing(&flag, "production", Some(&mark(&first)), at("2026-11-24T10:14:59Z"), wait).unwrap();
+        let early = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            at("2026-11-24T10:14:59Z"),
+            wait,
+        )
+        .unwrap();
         assert_eq!((early.applying, early.applied.map(|a| a.step)), (None, Some(1)));
-        let second = standing(&flag, "production", Some(&mark(&first)), at("2026-11-24T10:15:00Z"), wait).unwrap();
+        let second = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            at("2026-11-24T10:15:00Z"),
+            wait,
+        )
+        .unwrap();
         assert_eq!(second.applying, Some(2));
         assert_eq!(
             describe(&early),
@@ -360,7 +378,14 @@ mod tests {
         flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
         let wait = Some(SignedDuration::from_mins(15));
         let first = standing(&flag, "production", None, at("2026-11-24T09:00:00Z"), wait).unwrap();
-        let rollback = standing(&flag, "production", Some(&mark(&first)), at("2026-11-24T09:30:00Z"), wait).unwrap();
+        let rollback = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            at("2026-11-24T09:30:00Z"),
+            wait,
+        )
+        .unwrap();
         assert_eq!(rollback.applying, Some(3));
     }
 }

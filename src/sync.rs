@@ -460,7 +460,10 @@ fn sync_environment(
     }
     // Every change is applied: the steps whose state a flag held already are marked too (those
     // that changed a flag were marked with their change).
-    for mark in marks.iter().filter(|mark| !report.applied.iter().any(|change| change.flag == mark.flag)) {
+    for mark in marks
+        .iter()
+        .filter(|mark| !report.applied.iter().any(|change| change.flag == mark.flag))
+    {
         let what = format!("recording the rollout step of `{}`", mark.flag);
         if let Err(error) = retrying(&settings.retry, &what, || backend.record_step(mark)) {
             report.failed = Some(Failure {

@@ -35,15 +35,7 @@ fn three_steps(name: &str, first: &str) -> String {
 /// Syncs production at `at` (ahead of the clock, so with the override), returning stdout.
 #[track_caller]
 fn sync_at(registry: &Registry, at: &str) -> String {
-    let output = registry.run(&[
-        "sync",
-        "--env",
-        "production",
-        "--at",
-        at,
-        "--override-schedule",
-        REASON,
-    ]);
+    let output = registry.run(&["sync", "--env", "production", "--at", at, "--override-schedule", REASON]);
     assert_eq!(output.code, 0, "{output:?}");
     output.stdout
 }
@@ -55,9 +47,12 @@ fn audited(registry: &Registry, flag: &str) -> Vec<(Value, Option<(u64, String)>
         .into_iter()
         .filter(|record| record["flag"] == flag)
         .map(|record| {
-            let step = record
-                .get("step")
-                .map(|step| (step["step"].as_u64().unwrap(), step["applied_at"].as_str().unwrap().to_string()));
+            let step = record.get("step").map(|step| {
+                (
+                    step["step"].as_u64().unwrap(),
+                    step["applied_at"].as_str().unwrap().to_string(),
+                )
+            });
             (record["to"].clone(), step)
         })
         .collect()
@@ -91,7 +86,7 @@ fn rollout_steps_survive_early_late_missed_and_past_syncs() {
         late.contains("  > timely: step 2 of 3 takes effect; step 3 due at 2099-01-05T10:15:00Z (held past its time 2099-01-05T09:30:00Z: the plan's spacing after step 2, counted from its apply)"),
         "{late}"
     );
-    // plan and status say the same while step 3 is held.
+    // plan, status and rollout say the same while step 3 is held.
     let plan = registry.run(&["plan", "--env", "production", "--at", "2099-01-05T10:14:00Z"]);
     assert!(
         plan.stdout.contains("  production: timely: step 2 of 3 applied at 2099-01-05T10:00:00Z; step 3 due at 2099-01-05T10:15:00Z (held past its time"),
@@ -100,10 +95,17 @@ fn rollout_steps_survive_early_late_missed_and_past_syncs() {
     assert!(plan.stdout.starts_with("production: no changes\n"), "{plan:?}");
     let status = registry.run(&["status", "--env", "production", "--at", "2099-01-05T10:14:00Z"]);
     assert!(
-        status.stdout.contains("  rollout  timely: step 2 of 3 applied at 2099-01-05T10:00:00Z; step 3 due at 2099-01-05T10:15:00Z"),
+        status.stdout.contains(
+            "  rollout  timely: step 2 of 3 applied at 2099-01-05T10:00:00Z; step 3 due at 2099-01-05T10:15:00Z"
+        ),
         "{status:?}"
     );
     assert!(status.stdout.contains("0 pending, 0 drifted"), "{status:?}");
+    let rollout = registry.run(&["rollout", "timely", "--at", "2099-01-05T10:14:00Z"]);
+    assert!(
+        rollout.stdout.contains("in the environments:\n  production: step 2 of 3 applied at 2099-01-05T10:00:00Z; step 3 due at 2099-01-05T10:15:00Z (held past its time"),
+        "{rollout:?}"
+    );
     sync_at(&registry, "2099-01-05T10:14:00Z");
     assert_eq!(held(&registry, "timely"), json!({ "percentage_of_actors": 50 }));
     sync_at(&registry, "2099-01-05T10:15:00Z");
@@ -111,7 +113,10 @@ fn rollout_steps_survive_early_late_missed_and_past_syncs() {
     // A sync ahead of the clock records why; one that applies nothing needed no override.
     assert_eq!(registry.state("production")["last_sync"]["override_schedule"], REASON);
     sync_at(&registry, "2099-01-05T12:00:00Z");
-    assert_eq!(registry.state("production")["last_sync"]["override_schedule"], Value::Null);
+    assert_eq!(
+        registry.state("production")["last_sync"]["override_schedule"],
+        Value::Null
+    );
 
     // The audit log: each step once, in order, at the times above.
     let step = |percent: u64| json!({ "percentage_of_actors": percent });
@@ -160,7 +165,10 @@ fn a_rollback_step_waits_for_nothing() {
     sync_at(&registry, "2099-01-05T09:00:00Z");
     // Step 2 was never applied: the rollback goes ahead of it at its own time.
     sync_at(&registry, "2099-01-05T09:16:00Z");
-    let steps: Vec<_> = audited(&registry, "reverted").into_iter().map(|(to, step)| (to, step.map(|s| s.0))).collect();
+    let steps: Vec<_> = audited(&registry, "reverted")
+        .into_iter()
+        .map(|(to, step)| (to, step.map(|s| s.0)))
+        .collect();
     assert_eq!(
         steps,
         [
@@ -191,7 +199,14 @@ fn sync_ahead_of_the_clock_needs_an_override_on_protected_environments() {
         "production was changed: {refused:?}"
     );
     // A preview needs no override.
-    let preview = registry.run(&["sync", "--dry-run", "--env", "production", "--at", "2099-01-05T09:00:00Z"]);
+    let preview = registry.run(&[
+        "sync",
+        "--dry-run",
+        "--env",
+        "production",
+        "--at",
+        "2099-01-05T09:00:00Z",
+    ]);
     assert_eq!(preview.code, 0, "{preview:?}");
 
     let applied = registry.run(&[
