@@ -245,8 +245,14 @@ pub fn release(
                 lock_wait: settings.lock_timeout,
             },
         )?;
-        let mut reading = crate::sync::read_environment(backend.as_mut(), registry, environment, at, &settings.retry)
-            .map_err(anyhow::Error::new)?;
+        let mut reading = crate::sync::read_environment(
+            backend.as_mut(),
+            registry,
+            environment,
+            crate::steps::Moment::at(at),
+            &settings.retry,
+        )
+        .map_err(anyhow::Error::new)?;
         let hold = reading.snapshot.holds.remove(flag);
         if hold.is_some() {
             retrying(

@@ -86,6 +86,24 @@ pub enum Wait {
     MinWait(usize),
 }
 
+/// When a rollout is judged: the time steps are due by, and the time a step that takes effect
+/// then is recorded as applied (a sync's: the later of its clock and `at`, so that the next step
+/// never waits less than it should).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moment {
+    /// The time steps are due by (`--at`, or now).
+    pub at: Timestamp,
+    /// The time a step that takes effect is applied at.
+    pub applied_at: Timestamp,
+}
+
+impl Moment {
+    /// A moment whose steps are applied when they are due: `at` for both.
+    pub fn at(at: Timestamp) -> Moment {
+        Moment { at, applied_at: at }
+    }
+}
+
 /// One step of a plan that sets the environment.
 struct EnvironmentStep {
     number: usize,
@@ -96,11 +114,11 @@ struct EnvironmentStep {
 
 /// The desired state of every flag of `registry` in `environment` at `at`, given the step
 /// marks the environment's store holds, and the standing of every flag whose plan sets the
-/// environment.
+/// environment; a step that takes effect is marked as applied at `applied_at`.
 pub fn resolve(
     registry: &Registry,
     environment: &str,
-    at: Timestamp,
+    moment: Moment,
     marks: &BTreeMap<String, StepMark>,
 ) -> (EnvironmentState, Vec<Standing>) {
     let mut state = EnvironmentState::new();
@@ -108,7 +126,7 @@ pub fn resolve(
     for file in &registry.flags {
         let flag = &file.flag;
         let min_wait = min_wait(&registry.config, environment, flag);
-        let desired = match standing(flag, environment, marks.get(&flag.name), at, min_wait) {
+        let desired = match standing(flag, environment, marks.get(&flag.name), moment, min_wait) {
             Some(standing) => {
                 let desired = standing.state.clone();
                 standings.push(standing);
@@ -139,9 +157,10 @@ pub fn standing(
     flag: &Flag,
     environment: &str,
     mark: Option<&StepMark>,
-    at: Timestamp,
+    moment: Moment,
     min_wait: Option<SignedDuration>,
 ) -> Option<Standing> {
+    let Moment { at, applied_at } = moment;
     let mut steps = Vec::new();
     for (position, (step, time)) in flag.rollout.iter().zip(step_times(&flag.rollout)).enumerate() {
         // A plan with an invalid time is refused by `validate`; its steps from there on never
@@ -183,7 +202,7 @@ pub fn standing(
         .rev()
         .find(|&position| steps[position].rollback && steps[position].time <= at);
     let applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
-    let current = applying.map(|position| (position, at)).or(matched);
+    let current = applying.map(|position| (position, applied_at)).or(matched);
     let following = current.map_or(0, |(position, _)| position + 1);
     let next = (following < steps.len()).then(|| {
         let (due, wait) = due(following, current);
@@ -212,7 +231,7 @@ pub fn standing(
             step: steps[position].number,
             scheduled: steps[position].time.to_string(),
             state: steps[position].state.clone(),
-            applied_at: at.to_string(),
+            applied_at: applied_at.to_string(),
         }),
     })
 }
@@ -313,7 +332,7 @@ mod tests {
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, at("2026-11-24T10:00:00Z"), wait).unwrap();
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T10:00:00Z")), wait).unwrap();
         assert_eq!(first.applying, Some(1));
         let next = first.next.unwrap();
         assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
@@ -322,7 +341,7 @@ mod tests {
             &flag,
             "production",
             Some(&mark(&first)),
-            at("2026-11-24T10:14:59Z"),
+            Moment::at(at("2026-11-24T10:14:59Z")),
             wait,
         )
         .unwrap();
@@ -331,7 +350,7 @@ mod tests {
             &flag,
             "production",
             Some(&mark(&first)),
-            at("2026-11-24T10:15:00Z"),
+            Moment::at(at("2026-11-24T10:15:00Z")),
             wait,
         )
         .unwrap();
@@ -346,7 +365,7 @@ mod tests {
     fn min_wait_holds_a_step_the_plan_spaces_closer() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(20));
-        let first = standing(&flag, "production", None, at("2026-11-24T09:00:00Z"), wait).unwrap();
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
     }
@@ -364,11 +383,25 @@ mod tests {
         };
         // A step inserted before: step 3 now sets 50%.
         flag.rollout.insert(0, step("2026-11-24T08:00:00Z", percent(10), false));
-        let moved = standing(&flag, "production", Some(&applied), at("2026-11-24T09:16:00Z"), wait).unwrap();
+        let moved = standing(
+            &flag,
+            "production",
+            Some(&applied),
+            Moment::at(at("2026-11-24T09:16:00Z")),
+            wait,
+        )
+        .unwrap();
         assert_eq!(moved.applied.map(|a| a.step), Some(3));
         // No step sets 50% any more: the plan starts again.
         flag.rollout.remove(2);
-        let restarted = standing(&flag, "production", Some(&applied), at("2026-11-24T09:16:00Z"), wait).unwrap();
+        let restarted = standing(
+            &flag,
+            "production",
+            Some(&applied),
+            Moment::at(at("2026-11-24T09:16:00Z")),
+            wait,
+        )
+        .unwrap();
         assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
     }
 
@@ -377,12 +410,12 @@ mod tests {
         let mut flag = flag();
         flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, at("2026-11-24T09:00:00Z"), wait).unwrap();
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
         let rollback = standing(
             &flag,
             "production",
             Some(&mark(&first)),
-            at("2026-11-24T09:30:00Z"),
+            Moment::at(at("2026-11-24T09:30:00Z")),
             wait,
         )
         .unwrap();

@@ -177,16 +177,17 @@ pub fn plan_with_holds(registry: &Registry, environment: &str, reading: &Reading
     plan
 }
 
-/// What the backend holds, and the desired state of `environment` at `at` given the step marks
-/// it holds (`crate::steps::resolve`), in the backend's terms (`Backend::canonicalize`); both
+/// What the backend holds, and the desired state of `environment` at `moment` given the step
+/// marks it holds (`crate::steps::resolve`), in the backend's terms (`Backend::canonicalize`); both
 /// reads are retried like changes.
 pub fn read_environment(
     backend: &mut dyn Backend,
     registry: &Registry,
     environment: &str,
-    at: jiff::Timestamp,
+    moment: crate::steps::Moment,
     retry: &RetryPolicy,
 ) -> Result<Reading, BackendError> {
+    let at = moment.at;
     let what = format!("reading `{environment}`");
     // The plans' own schedule is put in the backend's terms before the read, as it always was:
     // what `canonicalize` learns (a `gitlab` repository's path for its hashed id) names the
@@ -194,7 +195,7 @@ pub fn read_environment(
     let scheduled = crate::resolve::desired(registry, environment, at);
     retrying(retry, &what, || backend.canonicalize(&mut scheduled.clone()))?;
     let snapshot = retrying(retry, &what, || backend.fetch())?;
-    let (resolved, rollouts) = crate::steps::resolve(registry, environment, at, &snapshot.steps);
+    let (resolved, rollouts) = crate::steps::resolve(registry, environment, moment, &snapshot.steps);
     let desired = retrying(retry, &what, || {
         let mut desired = resolved.clone();
         backend.canonicalize(&mut desired).map(|()| desired)
@@ -359,14 +360,15 @@ fn sync_environment(
         }
     };
     let mut backend = backends::open(root, config, environment, access)?;
-    let reading = read_environment(
-        backend.as_mut(),
-        registry,
-        &environment.name,
-        settings.at,
-        &settings.retry,
-    )
-    .map_err(anyhow::Error::new)?;
+    // A step that takes effect is marked at the later of the clock and the time resolved, so
+    // the next step never waits less than it should.
+    let clock: jiff::Timestamp = now.parse()?;
+    let moment = crate::steps::Moment {
+        at: settings.at,
+        applied_at: settings.at.max(clock),
+    };
+    let reading = read_environment(backend.as_mut(), registry, &environment.name, moment, &settings.retry)
+        .map_err(anyhow::Error::new)?;
     let plan = plan_with_holds(registry, &environment.name, &reading, settings.prune || config.prune);
     let mut report = EnvironmentReport {
         environment: environment.name.clone(),
@@ -401,7 +403,6 @@ fn sync_environment(
     }
     // Rollout steps resolved at a future time would reach a protected environment ahead of
     // their schedule: only with a reason, recorded in the sync record.
-    let clock: jiff::Timestamp = now.parse()?;
     let ahead = environment.protected && settings.at > clock && !(plan.is_empty() && plan.marks().next().is_none());
     if ahead && settings.override_schedule.is_none() {
         report.not_applied = plan.changes.clone();
@@ -430,16 +431,7 @@ fn sync_environment(
             return Ok(report);
         }
     }
-    // The steps that take effect are marked at the later of the clock and the time resolved,
-    // so the next step never waits less than it should.
-    let applied_at = settings.at.max(clock).to_string();
-    let marks: Vec<backends::StepMark> = plan
-        .marks()
-        .map(|mark| backends::StepMark {
-            applied_at: applied_at.clone(),
-            ..mark.clone()
-        })
-        .collect();
+    let marks: Vec<backends::StepMark> = plan.marks().cloned().collect();
     let context = ApplyContext {
         environment: environment.name.clone(),
         by: settings.by.clone(),

@@ -24,7 +24,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     backend.as_mut(),
                     &registry,
                     name,
-                    at,
+                    super::moment(at),
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;

@@ -23,7 +23,7 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
             backend.as_mut(),
             &registry,
             &name,
-            at,
+            super::moment(at),
             &crate::sync::RetryPolicy::default(),
         )
         .map_err(anyhow::Error::new)?;
@@ -79,7 +79,9 @@ fn synced_state(
     snapshot: &crate::backends::Snapshot,
     environment: &str,
 ) -> anyhow::Result<EnvironmentState> {
-    let desired = |registry: &Registry, at| crate::steps::resolve(registry, environment, at, &snapshot.steps).0;
+    let desired = |registry: &Registry, at| {
+        crate::steps::resolve(registry, environment, crate::steps::Moment::at(at), &snapshot.steps).0
+    };
     let resolved_at = crate::resolve::parse_time(&record.resolved_at).unwrap_or_else(|_| jiff::Timestamp::now());
     if let Some(commit) = &record.commit
         && Some(commit.as_str()) != head

@@ -422,7 +422,14 @@ fn gitlab_dropped_connections_then_rerun_converges() {
         production.fail_next("POST /api/v4/features/b", Fault::Broken);
     }
     let at = jiff::Timestamp::now();
-    let reading = read_environment(&mut backend, &model, "production", at, &retry).unwrap();
+    let reading = read_environment(
+        &mut backend,
+        &model,
+        "production",
+        flagops::steps::Moment::at(at),
+        &retry,
+    )
+    .unwrap();
     let plan = diff_environment(&model, "production", &reading.desired, &reading.snapshot.flags, false);
     let context = ApplyContext {
         environment: "production".into(),
