@@ -30,6 +30,7 @@ pub mod owned_file;
 pub mod paths;
 pub mod plan;
 pub mod resolve;
+pub mod review;
 pub mod schema;
 pub mod site;
 pub mod source;

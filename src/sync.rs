@@ -310,6 +310,8 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 held: Vec::new(),
                 released: Vec::new(),
                 rollouts: Vec::new(),
+                steps: Vec::new(),
+                radius: BTreeMap::new(),
             },
             applied: Vec::new(),
             failed: None,

@@ -137,15 +137,6 @@ fn load_valid(workspace: &Workspace, doing: &str) -> anyhow::Result<Option<crate
 }
 
 /// Opens `environment`'s backend to read: `plan`, `status`, `site` and `eval` never write.
-/// The moment `plan`, `status` and `rollout` judge rollouts at: steps due by `at`, and a step
-/// that takes effect applied when a sync run now would mark it, the later of `at` and the clock.
-fn moment(at: jiff::Timestamp) -> crate::steps::Moment {
-    crate::steps::Moment {
-        at,
-        applied_at: at.max(jiff::Timestamp::now()),
-    }
-}
-
 fn open_to_read(
     workspace: &Workspace,
     registry: &crate::model::Registry,

@@ -24,7 +24,7 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     backend.as_mut(),
                     &registry,
                     name,
-                    super::moment(at),
+                    crate::steps::Moment::at(at),
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;
@@ -146,6 +146,7 @@ fn plans_against_revision(
         }
         None => None,
     };
+    let samples = read_samples(workspace, registry, environments)?;
     Ok(environments
         .iter()
         .map(|name| {
@@ -153,7 +154,48 @@ fn plans_against_revision(
                 .as_ref()
                 .map(|base| crate::resolve::desired(base, name, at))
                 .unwrap_or_default();
-            crate::sync::plan_environment(registry, name, &before, at, prune)
+            let mut plan = crate::sync::plan_environment(registry, name, &before, at, prune);
+            let sample = samples.get(name).map(Vec::as_slice);
+            plan.steps = crate::review::step_changes(base_registry.as_ref(), registry, name, sample);
+            for change in &plan.changes {
+                let flag = registry
+                    .flag(&change.flag)
+                    .or_else(|| base_registry.as_ref().and_then(|base| base.flag(&change.flag)));
+                if let Some(flag) = flag {
+                    let radius =
+                        crate::review::radius(flag, &registry.config, change.from.as_ref(), change.to.as_ref(), sample);
+                    plan.radius.insert(change.flag.clone(), radius);
+                }
+            }
+            plan
         })
         .collect())
+}
+
+/// The actor sample of each of `environments` that names one (`actor_sample`), read within the
+/// limits of every registry file.
+fn read_samples(
+    workspace: &Workspace,
+    registry: &Registry,
+    environments: &[String],
+) -> anyhow::Result<crate::review::Samples> {
+    let mut samples = crate::review::Samples::new();
+    for name in environments {
+        let Some(path) = registry
+            .config
+            .environment(name)
+            .and_then(|environment| environment.actor_sample.as_ref())
+        else {
+            continue;
+        };
+        let path = workspace.resolve(path);
+        let source = load::read_source(&path)?.map_err(|diagnostic| {
+            anyhow::anyhow!(
+                "cannot read the actor sample of `{name}`: {}\nhelp: `actor_sample` names a UTF-8 file of Flipper ids, one a line",
+                diagnostic.message
+            )
+        })?;
+        samples.insert(name.clone(), crate::review::parse_sample(&source.text));
+    }
+    Ok(samples)
 }

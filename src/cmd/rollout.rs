@@ -150,8 +150,14 @@ fn standing(workspace: &Workspace, registry: &Registry, flag: &Flag, at: jiff::T
         let line = match marks {
             Ok(marks) => {
                 let min_wait = crate::steps::min_wait(&registry.config, name, flag);
-                crate::steps::standing(flag, name, marks.get(&flag.name), super::moment(at), min_wait)
-                    .map(|standing| crate::steps::describe(&standing))
+                crate::steps::standing(
+                    flag,
+                    name,
+                    marks.get(&flag.name),
+                    crate::steps::Moment::at(at),
+                    min_wait,
+                )
+                .map(|standing| crate::steps::describe(&standing))
             }
             Err(error) => Some(format!("cannot read the environment: {error:#}")),
         };

@@ -23,7 +23,7 @@ pub(super) fn run(workspace: &Workspace, args: StatusArgs) -> anyhow::Result<Exi
             backend.as_mut(),
             &registry,
             &name,
-            super::moment(at),
+            crate::steps::Moment::at(at),
             &crate::sync::RetryPolicy::default(),
         )
         .map_err(anyhow::Error::new)?;

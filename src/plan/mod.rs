@@ -35,6 +35,13 @@ pub struct Plan {
     /// (`crate::steps`); a sync marks the steps that apply.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<crate::steps::Standing>,
+    /// For reviewers (`plan --base`): every rollout step this change adds, removes or changes
+    /// in the environment, with its blast radius (`crate::review`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::review::StepChange>,
+    /// For reviewers (`plan --base`): the blast radius of each change, by flag.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub radius: BTreeMap<String, crate::review::Radius>,
 }
 
 /// One flag's change in one environment.
@@ -166,6 +173,8 @@ pub fn diff(
         held: Vec::new(),
         released: Vec::new(),
         rollouts: Vec::new(),
+        steps: Vec::new(),
+        radius: BTreeMap::new(),
     }
 }
 

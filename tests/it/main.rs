@@ -22,6 +22,7 @@ mod pipeline;
 mod policy;
 mod postgres;
 mod report;
+mod review;
 mod set;
 mod site;
 mod steps;

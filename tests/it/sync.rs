@@ -286,11 +286,11 @@ fn plan_base_compares_with_revision() {
     dev: no changes
     pre: no changes
     staging: 1 change
-      + delta: (absent) → true
+      + delta: (absent) → true (+100 pp)
     staging-ref: no changes
     ops: no changes
     production: 1 change
-      ~ alpha: 25% of actors → 50% of actors
+      ~ alpha: 25% of actors → 50% of actors (+25 pp)
     2 changes in 2 of 6 environments
     ");
     assert!(!registry.path().join(".flagops").exists());
