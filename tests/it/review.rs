@@ -184,3 +184,24 @@ Rollouts in progress at 2099-01-01T00:00:00Z:
     // `direct` goes from off to 30%: the actors 30% holds are those that switch off at 0%.
     assert_eq!(eval_with(&registry, "direct", &["--percentage", "0"]), (0, 13));
 }
+
+#[test]
+fn actor_sample_outside_the_registry_or_missing_is_refused() {
+    let registry = reviewed();
+    let config = registry.read("flagops.yml");
+    registry.write(
+        "flagops.yml",
+        config.replace("actor_sample: samples/production.txt", "actor_sample: ../outside.txt"),
+    );
+    let outside = registry.run(&["validate", "--format", "json"]);
+    assert_eq!(outside.code, 1, "{outside:?}");
+    let found: serde_json::Value = serde_json::from_str(&outside.stdout).unwrap();
+    assert_eq!(found[0]["check"], "path-outside-registry", "{found}");
+    assert_eq!(found[0]["path"], "flagops.yml", "{found}");
+
+    registry.write("flagops.yml", config);
+    registry.remove("samples/production.txt");
+    let missing = registry.run(&["plan", "--base", "HEAD", "--env", "production"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("samples/production.txt"), "{missing:?}");
+}
