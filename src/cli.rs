@@ -539,6 +539,10 @@ pub struct SyncArgs {
     /// it when an earlier environment's job did not succeed.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub hold_widening: Option<String>,
+    /// Apply rollout steps resolved at a future `--at` to protected environments anyway; the
+    /// reason is recorded with the sync.
+    #[arg(long, value_name = "REASON", value_parser = non_empty)]
+    pub override_schedule: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -586,6 +590,10 @@ pub struct DeployArgs {
     /// Change environments inside a change freeze anyway; the reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_freeze: Option<String>,
+    /// Apply rollout steps resolved at a future `--at` to protected environments anyway; the
+    /// reason is recorded with the sync.
+    #[arg(long, value_name = "REASON", value_parser = non_empty)]
+    pub override_schedule: Option<String>,
     /// Resolve rollout plans at this time (RFC 3339) instead of now, for the sync and the site
     /// alike: for rehearsals and reproducible runs.
     #[arg(long, value_name = "TIME")]

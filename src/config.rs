@@ -269,6 +269,10 @@ pub struct Environment {
     pub switch: Option<String>,
     /// Where its flag state lives.
     pub backend: BackendConfig,
+    /// A file of actor ids (one Flipper id a line, such as `Project:278964`), relative to the
+    /// config file: `plan --base` counts how many of them each change switches on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_sample: Option<String>,
 }
 
 /// Where an environment's flag state lives.

@@ -179,8 +179,9 @@ fn apply_environment(
         commit: settings.commit.clone(),
         at: now.to_string(),
         reason: Some(reason),
+        step: None,
     };
-    let report = crate::sync::apply_plan(backend.as_mut(), &change_plan, &context, &settings.retry);
+    let report = crate::sync::apply_plan(backend.as_mut(), &change_plan, &context, &[], &settings.retry);
     if let Some((_, error)) = report.failed {
         anyhow::bail!("{error}");
     }
@@ -219,10 +220,15 @@ pub fn release(
     let mut released = Vec::new();
     for environment in environments {
         let (_lock, mut backend) = open_locked(root, config, environment, "flagops release", &now, settings)?;
-        let (desired, mut snapshot) =
-            crate::sync::read_environment(backend.as_mut(), registry, environment, at, &settings.retry)
-                .map_err(anyhow::Error::new)?;
-        let hold = snapshot.holds.remove(flag);
+        let mut reading = crate::sync::read_environment(
+            backend.as_mut(),
+            registry,
+            environment,
+            crate::steps::Moment::at(at),
+            &settings.retry,
+        )
+        .map_err(anyhow::Error::new)?;
+        let hold = reading.snapshot.holds.remove(flag);
         if hold.is_some() {
             retrying(
                 &settings.retry,
@@ -232,8 +238,9 @@ pub fn release(
             .map_err(anyhow::Error::new)?;
         }
         let prune = config.prune;
-        let mut next_sync = crate::sync::plan_with_holds(registry, environment, &desired, &snapshot, prune);
+        let mut next_sync = crate::sync::plan_with_holds(registry, environment, &reading, prune);
         next_sync.changes.retain(|change| change.flag == flag);
+        next_sync.rollouts.retain(|standing| standing.flag == flag);
         next_sync.held.clear();
         next_sync.released.clear();
         next_sync.kept_orphans.retain(|orphan| orphan == flag);

@@ -31,11 +31,13 @@ pub mod paths;
 pub mod plan;
 pub mod publish;
 pub mod resolve;
+pub mod review;
 pub mod schema;
 pub mod site;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod steps;
 pub mod sync;
 pub mod template;
 

@@ -604,6 +604,9 @@ fn check_paths_inside(file: &SourceFile, document: &Document, config: &Config, f
         ("/tests_dir".to_string(), config.tests_dir.as_str()),
     ];
     for (position, environment) in config.environments.iter().enumerate() {
+        if let Some(sample) = &environment.actor_sample {
+            named.push((format!("/environments/{position}/actor_sample"), sample.as_str()));
+        }
         let path = match &environment.backend {
             crate::config::BackendConfig::File { path: Some(path) } | crate::config::BackendConfig::Flagd { path } => {
                 path

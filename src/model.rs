@@ -146,6 +146,11 @@ impl Registry {
         self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
     }
 
+    /// The flag named `name`, when a readable file defines it.
+    pub fn flag(&self, name: &str) -> Option<&Flag> {
+        self.flags.iter().map(|file| &file.flag).find(|flag| flag.name == name)
+    }
+
     /// The name of every flag some file defines, readable or not.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.flags

@@ -30,6 +30,9 @@ pub struct EnvironmentStatus {
     pub held: Vec<HeldStatus>,
     /// Flags stored but gone from the registry.
     pub orphans: Vec<String>,
+    /// Where each rollout that sets the environment stands (`crate::steps`), held flags aside.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<crate::steps::Standing>,
 }
 
 /// A flag that is not as the registry wants it.
@@ -80,6 +83,7 @@ pub fn classify(
         drifted: Vec::new(),
         held: Vec::new(),
         orphans: Vec::new(),
+        rollouts: Vec::new(),
     };
     let names: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
     for name in names {

@@ -61,6 +61,20 @@ pub struct SyncSettings {
     /// Why every selected environment gets only the changes that do not widen exposure, as when
     /// an earlier environment's sync job failed.
     pub hold_widening: Option<String>,
+    /// Why a protected environment is synced at a future `at`; `None` refuses to.
+    pub override_schedule: Option<String>,
+}
+
+/// What `read_environment` found: the desired state in the backend's terms, what the backend
+/// holds, and where each rollout stands in the environment.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    /// The desired state, resolved with the store's step marks and canonicalized.
+    pub desired: EnvironmentState,
+    /// What the backend holds.
+    pub snapshot: backends::Snapshot,
+    /// Every flag whose rollout plan sets the environment (`crate::steps`).
+    pub rollouts: Vec<crate::steps::Standing>,
 }
 
 /// What happened in one environment.
@@ -154,43 +168,56 @@ pub fn diff_environment(
     plan::diff(environment, desired, actual, &options)
 }
 
-/// The plan that takes what `snapshot` holds to `desired`, leaving alone the flags an emergency
-/// change holds (`crate::hold`): a held flag is planned as it is stored and listed in
-/// `Plan::held`; a hold whose flag changed in the registry since is listed in `Plan::released`,
-/// and its flag planned as usual.
-pub fn plan_with_holds(
-    registry: &Registry,
-    environment: &str,
-    desired: &EnvironmentState,
-    snapshot: &backends::Snapshot,
-    prune: bool,
-) -> Plan {
+/// The plan that takes what the backend holds to the desired state of `reading`, leaving alone
+/// the flags an emergency change holds (`crate::hold`): a held flag is planned as it is stored
+/// and listed in `Plan::held`; a hold whose flag changed in the registry since is listed in
+/// `Plan::released`, and its flag planned as usual. The rollouts of the flags not held go in
+/// `Plan::rollouts`, with the step marks a sync records.
+pub fn plan_with_holds(registry: &Registry, environment: &str, reading: &Reading, prune: bool) -> Plan {
+    let snapshot = &reading.snapshot;
     let decision = crate::hold::decide(&snapshot.holds, registry);
-    let mut desired = desired.clone();
+    let mut desired = reading.desired.clone();
     crate::hold::pin(&mut desired, &snapshot.flags, &decision.held);
     let mut plan = diff_environment(registry, environment, &desired, &snapshot.flags, prune);
+    plan.rollouts = reading
+        .rollouts
+        .iter()
+        .filter(|standing| !decision.held.iter().any(|hold| hold.flag == standing.flag))
+        .cloned()
+        .collect();
     plan.held = decision.held;
     plan.released = decision.released;
     plan
 }
 
-/// The desired state of `environment` at `at` in the backend's terms (`Backend::canonicalize`),
-/// and what the backend holds; both reads are retried like changes.
+/// What the backend holds, and the desired state of `environment` at `moment` given the step
+/// marks it holds (`crate::steps::resolve`), in the backend's terms (`Backend::canonicalize`); both
+/// reads are retried like changes.
 pub fn read_environment(
     backend: &mut dyn Backend,
     registry: &Registry,
     environment: &str,
-    at: jiff::Timestamp,
+    moment: crate::steps::Moment,
     retry: &RetryPolicy,
-) -> Result<(EnvironmentState, backends::Snapshot), BackendError> {
-    let resolved = crate::resolve::desired(registry, environment, at);
+) -> Result<Reading, BackendError> {
+    let at = moment.at;
     let what = format!("reading `{environment}`");
+    // The plans' own schedule is put in the backend's terms before the read, as it always was:
+    // what `canonicalize` learns (a `gitlab` repository's path for its hashed id) names the
+    // actors `fetch` reports. The step marks then choose the states actually wanted.
+    let scheduled = crate::resolve::desired(registry, environment, at);
+    retrying(retry, &what, || backend.canonicalize(&mut scheduled.clone()))?;
+    let snapshot = retrying(retry, &what, || backend.fetch())?;
+    let (resolved, rollouts) = crate::steps::resolve(registry, environment, moment, &snapshot.steps);
     let desired = retrying(retry, &what, || {
         let mut desired = resolved.clone();
         backend.canonicalize(&mut desired).map(|()| desired)
     })?;
-    let snapshot = retrying(retry, &what, || backend.fetch())?;
-    Ok((desired, snapshot))
+    Ok(Reading {
+        desired,
+        snapshot,
+        rollouts,
+    })
 }
 
 /// Every flag's `requires`, for ordering changes.
@@ -208,12 +235,23 @@ pub fn requires_map(registry: &Registry) -> BTreeMap<&str, Vec<&str>> {
 }
 
 /// Applies `plan` through `backend`, change by change, retrying transient failures; stops at
-/// the first failure that remains.
-pub fn apply_plan(backend: &mut dyn Backend, plan: &Plan, context: &ApplyContext, retry: &RetryPolicy) -> ApplyReport {
+/// the first failure that remains. A change to a flag with one of `marks` carries it: it applies
+/// that rollout step.
+pub fn apply_plan(
+    backend: &mut dyn Backend,
+    plan: &Plan,
+    context: &ApplyContext,
+    marks: &[backends::StepMark],
+    retry: &RetryPolicy,
+) -> ApplyReport {
     let mut report = ApplyReport::default();
     let mut changes = plan.changes.iter();
     for change in changes.by_ref() {
-        match retrying(retry, &format!("`{}`", change.flag), || backend.apply(change, context)) {
+        let context = ApplyContext {
+            step: marks.iter().find(|mark| mark.flag == change.flag).cloned(),
+            ..context.clone()
+        };
+        match retrying(retry, &format!("`{}`", change.flag), || backend.apply(change, &context)) {
             Ok(()) => report.applied.push(change.clone()),
             Err(error) => {
                 report.failed = Some((change.clone(), error_chain(&anyhow::Error::new(error))));
@@ -284,10 +322,7 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 environment: environment.name.clone(),
                 plan: Plan {
                     environment: environment.name.clone(),
-                    changes: Vec::new(),
-                    kept_orphans: Vec::new(),
-                    held: Vec::new(),
-                    released: Vec::new(),
+                    ..Plan::default()
                 },
                 applied: Vec::new(),
                 failed: Some(Failure {
@@ -372,21 +407,16 @@ fn sync_environment(
         }
     };
     let mut backend = backends::open(root, config, environment, access)?;
-    let (desired, snapshot) = read_environment(
-        backend.as_mut(),
-        registry,
-        &environment.name,
-        settings.at,
-        &settings.retry,
-    )
-    .map_err(anyhow::Error::new)?;
-    let plan = plan_with_holds(
-        registry,
-        &environment.name,
-        &desired,
-        &snapshot,
-        settings.prune || config.prune,
-    );
+    // A step that takes effect is marked at the later of the clock and the time resolved, so
+    // the next step never waits less than it should.
+    let clock: jiff::Timestamp = now.parse()?;
+    let moment = crate::steps::Moment {
+        at: settings.at,
+        applied_at: settings.at.max(clock),
+    };
+    let reading = read_environment(backend.as_mut(), registry, &environment.name, moment, &settings.retry)
+        .map_err(anyhow::Error::new)?;
+    let plan = plan_with_holds(registry, &environment.name, &reading, settings.prune || config.prune);
     let (to_apply, held) = split_plan(registry, &plan, holds);
     let mut report = EnvironmentReport {
         environment: environment.name.clone(),
@@ -421,6 +451,23 @@ fn sync_environment(
         });
         return Ok(report);
     }
+    // Rollout steps resolved at a future time would reach a protected environment ahead of
+    // their schedule: only with a reason, recorded in the sync record.
+    let ahead = environment.protected && settings.at > clock && !(plan.is_empty() && plan.marks().next().is_none());
+    if ahead && settings.override_schedule.is_none() {
+        report.not_applied = plan.changes.clone();
+        report.failed = Some(Failure {
+            change: None,
+            error: format!(
+                "`{}` is protected, and `--at {}` is ahead of the clock ({clock}): {} and {} not applied\nhelp: leave out `--at` to apply what is due now, use `--dry-run` or `flagops plan --at` to preview, or record why it must happen now with `--override-schedule \"REASON\"`",
+                environment.name,
+                settings.at,
+                crate::plan::render::count(plan.changes.len(), "change"),
+                crate::plan::render::count(plan.marks().count(), "rollout step")
+            ),
+        });
+        return Ok(report);
+    }
     // A reviewed change to a held flag reached the registry: the hold goes before the flag is
     // synced, so a sync that stops later leaves no hold that no longer applies.
     for hold in &plan.released {
@@ -434,14 +481,16 @@ fn sync_environment(
             return Ok(report);
         }
     }
+    let marks: Vec<backends::StepMark> = plan.marks().cloned().collect();
     let context = ApplyContext {
         environment: environment.name.clone(),
         by: settings.by.clone(),
         commit: settings.commit.clone(),
         at: now.to_string(),
         reason: None,
+        step: None,
     };
-    let applied = apply_plan(backend.as_mut(), &plan, &context, &settings.retry);
+    let applied = apply_plan(backend.as_mut(), &plan, &context, &marks, &settings.retry);
     report.applied = applied.applied;
     report.not_applied = applied.not_applied;
     if let Some((change, error)) = applied.failed {
@@ -450,6 +499,21 @@ fn sync_environment(
             error,
         });
         return Ok(report);
+    }
+    // Every change is applied: the steps whose state a flag held already are marked too (those
+    // that changed a flag were marked with their change).
+    for mark in marks
+        .iter()
+        .filter(|mark| !report.applied.iter().any(|change| change.flag == mark.flag))
+    {
+        let what = format!("recording the rollout step of `{}`", mark.flag);
+        if let Err(error) = retrying(&settings.retry, &what, || backend.record_step(mark)) {
+            report.failed = Some(Failure {
+                change: None,
+                error: error_chain(&anyhow::Error::new(error).context(format!("failed {what}"))),
+            });
+            return Ok(report);
+        }
     }
     if !report.held.is_empty() {
         // The environment is not in its desired state, so the sync is not recorded as completed.
@@ -462,6 +526,7 @@ fn sync_environment(
         commit: settings.commit.clone(),
         changes: report.applied.len(),
         override_freeze: freeze.and(settings.override_freeze.clone()),
+        override_schedule: settings.override_schedule.clone().filter(|_| ahead),
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)

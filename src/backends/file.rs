@@ -12,6 +12,12 @@
 //! Emergency holds live in the state document too (`holds`): storing or removing one writes the
 //! document at once, atomically, with the journal's changes folded in, so a hold is as durable
 //! as a completed sync and every writer under the lock sees it.
+//!
+//! The rollout step last applied to each flag (`steps`) is kept in the document too. A step that
+//! changes the flag is journaled with its change, in the same line, and replayed with it; a step
+//! whose state the flag already holds is marked in the document written when the sync completes.
+//! A sync killed before then loses only such a mark, so the rerun marks the step at its own,
+//! later time: a step never seems applied earlier than it was.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -21,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, SyncRecord};
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, StepMark, SyncRecord};
 use crate::owned_file;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
@@ -54,6 +60,10 @@ struct Document {
     /// The emergency holds, by flag; documents written before holds existed have none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     holds: BTreeMap<String, Hold>,
+    /// The rollout step last applied to each flag; documents written before marks existed have
+    /// none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    steps: BTreeMap<String, StepMark>,
 }
 
 /// The current state: the document with newer journal lines replayed.
@@ -99,6 +109,9 @@ impl FileBackend {
                     Some(state) => document.flags.insert(record.flag.clone(), state.clone()),
                     None => document.flags.remove(&record.flag),
                 };
+                if let Some(mark) = &record.step {
+                    document.steps.insert(mark.flag.clone(), mark.clone());
+                }
                 revision = record.revision;
             }
             self.state = Some(State { document, revision });
@@ -145,6 +158,7 @@ impl Backend for FileBackend {
             flags: state.document.flags.clone(),
             last_sync: state.document.last_sync.clone(),
             holds: state.document.holds.clone(),
+            steps: state.document.steps.clone(),
         })
     }
 
@@ -166,6 +180,9 @@ impl Backend for FileBackend {
             Some(stored) => state.document.flags.insert(change.flag.clone(), stored.clone()),
             None => state.document.flags.remove(&change.flag),
         };
+        if let Some(mark) = &context.step {
+            state.document.steps.insert(mark.flag.clone(), mark.clone());
+        }
         state.revision = revision;
         Ok(())
     }
@@ -184,6 +201,15 @@ impl Backend for FileBackend {
             None => holds.remove(flag),
         };
         self.compact(None)
+    }
+
+    fn record_step(&mut self, mark: &StepMark) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("the state of `{}` was opened read-only", self.environment).into());
+        }
+        // Written with the document when the sync completes (`record_sync`).
+        self.load()?.document.steps.insert(mark.flag.clone(), mark.clone());
+        Ok(())
     }
 }
 
@@ -384,6 +410,7 @@ mod tests {
             commit: None,
             at: "2026-11-21T00:00:00Z".into(),
             reason: None,
+            step: None,
         }
     }
 

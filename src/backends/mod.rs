@@ -31,6 +31,10 @@ pub trait Backend {
     /// Stores `hold` as the emergency hold of `flag`, replacing any hold it had, or removes the
     /// flag's hold when `hold` is `None`. Holds live in the store, so every sync sees them.
     fn set_hold(&mut self, flag: &str, hold: Option<&Hold>) -> Result<(), BackendError>;
+    /// Records `mark` as the rollout step last applied to its flag, replacing the flag's mark.
+    /// A sync calls it after the step's change (if any) was applied, so a mark never runs ahead
+    /// of the store; marks live in the store, so every sync, `plan` and `status` see them.
+    fn record_step(&mut self, mark: &StepMark) -> Result<(), BackendError>;
     /// Rewrites the actors of a desired state into the form `fetch` reports them in, so that a
     /// plan compares like with like (GitLab lists `Project:278964` where a flag file says
     /// `project: gitlab-org/gitlab`), or refuses an actor the store cannot hold, before any
@@ -51,6 +55,26 @@ pub struct Snapshot {
     pub last_sync: Option<SyncRecord>,
     /// The flags an emergency change holds, by flag.
     pub holds: BTreeMap<String, Hold>,
+    /// The rollout step last applied to each flag, by flag (`crate::steps`).
+    pub steps: BTreeMap<String, StepMark>,
+}
+
+/// The rollout step a sync last applied to a flag in an environment, and when: the next step
+/// waits for it (`crate::steps`). The step is named by its number, its scheduled time and the
+/// state it sets, so that an edit of the plan is noticed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMark {
+    /// The flag.
+    pub flag: String,
+    /// The step's number in the flag's `rollout` (1 for the first).
+    pub step: usize,
+    /// The time the plan gave the step when it was applied (RFC 3339).
+    pub scheduled: String,
+    /// The state the step sets in the environment.
+    pub state: crate::state::Stored,
+    /// When it was applied (RFC 3339): the later of the sync's clock and the time it resolved
+    /// the plans at.
+    pub applied_at: String,
 }
 
 /// An emergency change that a sync must not revert until a reviewed change to its flag reaches
@@ -93,6 +117,10 @@ pub struct SyncRecord {
     /// Why it changed an environment inside a change freeze, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_freeze: Option<String>,
+    /// Why it applied rollout steps at a future time (`--at`) to a protected environment, when
+    /// it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_schedule: Option<String>,
 }
 
 /// Who applies a change, when, and from which commit.
@@ -108,6 +136,9 @@ pub struct ApplyContext {
     pub at: String,
     /// Why, for a change made outside a sync (an emergency's `--reason`).
     pub reason: Option<String>,
+    /// The rollout step the change applies, when it applies one: the audit record carries it,
+    /// and a store that can records the step's mark with the change.
+    pub step: Option<StepMark>,
 }
 
 /// A change as recorded in an audit log.
@@ -135,6 +166,9 @@ pub struct AuditRecord {
     /// Why, for a change made outside a sync (an emergency's `--reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The rollout step the change applied, with its apply time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepMark>,
 }
 
 /// Why a backend call failed, in the cases a sync treats differently.
@@ -174,6 +208,7 @@ impl AuditRecord {
             from: change.from.clone(),
             to: change.to.clone(),
             reason: context.reason.clone(),
+            step: context.step.clone(),
         }
     }
 }
@@ -203,6 +238,7 @@ pub fn environment_files(root: &Path, config: &Config, environment: &Environment
             files.push(gitlab::sync_path(&state_dir, &environment.name));
             files.push(gitlab::audit_path(&state_dir, &environment.name));
             files.push(gitlab::holds_path(&state_dir, &environment.name));
+            files.push(gitlab::steps_path(&state_dir, &environment.name));
             files.push(gitlab::cache_path(&root.join(&config.cache_dir), &environment.name));
         }
         _ => {}
@@ -315,6 +351,7 @@ pub fn open(
             if writable {
                 crate::owned_file::remove_stale_temporaries(&gitlab::sync_path(&state_dir, &environment.name))?;
                 crate::owned_file::remove_stale_temporaries(&gitlab::holds_path(&state_dir, &environment.name))?;
+                crate::owned_file::remove_stale_temporaries(&gitlab::steps_path(&state_dir, &environment.name))?;
             }
             Ok(Box::new(gitlab::GitlabBackend::open(gitlab::Settings {
                 environment: &environment.name,

@@ -20,17 +20,15 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             for name in &environments {
                 let environment = registry.config.environment(name).expect("selected environments exist");
                 let mut backend = super::open_to_read(workspace, &registry, environment)?;
-                let (desired, snapshot) = crate::sync::read_environment(
+                let reading = crate::sync::read_environment(
                     backend.as_mut(),
                     &registry,
                     name,
-                    at,
+                    crate::steps::Moment::at(at),
                     &crate::sync::RetryPolicy::default(),
                 )
                 .map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::plan_with_holds(
-                    &registry, name, &desired, &snapshot, prune,
-                ));
+                plans.push(crate::sync::plan_with_holds(&registry, name, &reading, prune));
             }
             plans
         }
@@ -99,7 +97,13 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                 }
             }
         }
-        let rollouts = super::rollout::progress_lines(&registry, at);
+        // With the environments' step marks, each rollout's standing in each environment;
+        // `--base` reads no backend, so it shows the plans' own schedule.
+        let rollouts = if args.base.is_some() {
+            super::rollout::progress_lines(&registry, at)
+        } else {
+            rollout_lines(&plans)
+        };
         if !rollouts.is_empty() {
             notes.push_str(&format!("\nRollouts in progress at {at}:\n"));
             for rollout in rollouts {
@@ -115,6 +119,27 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
     } else {
         ExitStatus::Success
     })
+}
+
+/// One line per rollout with a step applying or to come in an environment: `production:
+/// name: step 1 of 3 applied at T; step 2 due at T' (held past its time ...)`.
+fn rollout_lines(plans: &[Plan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|plan| {
+            plan.rollouts
+                .iter()
+                .filter(|standing| standing.applying.is_some() || standing.next.is_some())
+                .map(|standing| {
+                    format!(
+                        "{}: {}: {}",
+                        plan.environment,
+                        standing.flag,
+                        crate::steps::describe(standing)
+                    )
+                })
+        })
+        .collect()
 }
 
 /// What the working tree's registry changes against the registry at `base`, per environment.
@@ -148,6 +173,7 @@ fn plans_against_revision(
         }
         None => None,
     };
+    let samples = read_samples(workspace, registry, environments)?;
     Ok(environments
         .iter()
         .map(|name| {
@@ -155,7 +181,48 @@ fn plans_against_revision(
                 .as_ref()
                 .map(|base| crate::resolve::desired(base, name, at))
                 .unwrap_or_default();
-            crate::sync::plan_environment(registry, name, &before, at, prune)
+            let mut plan = crate::sync::plan_environment(registry, name, &before, at, prune);
+            let sample = samples.get(name).map(Vec::as_slice);
+            plan.steps = crate::review::step_changes(base_registry.as_ref(), registry, name, sample);
+            for change in &plan.changes {
+                let flag = registry
+                    .flag(&change.flag)
+                    .or_else(|| base_registry.as_ref().and_then(|base| base.flag(&change.flag)));
+                if let Some(flag) = flag {
+                    let radius =
+                        crate::review::radius(flag, &registry.config, change.from.as_ref(), change.to.as_ref(), sample);
+                    plan.radius.insert(change.flag.clone(), radius);
+                }
+            }
+            plan
         })
         .collect())
+}
+
+/// The actor sample of each of `environments` that names one (`actor_sample`), read within the
+/// limits of every registry file.
+fn read_samples(
+    workspace: &Workspace,
+    registry: &Registry,
+    environments: &[String],
+) -> anyhow::Result<crate::review::Samples> {
+    let mut samples = crate::review::Samples::new();
+    for name in environments {
+        let Some(path) = registry
+            .config
+            .environment(name)
+            .and_then(|environment| environment.actor_sample.as_ref())
+        else {
+            continue;
+        };
+        let path = workspace.resolve(path);
+        let source = load::read_source(&path)?.map_err(|diagnostic| {
+            anyhow::anyhow!(
+                "cannot read the actor sample of `{name}`: {}\nhelp: `actor_sample` names a UTF-8 file of Flipper ids, one a line",
+                diagnostic.message
+            )
+        })?;
+        samples.insert(name.clone(), crate::review::parse_sample(&source.text));
+    }
+    Ok(samples)
 }

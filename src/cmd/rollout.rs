@@ -42,6 +42,10 @@ pub(super) struct RolloutView {
     desired: Vec<(String, String)>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     overrides: std::collections::BTreeMap<String, String>,
+    /// Where the rollout stands in each environment its plan sets, from the step marks the
+    /// environment's store holds (`crate::steps`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    standing: Vec<(String, String)>,
 }
 
 pub(super) fn rollout(workspace: &Workspace, args: RolloutArgs) -> anyhow::Result<ExitStatus> {
@@ -50,7 +54,8 @@ pub(super) fn rollout(workspace: &Workspace, args: RolloutArgs) -> anyhow::Resul
     };
     let flag = super::find_flag(&registry, &args.name)?;
     let at = super::parse_at(args.at.as_deref())?;
-    let view = view(&registry, flag, at);
+    let mut view = view(&registry, flag, at);
+    view.standing = standing(workspace, &registry, flag, at);
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&view)? + "\n",
         ReportFormat::Human => human(&view),
@@ -128,7 +133,41 @@ pub(super) fn view(registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> Rol
             })
             .collect(),
         overrides: flag.overrides.clone(),
+        standing: Vec::new(),
     }
+}
+
+/// Where `flag`'s rollout stands at `at` in each environment its plan sets, given the step marks
+/// the environment's backend holds; an environment that cannot be read says why.
+fn standing(workspace: &Workspace, registry: &Registry, flag: &Flag, at: jiff::Timestamp) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    for environment in &registry.config.environments {
+        let name = environment.name.as_str();
+        if !flag.rollout.iter().any(|step| step.environments.contains_key(name)) {
+            continue;
+        }
+        let marks = super::open_to_read(workspace, registry, environment)
+            .and_then(|mut backend| backend.fetch().map_err(anyhow::Error::new))
+            .map(|snapshot| snapshot.steps);
+        let line = match marks {
+            Ok(marks) => {
+                let min_wait = crate::steps::min_wait(&registry.config, name, flag);
+                crate::steps::standing(
+                    flag,
+                    name,
+                    marks.get(&flag.name),
+                    crate::steps::Moment::at(at),
+                    min_wait,
+                )
+                .map(|standing| crate::steps::describe(&standing))
+            }
+            Err(error) => Some(format!("cannot read the environment: {error:#}")),
+        };
+        if let Some(line) = line {
+            lines.push((name.to_string(), line));
+        }
+    }
+    lines
 }
 
 fn human(view: &RolloutView) -> String {
@@ -183,6 +222,12 @@ pub(super) fn steps_human(view: &RolloutView) -> String {
         }
         None if !view.steps.is_empty() => out.push_str("next: none, the plan is complete\n"),
         None => {}
+    }
+    if !view.standing.is_empty() {
+        out.push_str("in the environments:\n");
+        for (environment, line) in &view.standing {
+            let _ = writeln!(out, "  {environment}: {}", crate::escape::one_line(line));
+        }
     }
     out
 }

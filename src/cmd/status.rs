@@ -58,17 +58,18 @@ pub(super) fn observe(
         .environment(environment)
         .with_context(|| format!("unknown environment `{environment}`"))?;
     let mut backend = super::open_to_read(workspace, registry, config)?;
-    let (desired, snapshot) = crate::sync::read_environment(
+    let reading = crate::sync::read_environment(
         backend.as_mut(),
         registry,
         environment,
-        at,
+        crate::steps::Moment::at(at),
         &crate::sync::RetryPolicy::default(),
     )
     .map_err(anyhow::Error::new)?;
+    let snapshot = reading.snapshot;
     let synced = match &snapshot.last_sync {
         Some(record) => {
-            let mut synced = synced_state(workspace, registry, head, record, environment)?;
+            let mut synced = synced_state(workspace, registry, head, record, &snapshot, environment)?;
             // An actor of the synced commit that no longer resolves stays as written: at
             // worst its flag shows as drifted rather than pending.
             let _ = backend.canonicalize(&mut synced);
@@ -78,15 +79,20 @@ pub(super) fn observe(
     };
     let known = registry.names().collect();
     let holds = crate::hold::decide(&snapshot.holds, registry);
-    let status = status::classify(
+    let mut status = status::classify(
         environment,
-        &desired,
+        &reading.desired,
         synced.as_ref(),
         &snapshot.flags,
         &known,
         &holds.held,
         snapshot.last_sync.clone(),
     );
+    status.rollouts = reading
+        .rollouts
+        .into_iter()
+        .filter(|standing| !holds.held.iter().any(|hold| hold.flag == standing.flag))
+        .collect();
     Ok(Observed {
         backend,
         actual: snapshot.flags,
@@ -95,15 +101,19 @@ pub(super) fn observe(
 }
 
 /// The state the last sync left: the desired state of the commit it applied, at the time it
-/// resolved. The current registry stands in when that commit is the checked-out one or cannot
-/// be read.
+/// resolved, with the rollout steps the store marks as applied. The current registry stands in
+/// when that commit is the checked-out one or cannot be read.
 fn synced_state(
     workspace: &Workspace,
     registry: &Registry,
     head: Option<&str>,
     record: &crate::backends::SyncRecord,
+    snapshot: &crate::backends::Snapshot,
     environment: &str,
 ) -> anyhow::Result<EnvironmentState> {
+    let desired = |registry: &Registry, at| {
+        crate::steps::resolve(registry, environment, crate::steps::Moment::at(at), &snapshot.steps).0
+    };
     let resolved_at = crate::resolve::parse_time(&record.resolved_at).unwrap_or_else(|_| jiff::Timestamp::now());
     if let Some(commit) = &record.commit
         && Some(commit.as_str()) != head
@@ -119,7 +129,7 @@ fn synced_state(
                     let flags_dir = workspace.resolve(&registry.config.flags_dir);
                     let loaded = load::load_sources(config, revision.flags, &flags_dir, &LoadOptions::default());
                     if let Some(then) = loaded.registry {
-                        return Ok(crate::resolve::desired(&then, environment, resolved_at));
+                        return Ok(desired(&then, resolved_at));
                     }
                 }
             }
@@ -131,7 +141,7 @@ fn synced_state(
             ),
         }
     }
-    Ok(crate::resolve::desired(registry, environment, resolved_at))
+    Ok(desired(registry, resolved_at))
 }
 
 fn human(statuses: &[EnvironmentStatus]) -> String {
@@ -195,6 +205,12 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
                     crate::hold::describe(&held.hold),
                     show(held.status.desired.as_ref())
                 ),
+            );
+        }
+        for standing in &status.rollouts {
+            push_line(
+                &mut out,
+                format!("  rollout  {}: {}", standing.flag, crate::steps::describe(standing)),
             );
         }
         for orphan in &status.orphans {

@@ -32,6 +32,7 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         override_freeze: args.override_freeze,
         change_lock: change_lock(registry),
         hold_widening: args.hold_widening,
+        override_schedule: args.override_schedule,
     };
     let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
@@ -90,6 +91,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             lock_timeout: args.lock_timeout,
             override_freeze: args.override_freeze.clone(),
             hold_widening: None,
+            override_schedule: args.override_schedule.clone(),
             format: ReportFormat::Human,
         },
     )?;
@@ -193,6 +195,9 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
             let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
         }
         for line in crate::plan::render::hold_lines(&report.plan) {
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+        }
+        for line in crate::plan::render::rollout_lines(&report.plan) {
             let _ = writeln!(out, "{}", crate::escape::one_line(&line));
         }
     }

@@ -15,7 +15,7 @@ use crate::graph::Graph;
 use crate::state::{Actor, EnvironmentState, GateSet, Stored, percent};
 
 /// What one environment needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The environment.
     pub environment: String,
@@ -31,6 +31,17 @@ pub struct Plan {
     /// syncs those flags as usual.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub released: Vec<crate::backends::Hold>,
+    /// Where each rollout that sets the environment stands, given the store's step marks
+    /// (`crate::steps`); a sync marks the steps that apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<crate::steps::Standing>,
+    /// For reviewers (`plan --base`): every rollout step this change adds, removes or changes
+    /// in the environment, with its blast radius (`crate::review`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::review::StepChange>,
+    /// For reviewers (`plan --base`): the blast radius of each change, by flag.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub radius: BTreeMap<String, crate::review::Radius>,
 }
 
 /// One flag's change in one environment.
@@ -104,21 +115,37 @@ impl Plan {
 
     /// Splits the plan into the changes that do not widen exposure, still in plan order, and
     /// those that do (`Change::widens`); `default_enabled` gives each flag's, `None` for a flag
-    /// the registry does not define.
+    /// the registry does not define. A rollout step whose change is held back is not marked as
+    /// applied.
     pub fn hold_widening(&self, default_enabled: impl Fn(&str) -> Option<bool>) -> (Plan, Vec<Change>) {
         let (widening, kept): (Vec<Change>, Vec<Change>) = self
             .changes
             .iter()
             .cloned()
             .partition(|change| change.widens(default_enabled(&change.flag)));
+        let mut rollouts = self.rollouts.clone();
+        for standing in &mut rollouts {
+            if widening.iter().any(|change| change.flag == standing.flag) {
+                standing.mark = None;
+            }
+        }
         let plan = Plan {
             environment: self.environment.clone(),
             changes: kept,
             kept_orphans: self.kept_orphans.clone(),
             held: self.held.clone(),
             released: self.released.clone(),
+            rollouts,
+            steps: self.steps.clone(),
+            radius: self.radius.clone(),
         };
         (plan, widening)
+    }
+
+    /// The marks of the rollout steps that take effect: a sync records them once every change
+    /// is applied.
+    pub fn marks(&self) -> impl Iterator<Item = &crate::backends::StepMark> {
+        self.rollouts.iter().filter_map(|standing| standing.mark.as_ref())
     }
 }
 
@@ -174,6 +201,9 @@ pub fn diff(
         kept_orphans,
         held: Vec::new(),
         released: Vec::new(),
+        rollouts: Vec::new(),
+        steps: Vec::new(),
+        radius: BTreeMap::new(),
     }
 }
 

@@ -10,7 +10,8 @@ use super::{Action, Plan, show};
 pub fn human(plans: &[Plan]) -> String {
     let mut out = String::new();
     for plan in plans {
-        let notes = hold_lines(plan);
+        let mut notes = hold_lines(plan);
+        notes.extend(step_lines(plan));
         if plan.changes.is_empty() && plan.kept_orphans.is_empty() {
             let _ = writeln!(out, "{}: no changes", plan.environment);
             for line in notes {
@@ -22,7 +23,11 @@ pub fn human(plans: &[Plan]) -> String {
         // A value from a backend (a flag name, an actor) may hold a line break: each change
         // stays on its own line whatever it holds.
         for change in &plan.changes {
-            let _ = writeln!(out, "{}", escape::one_line(&format!("  {change}")));
+            let mut line = format!("  {change}");
+            if let Some(radius) = plan.radius.get(&change.flag) {
+                line.push_str(&format!(" ({})", crate::review::describe(radius)));
+            }
+            let _ = writeln!(out, "{}", escape::one_line(&line));
         }
         for orphan in &plan.kept_orphans {
             let line = format!("  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
@@ -62,8 +67,13 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
                     Action::Update => "update",
                     Action::Delete => "delete",
                 };
+                let radius = match plan.radius.get(&change.flag) {
+                    Some(radius) => format!(" {} |", escape::markdown(&crate::review::describe(radius))),
+                    None if plans.iter().any(|plan| !plan.radius.is_empty()) => " |".to_string(),
+                    None => String::new(),
+                };
                 format!(
-                    "| {} | {} | {action} | {} | {} |",
+                    "| {} | {} | {action} | {} | {} |{radius}",
                     escape::markdown(&plan.environment),
                     escape::markdown_code(&change.flag),
                     escape::markdown(&show(change.from.as_ref())),
@@ -97,16 +107,98 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
             changes.chain(orphans).chain(held).chain(released)
         })
         .collect();
+    let radius_column = plans.iter().any(|plan| !plan.radius.is_empty());
     if !rows.is_empty() {
+        let (header, rule) = if radius_column {
+            ("| blast radius ", "|---")
+        } else {
+            ("", "")
+        };
         let _ = writeln!(
             out,
-            "| environment | flag | change | before | after |\n|---|---|---|---|---|"
+            "| environment | flag | change | before | after {header}|\n|---|---|---|---|---{rule}|"
         );
-        for row in rows {
+        for row in &rows {
+            let _ = writeln!(out, "{row}");
+        }
+    }
+    let steps: Vec<String> = plans
+        .iter()
+        .flat_map(|plan| {
+            plan.steps.iter().map(move |step| {
+                let kind = match step.kind {
+                    crate::review::StepKind::Added => "added",
+                    crate::review::StepKind::Removed => "removed",
+                    crate::review::StepKind::Changed => "changed",
+                };
+                let time = match step.at_before {
+                    Some(before) => format!("{before} → {}", step.at),
+                    None => step.at.to_string(),
+                };
+                let state = match &step.state_before {
+                    Some(before) => format!("{before} → {}", step.state),
+                    None => step.state.to_string(),
+                };
+                format!(
+                    "| {} | {} | {} | {kind}{} | {} | {} | {} |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(&step.flag),
+                    step.step,
+                    if step.rollback { ", rollback" } else { "" },
+                    escape::markdown(&time),
+                    escape::markdown(&state),
+                    escape::markdown(&crate::review::describe(&step.radius))
+                )
+            })
+        })
+        .collect();
+    if !steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}#### Rollout steps\n\n| environment | flag | step | change | time | state | blast radius |\n|---|---|---|---|---|---|---|",
+            if rows.is_empty() { "" } else { "\n" }
+        );
+        for row in steps {
             let _ = writeln!(out, "{row}");
         }
     }
     out
+}
+
+/// One line per rollout step the reviewed change adds (`+`), removes (`-`) or changes (`~`),
+/// unescaped: `  + rollout name step 2 at T: 50% of actors (+25 pp; of 1000 sample actors, …)`.
+pub fn step_lines(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            let (symbol, what) = describe_step(step);
+            format!("  {symbol} rollout {} {what}", step.flag)
+        })
+        .collect()
+}
+
+/// A step change's symbol, and its step, time and state in words with its blast radius.
+fn describe_step(step: &crate::review::StepChange) -> (&'static str, String) {
+    use crate::review::StepKind;
+    let time = match step.at_before {
+        Some(before) => format!("{before} → {}", step.at),
+        None => step.at.to_string(),
+    };
+    let state = match &step.state_before {
+        Some(before) => format!("{before} → {}", step.state),
+        None => step.state.to_string(),
+    };
+    let rollback = if step.rollback { ", rollback" } else { "" };
+    let radius = crate::review::describe(&step.radius);
+    let (symbol, radius) = match step.kind {
+        StepKind::Added => ("+", radius),
+        StepKind::Changed => ("~", radius),
+        StepKind::Removed => ("-", format!("no longer: {radius}")),
+    };
+    (
+        symbol,
+        format!("step {} at {time}: {state}{rollback} ({radius})", step.step),
+    )
 }
 
 /// One line per flag an emergency change holds, and per hold released, unescaped:
@@ -129,11 +221,23 @@ pub fn hold_lines(plan: &Plan) -> Vec<String> {
     held.chain(released).collect()
 }
 
-/// `3 changes in 2 of 6 environments`, or `no changes in 6 environments`.
+/// One line per rollout with a step that takes effect or is still to come, unescaped:
+/// `  > name: step 1 of 3 applied at …; step 2 due at … (held past its time …)`.
+pub fn rollout_lines(plan: &Plan) -> Vec<String> {
+    plan.rollouts
+        .iter()
+        .filter(|standing| standing.applying.is_some() || standing.next.is_some())
+        .map(|standing| format!("  > {}: {}", standing.flag, crate::steps::describe(standing)))
+        .collect()
+}
+
+/// `3 changes in 2 of 6 environments`, or `no changes in 6 environments`, followed by
+/// `; 3 rollout steps added, removed or changed in 1 of 6 environments` when the plans review a
+/// change to rollout plans.
 pub fn summary(plans: &[Plan]) -> String {
     let changes: usize = plans.iter().map(|plan| plan.changes.len()).sum();
     let touched = plans.iter().filter(|plan| !plan.changes.is_empty()).count();
-    if changes == 0 {
+    let mut text = if changes == 0 {
         format!("no changes in {}", count(plans.len(), "environment"))
     } else {
         format!(
@@ -141,7 +245,17 @@ pub fn summary(plans: &[Plan]) -> String {
             count(changes, "change"),
             count(plans.len(), "environment")
         )
+    };
+    let steps: usize = plans.iter().map(|plan| plan.steps.len()).sum();
+    if steps > 0 {
+        let stepped = plans.iter().filter(|plan| !plan.steps.is_empty()).count();
+        text.push_str(&format!(
+            "; {} added, removed or changed in {stepped} of {}",
+            count(steps, "rollout step"),
+            count(plans.len(), "environment")
+        ));
     }
+    text
 }
 
 /// `1 change`, `2 changes`.

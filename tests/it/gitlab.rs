@@ -422,16 +422,24 @@ fn gitlab_dropped_connections_then_rerun_converges() {
         production.fail_next("POST /api/v4/features/b", Fault::Broken);
     }
     let at = jiff::Timestamp::now();
-    let (desired, snapshot) = read_environment(&mut backend, &model, "production", at, &retry).unwrap();
-    let plan = diff_environment(&model, "production", &desired, &snapshot.flags, false);
+    let reading = read_environment(
+        &mut backend,
+        &model,
+        "production",
+        flagops::steps::Moment::at(at),
+        &retry,
+    )
+    .unwrap();
+    let plan = diff_environment(&model, "production", &reading.desired, &reading.snapshot.flags, false);
     let context = ApplyContext {
         environment: "production".into(),
         by: "tester".into(),
         commit: None,
         at: at.to_string(),
         reason: None,
+        step: None,
     };
-    let report = apply_plan(&mut backend, &plan, &context, &retry);
+    let report = apply_plan(&mut backend, &plan, &context, &[], &retry);
     let names = |changes: &[flagops::plan::Change]| changes.iter().map(|c| c.flag.clone()).collect::<Vec<_>>();
     assert_eq!(names(&report.applied), ["a"]);
     let (failed, error) = report.failed.unwrap();

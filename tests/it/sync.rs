@@ -286,11 +286,11 @@ fn plan_base_compares_with_revision() {
     dev: no changes
     pre: no changes
     staging: 1 change
-      + delta: (absent) → true
+      + delta: (absent) → true (+100 pp)
     staging-ref: no changes
     ops: no changes
     production: 1 change
-      ~ alpha: 25% of actors → 50% of actors
+      ~ alpha: 25% of actors → 50% of actors (+25 pp)
     2 changes in 2 of 6 environments
     ");
     assert!(!registry.path().join(".flagops").exists());
@@ -344,6 +344,10 @@ impl Backend for FaultyBackend {
     fn set_hold(&mut self, flag: &str, hold: Option<&flagops::backends::Hold>) -> Result<(), BackendError> {
         self.inner.set_hold(flag, hold)
     }
+
+    fn record_step(&mut self, mark: &flagops::backends::StepMark) -> Result<(), BackendError> {
+        self.inner.record_step(mark)
+    }
 }
 
 fn context() -> ApplyContext {
@@ -353,6 +357,7 @@ fn context() -> ApplyContext {
         commit: None,
         at: "2026-11-21T00:00:00Z".into(),
         reason: None,
+        step: None,
     }
 }
 
@@ -398,7 +403,7 @@ fn sync_stops_at_hard_failure_and_rerun_finishes() {
     let actual = backend.fetch().unwrap().flags;
     let plan = flagops::sync::plan_environment(&model, "dev", &actual, at, false);
     assert_eq!(plan.changes.len(), 3);
-    let report = apply_plan(&mut backend, &plan, &context(), &quick_retry());
+    let report = apply_plan(&mut backend, &plan, &context(), &[], &quick_retry());
     let names = |changes: &[Change]| changes.iter().map(|c| c.flag.clone()).collect::<Vec<_>>();
     assert_eq!(names(&report.applied), ["alpha"]);
     let (failed, error) = report.failed.unwrap();
@@ -434,7 +439,7 @@ fn sync_retries_transient_failures() {
         hard: false,
     };
     let plan = flagops::sync::plan_environment(&model, "dev", &BTreeMap::new(), jiff::Timestamp::now(), false);
-    let report = apply_plan(&mut backend, &plan, &context(), &quick_retry());
+    let report = apply_plan(&mut backend, &plan, &context(), &[], &quick_retry());
     assert!(report.failed.is_none());
     assert_eq!(report.applied.len(), 3);
     assert_eq!(backend.calls, 5, "two failed attempts, then three changes");
@@ -446,7 +451,7 @@ fn sync_retries_transient_failures() {
         transient: 10,
         hard: false,
     };
-    let report = apply_plan(&mut failing, &plan, &context(), &quick_retry());
+    let report = apply_plan(&mut failing, &plan, &context(), &[], &quick_retry());
     assert!(report.failed.unwrap().1.contains("connection reset"));
     assert_eq!(failing.calls, 4, "one attempt and three retries");
 }

@@ -23,7 +23,7 @@ use postgres::{Client, NoTls};
 
 use self::rows::{ActorIdError, ActorTypes, GateRow};
 use self::sql::{AuditRow, Classified, Statements};
-use super::{ApplyContext, Backend, BackendError, Hold, Snapshot, SyncRecord};
+use super::{ApplyContext, Backend, BackendError, Hold, Snapshot, StepMark, SyncRecord};
 use crate::config::ActorKind;
 use crate::plan::Change;
 use crate::state::EnvironmentState;
@@ -137,7 +137,7 @@ impl FlipperSqlBackend {
                 sql::take_lock(&mut client, &self.target, self.lock_wait)?;
                 client.batch_execute(sql::OWN_TABLES).with_context(|| {
                     format!(
-                        "failed to create the tables `flagops_audit`, `flagops_sync` and `flagops_holds` in `{}`\nhelp: the user needs CREATE on the schema, or an owner can create them once (docs/config.md shows the SQL)",
+                        "failed to create the tables `flagops_audit`, `flagops_sync`, `flagops_holds` and `flagops_steps` in `{}`\nhelp: the user needs CREATE on the schema, or an owner can create them once (docs/config.md shows the SQL)",
                         self.target
                     )
                 })?;
@@ -190,8 +190,19 @@ impl Backend for FlipperSqlBackend {
         let environment = self.environment.clone();
         let session = self.session()?;
         let read = sql::read_all(&mut session.client, &environment);
-        let (features, gates, last_sync, held) =
+        let (features, gates, last_sync, held, marked) =
             read.map_err(|error| self.failure(error, "failed to read the flags"))?;
+        let mut steps = BTreeMap::new();
+        for value in marked {
+            let mark: StepMark = serde_json::from_value(value).map_err(|error| {
+                anyhow::anyhow!(
+                    "a row of `flagops_steps` for `{}` in `{}` is not a rollout step mark: {error}\nhelp: delete the row; that flag's rollout then starts again from its first step",
+                    self.environment,
+                    self.target
+                )
+            })?;
+            steps.insert(mark.flag.clone(), mark);
+        }
         let mut holds = BTreeMap::new();
         for value in held {
             let hold: Hold = serde_json::from_value(value).map_err(|error| {
@@ -222,6 +233,7 @@ impl Backend for FlipperSqlBackend {
             flags,
             last_sync,
             holds,
+            steps,
         })
     }
 
@@ -255,8 +267,8 @@ impl Backend for FlipperSqlBackend {
         session
             .client
             .execute(
-                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze],
+                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze, &record.override_schedule],
             )
             .map(|_| ())
             .map_err(|error| self.failure(error, "failed to record the sync"))
@@ -274,6 +286,17 @@ impl Backend for FlipperSqlBackend {
         let session = self.session()?;
         sql::write_hold(&mut session.client, &environment, flag, value.as_ref())
             .map_err(|error| self.failure(error, &format!("failed to store the hold of `{flag}`")))
+    }
+
+    fn record_step(&mut self, mark: &StepMark) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("the Flipper database of `{}` was opened read-only", self.environment).into());
+        }
+        let value = serde_json::to_value(mark).context("failed to serialize the step mark")?;
+        let environment = self.environment.clone();
+        let session = self.session()?;
+        sql::write_step(&mut session.client, &environment, &mark.flag, &value)
+            .map_err(|error| self.failure(error, &format!("failed to record the rollout step of `{}`", mark.flag)))
     }
 
     /// Flipper stores actors under the ids in its rows, which are what `fetch` reports, so

@@ -41,10 +41,17 @@ CREATE TABLE IF NOT EXISTS flagops_sync (
   override_freeze text
 );
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_freeze text;
+ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_schedule text;
 CREATE TABLE IF NOT EXISTS flagops_holds (
   environment text NOT NULL,
   flag text NOT NULL,
   hold jsonb NOT NULL,
+  PRIMARY KEY (environment, flag)
+);
+CREATE TABLE IF NOT EXISTS flagops_steps (
+  environment text NOT NULL,
+  flag text NOT NULL,
+  step jsonb NOT NULL,
   PRIMARY KEY (environment, flag)
 );
 ";
@@ -187,17 +194,34 @@ pub(super) fn write_hold(
     .map(|_| ())
 }
 
+/// Stores `step` (a serialized `StepMark`) as the rollout step last applied to `flag` in
+/// `environment`, replacing the one it had.
+pub(super) fn write_step(
+    client: &mut Client,
+    environment: &str,
+    flag: &str,
+    step: &serde_json::Value,
+) -> Result<(), postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO flagops_steps (environment, flag, step) VALUES ($1, $2, $3) ON CONFLICT (environment, flag) DO UPDATE SET step = EXCLUDED.step",
+            &[&environment, &flag, step],
+        )
+        .map(|_| ())
+}
+
 pub(super) type Features = Vec<String>;
 pub(super) type Gates = Vec<(String, GateRow)>;
 
 pub(super) type Holds = Vec<serde_json::Value>;
+pub(super) type Steps = Vec<serde_json::Value>;
 
-/// Reads every feature, every gate row, the last sync record and the environment's emergency
-/// holds in one consistent snapshot.
+/// Reads every feature, every gate row, the last sync record, the environment's emergency
+/// holds and its rollout step marks in one consistent snapshot.
 pub(super) fn read_all(
     client: &mut Client,
     environment: &str,
-) -> Result<(Features, Gates, Option<SyncRecord>, Holds), postgres::Error> {
+) -> Result<(Features, Gates, Option<SyncRecord>, Holds, Steps), postgres::Error> {
     let mut transaction = client
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -229,7 +253,7 @@ pub(super) fn read_all(
     let last_sync = if has_sync_table {
         transaction
             .query_opt(
-                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
+                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
                 &[&environment],
             )?
             .map(|row| SyncRecord {
@@ -239,6 +263,7 @@ pub(super) fn read_all(
                 commit: row.get(3),
                 changes: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
                 override_freeze: row.get(5),
+                override_schedule: row.get(6),
             })
     } else {
         None
@@ -258,8 +283,23 @@ pub(super) fn read_all(
     } else {
         Vec::new()
     };
+    let has_steps_table: bool = transaction
+        .query_one("SELECT to_regclass('flagops_steps') IS NOT NULL", &[])?
+        .get(0);
+    let steps = if has_steps_table {
+        transaction
+            .query(
+                "SELECT step FROM flagops_steps WHERE environment = $1 ORDER BY flag",
+                &[&environment],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     transaction.commit()?;
-    Ok((features, gates, last_sync, holds))
+    Ok((features, gates, last_sync, holds, steps))
 }
 
 pub(super) fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {

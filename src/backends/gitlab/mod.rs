@@ -9,7 +9,8 @@
 //!
 //! GitLab keeps no record of syncs, so the last `SyncRecord` and an audit line per applied
 //! change are kept beside the environment's lock in `state_dir` (`<env>.sync.json`,
-//! `<env>.audit.jsonl`), and so are its emergency holds (`<env>.holds.json`).
+//! `<env>.audit.jsonl`), and so are its emergency holds (`<env>.holds.json`) and the rollout step last applied to each
+//! flag (`<env>.steps.json`).
 
 pub mod client;
 pub mod directory;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, SyncRecord};
+use super::{ApplyContext, AuditRecord, Backend, BackendError, Hold, Snapshot, StepMark, SyncRecord};
 use crate::config::ActorKind;
 use crate::escape::redact_url;
 use crate::plan::{Change, Operation};
@@ -66,6 +67,7 @@ pub struct GitlabBackend {
     sync_path: PathBuf,
     audit_path: PathBuf,
     holds_path: PathBuf,
+    steps_path: PathBuf,
     writable: bool,
     /// The change a failed attempt stopped in, and how many of its calls had succeeded: a
     /// retry of the same change resumes there instead of repeating them.
@@ -86,6 +88,7 @@ impl GitlabBackend {
             sync_path: sync_path(&settings.state_dir, settings.environment),
             audit_path: audit_path(&settings.state_dir, settings.environment),
             holds_path: holds_path(&settings.state_dir, settings.environment),
+            steps_path: steps_path(&settings.state_dir, settings.environment),
             writable: settings.writable,
             progress: None,
         }
@@ -132,6 +135,20 @@ impl GitlabBackend {
             )
         })?;
         Ok(holds.into_iter().map(|hold| (hold.flag.clone(), hold)).collect())
+    }
+
+    /// The step marks, by flag (none when the file does not exist).
+    fn read_steps(&self) -> Result<BTreeMap<String, StepMark>, BackendError> {
+        let Some(text) = crate::owned_file::read(&self.steps_path, crate::owned_file::MAX_DOCUMENT_BYTES)? else {
+            return Ok(BTreeMap::new());
+        };
+        let marks: Vec<StepMark> = serde_json::from_slice(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "`{}` is not a list of rollout step marks: {error}\nhelp: fix the file; deleting it makes every rollout in progress start again from its first step",
+                self.steps_path.display()
+            )
+        })?;
+        Ok(marks.into_iter().map(|mark| (mark.flag.clone(), mark)).collect())
     }
 
     fn append_audit(&self, record: &AuditRecord) -> Result<(), BackendError> {
@@ -192,6 +209,7 @@ impl Backend for GitlabBackend {
             flags,
             last_sync: self.read_sync_record()?,
             holds: self.read_holds()?,
+            steps: self.read_steps()?,
         })
     }
 
@@ -268,11 +286,29 @@ impl Backend for GitlabBackend {
         crate::owned_file::replace(&self.holds_path, text.as_bytes(), true)?;
         Ok(())
     }
+
+    fn record_step(&mut self, mark: &StepMark) -> Result<(), BackendError> {
+        if !self.writable {
+            return Err(anyhow::anyhow!("environment `{}` was opened read-only", self.environment).into());
+        }
+        let mut marks = self.read_steps()?;
+        marks.insert(mark.flag.clone(), mark.clone());
+        let list: Vec<&StepMark> = marks.values().collect();
+        let mut text = serde_json::to_string_pretty(&list).context("failed to serialize the step marks")?;
+        text.push('\n');
+        crate::owned_file::replace(&self.steps_path, text.as_bytes(), true)?;
+        Ok(())
+    }
 }
 
 /// `<state_dir>/<env>.sync.json`: the last sync record of `environment`.
 pub fn sync_path(state_dir: &Path, environment: &str) -> PathBuf {
     state_dir.join(format!("{environment}.sync.json"))
+}
+
+/// `<state_dir>/<env>.steps.json`: the rollout step last applied to each flag of `environment`.
+pub fn steps_path(state_dir: &Path, environment: &str) -> PathBuf {
+    state_dir.join(format!("{environment}.steps.json"))
 }
 
 /// `<state_dir>/<env>.holds.json`: the emergency holds of `environment`.

@@ -1,0 +1,424 @@
+//! Rollout steps in one environment: which step of a flag's plan the environment stands at, and
+//! when the next one is due, given the step the store recorded as last applied
+//! (`backends::StepMark`).
+//!
+//! A step never takes effect before the step before it was applied to the environment: the
+//! first step that sets the environment is due at its own time; with step k applied at `a_k`,
+//! the next step that sets it is due at `max(t_next, a_k + max(t_next - t_k, min_wait))`, where
+//! `min_wait` counts only in a protected environment whose `min-wait` policy is on and not
+//! overridden by the flag. A sync applies at most one step per flag, so a late sync applies the
+//! next step and holds the later ones, and a plan merged with its times already past runs step
+//! by step with its planned spacing from its first apply. A `rollback: true` step waits for
+//! nothing: once its time has come it is applied at once, over the steps before it that were
+//! not applied yet. Steps that do not set the environment do not count in it.
+//!
+//! A mark names its step by number, scheduled time and state. When the plan was edited so that
+//! no step matches all three, the environment stands at the latest step that sets the state the
+//! mark names and was scheduled no later than the mark was applied; failing that, the plan
+//! starts again from its first step. This module is pure: it is handed the marks and the time.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::backends::StepMark;
+use crate::config::Config;
+use crate::model::{Flag, Registry};
+use crate::resolve::{parse_duration, parse_time, step_times};
+use crate::state::{EnvironmentState, Stored};
+
+/// Where one flag's rollout stands in one environment at a moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Standing {
+    /// The flag.
+    pub flag: String,
+    /// How many steps its plan has.
+    pub steps: usize,
+    /// The step last applied to the environment, as its mark records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+    /// The step that takes effect now: a sync applies it and records its mark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applying: Option<usize>,
+    /// The next step still to come in the environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Next>,
+    /// The desired state: the state of the step applied or applying, else the `environments`
+    /// entry (absent: null).
+    pub state: Option<Stored>,
+    /// The mark to record when `applying` is applied.
+    #[serde(skip)]
+    pub mark: Option<StepMark>,
+}
+
+/// A step applied to the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Its number (1 for the first step of the plan).
+    pub step: usize,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The next step of a rollout in an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Next {
+    /// Its number.
+    pub step: usize,
+    /// The time the plan gives it.
+    pub scheduled: Timestamp,
+    /// The time it is due: never before `scheduled`, later when the step before was applied late.
+    pub due: Timestamp,
+    /// What it waits for.
+    pub wait: Wait,
+}
+
+/// What the next step waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "for", content = "step", rename_all = "kebab-case")]
+pub enum Wait {
+    /// Its own time.
+    Scheduled,
+    /// The plan's spacing after the step before it (its number), counted from its apply.
+    Spacing(usize),
+    /// The `min-wait` policy after the step before it (its number), counted from its apply.
+    MinWait(usize),
+}
+
+/// When a rollout is judged: the time steps are due by, and the time a step that takes effect
+/// then is recorded as applied (a sync's: the later of its clock and `at`, so that the next step
+/// never waits less than it should).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moment {
+    /// The time steps are due by (`--at`, or now).
+    pub at: Timestamp,
+    /// The time a step that takes effect is applied at.
+    pub applied_at: Timestamp,
+}
+
+impl Moment {
+    /// A moment whose steps are applied when they are due: `at` for both.
+    pub fn at(at: Timestamp) -> Moment {
+        Moment { at, applied_at: at }
+    }
+}
+
+/// One step of a plan that sets the environment.
+struct EnvironmentStep {
+    number: usize,
+    time: Timestamp,
+    state: Stored,
+    rollback: bool,
+}
+
+/// The desired state of every flag of `registry` in `environment` at `at`, given the step
+/// marks the environment's store holds, and the standing of every flag whose plan sets the
+/// environment; a step that takes effect is marked as applied at `applied_at`.
+pub fn resolve(
+    registry: &Registry,
+    environment: &str,
+    moment: Moment,
+    marks: &BTreeMap<String, StepMark>,
+) -> (EnvironmentState, Vec<Standing>) {
+    let mut state = EnvironmentState::new();
+    let mut standings = Vec::new();
+    for file in &registry.flags {
+        let flag = &file.flag;
+        let min_wait = min_wait(&registry.config, environment, flag);
+        let desired = match standing(flag, environment, marks.get(&flag.name), moment, min_wait) {
+            Some(standing) => {
+                let desired = standing.state.clone();
+                standings.push(standing);
+                desired
+            }
+            None => flag.environments.get(environment).map(Stored::from_model),
+        };
+        if let Some(desired) = desired {
+            state.insert(flag.name.clone(), desired);
+        }
+    }
+    (state, standings)
+}
+
+/// The wait `min-wait` asks for between steps of `flag` in `environment`: `None` unless the
+/// environment is protected and the policy is on and not overridden by the flag.
+pub fn min_wait(config: &Config, environment: &str, flag: &Flag) -> Option<SignedDuration> {
+    let protected = config.environment(environment).is_some_and(|e| e.protected);
+    if !protected || config.policies.disabled.contains("min-wait") || flag.overrides.contains_key("min-wait") {
+        return None;
+    }
+    parse_duration(&config.policies.min_wait).ok()
+}
+
+/// Where `flag`'s rollout stands in `environment` at `at`, given its `mark`; `None` when no step
+/// of its plan sets the environment.
+pub fn standing(
+    flag: &Flag,
+    environment: &str,
+    mark: Option<&StepMark>,
+    moment: Moment,
+    min_wait: Option<SignedDuration>,
+) -> Option<Standing> {
+    let Moment { at, applied_at } = moment;
+    let mut steps = Vec::new();
+    for (position, (step, time)) in flag.rollout.iter().zip(step_times(&flag.rollout)).enumerate() {
+        // A plan with an invalid time is refused by `validate`; its steps from there on never
+        // take effect.
+        let Ok(time) = time else { break };
+        if let Some(state) = step.environments.get(environment) {
+            steps.push(EnvironmentStep {
+                number: position + 1,
+                time,
+                state: Stored::from_model(state),
+                rollback: step.rollback,
+            });
+        }
+    }
+    if steps.is_empty() {
+        return None;
+    }
+    let matched = mark.and_then(|mark| matching(&steps, mark));
+    let start = matched.map_or(0, |(position, _)| position + 1);
+    let due = |position: usize, before: Option<(usize, Timestamp)>| -> (Timestamp, Wait) {
+        let step = &steps[position];
+        let Some((previous, applied)) = before.filter(|_| !step.rollback) else {
+            return (step.time, Wait::Scheduled);
+        };
+        let spacing = step.time.duration_since(steps[previous].time).max(SignedDuration::ZERO);
+        let (gap, wait) = match min_wait {
+            Some(min_wait) if min_wait > spacing => (min_wait, Wait::MinWait(steps[previous].number)),
+            _ => (spacing, Wait::Spacing(steps[previous].number)),
+        };
+        let earliest = applied.checked_add(gap).unwrap_or(Timestamp::MAX);
+        if earliest > step.time {
+            (earliest, wait)
+        } else {
+            (step.time, Wait::Scheduled)
+        }
+    };
+    // A rollback step whose time has come goes ahead of the steps before it not yet applied.
+    let rollback = (start..steps.len())
+        .rev()
+        .find(|&position| steps[position].rollback && steps[position].time <= at);
+    let applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
+    let current = applying.map(|position| (position, applied_at)).or(matched);
+    let following = current.map_or(0, |(position, _)| position + 1);
+    let next = (following < steps.len()).then(|| {
+        let (due, wait) = due(following, current);
+        Next {
+            step: steps[following].number,
+            scheduled: steps[following].time,
+            due,
+            wait,
+        }
+    });
+    Some(Standing {
+        flag: flag.name.clone(),
+        steps: flag.rollout.len(),
+        applied: matched.map(|(position, at)| Applied {
+            step: steps[position].number,
+            at,
+        }),
+        applying: applying.map(|position| steps[position].number),
+        next,
+        state: match current {
+            Some((position, _)) => Some(steps[position].state.clone()),
+            None => flag.environments.get(environment).map(Stored::from_model),
+        },
+        mark: applying.map(|position| StepMark {
+            flag: flag.name.clone(),
+            step: steps[position].number,
+            scheduled: steps[position].time.to_string(),
+            state: steps[position].state.clone(),
+            applied_at: applied_at.to_string(),
+        }),
+    })
+}
+
+/// `standing` in words: `step 2 of 3 applied at T; step 3 due at T' (held: min-wait after step
+/// 2)`.
+pub fn describe(standing: &Standing) -> String {
+    let mut parts = Vec::new();
+    if let Some(step) = standing.applying {
+        parts.push(format!("step {step} of {} takes effect", standing.steps));
+    } else if let Some(applied) = standing.applied {
+        parts.push(format!(
+            "step {} of {} applied at {}",
+            applied.step, standing.steps, applied.at
+        ));
+    } else {
+        parts.push(format!("no step of {} applied yet", standing.steps));
+    }
+    match standing.next {
+        Some(next) => parts.push(format!("step {} due at {}{}", next.step, next.due, held(&next))),
+        None => parts.push("no step to come".to_string()),
+    }
+    parts.join("; ")
+}
+
+/// ` (held: min-wait after step 2)`, or nothing for a step due at its own time.
+pub fn held(next: &Next) -> String {
+    match next.wait {
+        Wait::Scheduled => String::new(),
+        Wait::Spacing(step) => format!(
+            " (held past its time {}: the plan's spacing after step {step}, counted from its apply)",
+            next.scheduled
+        ),
+        Wait::MinWait(step) => format!(" (held past its time {}: min-wait after step {step})", next.scheduled),
+    }
+}
+
+/// The step `mark` names, with its apply time: the step with its number, time and state, else
+/// the latest with its state scheduled no later than it was applied.
+fn matching(steps: &[EnvironmentStep], mark: &StepMark) -> Option<(usize, Timestamp)> {
+    let applied = parse_time(&mark.applied_at).ok()?;
+    let scheduled = parse_time(&mark.scheduled).ok();
+    let exact = steps
+        .iter()
+        .position(|step| step.number == mark.step && Some(step.time) == scheduled && step.state == mark.state);
+    let position = exact.or_else(|| {
+        steps
+            .iter()
+            .rposition(|step| step.state == mark.state && step.time <= applied)
+    })?;
+    Some((position, applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{self, RolloutStep};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn percent(value: u32) -> model::State {
+        serde_json::from_value(serde_json::json!({ "percentage_of_actors": value })).unwrap()
+    }
+
+    fn step(time: &str, state: model::State, rollback: bool) -> RolloutStep {
+        RolloutStep {
+            at: Some(time.to_string()),
+            after: None,
+            rollback,
+            note: None,
+            environments: [("production".to_string(), state)].into(),
+        }
+    }
+
+    /// 25% at 09:00, 50% at 09:15, on at 09:30.
+    fn flag() -> Flag {
+        Flag {
+            rollout: vec![
+                step("2026-11-24T09:00:00Z", percent(25), false),
+                step("2026-11-24T09:15:00Z", percent(50), false),
+                step(
+                    "2026-11-24T09:30:00Z",
+                    serde_json::from_value(serde_json::json!(true)).unwrap(),
+                    false,
+                ),
+            ],
+            ..Flag::example("f")
+        }
+    }
+
+    fn mark(standing: &Standing) -> StepMark {
+        standing.mark.clone().expect("a step applies")
+    }
+
+    #[test]
+    fn a_late_sync_applies_one_step_and_holds_the_next() {
+        let flag = flag();
+        let wait = Some(SignedDuration::from_mins(15));
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T10:00:00Z")), wait).unwrap();
+        assert_eq!(first.applying, Some(1));
+        let next = first.next.unwrap();
+        assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
+        assert_eq!(next.wait, Wait::Spacing(1));
+        let early = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            Moment::at(at("2026-11-24T10:14:59Z")),
+            wait,
+        )
+        .unwrap();
+        assert_eq!((early.applying, early.applied.map(|a| a.step)), (None, Some(1)));
+        let second = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            Moment::at(at("2026-11-24T10:15:00Z")),
+            wait,
+        )
+        .unwrap();
+        assert_eq!(second.applying, Some(2));
+        assert_eq!(
+            describe(&early),
+            "step 1 of 3 applied at 2026-11-24T10:00:00Z; step 2 due at 2026-11-24T10:15:00Z (held past its time 2026-11-24T09:15:00Z: the plan's spacing after step 1, counted from its apply)"
+        );
+    }
+
+    #[test]
+    fn min_wait_holds_a_step_the_plan_spaces_closer() {
+        let flag = flag();
+        let wait = Some(SignedDuration::from_mins(20));
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
+        let next = first.next.unwrap();
+        assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
+    }
+
+    #[test]
+    fn an_edited_plan_continues_from_the_state_applied_or_starts_again() {
+        let mut flag = flag();
+        let wait = None;
+        let applied = StepMark {
+            flag: "f".into(),
+            step: 2,
+            scheduled: "2026-11-24T09:15:00Z".into(),
+            state: Stored::from_model(&percent(50)),
+            applied_at: "2026-11-24T09:15:00Z".into(),
+        };
+        // A step inserted before: step 3 now sets 50%.
+        flag.rollout.insert(0, step("2026-11-24T08:00:00Z", percent(10), false));
+        let moved = standing(
+            &flag,
+            "production",
+            Some(&applied),
+            Moment::at(at("2026-11-24T09:16:00Z")),
+            wait,
+        )
+        .unwrap();
+        assert_eq!(moved.applied.map(|a| a.step), Some(3));
+        // No step sets 50% any more: the plan starts again.
+        flag.rollout.remove(2);
+        let restarted = standing(
+            &flag,
+            "production",
+            Some(&applied),
+            Moment::at(at("2026-11-24T09:16:00Z")),
+            wait,
+        )
+        .unwrap();
+        assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
+    }
+
+    #[test]
+    fn a_rollback_step_goes_ahead_at_its_time() {
+        let mut flag = flag();
+        flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
+        let wait = Some(SignedDuration::from_mins(15));
+        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
+        let rollback = standing(
+            &flag,
+            "production",
+            Some(&mark(&first)),
+            Moment::at(at("2026-11-24T09:30:00Z")),
+            wait,
+        )
+        .unwrap();
+        assert_eq!(rollback.applying, Some(3));
+    }
+}
