@@ -508,11 +508,7 @@ fn human(report: &Report, orphans_written: bool) -> String {
             .map_or_else(String::new, |path| format!(" -> {}", path.display()));
         let _ = writeln!(out, "{}: {}{target}", entry.source.display(), entry.status);
         for note in &entry.notes {
-            if note.key.is_empty() {
-                let _ = writeln!(out, "  note: {}", note.message);
-            } else {
-                let _ = writeln!(out, "  note: `{}` {}", note.key, note.message);
-            }
+            note_line(&mut out, note);
         }
     }
     for orphan in &report.orphans {
@@ -527,7 +523,7 @@ fn human(report: &Report, orphans_written: bool) -> String {
             orphan.environments.join(", ")
         );
         for note in &orphan.notes {
-            let _ = writeln!(out, "  note: `{}` {}", note.key, note.message);
+            note_line(&mut out, note);
         }
     }
     let names: Vec<&str> = report.trees.iter().map(|tree| tree.name.as_str()).collect();
@@ -558,4 +554,14 @@ fn human(report: &Report, orphans_written: bool) -> String {
         "imported {imported} of {files} definitions, refused {refused}; {noted} with notes (run `flagops validate` next)"
     );
     out
+}
+
+/// `  note: `key` message`, a `help:` line under it indented alike.
+fn note_line(out: &mut String, note: &Note) {
+    let message = note.message.replace('\n', "\n  ");
+    if note.key.is_empty() {
+        let _ = writeln!(out, "  note: {message}");
+    } else {
+        let _ = writeln!(out, "  note: `{}` {message}", note.key);
+    }
 }
