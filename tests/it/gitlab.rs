@@ -61,7 +61,7 @@ fn assert_token_not_written(registry: &Registry) {
 }
 
 /// GitLab's hashed storage path of a project's repository.
-pub(crate) fn hashed(id: u64) -> String {
+fn hashed(id: u64) -> String {
     let hex: String = Sha256::digest(id.to_string().as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))

@@ -320,3 +320,132 @@ fn import_gitlab_checkout_reads_every_tree_and_notes_what_validate_refuses() {
     assert_eq!(report["trees"].as_array().unwrap().len(), 1, "{report:#}");
     assert_eq!(report["trees"][0]["files"], 4);
 }
+
+// The 150 real files plus the live state of an instance serving `GET /api/v4/features` (booleans,
+// percentages, actors of every kind, groups, a flag with no definition): the registry validates
+// with only warnings, and the first plan against that instance is empty.
+#[test]
+fn import_gitlab_corpus_with_live_state_validates_and_plans_nothing() {
+    use crate::fake_gitlab::{FakeGitlab, Feature, TOKEN};
+    use crate::gitlab::TOKEN_ENV;
+
+    let production = FakeGitlab::start();
+    {
+        let mut world = production.world();
+        let mut put = |name: &str, feature: Feature| {
+            world.features.insert(name.to_string(), feature);
+        };
+        put(
+            "activity_pub",
+            Feature {
+                boolean: true,
+                ..Feature::default()
+            },
+        );
+        put("access_token_pagination", Feature::default());
+        put(
+            "admin_groups_vue",
+            Feature {
+                percentage_of_actors: 25.0,
+                ..Feature::default()
+            },
+        );
+        put(
+            "achievements",
+            Feature {
+                actors: [
+                    "User:1".to_string(),
+                    "Project:278964".to_string(),
+                    "Group:9970".to_string(),
+                    "Namespaces::UserNamespace:102".to_string(),
+                    "Ci::Runner:12270807".to_string(),
+                ]
+                .into(),
+                ..Feature::default()
+            },
+        );
+        put(
+            "action_cable_notes",
+            Feature {
+                percentage_of_time: 12.5,
+                groups: ["gitlab_team_members".to_string()].into(),
+                ..Feature::default()
+            },
+        );
+        put(
+            "chatops_only_flag",
+            Feature {
+                boolean: true,
+                ..Feature::default()
+            },
+        );
+    }
+    let registry = crate::gitlab::registry(&[("production", &production)], 10);
+    let env = [(TOKEN_ENV, TOKEN), ("NO_PROXY", "127.0.0.1")];
+    let corpus = gitlab_corpus();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "gitlab", corpus.to_str().unwrap(), "--state", "production"];
+        args.extend(extra);
+        registry.run_with_env(&args, &env)
+    };
+
+    // Without a type for them, flags with no definition are listed, not written.
+    let listed = import(&["--out", "listed"]);
+    assert!(
+        listed
+            .stdout
+            .contains("chatops_only_flag in production: lives only in the environment (no definition file)\n"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed
+            .stdout
+            .contains("help: write them as flags of a type with `--orphans-type TYPE`")
+    );
+
+    let output = import(&["--orphans-type", "wip"]);
+    assert_eq!(output.code, 1, "the two duplicate names are refused: {output:?}");
+    assert!(
+        output
+            .stdout
+            .contains("imported 148 of 150 definitions, refused 2; 133 with notes"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("state read from production\n"),
+        "{}",
+        output.stdout
+    );
+    let achievements = registry.read("flags/development/achievements.yml");
+    assert!(
+        achievements.contains(
+            "environments:\n  production:\n    actors:\n      group: [gitlab-org]\n      namespace: [bob]\n      project: [gitlab-org/gitlab]\n      runner: [12270807]\n      user: [alice]\n"
+        ),
+        "{achievements}"
+    );
+    assert!(
+        registry
+            .read("flags/beta/admin_groups_vue.yml")
+            .contains("environments:\n  production:\n    percentage_of_actors: 25\n")
+    );
+    assert!(
+        registry
+            .read("flags/wip/chatops_only_flag.yml")
+            .contains("production: true")
+    );
+
+    let validation = registry.run(&["validate", "--format", "json"]);
+    assert_eq!(validation.code, 0, "{validation:?}");
+    let findings: Vec<Value> = serde_json::from_str(&validation.stdout).unwrap();
+    let errors: Vec<&Value> = findings
+        .iter()
+        .filter(|finding| finding["severity"] != "warning")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(findings.iter().any(|finding| finding["check"] == "todo"));
+
+    let plan = registry.run_with_env(&["plan", "--env", "production", "--exit-code"], &env);
+    assert_eq!(plan.code, 0, "the first plan changes nothing: {plan:?}");
+}
