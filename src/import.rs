@@ -128,7 +128,7 @@ pub fn convert(file: &SourceFile, context: &Context<'_>) -> Result<Imported, Str
             Some(Value::String(text)) if text.trim().is_empty() => {
                 note(&mut notes, key, "empty in the source: left out".to_string())
             }
-            Some(value) if !has_shape(key, value) && !(*key == "milestone" && value.is_number()) => {
+            Some(value) if !has_shape(key, value) => {
                 note(
                     &mut notes,
                     key,
@@ -270,10 +270,12 @@ pub fn convert(file: &SourceFile, context: &Context<'_>) -> Result<Imported, Str
     })
 }
 
-/// Whether `value` has the shape a flag file needs for `key`.
+/// Whether `value` has the shape a flag file needs for `key`, or one the import recovers (an
+/// unquoted milestone).
 fn has_shape(key: &str, value: &Value) -> bool {
     match key {
         "default_enabled" | "log_state_changes" => value.is_boolean(),
+        "milestone" => value.is_string() || value.is_number(),
         _ => value.is_string(),
     }
 }

@@ -260,7 +260,8 @@ pub(super) fn check_urls(registry: &Registry, out: &mut Vec<Diagnostic>) {
         ];
         for (key, url) in urls {
             let Some(url) = url else { continue };
-            if !is_http_url(url) && !(url.is_empty() && flag.todo.contains_key(key)) {
+            let to_do = url.is_empty() && flag.todo.contains_key(key);
+            if !is_http_url(url) && !to_do {
                 out.push(
                     at_value(
                         "url-scheme",
@@ -322,6 +323,24 @@ fn suggest_name(name: &str) -> String {
         .join("_")
 }
 
+/// Warn about every value a flag lists under `todo`: still to be decided by its owner.
+pub(super) fn check_todo(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        for (key, decide) in &file.flag.todo {
+            out.push(
+                at_key(
+                    "todo",
+                    file,
+                    &crate::source::push_pointer("/todo", key),
+                    format!("`{key}` is still to be decided: {decide}"),
+                )
+                .with_help(format!("write `{key}`, then remove its entry from `todo`"))
+                .warning(),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,23 +380,5 @@ mod tests {
         assert!(!is_http_url("https://"));
         assert!(!is_http_url("ftp://example.com"));
         assert!(!is_http_url("https://exa mple.com"));
-    }
-}
-
-/// Warn about every value a flag lists under `todo`: still to be decided by its owner.
-pub(super) fn check_todo(registry: &Registry, out: &mut Vec<Diagnostic>) {
-    for file in &registry.flags {
-        for (key, decide) in &file.flag.todo {
-            out.push(
-                at_key(
-                    "todo",
-                    file,
-                    &crate::source::push_pointer("/todo", key),
-                    format!("`{key}` is still to be decided: {decide}"),
-                )
-                .with_help(format!("write `{key}`, then remove its entry from `todo`"))
-                .warning(),
-            );
-        }
     }
 }
