@@ -690,8 +690,12 @@ pub struct NewArgs {
 pub enum ImportCommand {
     /// Convert GitLab's `config/feature_flags/<type>/*.yml` definitions into flag files.
     ///
-    /// DIR is a GitLab checkout, its `config/feature_flags` directory, or any directory of
-    /// definition files. Every value that cannot be carried over is reported.
+    /// DIR is a GitLab checkout (both `config/feature_flags` and `ee/config/feature_flags` are
+    /// read, and any other `*/config/feature_flags`), one of those directories, or any directory
+    /// of definition files. Every file is reported as imported, refused with a reason, or
+    /// skipped, and every value that is not carried over exactly or that `validate` will refuse
+    /// gets a note. With `--state ENV`, each flag's state in that environment is read through
+    /// its backend and written into `environments`.
     Gitlab(ImportGitlabArgs),
 }
 
@@ -706,6 +710,18 @@ pub struct ImportGitlabArgs {
     /// Replace flag files that already exist.
     #[arg(long)]
     pub force: bool,
+    /// Leave missing required values missing instead of listing them under `todo`, and write
+    /// every definition of a name defined twice, so that `validate` refuses what GitLab lacks.
+    #[arg(long)]
+    pub strict: bool,
+    /// Read the state of every flag in the environment ENV of flagops.yml, through its
+    /// backend, and write it into each flag's `environments` (repeatable).
+    #[arg(long = "state", value_name = "ENV")]
+    pub states: Vec<String>,
+    /// Also write the flags that live only in an environment read with `--state` (no
+    /// definition file) as flags of type TYPE.
+    #[arg(long, value_name = "TYPE", requires = "states")]
+    pub orphans_type: Option<String>,
     /// The report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,

@@ -19,21 +19,29 @@ pub struct Flag {
     /// The flag's name, equal to the file stem.
     pub name: String,
     /// What the flag guards.
+    /// Empty only when listed under `todo`.
+    #[serde(default)]
     pub description: String,
     /// The flag type, a key of `types` in the config.
     #[serde(rename = "type")]
     pub flag_type: String,
     /// The owning product group label.
+    /// Empty only when listed under `todo`.
+    #[serde(default)]
     pub group: String,
     /// The people answerable for the flag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
     /// The milestone that introduced the flag, such as `17.10`.
+    /// Empty only when listed under `todo`.
+    #[serde(default)]
     pub milestone: String,
     /// The feature's issue or epic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_issue_url: Option<String>,
     /// The merge request that introduced the flag.
+    /// Empty only when listed under `todo`.
+    #[serde(default)]
     pub introduced_by_url: String,
     /// The rollout issue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +66,10 @@ pub struct Flag {
     /// Recorded exceptions to rollout policies: check id → why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, String>,
+    /// Values still to be decided: key → what its owner must decide. A key listed here may be
+    /// missing (empty in the model) even when the schema requires it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub todo: BTreeMap<String, String>,
 }
 
 /// The stored state of a flag in one environment: a boolean or a set of Flipper gates.
@@ -181,6 +193,7 @@ impl Flag {
             environments: BTreeMap::new(),
             rollout: Vec::new(),
             overrides: BTreeMap::new(),
+            todo: BTreeMap::new(),
         }
     }
 }

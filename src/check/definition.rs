@@ -194,7 +194,10 @@ pub(super) fn check_rollout_issue(registry: &Registry, out: &mut Vec<Diagnostic>
         let Some(rules) = registry.config.types.get(&file.flag.flag_type) else {
             continue;
         };
-        if rules.rollout_issue_required && file.flag.rollout_issue_url.is_none() {
+        if rules.rollout_issue_required
+            && file.flag.rollout_issue_url.is_none()
+            && !file.flag.todo.contains_key("rollout_issue_url")
+        {
             out.push(
                 at_key(
                     "rollout-issue-required",
@@ -211,7 +214,7 @@ pub(super) fn check_rollout_issue(registry: &Registry, out: &mut Vec<Diagnostic>
 /// Ensure `milestone` is a string like "17.10".
 pub(super) fn check_milestone(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        if parse_milestone(&file.flag.milestone).is_none() {
+        if parse_milestone(&file.flag.milestone).is_none() && !file.flag.todo.contains_key("milestone") {
             out.push(
                 at_value(
                     "milestone-format",
@@ -257,7 +260,8 @@ pub(super) fn check_urls(registry: &Registry, out: &mut Vec<Diagnostic>) {
         ];
         for (key, url) in urls {
             let Some(url) = url else { continue };
-            if !is_http_url(url) {
+            let to_do = url.is_empty() && flag.todo.contains_key(key);
+            if !is_http_url(url) && !to_do {
                 out.push(
                     at_value(
                         "url-scheme",
@@ -317,6 +321,24 @@ fn suggest_name(name: &str) -> String {
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join("_")
+}
+
+/// Warn about every value a flag lists under `todo`: still to be decided by its owner.
+pub(super) fn check_todo(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        for (key, decide) in &file.flag.todo {
+            out.push(
+                at_key(
+                    "todo",
+                    file,
+                    &crate::source::push_pointer("/todo", key),
+                    format!("`{key}` is still to be decided: {decide}"),
+                )
+                .with_help(format!("write `{key}`, then remove its entry from `todo`"))
+                .warning(),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,12 @@ pub static CHECKS: &[Check] = &[
         run: definition::check_default_enabled,
     },
     Check {
+        id: "todo",
+        summary: "Warn about every value a flag lists under `todo`, still to be decided by its owner.",
+        why: "`flagops import gitlab` never invents a value GitLab's definition lacks: it lists it under `todo`, so the registry validates while the owner decides, and nobody mistakes a gap for a decision.",
+        run: definition::check_todo,
+    },
+    Check {
         id: "rollout-issue-required",
         summary: "Ensure flags of types whose `rollout_issue_required` is true have a `rollout_issue_url`.",
         why: "The rollout issue is where the rollout is discussed and where changes are announced.",

@@ -344,7 +344,7 @@ fn canonical_actor(backend: &mut dyn Backend, actor: &Actor) -> Option<Actor> {
 }
 
 /// A state as a flag file writes it, ids that are numbers written as numbers (`278964`).
-fn file_value(state: &State) -> serde_json::Value {
+pub(super) fn file_value(state: &State) -> serde_json::Value {
     let mut value = crate::chatops::to_value(state);
     if let Some(kinds) = value.get_mut("actors").and_then(serde_json::Value::as_object_mut) {
         for ids in kinds.values_mut().filter_map(serde_json::Value::as_array_mut) {

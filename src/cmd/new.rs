@@ -84,6 +84,7 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
         environments: Default::default(),
         rollout: Vec::new(),
         overrides: Default::default(),
+        todo: Default::default(),
     };
     let schema = super::import::schema_path(&path, &workspace.root);
     let text = crate::template::render_flag(&flag, &schema);

@@ -245,6 +245,9 @@ struct StaleRow {
     /// removed from the code.
     #[serde(skip_serializing_if = "Option::is_none")]
     ready_for_removal: Option<&'static str>,
+    /// The values the flag lists under `todo`, still to be decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    todo: Vec<String>,
 }
 
 pub(super) fn stale(workspace: &Workspace, args: StaleArgs) -> anyhow::Result<ExitStatus> {
@@ -263,9 +266,12 @@ pub(super) fn stale(workspace: &Workspace, args: StaleArgs) -> anyhow::Result<Ex
                 milestone: flag.milestone.clone(),
                 owners: flag.owners.clone(),
                 ready_for_removal: ready_for_removal(&registry, flag, at),
+                todo: flag.todo.keys().cloned().collect(),
             }
         })
-        .filter(|row| args.all || row.standing.status != Status::Ok || row.ready_for_removal.is_some())
+        .filter(|row| {
+            args.all || row.standing.status != Status::Ok || row.ready_for_removal.is_some() || !row.todo.is_empty()
+        })
         .collect();
     rows.sort_by(|a, b| {
         (a.standing.status, &a.standing.limit, &a.standing.flag).cmp(&(
@@ -319,7 +325,7 @@ fn stale_human(rows: &[StaleRow], at: jiff::Timestamp) -> String {
     if rows.is_empty() {
         let _ = writeln!(
             out,
-            "no flag is past or near its limit at {at}, and none is ready for removal"
+            "no flag is past or near its limit at {at}, none is ready for removal and none has values to do"
         );
         return out;
     }
@@ -342,14 +348,18 @@ fn stale_human(rows: &[StaleRow], at: jiff::Timestamp) -> String {
         if let Some(ready) = row.ready_for_removal {
             let _ = writeln!(out, "         ready for removal: {ready} in every environment");
         }
+        if !row.todo.is_empty() {
+            let _ = writeln!(out, "         to do: {}", row.todo.join(", "));
+        }
     }
     let count = |status| rows.iter().filter(|row| row.standing.status == status).count();
     let _ = writeln!(
         out,
-        "{} expired, {} expiring, {} ready for removal at {at}",
+        "{} expired, {} expiring, {} ready for removal, {} with values to do at {at}",
         count(Status::Expired),
         count(Status::Expiring),
-        rows.iter().filter(|row| row.ready_for_removal.is_some()).count()
+        rows.iter().filter(|row| row.ready_for_removal.is_some()).count(),
+        rows.iter().filter(|row| !row.todo.is_empty()).count()
     );
     out
 }

@@ -497,3 +497,62 @@ fn check_suggests_misspelt_step_key() {
         &[("unknown-key", "flags/wip/a.yml", 10, 5)],
     );
 }
+
+// A required value listed under `todo` may be missing: `validate` warns about each entry, at its
+// key, instead of refusing the file, and `stale` lists the flag; a value missing without a
+// `todo` entry is still an error, and so is a rollout issue missing without one.
+#[test]
+fn check_todo_warns_instead_of_refusing() {
+    let registry = Registry::new();
+    registry.write(
+        "flags/ops/a.yml",
+        "name: a\ntype: ops\ndefault_enabled: false\ngroup: g\ntodo:\n  description: say what it guards\n  milestone: give it\n  introduced_by_url: link it\n  rollout_issue_url: link it\n",
+    );
+    registry.write(
+        "flags/ops/b.yml",
+        "name: b\ntype: ops\ndefault_enabled: false\ngroup: g\nmilestone: '17.1'\nintroduced_by_url: https://x.test/1\ntodo:\n  description: say what it guards\n",
+    );
+    let output = registry.run(&["validate", "--format", "json"]);
+    let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
+    let found: Vec<(String, String, String, u64, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+                f["span"]["line"].as_u64().unwrap(),
+                f["span"]["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("todo", "warning", "flags/ops/a.yml", 6, 3),
+        ("todo", "warning", "flags/ops/a.yml", 7, 3),
+        ("todo", "warning", "flags/ops/a.yml", 8, 3),
+        ("todo", "warning", "flags/ops/a.yml", 9, 3),
+        ("rollout-issue-required", "error", "flags/ops/b.yml", 2, 1),
+        ("todo", "warning", "flags/ops/b.yml", 8, 3),
+    ]
+    .map(|(c, s, p, l, col)| (c.to_string(), s.to_string(), p.to_string(), l, col));
+    assert_eq!(found, expected, "{}", output.stdout);
+    assert_eq!(output.code, 1);
+
+    registry.remove("flags/ops/b.yml");
+    let text = registry.run(&["validate"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout
+            .contains("`description` is still to be decided: say what it guards"),
+        "{}",
+        text.stdout
+    );
+    let stale = registry.run(&["stale"]);
+    assert!(
+        stale
+            .stdout
+            .contains("to do: description, introduced_by_url, milestone, rollout_issue_url\n"),
+        "{}",
+        stale.stdout
+    );
+}

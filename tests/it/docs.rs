@@ -68,6 +68,7 @@ fn full_flag() -> Flag {
             },
         ],
         overrides: [("promotion-order".to_string(), "why".to_string())].into(),
+        todo: [("rollout_issue_url".to_string(), "link it".to_string())].into(),
     }
 }
 

@@ -268,7 +268,8 @@ fn import_refuses_a_type_that_leads_out_of_the_flags_directory() {
 
     let output = registry.run(&["import", "gitlab", "src", "--format", "json"]);
     assert_eq!(output.code, 1, "{output:?}");
-    let entries: Vec<serde_json::Value> = serde_json::from_str(&output.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let entries = report["entries"].as_array().unwrap();
     let statuses: Vec<(&str, &str)> = entries
         .iter()
         .map(|entry| (entry["source"].as_str().unwrap(), entry["status"].as_str().unwrap()))
@@ -276,9 +277,9 @@ fn import_refuses_a_type_that_leads_out_of_the_flags_directory() {
     assert_eq!(
         statuses,
         [
-            ("src/wip/climbing.yml", "unreadable"),
+            ("src/wip/climbing.yml", "refused"),
             ("src/wip/plain.yml", "imported"),
-            ("src/wip/rooted.yml", "unreadable"),
+            ("src/wip/rooted.yml", "refused"),
         ]
     );
     assert!(

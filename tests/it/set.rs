@@ -236,7 +236,7 @@ fn repair_imported(registry: &Registry) {
 fn set_round_trip_on_every_imported_gitlab_file() {
     let corpus = crate::harness::gitlab_corpus();
     let registry = Registry::new();
-    let output = registry.run(&["import", "gitlab", corpus.to_str().unwrap()]);
+    let output = registry.run(&["import", "gitlab", corpus.to_str().unwrap(), "--strict"]);
     assert_eq!(output.code, 0, "{output:?}");
     repair_imported(&registry);
     let files = flag_files(&registry);
