@@ -25,6 +25,7 @@ mod packages;
 mod pipeline;
 mod policy;
 mod postgres;
+mod release;
 mod report;
 mod set;
 mod show;

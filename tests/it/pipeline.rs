@@ -99,7 +99,15 @@ impl Project {
     /// Runs gitlab-ci-local with the shell executor, each job in its own copy of the repository
     /// so that only artifacts pass between jobs, as on GitLab.
     pub(crate) fn gitlab_ci_local(&self, args: &[&str]) -> Output {
-        let path = format!("{}:{}", self.tools.display(), std::env::var("PATH").unwrap_or_default());
+        self.gitlab_ci_local_with(args, None)
+    }
+
+    /// `gitlab_ci_local` with `first` ahead of everything else on the jobs' `PATH`.
+    pub(crate) fn gitlab_ci_local_with(&self, args: &[&str], first: Option<&std::path::Path>) -> Output {
+        let mut path = format!("{}:{}", self.tools.display(), std::env::var("PATH").unwrap_or_default());
+        if let Some(first) = first {
+            path = format!("{}:{path}", first.display());
+        }
         let mut command = Command::new(self.tools.join("gitlab-ci-local"));
         command.args(["--force-shell-executor", "--shell-isolation"]);
         if self.link_binary {
