@@ -3,7 +3,6 @@
 //! pipeline a `flagops init` writes downloads releases and the release job publishes them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
