@@ -15,7 +15,7 @@ use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcomm
 /// Exit codes: 0 success, 1 findings (invalid files, a non-empty plan with `--exit-code`),
 /// 2 the tool failed.
 #[derive(Debug, Parser)]
-#[command(name = "flagops", version, about, long_about, max_term_width = 100)]
+#[command(name = "flagops", version = crate::VERSION, about, long_about, max_term_width = 100)]
 pub struct Cli {
     /// The registry config; by default `flagops.yml` in the current directory or a parent.
     #[arg(long, global = true, value_name = "PATH")]
@@ -97,6 +97,17 @@ pub enum Command {
     Checks,
     /// Write a new flag file from the template, as GitLab's `bin/feature-flag` does.
     New(NewArgs),
+    /// Write a new registry repository, ready to commit: `flagops.yml`, `flags/`, the schemas for
+    /// editors, a `.gitlab-ci.yml` that downloads this version of flagops and a README.
+    ///
+    /// DIR (by default the current directory) is created when missing. A folder that already
+    /// holds files is accepted only when none of them would be overwritten; otherwise nothing is
+    /// written and the command exits 1:
+    ///
+    ///   flagops init flag-registry --env dev --env staging --env production=https://example.com
+    ///
+    ///   flagops init flag-registry --gitlab-com
+    Init(InitArgs),
     /// Convert flag definitions from another system into registry flag files.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -683,6 +694,42 @@ pub struct NewArgs {
     /// Write the file here instead of the registry's conventional place.
     #[arg(long, value_name = "FILE")]
     pub path: Option<PathBuf>,
+}
+
+/// Arguments of `flagops init`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("environment_list").required(true).args(["environments", "gitlab_com"]))]
+pub struct InitArgs {
+    /// The folder of the new registry; created when missing.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// An environment, in promotion order (repeatable): NAME, or NAME=URL with its address.
+    #[arg(long = "env", value_name = "NAME[=URL]", conflicts_with = "gitlab_com")]
+    pub environments: Vec<String>,
+    /// GitLab's six environments: dev, pre, staging, staging-ref, ops and production.
+    #[arg(long)]
+    pub gitlab_com: bool,
+    /// Mark an environment as protected, under the rollout policies (repeatable); with
+    /// `--gitlab-com`, ops and production are.
+    #[arg(long, value_name = "NAME")]
+    pub protected: Vec<String>,
+    /// Where every environment keeps its flags.
+    #[arg(long, value_enum, default_value_t = InitBackend::File)]
+    pub backend: InitBackend,
+    /// The generic package registry the pipeline downloads flagops releases from.
+    #[arg(long, value_name = "URL")]
+    pub download_url: Option<String>,
+}
+
+/// The backends `flagops init` can set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitBackend {
+    /// The embedded `file` backend: state and audit log under `.flagops/state/`.
+    File,
+    /// GitLab's Features API at each environment's URL, with a token from a CI/CD variable.
+    Gitlab,
+    /// GitLab's Flipper tables in PostgreSQL, with a connection string from a CI/CD variable.
+    FlipperSql,
 }
 
 /// `flagops import` sources.

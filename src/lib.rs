@@ -22,6 +22,7 @@ pub mod graph;
 pub mod history;
 pub mod hold;
 pub mod import;
+pub mod init;
 pub mod lifecycle;
 pub mod load;
 pub mod lock;
@@ -42,6 +43,10 @@ pub mod sync;
 pub mod template;
 
 use std::process::ExitCode;
+
+/// What `flagops --version` prints after the name: the package's version and the commit it was
+/// built from (`build.rs`), such as `0.1.0 (commit 0123456789ab)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("FLAGOPS_COMMIT"), ")");
 
 /// How a command ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

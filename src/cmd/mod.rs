@@ -6,6 +6,7 @@ mod emergency;
 mod eval;
 mod history;
 mod import;
+mod init;
 mod new;
 mod plan;
 mod publish;
@@ -54,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::New(args) => new::run(&workspace(config.as_deref())?, args),
+        Command::Init(args) => init::run(args),
         Command::Import(crate::cli::ImportCommand::Gitlab(args)) => import::run(&workspace(config.as_deref())?, args),
         Command::Plan(args) => plan::run(&workspace(config.as_deref())?, args),
         Command::Sync(args) => sync::run(&workspace(config.as_deref())?, args),

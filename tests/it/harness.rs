@@ -68,6 +68,13 @@ impl Registry {
         Registry { dir }
     }
 
+    /// An empty temporary folder, for `flagops init` to fill.
+    pub(crate) fn empty() -> Registry {
+        Registry {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// The registry's directory.
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()

@@ -32,7 +32,7 @@ const NAME: &str = "sticky_reads_for_post_receive_worker";
 
 /// The folder holding gitlab-ci-local and Node.js 22, or `None` (outside CI) when something the
 /// pipeline needs is missing; in CI that is a failure.
-fn tools() -> Option<PathBuf> {
+pub(crate) fn tools() -> Option<PathBuf> {
     let bin = repo_root().join("tests/pipeline/node_modules/.bin");
     let on_path = |tool: &str| {
         Command::new(tool)
@@ -51,9 +51,11 @@ fn tools() -> Option<PathBuf> {
 
 /// A copy of the example registry with the project's `.gitlab-ci.yml`, committed on `main`, with
 /// a fake `origin` whose `main` is that commit.
-struct Project {
-    registry: Registry,
+pub(crate) struct Project {
+    pub(crate) registry: Registry,
     tools: PathBuf,
+    /// Whether the jobs get the binary under test through `FLAGOPS_BIN`.
+    link_binary: bool,
 }
 
 impl Project {
@@ -71,27 +73,47 @@ impl Project {
         // The project's own ignores, which cover what the jobs leave behind.
         registry.write(".gitignore", std::fs::read(repo_root().join(".gitignore")).unwrap());
         registry.commit("the project's ignores");
+        Some(Project::around(registry, tools, true))
+    }
+
+    /// A project of `registry`, a git repository with at least one commit on `main`, with a fake
+    /// `origin` whose `main` is that commit; with `link_binary`, jobs get `FLAGOPS_BIN`.
+    pub(crate) fn around(registry: Registry, tools: PathBuf, link_binary: bool) -> Project {
         registry.git(&["remote", "add", "origin", "https://gitlab.example.com/acme/flags.git"]);
         registry.git(&["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]);
-        let project = Project { registry, tools };
+        let project = Project {
+            registry,
+            tools,
+            link_binary,
+        };
         project.push_main();
-        Some(project)
+        project
     }
 
     /// Makes `origin/main` the current `main`, as a push would.
-    fn push_main(&self) -> String {
+    pub(crate) fn push_main(&self) -> String {
         self.registry.git(&["update-ref", "refs/remotes/origin/main", "main"]);
         self.registry.git(&["rev-parse", "main"])
     }
 
     /// Runs gitlab-ci-local with the shell executor, each job in its own copy of the repository
     /// so that only artifacts pass between jobs, as on GitLab.
-    fn gitlab_ci_local(&self, args: &[&str]) -> Output {
-        let path = format!("{}:{}", self.tools.display(), std::env::var("PATH").unwrap_or_default());
+    pub(crate) fn gitlab_ci_local(&self, args: &[&str]) -> Output {
+        self.gitlab_ci_local_with(args, None)
+    }
+
+    /// `gitlab_ci_local` with `first` ahead of everything else on the jobs' `PATH`.
+    pub(crate) fn gitlab_ci_local_with(&self, args: &[&str], first: Option<&std::path::Path>) -> Output {
+        let mut path = format!("{}:{}", self.tools.display(), std::env::var("PATH").unwrap_or_default());
+        if let Some(first) = first {
+            path = format!("{}:{path}", first.display());
+        }
         let mut command = Command::new(self.tools.join("gitlab-ci-local"));
+        command.args(["--force-shell-executor", "--shell-isolation"]);
+        if self.link_binary {
+            command.args(["--variable", concat!("FLAGOPS_BIN=", env!("CARGO_BIN_EXE_flagops"))]);
+        }
         command
-            .args(["--force-shell-executor", "--shell-isolation"])
-            .args(["--variable", concat!("FLAGOPS_BIN=", env!("CARGO_BIN_EXE_flagops"))])
             .args(args)
             .current_dir(self.registry.path())
             .env("PATH", path)
@@ -132,7 +154,7 @@ impl Project {
     }
 
     /// The names of the jobs a pipeline would run, given gitlab-ci-local's arguments.
-    fn jobs(&self, args: &[&str]) -> Vec<String> {
+    pub(crate) fn jobs(&self, args: &[&str]) -> Vec<String> {
         let mut all = vec!["--list-json"];
         all.extend_from_slice(args);
         let output = self.gitlab_ci_local(&all);
@@ -152,7 +174,7 @@ impl Project {
 }
 
 /// Each job of a run's summary and its outcome (`PASS`, `FAIL` or `WARN`).
-fn outcomes(output: &Output) -> BTreeMap<String, String> {
+pub(crate) fn outcomes(output: &Output) -> BTreeMap<String, String> {
     output
         .stdout
         .lines()
@@ -167,7 +189,7 @@ fn outcomes(output: &Output) -> BTreeMap<String, String> {
 }
 
 /// The expected outcome of each job that ran.
-fn expect(jobs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn expect(jobs: &[(&str, &str)]) -> BTreeMap<String, String> {
     jobs.iter()
         .map(|(job, outcome)| (job.to_string(), outcome.to_string()))
         .collect()
