@@ -178,6 +178,16 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             file.flag.default_enabled,
         );
         notes.push_str(&format!("`{name}` is already {state} in {environment}\n"));
+        let entry = file.flag.environments.get(environment).map(Stored::from_model);
+        let desired = crate::resolve::desired_flag(&file.flag, environment, jiff::Timestamp::now());
+        if desired != entry {
+            notes.push_str(&due_step_note(
+                &name,
+                environment,
+                desired.as_ref(),
+                "its `environments` entry does not",
+            ));
+        }
     }
     if changes.is_empty() {
         if args.emergency {
@@ -256,16 +266,6 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
         };
         return super::emergency::set(workspace, &registry, &edit, pending, &args);
     }
-    let edited = after.flags.iter().find(|f| f.flag.name == name).map(|f| &f.flag);
-    for (environment, _, new) in &changes {
-        let desired = edited.and_then(|flag| crate::resolve::desired_flag(flag, environment, at));
-        if desired != new.as_ref().map(Stored::from_model) {
-            notes.push_str(&format!(
-                "note: a rollout step of `{name}` that is due sets {environment} to {}, so this change does not take effect there now; edit the rollout plan to change it\n",
-                crate::plan::show(desired.as_ref())
-            ));
-        }
-    }
     let published = match pending {
         Some(pending) => Some(publish(pending, &name, &shown, &changes, &plans, None)?),
         None => None,
@@ -309,6 +309,14 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     }
     super::print(&out)?;
     Ok(ExitStatus::Success)
+}
+
+/// The note that a due rollout step, not the `environments` entry, decides the state now.
+fn due_step_note(name: &str, environment: &str, desired: Option<&Stored>, what: &str) -> String {
+    format!(
+        "note: a rollout step of `{name}` that is due sets {environment} to {}, so {what} take effect there now; edit the rollout plan to change it\n",
+        crate::plan::show(desired)
+    )
 }
 
 /// Each environment's change: the environment, its state before and after.

@@ -721,3 +721,22 @@ fn set_without_environment_uses_default_environment() {
     );
     assert_eq!(snapshot(&registry), before);
 }
+
+#[test]
+fn set_to_the_current_entry_still_says_a_due_step_decides() {
+    let registry = example_registry();
+    let relative = "flags/gitlab_com_derisk/importer_preallocate_iids.yml";
+    let before = registry.read(relative);
+    // The file's `environments` entry for dev is already 50% of actors, but the rollout step of
+    // 2026-11-24 sets dev to true: the entry does not decide the state now.
+    let output = registry.run(&["set", "importer_preallocate_iids", "50", "--actors", "--dev"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output
+            .stdout
+            .contains("`importer_preallocate_iids` is already 50% of actors in dev\nnote: a rollout step of `importer_preallocate_iids` that is due sets dev to true, so its `environments` entry does not take effect there now"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(registry.read(relative), before);
+}
