@@ -230,6 +230,56 @@ pub enum Command {
     /// open a merge request as for any other change. `--dry-run` writes nothing.
     /// Exits 1 on a refusal or an invalid result, 2 when the tool fails.
     Adopt(AdoptArgs),
+    /// Print a shell completion script for flagops.
+    ///
+    /// The completions are static: they know every command and option, but not the
+    /// environment switches of a registry's `flagops.yml` (`--production`), which each command
+    /// still accepts. Install the script where the shell looks for completions:
+    ///
+    ///   flagops completions bash > ~/.local/share/bash-completion/completions/flagops
+    Completions(CompletionsArgs),
+    /// Print flagops's manual page (roff), for `man`.
+    ///
+    ///   flagops man > ~/.local/share/man/man1/flagops.1
+    Man,
+}
+
+/// Arguments of `flagops completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `flagops completions` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+}
+
+/// The completion script of `flagops` for `shell`.
+pub fn completions(shell: CompletionShell) -> Vec<u8> {
+    let generator = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(generator, &mut Cli::command(), "flagops", &mut out);
+    out
+}
+
+/// The manual page of `flagops`, in roff.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
 }
 
 /// Arguments of `flagops show`.
@@ -240,9 +290,9 @@ pub struct ShowArgs {
     /// An environment by name (repeatable), as well as or instead of its switch; by default all.
     #[arg(long = "env", value_name = "ENV")]
     pub environments: Vec<String>,
-    /// Describe this time (RFC 3339) instead of now: the desired state and the rollout plan's
+    /// Describe this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now: the desired state and the rollout plan's
     /// position.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// How many of the last changes to show.
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -260,8 +310,8 @@ pub struct AdoptArgs {
     /// An environment by name (repeatable), as well as or instead of its switch; by default all.
     #[arg(long = "env", value_name = "ENV")]
     pub environments: Vec<String>,
-    /// Compare with the desired state at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Compare with the desired state at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Print what would be edited and write nothing.
     #[arg(long)]
@@ -280,8 +330,8 @@ pub struct AdoptArgs {
 pub struct RolloutArgs {
     /// The flag.
     pub name: String,
-    /// Describe this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Describe this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
@@ -306,8 +356,8 @@ pub struct EvalArgs {
     /// A feature group the actors belong to (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
-    /// Evaluate the desired state at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Evaluate the desired state at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Evaluate the state stored in the environment's backend instead of the registry's.
     #[arg(long, conflicts_with = "at")]
@@ -316,7 +366,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "PERCENT", conflicts_with = "compare_at")]
     pub percentage: Option<f64>,
     /// Also evaluate the desired state at this other time and count the actors that switch.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub compare_at: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
@@ -449,8 +499,8 @@ pub struct GetArgs {
 /// Arguments of `flagops stale`.
 #[derive(Debug, Args)]
 pub struct StaleArgs {
-    /// Judge at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Judge at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// List every flag, not only those expired, expiring or ready for removal.
     #[arg(long)]
@@ -472,9 +522,9 @@ pub struct SiteArgs {
     /// A folder with `templates/` and `static/` files replacing the embedded ones, file by file.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<std::path::PathBuf>,
-    /// Describe this time (RFC 3339) instead of the head commit's: rollout steps due by then
+    /// Describe this time (`now`, a date, an RFC 3339 time or `+2h`) instead of the head commit's: rollout steps due by then
     /// show as done.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
 }
 
@@ -497,8 +547,8 @@ pub struct PlanArgs {
     /// Compare the working tree with this git revision instead of with the environments.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
-    /// Resolve rollout plans at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Resolve rollout plans at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Include deleting flags gone from the registry.
     #[arg(long)]
@@ -534,8 +584,8 @@ pub struct SyncArgs {
     /// Delete flags gone from the registry (also set by `prune: true` in flagops.yml).
     #[arg(long)]
     pub prune: bool,
-    /// Resolve rollout plans at this time (RFC 3339) instead of now: for rehearsals.
-    #[arg(long, value_name = "TIME")]
+    /// Resolve rollout plans at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now: for rehearsals.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// How long to wait for another sync of the same environment, in seconds: for its lock
     /// file, and for a `flipper-sql` database's own lock.
@@ -574,8 +624,8 @@ pub struct StatusArgs {
     /// Only this environment (repeatable); by default all.
     #[arg(long = "env", value_name = "ENV")]
     pub environments: Vec<String>,
-    /// Compare with the desired state at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
+    /// Compare with the desired state at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
@@ -605,9 +655,9 @@ pub struct DeployArgs {
     /// reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_schedule: Option<String>,
-    /// Resolve rollout plans at this time (RFC 3339) instead of now, for the sync and the site
+    /// Resolve rollout plans at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now, for the sync and the site
     /// alike: for rehearsals and reproducible runs.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
 }
 

@@ -423,6 +423,23 @@ impl Config {
             .find(|window| window.freezes(environment, at))
     }
 
+    /// The Flipper id of an actor written either as Flipper writes it (`Group:gitlab-org`) or
+    /// as flagops prints it, with its kind's name in `actor_kinds` (`group:gitlab-org`) or, for a
+    /// class no actor kind names, `flipper:` (`flipper:Organizations::Organization:1`); `None`
+    /// when it is none of these.
+    pub fn flipper_id(&self, actor: &str) -> Option<String> {
+        if self.actor_kind_of(actor).is_some() {
+            return Some(actor.to_string());
+        }
+        let (kind, id) = actor.split_once(':')?;
+        if kind == "flipper" && id.contains(':') {
+            // An actor of a class no actor kind names, as flagops prints it.
+            return Some(id.to_string());
+        }
+        let kind = self.actor_kinds.get(kind)?;
+        (!id.is_empty()).then(|| format!("{}:{id}", kind.flipper_type))
+    }
+
     /// The actor kind whose Flipper type starts `flipper_id` (`Project:123` → `project`), with
     /// the id after the colon.
     pub fn actor_kind_of<'a>(&self, flipper_id: &'a str) -> Option<(&str, &'a str)> {

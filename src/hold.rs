@@ -100,7 +100,9 @@ pub fn fingerprint_for(existing: Option<&Hold>, at_hand: &str) -> String {
 pub fn describe(hold: &Hold) -> String {
     let mut text = format!(
         "held by an emergency change: {} at {}: {}",
-        hold.by, hold.at, hold.reason
+        hold.by,
+        crate::plan::render::time(&hold.at),
+        hold.reason
     );
     if let Some(merge_request) = &hold.merge_request {
         text.push_str(&format!(" ({merge_request})"));

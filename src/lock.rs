@@ -74,7 +74,11 @@ pub fn describe_self(command: &str, now: &str) -> String {
         .map(|name| name.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "an unknown host".to_string());
-    format!("pid {} on host {host} ({command}) since {now}", std::process::id())
+    format!(
+        "pid {} on host {host} ({command}) since {}",
+        std::process::id(),
+        crate::plan::render::time(now)
+    )
 }
 
 fn read_holder(file: &mut File) -> String {

@@ -47,6 +47,38 @@ pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     text.parse::<Timestamp>().map_err(|error| error.to_string())
 }
 
+/// Parses a moment given on the command line (`--at`), relative to `now`: `now`, a date
+/// (`2026-12-01`, midnight UTC), an RFC 3339 time (`2026-12-01T09:00:00Z`), or a duration
+/// before or after `now` (`+2h`, `-1d`, `+1h 30m`, in the units of `parse_duration`).
+pub fn parse_moment(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let text = text.trim();
+    if text == "now" {
+        return Ok(now);
+    }
+    if let Some((sign, rest)) = text
+        .strip_prefix('+')
+        .map(|rest| (1, rest))
+        .or_else(|| text.strip_prefix('-').map(|rest| (-1, rest)))
+    {
+        let duration = parse_duration(rest)?;
+        let shifted = if sign > 0 {
+            now.checked_add(duration)
+        } else {
+            now.checked_sub(duration)
+        };
+        return shifted.map_err(|error| error.to_string());
+    }
+    if text.len() == 10
+        && let Ok(date) = text.parse::<jiff::civil::Date>()
+    {
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|zoned| zoned.timestamp())
+            .map_err(|error| error.to_string());
+    }
+    parse_time(text)
+}
+
 /// The time each step takes effect, or why it has none.
 pub fn step_times(steps: &[RolloutStep]) -> Vec<Result<Timestamp, StepTimeError>> {
     let mut times: Vec<Result<Timestamp, StepTimeError>> = Vec::with_capacity(steps.len());
@@ -206,6 +238,24 @@ mod tests {
     }
 
     #[test]
+    fn moments_take_every_form() {
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        let now = at("2026-11-30T12:34:56Z");
+        assert_eq!(parse_moment("now", now), Ok(now));
+        assert_eq!(parse_moment("2026-12-01", now), Ok(at("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            parse_moment("2026-12-01T09:00:00+01:00", now),
+            Ok(at("2026-12-01T08:00:00Z"))
+        );
+        assert_eq!(parse_moment("+2h", now), Ok(at("2026-11-30T14:34:56Z")));
+        assert_eq!(parse_moment("-1d", now), Ok(at("2026-11-29T12:34:56Z")));
+        assert_eq!(parse_moment("+1h 30m", now), Ok(at("2026-11-30T14:04:56Z")));
+        assert!(parse_moment("+1mo", now).is_err());
+        assert!(parse_moment("2026-12-01T09:00:00", now).is_err());
+        assert!(parse_moment("tomorrow", now).is_err());
+    }
+
+    #[test]
     fn step_times_explain_failures() {
         let times = step_times(&[step(None, Some("15m")), step(None, Some("15m")), step(None, None)]);
         assert_eq!(times[0], Err(StepTimeError::AfterFirst));
@@ -226,6 +276,8 @@ mod tests {
             let _ = parse_duration(&text);
             let _ = parse_time(&text);
             let _ = parse_time(&at);
+            let _ = parse_moment(&text, Timestamp::MAX);
+            let _ = parse_moment(&text, Timestamp::MIN);
             let times = step_times(&[step(Some(&at), None), step(None, Some(&text)), step(None, Some(&text))]);
             proptest::prop_assert_eq!(times.len(), 3);
         }

@@ -197,9 +197,19 @@ fn convert(
             for key in unexpected {
                 let span = index.key_span(&push_pointer(pointer, key));
                 let mut diagnostic = Diagnostic::error("unknown-key", file, span, format!("unknown key `{key}`"));
-                let suggestion = known.and_then(|properties| closest(key, properties.keys().map(String::as_str)));
+                // A deprecated key is suggested only when no current key is close.
+                let suggestion = known.and_then(|properties| {
+                    let current = properties
+                        .iter()
+                        .filter(|(_, schema)| !is_deprecated(schema))
+                        .map(|(name, _)| name.as_str());
+                    closest(key, current)
+                        .map(|name| (name, false))
+                        .or_else(|| closest(key, properties.keys().map(String::as_str)).map(|name| (name, true)))
+                });
                 diagnostic = match suggestion {
-                    Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
+                    Some((name, false)) => diagnostic.with_help(format!("did you mean `{name}`?")),
+                    Some((name, true)) => diagnostic.with_help(format!("did you mean `{name}`? (it is deprecated)")),
                     None => match known {
                         Some(properties) if !properties.is_empty() => {
                             let names: Vec<String> = properties.keys().map(|k| format!("`{k}`")).collect();
@@ -361,6 +371,13 @@ fn convert(
                 );
                 return;
             }
+            // A bare number where a state is expected is a percentage without its gate.
+            let help = match instance.as_ref() {
+                Value::Number(number) if accepts_gate(compiled, error, "percentage_of_actors") => format!(
+                    "a percentage needs its gate: write `{{ percentage_of_actors: {number} }}` (GitLab's `--actors`), or `true` or `false`"
+                ),
+                _ => help_from_schema(compiled, error),
+            };
             out.push(
                 Diagnostic::error(
                     "invalid-value",
@@ -368,7 +385,7 @@ fn convert(
                     value_span,
                     format!("{} is not a valid value here", describe(instance)),
                 )
-                .with_help(help_from_schema(compiled, error)),
+                .with_help(help),
             );
         }
         _ => {
@@ -449,6 +466,30 @@ fn parent_of<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 
 fn parent_path(path: &str) -> &str {
     path.rfind('/').map_or("", |cut| &path[..cut])
+}
+
+/// Whether a property's schema is marked `"deprecated": true`.
+fn is_deprecated(schema: &Value) -> bool {
+    schema.get("deprecated").and_then(Value::as_bool) == Some(true)
+}
+
+/// Whether one alternative of the `oneOf` or `anyOf` that `error` failed is a mapping with the
+/// property `key` (a state, whose gates mapping takes `percentage_of_actors`).
+fn accepts_gate(compiled: &Compiled, error: &ValidationError<'_>, key: &str) -> bool {
+    let Some(Value::Array(alternatives)) = schema_at(&compiled.root, error.schema_path().as_str()) else {
+        return false;
+    };
+    alternatives.iter().any(|alternative| {
+        let resolved = match alternative.get("$ref").and_then(Value::as_str) {
+            Some(reference) => reference
+                .strip_prefix('#')
+                .and_then(|pointer| compiled.root.pointer(pointer)),
+            None => Some(alternative),
+        };
+        resolved
+            .and_then(|schema| schema.get("properties"))
+            .is_some_and(|properties| properties.get(key).is_some())
+    })
 }
 
 /// The known name closest to `key`, if it is close enough to be a typo.

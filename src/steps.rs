@@ -245,13 +245,20 @@ pub fn describe(standing: &Standing) -> String {
     } else if let Some(applied) = standing.applied {
         parts.push(format!(
             "step {} of {} applied at {}",
-            applied.step, standing.steps, applied.at
+            applied.step,
+            standing.steps,
+            crate::plan::render::to_second(applied.at)
         ));
     } else {
         parts.push(format!("no step of {} applied yet", standing.steps));
     }
     match standing.next {
-        Some(next) => parts.push(format!("step {} due at {}{}", next.step, next.due, held(&next))),
+        Some(next) => parts.push(format!(
+            "step {} due at {}{}",
+            next.step,
+            crate::plan::render::to_second(next.due),
+            held(&next)
+        )),
         None => parts.push("no step to come".to_string()),
     }
     parts.join("; ")

@@ -60,29 +60,42 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
             );
         }
     }
-    let mut actors: Vec<Option<String>> = args.actors.iter().cloned().map(Some).collect();
+    let mut written: Vec<(String, String)> = args
+        .actors
+        .iter()
+        .map(|actor| (actor.clone(), format!("`--actor {actor}`")))
+        .collect();
     if let Some(path) = &args.actors_file {
         let text = std::fs::read_to_string(path)
             .map_err(|error| anyhow::anyhow!("cannot read `{}`: {error}", path.display()))?;
-        actors.extend(
+        written.extend(
             text.lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                .map(|line| Some(line.to_string())),
+                .enumerate()
+                .map(|(index, line)| (index, line.trim()))
+                .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+                .map(|(index, line)| (line.to_string(), format!("{}:{}", path.display(), index + 1))),
         );
+    }
+    let mut actors: Vec<Option<String>> = Vec::with_capacity(written.len().max(1));
+    for (actor, place) in &written {
+        match registry.config.flipper_id(actor) {
+            Some(id) => actors.push(Some(id)),
+            None => {
+                let kinds: Vec<String> = registry
+                    .config
+                    .actor_kinds
+                    .iter()
+                    .map(|(name, kind)| format!("`{}:ID` or `{name}:ID`", kind.flipper_type))
+                    .collect();
+                return super::finish(Err(super::refused(format!(
+                    "cannot read the actor `{actor}` ({place}): it names no actor kind of flagops.yml\nhelp: write a Flipper id or the form flagops prints: {}",
+                    kinds.join(", ")
+                ))));
+            }
+        }
     }
     if actors.is_empty() {
         actors.push(None);
-    }
-    for actor in actors.iter().flatten() {
-        if registry.config.actor_kind_of(actor).is_none() {
-            eprintln!(
-                "{}",
-                crate::escape::shown(&format!(
-                    "note: `{actor}` starts with no actor kind's Flipper type in flagops.yml: only percentages and groups can open for it"
-                ))
-            );
-        }
     }
 
     let (at, state) = if args.actual {
@@ -173,7 +186,7 @@ fn with_percentage(state: Option<&Stored>, thousandths: u32) -> Stored {
 fn human(report: &Report) -> String {
     let mut out = String::new();
     let when = match &report.at {
-        Some(at) => format!("at {at}"),
+        Some(at) => format!("at {}", crate::plan::render::time(at)),
         None => "as stored in the backend".to_string(),
     };
     let _ = writeln!(

@@ -14,6 +14,20 @@ pub(super) fn run(workspace: &Workspace, args: HistoryArgs) -> anyhow::Result<Ex
     let (history, _) =
         crate::history::load_history(&workspace.root, &config.flags_dir, Some(&cache), Some(&args.name))?;
     let events: Vec<&Event> = history.events.iter().filter(|event| event.flag == args.name).collect();
+    if history.head.is_none() {
+        if !crate::history::is_repository(&workspace.root) {
+            anyhow::bail!(
+                "the registry at `{}` is not in a git repository, so `{}` has no history\nhelp: history is read from git commits: run `flagops history` in a clone of the registry",
+                workspace.root.display(),
+                args.name
+            );
+        }
+        anyhow::bail!(
+            "the branch checked out at `{}` has no commit yet, so `{}` has no history\nhelp: history is read from committed files: commit the registry first",
+            workspace.root.display(),
+            args.name
+        );
+    }
     if events.is_empty() {
         anyhow::bail!(
             "no history for `{}` on this branch\nhelp: check the name; history is read from committed files",

@@ -21,6 +21,8 @@ mod validate;
 mod write;
 
 use std::io::Write;
+
+use anyhow::Context;
 use std::path::PathBuf;
 
 use crate::ExitStatus;
@@ -72,6 +74,15 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
         Command::Show(args) => show::run(&workspace(config.as_deref())?, args),
         Command::Adopt(args) => adopt::run(&workspace(config.as_deref())?, args),
+        Command::Completions(args) => {
+            print_generated(&crate::cli::completions(args.shell))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Man => {
+            let page = crate::cli::man_page().context("failed to render the manual page")?;
+            print_generated(&page)?;
+            Ok(ExitStatus::Success)
+        }
     }
 }
 
@@ -121,6 +132,15 @@ fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes text flagops generates from its own command-line definition (completion scripts, the
+/// manual page) to stdout as it is: it holds no value from outside, and escaping would break it.
+fn print_generated(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// Loads the registry; when it has errors, prints them and says what is not done.
 fn load_valid(workspace: &Workspace, doing: &str) -> anyhow::Result<Option<crate::model::Registry>> {
     let loaded = crate::load::load(workspace, &crate::load::LoadOptions::default())?;
@@ -158,15 +178,17 @@ fn open_to_read(
     )
 }
 
-/// `--at`, or now.
+/// `--at`, or now; every command's time on the command line goes through here
+/// (`resolve::parse_moment`), relative times counting from the clock.
 fn parse_at(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
+    let now = jiff::Timestamp::now();
     match at {
-        Some(text) => crate::resolve::parse_time(text).map_err(|reason| {
+        Some(text) => crate::resolve::parse_moment(text, now).map_err(|reason| {
             anyhow::anyhow!(
-                "invalid `--at` time `{text}`: {reason}\nhelp: write an RFC 3339 time such as 2026-11-24T09:00:00Z"
+                "invalid time `{text}`: {reason}\nhelp: write `now`, a date such as 2026-12-01 (midnight UTC), a time such as 2026-12-01T09:00:00Z, or a time relative to now such as +2h, -1d or +1h 30m"
             )
         }),
-        None => Ok(jiff::Timestamp::now()),
+        None => Ok(now),
     }
 }
 

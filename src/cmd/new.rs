@@ -12,7 +12,13 @@ use crate::diagnostic::{self, Format};
 use crate::load::{self, LoadOptions, Workspace};
 use crate::model::Flag;
 
+/// Writes the flag; a command line that cannot give a valid new flag is refused (exit 1) and
+/// writes nothing.
 pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitStatus> {
+    super::finish(new(workspace, args))
+}
+
+fn new(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitStatus> {
     let config_file = match load::read_source(&workspace.config_path)? {
         Ok(file) => file,
         Err(diagnostic) => bail!(
@@ -29,30 +35,36 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     };
     let Some(rules) = config.types.get(&args.flag_type) else {
         let known: Vec<&str> = config.types.keys().map(String::as_str).collect();
-        bail!(
+        return Err(super::refused(format!(
             "unknown flag type `{}`\nhelp: the types in flagops.yml are {}",
             args.flag_type,
             known.join(", ")
-        );
+        )));
     };
     if rules.deprecated {
-        bail!(
+        return Err(super::refused(format!(
             "the flag type `{}` is deprecated\nhelp: choose a current type",
             args.flag_type
-        );
+        )));
     }
     if rules.rollout_issue_required && args.rollout_issue_url.is_none() {
-        bail!(
+        return Err(super::refused(format!(
             "flags of type `{}` need a rollout issue\nhelp: pass `--rollout-issue URL`",
             args.flag_type
-        );
+        )));
+    }
+    if let Some(owner) = args.owners.iter().find(|owner| !owner.starts_with('@')) {
+        return Err(super::refused(format!(
+            "the owner `{owner}` is not a GitLab username: owners start with `@`\nhelp: write `--owner @{}`",
+            owner.trim()
+        )));
     }
     // The name becomes a file name: refuse one that is not a flag name before any path is built.
     if !crate::check::is_valid_name(&args.name) {
-        bail!(
+        return Err(super::refused(format!(
             "`{}` is not a valid flag name\nhelp: use lowercase letters and digits in words joined by single underscores",
             args.name
-        );
+        )));
     }
     let flags_dir = workspace.resolve(&config.flags_dir);
     let path = match &args.path {
@@ -95,10 +107,10 @@ pub(super) fn run(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitSt
     let mut created = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!(
+            return Err(super::refused(format!(
                 "`{}` already exists\nhelp: edit it, or choose another name",
                 path.display()
-            );
+            )));
         }
         Err(error) => {
             return Err(error).with_context(|| format!("failed to create `{}`", path.display()));

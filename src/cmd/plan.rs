@@ -13,22 +13,29 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
     let at = super::parse_at(args.at.as_deref())?;
     let environments = super::select_environments(&registry, &args.environments)?;
     let prune = args.prune || registry.config.prune;
+    // An environment whose backend cannot be read does not stop the others: it is reported
+    // after their plans, and the exit code is 2.
+    let mut unavailable: Vec<(String, anyhow::Error)> = Vec::new();
     let plans = match &args.base {
         Some(base) => plans_against_revision(workspace, &registry, base, &environments, at, prune)?,
         None => {
             let mut plans = Vec::new();
             for name in &environments {
                 let environment = registry.config.environment(name).expect("selected environments exist");
-                let mut backend = super::open_to_read(workspace, &registry, environment)?;
-                let reading = crate::sync::read_environment(
-                    backend.as_mut(),
-                    &registry,
-                    name,
-                    crate::steps::Moment::at(at),
-                    &crate::sync::RetryPolicy::default(),
-                )
-                .map_err(anyhow::Error::new)?;
-                plans.push(crate::sync::plan_with_holds(&registry, name, &reading, prune));
+                let reading = super::open_to_read(workspace, &registry, environment).and_then(|mut backend| {
+                    crate::sync::read_environment(
+                        backend.as_mut(),
+                        &registry,
+                        name,
+                        crate::steps::Moment::at(at),
+                        &crate::sync::RetryPolicy::default(),
+                    )
+                    .map_err(anyhow::Error::new)
+                });
+                match reading {
+                    Ok(reading) => plans.push(crate::sync::plan_with_holds(&registry, name, &reading, prune)),
+                    Err(error) => unavailable.push((name.clone(), error)),
+                }
             }
             plans
         }
@@ -105,7 +112,10 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             rollout_lines(&plans)
         };
         if !rollouts.is_empty() {
-            notes.push_str(&format!("\nRollouts in progress at {at}:\n"));
+            notes.push_str(&format!(
+                "\nRollouts in progress at {}:\n",
+                crate::plan::render::to_second(at)
+            ));
             for rollout in rollouts {
                 notes.push_str(&format!("{bullet}{}\n", line(rollout)));
             }
@@ -113,6 +123,25 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
         text.push_str(&notes);
     }
     super::print(&text)?;
+    if !unavailable.is_empty() {
+        for (name, error) in &unavailable {
+            eprintln!(
+                "{}",
+                crate::escape::shown(&format!("error: {name}: unavailable, not planned: {error:#}"))
+            );
+        }
+        let names: Vec<&str> = unavailable.iter().map(|(name, _)| name.as_str()).collect();
+        eprintln!(
+            "{}",
+            crate::escape::shown(&format!(
+                "planned {} of {} environments: {} could not be read",
+                plans.len(),
+                environments.len(),
+                names.join(", ")
+            ))
+        );
+        return Ok(ExitStatus::Error);
+    }
     let empty = plans.iter().all(Plan::is_empty);
     Ok(if args.exit_code && !empty {
         ExitStatus::Failure

@@ -172,7 +172,7 @@ fn standing(workspace: &Workspace, registry: &Registry, flag: &Flag, at: jiff::T
 
 fn human(view: &RolloutView) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} at {}", view.flag, view.at);
+    let _ = writeln!(out, "{} at {}", view.flag, crate::plan::render::time(&view.at));
     out.push_str(&steps_human(view));
     out.push_str("desired now:\n");
     for (environment, state) in &view.desired {

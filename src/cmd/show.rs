@@ -232,7 +232,7 @@ fn human(view: &ShowView<'_>, repository_url: Option<&str>) -> String {
         let _ = writeln!(out, "  | {line}");
     }
 
-    let _ = writeln!(out, "\nstate at {}:", view.at);
+    let _ = writeln!(out, "\nstate at {}:", crate::plan::render::time(&view.at));
     let rows: Vec<[String; 4]> = view
         .environments
         .iter()

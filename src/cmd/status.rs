@@ -154,7 +154,11 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
                     .as_deref()
                     .map(|c| c.chars().take(12).collect::<String>())
                     .unwrap_or_else(|| "an unknown commit".to_string());
-                format!("last synced {} by {} at {commit}", record.at, record.by)
+                format!(
+                    "last synced {} by {} at {commit}",
+                    crate::plan::render::time(&record.at),
+                    record.by
+                )
             }
             None => "never synced".to_string(),
         };

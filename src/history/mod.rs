@@ -31,6 +31,11 @@ fn open(root: &Path) -> Option<gix::Repository> {
     gix::discover(root).ok()
 }
 
+/// Whether `root` is inside a git repository.
+pub fn is_repository(root: &Path) -> bool {
+    open(root).is_some()
+}
+
 /// The commit checked out at `root`: `CI_COMMIT_SHA` in GitLab CI, else git's `HEAD`.
 pub fn head_commit(root: &Path) -> Option<String> {
     if let Ok(sha) = std::env::var("CI_COMMIT_SHA")
@@ -72,10 +77,35 @@ pub fn read_revision(root: &Path, revision: &str, config_name: &str, flags_dir: 
         .workdir()
         .ok_or_else(|| anyhow!("the repository holding `{}` has no work tree", root.display()))?;
     let prefix = relative_to(root, workdir)?;
-    let id = repository
-        .rev_parse_single(revision)
-        .map_err(|error| anyhow!("{error}"))
-        .with_context(|| format!("cannot resolve the revision `{revision}`"))?;
+    let id = match repository.rev_parse_single(revision) {
+        Ok(id) => id,
+        Err(error) => {
+            let branches: Vec<String> = repository
+                .references()
+                .ok()
+                .and_then(|references| {
+                    references.local_branches().ok().map(|branches| {
+                        branches
+                            .flatten()
+                            .map(|branch| branch.name().shorten().to_string())
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            let help = if branches.is_empty() {
+                "name a branch, a tag or a commit of the repository".to_string()
+            } else {
+                format!(
+                    "name a branch, a tag or a commit; the branches are {}",
+                    branches.join(", ")
+                )
+            };
+            return Err(anyhow!(
+                "the revision `{revision}` does not exist in the repository at `{}` ({error})\nhelp: {help}",
+                workdir.display()
+            ));
+        }
+    };
     let commit = id.detach().to_string();
     let tree = id
         .object()

@@ -266,3 +266,18 @@ pub fn count(n: usize, word: &str) -> String {
         format!("{n} {word}s")
     }
 }
+
+/// A time for people, to the second: `2026-11-21T20:48:05.672083818Z` becomes
+/// `2026-11-21T20:48:05Z`. Text that is not an RFC 3339 time is returned as it is; JSON output
+/// keeps times at full precision and never comes through here.
+pub fn time(text: &str) -> String {
+    match text.parse::<jiff::Timestamp>() {
+        Ok(at) => to_second(at).to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// `at` without its fraction of a second.
+pub fn to_second(at: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(at.as_second()).unwrap_or(at)
+}

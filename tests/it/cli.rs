@@ -47,18 +47,18 @@ fn cli_new_writes_valid_flag() {
     "#);
     assert_eq!(registry.run(&["validate"]).code, 0);
     let again = registry.run(&new_args("fast_merge", "gitlab_com_derisk"));
-    assert_eq!(again.code, 2);
+    assert_eq!(again.code, 1);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     assert_eq!(registry.read("flags/gitlab_com_derisk/fast_merge.yml"), text);
 }
 
-// `new` refuses a bad name before writing, and leaves nothing behind when the flag would not
+// `new` refuses (exit 1) a bad name or an unknown type before writing, and leaves nothing behind when the flag would not
 // validate.
 #[test]
 fn cli_new_refuses_invalid_flag() {
     let registry = Registry::new();
     let output = registry.run(&new_args("Bad-Name", "wip"));
-    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.code, 1, "{output:?}");
     assert!(
         output.stderr.contains("`Bad-Name` is not a valid flag name"),
         "{}",
@@ -73,7 +73,7 @@ fn cli_new_refuses_invalid_flag() {
     assert!(output.stderr.contains("error[name-mismatch]"), "{}", output.stderr);
     assert!(!registry.path().join("flags/wip/other_name.yml").exists());
     let output = registry.run(&new_args("x", "nope"));
-    assert_eq!(output.code, 2);
+    assert_eq!(output.code, 1);
     assert!(output.stderr.contains("unknown flag type `nope`"), "{}", output.stderr);
 }
 

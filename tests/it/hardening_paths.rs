@@ -299,8 +299,8 @@ fn import_refuses_a_type_that_leads_out_of_the_flags_directory() {
     assert_eq!(tree(registry.path()), expected);
 }
 
-// `new` refuses a name or a type that would lead out of the flags directory before it builds a
-// path, so nothing is written anywhere.
+// `new` refuses (exit 1) a name or a type that would lead out of the flags directory before it
+// builds a path, so nothing is written anywhere.
 #[test]
 fn new_refuses_names_that_lead_out_of_the_flags_directory() {
     let registry = Registry::new();
@@ -308,14 +308,14 @@ fn new_refuses_names_that_lead_out_of_the_flags_directory() {
     let before = tree(registry.path());
     let climbing = format!("../../../{escaped}");
     let output = registry.run(&new_args(&climbing, "wip"));
-    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("is not a valid flag name"), "{}", output.stderr);
     let output = registry.run(&new_args("fine_name", &climbing));
-    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("unknown flag type"), "{}", output.stderr);
     let absolute = registry.path().join("absolute_name");
     let output = registry.run(&new_args(absolute.to_str().unwrap(), "wip"));
-    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.code, 1, "{output:?}");
     assert!(
         !registry
             .path()

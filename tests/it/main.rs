@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod deps;
 mod docs;
+mod edges;
 mod emergency;
 mod eval;
 mod fake_gitlab;

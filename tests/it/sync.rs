@@ -297,7 +297,7 @@ fn plan_base_compares_with_revision() {
     let missing = registry.run(&["plan", "--base", "no-such-branch"]);
     assert_eq!(missing.code, 2);
     assert!(
-        missing.stderr.contains("cannot resolve the revision `no-such-branch`"),
+        missing.stderr.contains("the revision `no-such-branch` does not exist"),
         "{}",
         missing.stderr
     );
