@@ -34,3 +34,4 @@ mod show;
 mod site;
 mod steps;
 mod sync;
+mod transcripts;
