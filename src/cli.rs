@@ -554,6 +554,11 @@ pub struct SyncArgs {
     /// reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_schedule: Option<String>,
+    /// In an environment's first sync (it has no sync record), change and delete flags it holds
+    /// that flagops did not write; without it such a sync changes nothing there. Recorded with
+    /// the sync.
+    #[arg(long)]
+    pub take_over: bool,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -605,6 +610,11 @@ pub struct DeployArgs {
     /// reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_schedule: Option<String>,
+    /// In an environment's first sync (it has no sync record), change and delete flags it holds
+    /// that flagops did not write; without it such a sync changes nothing there. Recorded with
+    /// the sync.
+    #[arg(long)]
+    pub take_over: bool,
     /// Resolve rollout plans at this time (RFC 3339) instead of now, for the sync and the site
     /// alike: for rehearsals and reproducible runs.
     #[arg(long, value_name = "TIME")]
