@@ -604,6 +604,11 @@ pub struct SyncArgs {
     /// reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_schedule: Option<String>,
+    /// In an environment's first sync (it has no sync record), change and delete flags it holds
+    /// that flagops did not write; without it such a sync changes nothing there. Recorded with
+    /// the sync.
+    #[arg(long)]
+    pub take_over: bool,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -655,6 +660,11 @@ pub struct DeployArgs {
     /// reason is recorded with the sync.
     #[arg(long, value_name = "REASON", value_parser = non_empty)]
     pub override_schedule: Option<String>,
+    /// In an environment's first sync (it has no sync record), change and delete flags it holds
+    /// that flagops did not write; without it such a sync changes nothing there. Recorded with
+    /// the sync.
+    #[arg(long)]
+    pub take_over: bool,
     /// Resolve rollout plans at this time (`now`, a date, an RFC 3339 time or `+2h`) instead of now, for the sync and the site
     /// alike: for rehearsals and reproducible runs.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]

@@ -165,6 +165,7 @@ fn apply_environment(
         .collect();
     let options = DiffOptions {
         known: BTreeSet::from([flag]),
+        absent: BTreeSet::from([flag]),
         prune: true,
         requires: Default::default(),
     };

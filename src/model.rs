@@ -3,7 +3,7 @@
 //! These are the input types: strict (`deny_unknown_fields`), deserialized only from data the
 //! JSON Schema has already accepted. This module is pure: no I/O, clock or environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -57,9 +57,11 @@ pub struct Flag {
     /// Flags that must be fully on wherever this one is on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
-    /// The desired state per environment; an environment left out has nothing stored.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub environments: BTreeMap<String, State>,
+    /// The desired state per environment: a state, or `absent` (nothing stored, and a sync
+    /// deletes what is); an environment left out is not managed there (a sync leaves what it
+    /// holds alone, unless it prunes).
+    #[serde(default, skip_serializing_if = "Environments::is_empty")]
+    pub environments: Environments,
     /// Steps that change the desired state over time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollout: Vec<RolloutStep>,
@@ -80,6 +82,133 @@ pub enum State {
     Boolean(bool),
     /// Gates that open together: on for an actor when any opens.
     Gates(Gates),
+}
+
+/// A flag's `environments`: the states it sets, by environment, and the environments it
+/// explicitly wants absent (`production: absent`).
+///
+/// It reads as the map of states (`Deref`), so an `absent` entry looks like no entry to
+/// everything that only asks what is stored (evaluation, the site, policies); only what deletes
+/// (the plan) and what edits entries ask `is_absent`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Environments {
+    states: BTreeMap<String, State>,
+    absent: BTreeSet<String>,
+}
+
+/// The one word a flag file writes for an explicitly absent state.
+pub const ABSENT: &str = "absent";
+
+impl Environments {
+    /// Whether the flag names no environment at all.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty() && self.absent.is_empty()
+    }
+
+    /// Whether the flag file writes `<environment>: absent`.
+    pub fn is_absent(&self, environment: &str) -> bool {
+        self.absent.contains(environment)
+    }
+
+    /// Whether the flag file has any entry for `environment`, a state or `absent`.
+    pub fn has_entry(&self, environment: &str) -> bool {
+        self.states.contains_key(environment) || self.absent.contains(environment)
+    }
+
+    /// The environments the flag file writes `absent` for.
+    pub fn absent(&self) -> impl Iterator<Item = &str> {
+        self.absent.iter().map(String::as_str)
+    }
+
+    /// Sets the entry of `environment` to `state`.
+    pub fn insert(&mut self, environment: String, state: State) {
+        self.absent.remove(&environment);
+        self.states.insert(environment, state);
+    }
+
+    /// Sets the entry of `environment` to `absent`.
+    pub fn set_absent(&mut self, environment: String) {
+        self.states.remove(&environment);
+        self.absent.insert(environment);
+    }
+
+    /// Removes the entry of `environment`, whatever it is.
+    pub fn remove(&mut self, environment: &str) {
+        self.states.remove(environment);
+        self.absent.remove(environment);
+    }
+}
+
+impl std::ops::Deref for Environments {
+    type Target = BTreeMap<String, State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.states
+    }
+}
+
+impl<'a> IntoIterator for &'a Environments {
+    type Item = (&'a String, &'a State);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, State>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.states.iter()
+    }
+}
+
+impl FromIterator<(String, State)> for Environments {
+    fn from_iter<I: IntoIterator<Item = (String, State)>>(iter: I) -> Self {
+        Environments {
+            states: iter.into_iter().collect(),
+            absent: BTreeSet::new(),
+        }
+    }
+}
+
+impl<const N: usize> From<[(String, State); N]> for Environments {
+    fn from(entries: [(String, State); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Environments {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Entry {
+            State(State),
+            Word(String),
+        }
+        let mut environments = Environments::default();
+        for (environment, entry) in BTreeMap::<String, Entry>::deserialize(deserializer)? {
+            match entry {
+                Entry::State(state) => environments.insert(environment, state),
+                Entry::Word(word) if word == ABSENT => environments.set_absent(environment),
+                Entry::Word(word) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "`{word}` is not a state: write `true`, `false`, gates or `{ABSENT}`"
+                    )));
+                }
+            }
+        }
+        Ok(environments)
+    }
+}
+
+impl Serialize for Environments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut names: Vec<&String> = self.states.keys().chain(&self.absent).collect();
+        names.sort();
+        let mut map = serializer.serialize_map(Some(names.len()))?;
+        for name in names {
+            match self.states.get(name) {
+                Some(state) => map.serialize_entry(name, state)?,
+                None => map.serialize_entry(name, ABSENT)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// A conditional state: Flipper's non-boolean gates.
@@ -190,7 +319,7 @@ impl Flag {
             log_state_changes: None,
             intended_to_rollout_by: None,
             requires: Vec::new(),
-            environments: BTreeMap::new(),
+            environments: Environments::default(),
             rollout: Vec::new(),
             overrides: BTreeMap::new(),
             todo: BTreeMap::new(),
@@ -238,6 +367,21 @@ mod tests {
         assert_eq!(gates.percentage_of_actors, Some(12.5));
         let projects: Vec<String> = gates.actors["project"].iter().map(ToString::to_string).collect();
         assert_eq!(projects, ["gitlab-org/gitlab", "42"]);
+    }
+
+    #[test]
+    fn environments_read_absent_apart_from_states() {
+        let environments: Environments =
+            serde_json::from_value(serde_json::json!({"dev": true, "production": "absent"})).unwrap();
+        assert!(environments.is_absent("production"));
+        assert!(environments.has_entry("production"));
+        assert!(environments.get("production").is_none());
+        assert_eq!(environments.get("dev"), Some(&State::Boolean(true)));
+        assert_eq!(
+            serde_json::to_value(&environments).unwrap(),
+            serde_json::json!({"dev": true, "production": "absent"})
+        );
+        assert!(serde_json::from_value::<Environments>(serde_json::json!({"dev": "off"})).is_err());
     }
 
     #[test]

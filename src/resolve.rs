@@ -4,6 +4,8 @@
 //! The desired state at a time T is a pure function of the flag file and T. This module is pure:
 //! it is handed the time, never reads a clock.
 
+use std::collections::BTreeSet;
+
 use jiff::{SignedDuration, SpanRelativeTo, Timestamp};
 
 use crate::model::{self, Registry, RolloutStep};
@@ -114,6 +116,19 @@ pub fn desired(registry: &Registry, environment: &str, at: jiff::Timestamp) -> E
         }
     }
     state
+}
+
+/// The flags of `registry` whose file writes `<environment>: absent`: where their desired state
+/// is absent (no rollout step sets one), a sync deletes what the environment holds of them. A
+/// flag with no entry for the environment is not among them: what the environment holds of it
+/// is left alone.
+pub fn absent<'a>(registry: &'a Registry, environment: &str) -> BTreeSet<&'a str> {
+    registry
+        .flags
+        .iter()
+        .filter(|file| file.flag.environments.is_absent(environment))
+        .map(|file| file.flag.name.as_str())
+        .collect()
 }
 
 /// The desired state of one flag in `environment` at `at`, or `None` for absent.

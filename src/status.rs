@@ -30,6 +30,10 @@ pub struct EnvironmentStatus {
     pub held: Vec<HeldStatus>,
     /// Flags stored but gone from the registry.
     pub orphans: Vec<String>,
+    /// Flags stored whose file has no entry for the environment: a sync leaves them alone
+    /// unless it prunes (`<environment>: absent` asks for their deletion).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub without_entry: Vec<FlagStatus>,
     /// Where each rollout that sets the environment stands (`crate::steps`), held flags aside.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<crate::steps::Standing>,
@@ -63,15 +67,24 @@ impl EnvironmentStatus {
     }
 }
 
+/// The flags of the registry, as `classify` needs them.
+#[derive(Clone, Debug, Default)]
+pub struct Names<'a> {
+    /// Every flag the registry defines.
+    pub known: BTreeSet<&'a str>,
+    /// The flags whose file writes `absent` for the environment (`crate::resolve::absent`).
+    pub absent: BTreeSet<&'a str>,
+}
+
 /// Compares `actual` with `desired`; `synced` is the state the last sync left (its desired
-/// state), or `None` when the environment was never synced; `known` are the registry's flags;
+/// state), or `None` when the environment was never synced; `registered` are the registry's flags;
 /// `held` the holds a sync would keep (`crate::hold::decide`).
 pub fn classify(
     environment: &str,
     desired: &EnvironmentState,
     synced: Option<&EnvironmentState>,
     actual: &EnvironmentState,
-    known: &BTreeSet<&str>,
+    registered: &Names<'_>,
     held: &[Hold],
     last_sync: Option<SyncRecord>,
 ) -> EnvironmentStatus {
@@ -83,6 +96,7 @@ pub fn classify(
         drifted: Vec::new(),
         held: Vec::new(),
         orphans: Vec::new(),
+        without_entry: Vec::new(),
         rollouts: Vec::new(),
     };
     let names: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
@@ -100,8 +114,16 @@ pub fn classify(
             });
             continue;
         }
-        if want.is_none() && !known.contains(name.as_str()) {
+        if want.is_none() && !registered.known.contains(name.as_str()) {
             status.orphans.push(name.clone());
+            continue;
+        }
+        if want.is_none() && !registered.absent.contains(name.as_str()) {
+            status.without_entry.push(FlagStatus {
+                flag: name.clone(),
+                actual: have.cloned(),
+                desired: None,
+            });
             continue;
         }
         if want == have {
@@ -124,6 +146,13 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn registered<'a>(known: &BTreeSet<&'a str>) -> Names<'a> {
+        Names {
+            known: known.clone(),
+            absent: known.clone(),
+        }
+    }
 
     #[test]
     fn classify_tells_pending_from_drift() {
@@ -152,14 +181,22 @@ mod tests {
             fingerprint: "f".into(),
             merge_request: None,
         };
-        let status = classify("e", &desired, Some(&synced), &actual, &known, &[], None);
+        let status = classify("e", &desired, Some(&synced), &actual, &registered(&known), &[], None);
         let names = |list: &[FlagStatus]| list.iter().map(|f| f.flag.clone()).collect::<Vec<_>>();
         assert_eq!(names(&status.pending), ["a", "c"]);
         assert_eq!(names(&status.drifted), ["b"]);
         assert_eq!(status.orphans, ["x"]);
         assert_eq!(status.in_sync, 0);
         // The same flag under an emergency hold is held, not drifted.
-        let status = classify("e", &desired, Some(&synced), &actual, &known, &[held], None);
+        let status = classify(
+            "e",
+            &desired,
+            Some(&synced),
+            &actual,
+            &registered(&known),
+            &[held],
+            None,
+        );
         assert_eq!(names(&status.drifted), Vec::<String>::new());
         assert_eq!(
             status.held.iter().map(|h| h.status.flag.clone()).collect::<Vec<_>>(),

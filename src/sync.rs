@@ -63,6 +63,9 @@ pub struct SyncSettings {
     pub hold_widening: Option<String>,
     /// Why a protected environment is synced at a future `at`; `None` refuses to.
     pub override_schedule: Option<String>,
+    /// Change or delete, in an environment's first sync (no sync record), flags it holds that
+    /// flagops did not write; without it such a sync changes nothing (`Plan::takeover`).
+    pub take_over: bool,
 }
 
 /// What `read_environment` found: the desired state in the backend's terms, what the backend
@@ -99,6 +102,10 @@ pub struct EnvironmentReport {
     /// earlier environment that did not reach its desired state.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held_because: Vec<String>,
+    /// Why the whole plan was refused, when it was: the environment's first sync would change
+    /// flags flagops did not write (`Plan::takeover`), and `--take-over` was not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// A change that could not be applied, or an environment that could not be read.
@@ -135,7 +142,7 @@ impl Default for RetryPolicy {
 impl EnvironmentReport {
     /// Whether the environment ended in the desired state.
     pub fn succeeded(&self) -> bool {
-        self.failed.is_none() && self.held.is_empty()
+        self.failed.is_none() && self.held.is_empty() && self.refused.is_none()
     }
 }
 
@@ -162,6 +169,7 @@ pub fn diff_environment(
 ) -> Plan {
     let options = DiffOptions {
         known: registry.names().collect(),
+        absent: crate::resolve::absent(registry, environment),
         prune,
         requires: requires_map(registry),
     };
@@ -187,6 +195,16 @@ pub fn plan_with_holds(registry: &Registry, environment: &str, reading: &Reading
         .collect();
     plan.held = decision.held;
     plan.released = decision.released;
+    // With no sync record, nothing the environment holds was synced there by flagops: every
+    // change to a stored flag would overwrite state someone else wrote (`SyncSettings::take_over`).
+    if snapshot.last_sync.is_none() {
+        plan.takeover = plan
+            .changes
+            .iter()
+            .filter(|change| change.from.is_some())
+            .map(|change| change.flag.clone())
+            .collect();
+    }
     plan
 }
 
@@ -332,6 +350,7 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 not_applied: Vec::new(),
                 held: Vec::new(),
                 held_because: holds,
+                refused: None,
             },
         };
         if !report.succeeded() {
@@ -426,7 +445,16 @@ fn sync_environment(
         not_applied: Vec::new(),
         held,
         held_because: holds.to_vec(),
+        refused: None,
     };
+    // The first sync of an environment that already holds flags changes none of them unless told
+    // to: what it holds was written by something else (a live GitLab, by hand) and may be right.
+    if !report.plan.takeover.is_empty() && !settings.take_over {
+        report.refused = Some(takeover_refusal(&report.plan));
+        report.not_applied = report.plan.changes.clone();
+        report.held = Vec::new();
+        return Ok(report);
+    }
     if settings.dry_run {
         return Ok(report);
     }
@@ -527,6 +555,7 @@ fn sync_environment(
         changes: report.applied.len(),
         override_freeze: freeze.and(settings.override_freeze.clone()),
         override_schedule: settings.override_schedule.clone().filter(|_| ahead),
+        take_over: !report.plan.takeover.is_empty(),
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)
@@ -537,6 +566,18 @@ fn sync_environment(
         });
     }
     Ok(report)
+}
+
+/// Why the first sync of `plan`'s environment changes nothing: the flags it would change, which
+/// flagops never synced there, and the ways forward.
+fn takeover_refusal(plan: &Plan) -> String {
+    let environment = &plan.environment;
+    let flags: Vec<String> = plan.takeover.iter().map(|flag| format!("`{flag}`")).collect();
+    format!(
+        "`{environment}` has no sync record, so flagops did not write what it holds, and this first sync would change or delete {} of the flags it holds: {}\nhelp: check them with `flagops plan --env {environment}`; `flagops import gitlab --state {environment}` writes the live state into the flag files, `{environment}: absent` or no entry decides what is deleted, and `flagops sync --take-over` applies the registry over the rest",
+        plan.takeover.len(),
+        flags.join(", ")
+    )
 }
 
 /// An error and its causes on one line each.

@@ -121,6 +121,10 @@ pub struct SyncRecord {
     /// it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_schedule: Option<String>,
+    /// Whether it was the environment's first sync and, with `--take-over`, changed or deleted
+    /// flags that flagops had not written there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over: bool,
 }
 
 /// Who applies a change, when, and from which commit.

@@ -4,7 +4,7 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Registry, State};
 use crate::source::push_pointer;
 
-use super::{at_key, at_value, states};
+use super::{StateAt, at_key, at_value, states};
 
 /// Ensure every environment named in `environments` and in rollout steps is in `flagops.yml`.
 pub(super) fn check_environments(registry: &Registry, out: &mut Vec<Diagnostic>) {
@@ -14,7 +14,11 @@ pub(super) fn check_environments(registry: &Registry, out: &mut Vec<Diagnostic>)
         .map(|name| format!("`{name}`"))
         .collect();
     for file in &registry.flags {
-        for (at, _) in states(file) {
+        let absent = file.flag.environments.absent().map(|environment| StateAt {
+            step: None,
+            environment,
+        });
+        for at in states(file).map(|(at, _)| at).chain(absent) {
             let environment = at.environment;
             if registry.config.environment(environment).is_none() {
                 let suggestion = registry

@@ -163,7 +163,13 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
             ),
             None => None,
         };
-        if old.map(Stored::from_model) == new.as_ref().map(Stored::from_model) {
+        // `--delete` writes `absent`, which a sync deletes; no entry would leave the environment
+        // alone.
+        let same = match &new {
+            None => file.flag.environments.is_absent(environment),
+            Some(new) => old.map(Stored::from_model) == Some(Stored::from_model(new)),
+        };
+        if same {
             unchanged.push(environment.clone());
         } else {
             changes.push((environment.clone(), old.cloned(), new));
@@ -217,7 +223,10 @@ fn set(workspace: &Workspace, args: SetArgs) -> anyhow::Result<ExitStatus> {
     let order: Vec<String> = config.environment_names().map(str::to_string).collect();
     let mut text = original.clone();
     for (environment, _, new) in &changes {
-        let value = new.as_ref().map(chatops::to_value);
+        let value = Some(match new {
+            Some(state) => chatops::to_value(state),
+            None => serde_json::Value::String(crate::model::ABSENT.to_string()),
+        });
         text = crate::edit::set_environment(&text, environment, value.as_ref(), &order).map_err(|reason| {
             super::refused(format!(
                 "`{shown}` cannot be edited in place: {reason}\nhelp: change `environments.{environment}` by hand"

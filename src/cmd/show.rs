@@ -98,6 +98,8 @@ fn show(workspace: &Workspace, args: ShowArgs) -> anyhow::Result<ExitStatus> {
                         "drifted"
                     } else if status.pending.iter().any(|entry| entry.flag == name) {
                         "pending"
+                    } else if status.without_entry.iter().any(|entry| entry.flag == name) {
+                        "kept: no entry"
                     } else {
                         "in sync"
                     };

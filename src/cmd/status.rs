@@ -77,14 +77,17 @@ pub(super) fn observe(
         }
         None => None,
     };
-    let known = registry.names().collect();
+    let names = status::Names {
+        known: registry.names().collect(),
+        absent: crate::resolve::absent(registry, environment),
+    };
     let holds = crate::hold::decide(&snapshot.holds, registry);
     let mut status = status::classify(
         environment,
         &reading.desired,
         synced.as_ref(),
         &snapshot.flags,
-        &known,
+        &names,
         &holds.held,
         snapshot.last_sync.clone(),
     );
@@ -221,6 +224,17 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
             push_line(
                 &mut out,
                 format!("  orphan   {orphan}: not in the registry (`flagops sync --prune` deletes it)"),
+            );
+        }
+        for kept in &status.without_entry {
+            let environment = &status.environment;
+            push_line(
+                &mut out,
+                format!(
+                    "  kept     {}: {}; no entry for {environment} in its file (`{environment}: absent` deletes it)",
+                    kept.flag,
+                    show(kept.actual.as_ref())
+                ),
             );
         }
     }

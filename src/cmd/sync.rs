@@ -33,6 +33,7 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
         change_lock: change_lock(registry),
         hold_widening: args.hold_widening,
         override_schedule: args.override_schedule,
+        take_over: args.take_over,
     };
     let reports = crate::sync::sync(&workspace.root, registry, &settings)?;
     let text = match args.format {
@@ -92,6 +93,7 @@ pub(super) fn deploy(workspace: &Workspace, args: DeployArgs) -> anyhow::Result<
             override_freeze: args.override_freeze.clone(),
             hold_widening: None,
             override_schedule: args.override_schedule.clone(),
+            take_over: args.take_over,
             format: ReportFormat::Human,
         },
     )?;
@@ -116,6 +118,19 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
     for report in reports {
         applied += report.applied.len();
         let environment = &report.environment;
+        if let Some(reason) = &report.refused {
+            let _ = writeln!(out, "{environment}: REFUSED, nothing applied");
+            for change in &report.plan.changes {
+                let _ = writeln!(out, "  not applied  {change}");
+            }
+            for line in reason.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            for line in crate::plan::render::kept_lines(&report.plan) {
+                let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+            }
+            continue;
+        }
         if let Some(failure) = &report.failed {
             match &failure.change {
                 Some(change) => {
@@ -191,8 +206,12 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
             }
         }
         held(&mut out, report, dry_run);
-        for orphan in &report.plan.kept_orphans {
-            let _ = writeln!(out, "  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+        for line in crate::plan::render::kept_lines(&report.plan) {
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+        }
+        if !report.plan.takeover.is_empty() && !dry_run {
+            let line = format!("  ! took over with `--take-over`: {}", report.plan.takeover.join(", "));
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
         }
         for line in crate::plan::render::hold_lines(&report.plan) {
             let _ = writeln!(out, "{}", crate::escape::one_line(&line));
@@ -202,6 +221,7 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
         }
     }
     let failed = reports.iter().filter(|r| r.failed.is_some()).count();
+    let refused = reports.iter().filter(|r| r.refused.is_some()).count();
     let held: usize = reports.iter().map(|r| r.held.len()).sum();
     let summary = if dry_run {
         let planned: usize = reports.iter().map(|r| r.plan.changes.len()).sum();
@@ -218,6 +238,12 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
         };
         format!(
             "sync failed: {} applied{held}; rerun `flagops sync` once the cause is fixed to finish",
+            count(applied, "change")
+        )
+    } else if refused > 0 {
+        format!(
+            "sync refused in {}: {} applied; rerun `flagops sync --take-over` once the registry says what each should hold",
+            count(refused, "environment"),
             count(applied, "change")
         )
     } else if held > 0 {

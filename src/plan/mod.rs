@@ -24,6 +24,15 @@ pub struct Plan {
     /// Flags stored in the environment but gone from the registry, left alone without `--prune`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept_orphans: Vec<String>,
+    /// Flags stored in the environment whose file has no entry for it, left alone without
+    /// `--prune`: only `<environment>: absent` deletes a flag the registry defines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_without_entry: Vec<String>,
+    /// Flags the environment holds, never synced there, that this plan changes or deletes: the
+    /// environment has no sync record, so its state was written by something else, and a sync
+    /// refuses to change them without `--take-over`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub takeover: Vec<String>,
     /// Flags an emergency change holds: left as the environment holds them (`crate::hold`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<crate::backends::Hold>,
@@ -101,7 +110,10 @@ pub enum Operation {
 pub struct DiffOptions<'a> {
     /// The flags of the registry: a flag stored but not here is an orphan.
     pub known: BTreeSet<&'a str>,
-    /// Delete orphans.
+    /// The flags whose file writes `absent` for the environment: deleted where the desired state
+    /// has none. Any other flag of the registry with no desired state is kept, like an orphan.
+    pub absent: BTreeSet<&'a str>,
+    /// Delete orphans, and flags of the registry with no entry for the environment.
     pub prune: bool,
     /// `requires` of each flag, for ordering.
     pub requires: BTreeMap<&'a str, Vec<&'a str>>,
@@ -133,6 +145,8 @@ impl Plan {
             environment: self.environment.clone(),
             changes: kept,
             kept_orphans: self.kept_orphans.clone(),
+            kept_without_entry: self.kept_without_entry.clone(),
+            takeover: self.takeover.clone(),
             held: self.held.clone(),
             released: self.released.clone(),
             rollouts,
@@ -158,6 +172,7 @@ pub fn diff(
 ) -> Plan {
     let mut changes = Vec::new();
     let mut kept_orphans = Vec::new();
+    let mut kept_without_entry = Vec::new();
     for (flag, to) in desired {
         match actual.get(flag) {
             None => changes.push(Change {
@@ -186,6 +201,10 @@ pub fn diff(
             kept_orphans.push(flag.clone());
             continue;
         }
+        if !orphan && !options.prune && !options.absent.contains(flag.as_str()) {
+            kept_without_entry.push(flag.clone());
+            continue;
+        }
         changes.push(Change {
             flag: flag.clone(),
             action: Action::Delete,
@@ -199,6 +218,8 @@ pub fn diff(
         environment: environment.to_string(),
         changes,
         kept_orphans,
+        kept_without_entry,
+        takeover: Vec::new(),
         held: Vec::new(),
         released: Vec::new(),
         rollouts: Vec::new(),

@@ -12,7 +12,7 @@ pub fn human(plans: &[Plan]) -> String {
     for plan in plans {
         let mut notes = hold_lines(plan);
         notes.extend(step_lines(plan));
-        if plan.changes.is_empty() && plan.kept_orphans.is_empty() {
+        if plan.changes.is_empty() && plan.kept_orphans.is_empty() && plan.kept_without_entry.is_empty() {
             let _ = writeln!(out, "{}: no changes", plan.environment);
             for line in notes {
                 let _ = writeln!(out, "{}", escape::one_line(&line));
@@ -29,8 +29,7 @@ pub fn human(plans: &[Plan]) -> String {
             }
             let _ = writeln!(out, "{}", escape::one_line(&line));
         }
-        for orphan in &plan.kept_orphans {
-            let line = format!("  ! {orphan}: not in the registry, kept (`--prune` deletes it)");
+        for line in kept_lines(plan).into_iter().chain(takeover_line(plan)) {
             let _ = writeln!(out, "{}", escape::one_line(&line));
         }
         for line in notes {
@@ -87,6 +86,13 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
                     escape::markdown_code(orphan)
                 )
             });
+            let without_entry = plan.kept_without_entry.iter().map(move |flag| {
+                format!(
+                    "| {} | {} | kept (no entry for the environment; `absent` deletes it) | | |",
+                    escape::markdown(&plan.environment),
+                    escape::markdown_code(flag)
+                )
+            });
             let held = plan.held.iter().map(move |hold| {
                 format!(
                     "| {} | {} | held | {} | {} |",
@@ -104,7 +110,7 @@ pub fn markdown(plans: &[Plan], base: Option<&str>) -> String {
                     escape::markdown(&show(hold.state.as_ref()))
                 )
             });
-            changes.chain(orphans).chain(held).chain(released)
+            changes.chain(orphans).chain(without_entry).chain(held).chain(released)
         })
         .collect();
     let radius_column = plans.iter().any(|plan| !plan.radius.is_empty());
@@ -199,6 +205,33 @@ fn describe_step(step: &crate::review::StepChange) -> (&'static str, String) {
         symbol,
         format!("step {} at {time}: {state}{rollback} ({radius})", step.step),
     )
+}
+
+/// The flags a plan leaves alone although the environment holds them: orphans and flags whose
+/// file has no entry for the environment; unescaped.
+pub fn kept_lines(plan: &Plan) -> Vec<String> {
+    let environment = &plan.environment;
+    let orphans = plan
+        .kept_orphans
+        .iter()
+        .map(|orphan| format!("  ! {orphan}: not in the registry, kept (`--prune` deletes it)"));
+    let without_entry = plan.kept_without_entry.iter().map(|flag| {
+        format!("  ! {flag}: kept: no entry for {environment} in its file (`{environment}: absent` deletes it)")
+    });
+    orphans.chain(without_entry).collect()
+}
+
+/// Before an environment's first sync, the flags it holds that the plan changes, which a sync
+/// changes only with `--take-over`; unescaped.
+pub fn takeover_line(plan: &Plan) -> Option<String> {
+    (!plan.takeover.is_empty()).then(|| {
+        format!(
+            "  ! first sync of {}: it has no sync record, so flagops did not write what it holds; a sync changes these {} only with `--take-over`: {}",
+            plan.environment,
+            count(plan.takeover.len(), "flag"),
+            plan.takeover.join(", ")
+        )
+    })
 }
 
 /// One line per flag an emergency change holds, and per hold released, unescaped:

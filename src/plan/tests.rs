@@ -40,6 +40,7 @@ fn plan_one(from: &Option<Stored>, to: &Option<Stored>) -> Plan {
     let actual: EnvironmentState = from.iter().map(|s| ("f".to_string(), s.clone())).collect();
     let options = DiffOptions {
         known: ["f"].into(),
+        absent: ["f"].into(),
         ..DiffOptions::default()
     };
     diff("production", &desired, &actual, &options)
@@ -132,23 +133,27 @@ fn simulate(state: Option<Stored>, operation: &Operation) -> Option<Stored> {
     }
 }
 
-// Orphans are kept unless pruning; flags of the registry left out of an environment are deleted.
+// Orphans and flags of the registry with no entry for the environment are kept unless pruning;
+// a flag whose file writes `absent` there is deleted.
 #[test]
 fn plan_deletes_only_known_flags_without_prune() {
     let actual: EnvironmentState = [
         ("gone".to_string(), Stored::Boolean(true)),
         ("left_out".to_string(), Stored::Boolean(true)),
+        ("written_absent".to_string(), Stored::Boolean(true)),
     ]
     .into();
     let desired = EnvironmentState::new();
     let mut options = DiffOptions {
-        known: ["left_out"].into(),
+        known: ["left_out", "written_absent"].into(),
+        absent: ["written_absent"].into(),
         ..DiffOptions::default()
     };
     let plan = diff("production", &desired, &actual, &options);
     let shown: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, ["- left_out: true → (absent)"]);
+    assert_eq!(shown, ["- written_absent: true → (absent)"]);
     assert_eq!(plan.kept_orphans, ["gone"]);
+    assert_eq!(plan.kept_without_entry, ["left_out"]);
     options.prune = true;
     let plan = diff("production", &desired, &actual, &options);
     let shown: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
@@ -156,7 +161,8 @@ fn plan_deletes_only_known_flags_without_prune() {
         shown,
         [
             "- gone: true → (absent) (not in the registry)",
-            "- left_out: true → (absent)"
+            "- left_out: true → (absent)",
+            "- written_absent: true → (absent)"
         ]
     );
 }
@@ -168,6 +174,7 @@ fn plan_orders_by_requires() {
     let requires: BTreeMap<&str, Vec<&str>> = [("a_dependant", vec!["z_base"]), ("z_base", vec![])].into();
     let options = DiffOptions {
         known: ["a_dependant", "z_base"].into(),
+        absent: ["a_dependant", "z_base"].into(),
         prune: false,
         requires,
     };

@@ -210,7 +210,7 @@ fn flipper_sql_sync_writes_flipper_rows() {
         ("on_flag", "production:\n    percentage_of_actors: 50"),
         ("quarter", "production:\n    percentage_of_actors: 50"),
         ("actors_flag", "production:\n    actors:\n      project: [278964]\n      user: [1, 3]\n      group: [9970]\n      namespace: [5]\n      runner: [12270807]\n      repository: [\"@hashed/a6/80/a68072e80f075e89bc74a300101a9e71e8363bdb542182580162553462480a52.git\"]"),
-        ("off_flag", "dev: false"),
+        ("off_flag", "dev: false\n  production: absent"),
         ("sometimes", "production: false"),
         ("new_flag", "production: true"),
     ]);
@@ -766,4 +766,73 @@ fn open(database: &Database, writable: bool) -> FlipperSqlBackend {
         &options,
     )
     .unwrap()
+}
+
+// Rows GitLab wrote before flagops: the first sync changes none of them without `--take-over`
+// and says which and why; with it, the registry applies over them and the sync record says so.
+#[test]
+fn flipper_sql_first_sync_over_live_rows_needs_take_over() {
+    let Some(setup) = Setup::new(&[
+        ("on_flag", "production: true"),
+        ("quarter", "production:\n    percentage_of_actors: 25"),
+        ("gone_flag", "production: absent"),
+        ("dev_only", "dev: true"),
+    ]) else {
+        return;
+    };
+    let mut sql = String::new();
+    for (flag, key, value) in [
+        ("on_flag", "boolean", "true"),
+        ("quarter", "percentage_of_actors", "50"),
+        ("gone_flag", "boolean", "true"),
+        ("dev_only", "boolean", "true"),
+        ("stray", "boolean", "true"),
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO features (key, created_at, updated_at) VALUES ('{flag}', now(), now());\n\
+             INSERT INTO feature_gates (feature_key, key, value, created_at, updated_at) VALUES ('{flag}', '{key}', '{value}', now(), now());\n"
+        ));
+    }
+    setup.database.execute(&sql);
+    let live = setup.gates();
+
+    let sync = setup.run(&["sync", "--env", "production"]);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    assert!(
+        sync.stdout.contains("production: REFUSED, nothing applied\n"),
+        "{}",
+        sync.stdout
+    );
+    assert!(
+        sync.stdout
+            .contains("this first sync would change or delete 2 of the flags it holds: `gone_flag`, `quarter`\n"),
+        "{}",
+        sync.stdout
+    );
+    assert!(
+        sync.stdout
+            .contains("  ! dev_only: kept: no entry for production in its file (`production: absent` deletes it)\n"),
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(setup.gates(), live);
+    assert!(setup.audit().is_empty());
+
+    let taken = setup.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(taken.code, 0, "{taken:?}");
+    assert_eq!(
+        setup.gates(),
+        gates(&[
+            ("dev_only", "boolean", "true"),
+            ("on_flag", "boolean", "true"),
+            ("quarter", "percentage_of_actors", "25.0"),
+            ("stray", "boolean", "true"),
+        ])
+    );
+    let take_over: bool = query(
+        &setup.database,
+        "SELECT take_over FROM flagops_sync ORDER BY id DESC LIMIT 1",
+    )[0]
+    .get(0);
+    assert!(take_over);
 }

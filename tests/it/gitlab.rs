@@ -222,7 +222,8 @@ fn forms() -> Vec<(Option<&'static str>, Option<&'static str>)> {
 }
 
 // Every transition between the state forms, each a flag of its own: the first sync sets the
-// "from" state, the second the "to" state, and GitLab ends up holding exactly it.
+// "from" state, the second the "to" state, and GitLab ends up holding exactly it. The absent
+// form is written `production: absent`, which deletes; no entry would leave the flag alone.
 #[test]
 fn gitlab_transitions_reach_target() {
     let production = FakeGitlab::start();
@@ -232,10 +233,8 @@ fn gitlab_transitions_reach_target() {
         for from in 0..forms.len() {
             for to in 0..forms.len() {
                 let name = format!("t_{from}_{to}");
-                let extra = match forms[pick(from, to)].0 {
-                    Some(state) => format!("environments:\n  production: {state}\n"),
-                    None => String::new(),
-                };
+                let state = forms[pick(from, to)].0.unwrap_or("absent");
+                let extra = format!("environments:\n  production: {state}\n");
                 registry.write(&format!("flags/wip/{name}.yml"), flag(&name, &extra));
             }
         }
@@ -480,6 +479,8 @@ fn gitlab_gates_set_by_hand_are_drift() {
         "flags/wip/beta.yml",
         flag("beta", "environments:\n  production:\n    percentage_of_actors: 10\n"),
     );
+    // Synced once, so that what is set by hand next is drift, not state before any sync.
+    assert_eq!(run(&registry, &["sync"]).code, 0);
     {
         let mut world = production.world();
         let alpha = world.features.entry("alpha".into()).or_default();
@@ -665,4 +666,80 @@ fn fake_gitlab_follows_gitlab_rules() {
         assert_eq!(response.status().as_u16(), 204);
     }
     assert!(fake.flags().is_empty());
+}
+
+// A live GitLab taken over: its first sync changes none of the flags it holds without
+// `--take-over`, says which and why, and with it applies the registry and records that it did.
+#[test]
+fn gitlab_first_sync_over_live_flags_needs_take_over() {
+    let production = FakeGitlab::start();
+    let registry = registry(&[("production", &production)], 10);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  production:\n    percentage_of_actors: 25\n"),
+    );
+    registry.write(
+        "flags/wip/beta.yml",
+        flag("beta", "environments:\n  production: true\n"),
+    );
+    registry.write(
+        "flags/wip/gamma.yml",
+        flag("gamma", "environments:\n  production: absent\n"),
+    );
+    registry.write("flags/wip/kept.yml", flag("kept", ""));
+    registry.write(
+        "flags/wip/fresh.yml",
+        flag("fresh", "environments:\n  production: true\n"),
+    );
+    {
+        let mut world = production.world();
+        world.features.entry("alpha".into()).or_default().boolean = true;
+        world.features.entry("beta".into()).or_default().boolean = true;
+        world.features.entry("gamma".into()).or_default().percentage_of_actors = 10.0;
+        world
+            .features
+            .entry("kept".into())
+            .or_default()
+            .groups
+            .insert("gitlab_team_members".into());
+        world.features.entry("unknown".into()).or_default().boolean = true;
+    }
+    let before = production.flags();
+    production.take_requests();
+
+    let sync = run(&registry, &["sync"]);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    insta::assert_snapshot!(sync.stdout, @r"
+    production: REFUSED, nothing applied
+      not applied  ~ alpha: true → 25% of actors
+      not applied  - gamma: 10% of actors → (absent)
+      not applied  + fresh: (absent) → true
+      `production` has no sync record, so flagops did not write what it holds, and this first sync would change or delete 2 of the flags it holds: `alpha`, `gamma`
+      help: check them with `flagops plan --env production`; `flagops import gitlab --state production` writes the live state into the flag files, `production: absent` or no entry decides what is deleted, and `flagops sync --take-over` applies the registry over the rest
+      ! unknown: not in the registry, kept (`--prune` deletes it)
+      ! kept: kept: no entry for production in its file (`production: absent` deletes it)
+    sync refused in 1 environment: 0 changes applied; rerun `flagops sync --take-over` once the registry says what each should hold
+    ");
+    assert_eq!(production.flags(), before);
+    assert!(
+        production
+            .take_requests()
+            .iter()
+            .all(|request| request.starts_with("GET ")),
+        "only reads before the refusal"
+    );
+    assert!(!registry.path().join(".flagops/state/production.sync.json").exists());
+
+    let taken = run(&registry, &["sync", "--take-over"]);
+    assert_eq!(taken.code, 0, "{taken:?}");
+    let after = production.flags();
+    assert_eq!(after["alpha"], "25% of actors");
+    assert_eq!(after["beta"], before["beta"]);
+    assert_eq!(after["fresh"], "on");
+    assert_eq!(after.get("gamma"), None);
+    assert_eq!(after["kept"], before["kept"]);
+    assert_eq!(after["unknown"], before["unknown"]);
+    let record: serde_json::Value =
+        serde_json::from_str(&registry.read(".flagops/state/production.sync.json")).unwrap();
+    assert_eq!(record["take_over"], serde_json::json!(true));
 }

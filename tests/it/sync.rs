@@ -669,8 +669,17 @@ fn sync_after_a_failed_environment_applies_only_rollbacks_later() {
     // Environments before staging were synced in full.
     assert_eq!(registry.state("dev")["flags"]["widen"], true);
 
+    // The state document held staging's sync record: rebuilt from the log alone, staging has
+    // none, so its next sync is a first sync again, refused until `--take-over`.
     registry.remove(".flagops/state/staging.json");
-    let rerun = registry.run(&["sync"]);
+    let refused = registry.run(&["sync"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.contains("staging: REFUSED, nothing applied\n"),
+        "{}",
+        refused.stdout
+    );
+    let rerun = registry.run(&["sync", "--take-over"]);
     assert_eq!(rerun.code, 0, "{rerun:?}");
     assert_eq!(registry.state("production")["flags"]["widen"], true);
     assert_eq!(registry.run(&["status", "--exit-code"]).code, 0);
@@ -739,4 +748,185 @@ fn change_lock_holds_widening_in_protected_environments() {
     assert_eq!(unlocked.code, 0, "{unlocked:?}");
     assert_eq!(registry.state("production")["flags"]["widen"], true);
     assert_eq!(production_changes(&registry).len(), 3);
+}
+
+/// A production state document written by something other than a flagops sync (no `last_sync`,
+/// no audit log): flags the registry sets differently, one it has no entry for there, one its
+/// file writes `absent` for, and one no file defines.
+fn seed_foreign_production(registry: &Registry) {
+    registry.write(
+        "flags/wip/delta.yml",
+        flag("delta", "environments:\n  dev: true\n  production: absent\n"),
+    );
+    let state = json!({
+        "format": 1,
+        "environment": "production",
+        "revision": 0,
+        "flags": {
+            "alpha": true,
+            "beta": {"actors": ["project:gitlab-org/gitlab"]},
+            "delta": true,
+            "gamma": {"percentage_of_actors": 50},
+            "legacy": false
+        }
+    });
+    registry.write(
+        ".flagops/state/production.json",
+        serde_json::to_string_pretty(&state).unwrap(),
+    );
+}
+
+// The first sync into an environment holding state flagops did not write changes none of it
+// without `--take-over`, and says which flags and why; `--take-over` applies the plan and is
+// recorded in the sync record.
+#[test]
+fn takeover_guard_refuses_first_sync_over_foreign_state_in_file_backend() {
+    let registry = registry();
+    seed_foreign_production(&registry);
+    let before = registry.read(".flagops/state/production.json");
+
+    let plan = registry.run(&["plan", "--env", "production"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    insta::assert_snapshot!(plan.stdout, @r"
+    production: 2 changes
+      ~ alpha: true → 25% of actors
+      - delta: true → (absent)
+      ! legacy: not in the registry, kept (`--prune` deletes it)
+      ! gamma: kept: no entry for production in its file (`production: absent` deletes it)
+      ! first sync of production: it has no sync record, so flagops did not write what it holds; a sync changes these 2 flags only with `--take-over`: alpha, delta
+    2 changes in 1 of 1 environment
+    ");
+
+    let sync = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    insta::assert_snapshot!(sync.stdout, @r"
+    production: REFUSED, nothing applied
+      not applied  ~ alpha: true → 25% of actors
+      not applied  - delta: true → (absent)
+      `production` has no sync record, so flagops did not write what it holds, and this first sync would change or delete 2 of the flags it holds: `alpha`, `delta`
+      help: check them with `flagops plan --env production`; `flagops import gitlab --state production` writes the live state into the flag files, `production: absent` or no entry decides what is deleted, and `flagops sync --take-over` applies the registry over the rest
+      ! legacy: not in the registry, kept (`--prune` deletes it)
+      ! gamma: kept: no entry for production in its file (`production: absent` deletes it)
+    sync refused in 1 environment: 0 changes applied; rerun `flagops sync --take-over` once the registry says what each should hold
+    ");
+    assert_eq!(registry.read(".flagops/state/production.json"), before);
+    assert!(registry.audit("production").is_empty());
+    let dry = registry.run(&["sync", "--env", "production", "--dry-run", "--format", "json"]);
+    assert_eq!(dry.code, 1, "{dry:?}");
+    let reports: Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(reports[0]["plan"]["takeover"], json!(["alpha", "delta"]));
+    assert!(reports[0]["refused"].as_str().unwrap().contains("--take-over"));
+    assert_eq!(registry.read(".flagops/state/production.json"), before);
+
+    let status = registry.run(&["status", "--env", "production"]);
+    assert!(
+        status.stdout.contains(
+            "  kept     gamma: 50% of actors; no entry for production in its file (`production: absent` deletes it)\n"
+        ),
+        "{status:?}"
+    );
+
+    let taken = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(taken.code, 0, "{taken:?}");
+    assert!(
+        taken
+            .stdout
+            .contains("  ! took over with `--take-over`: alpha, delta\n"),
+        "{}",
+        taken.stdout
+    );
+    let state = registry.state("production");
+    assert_eq!(
+        state["flags"],
+        json!({
+            "alpha": {"percentage_of_actors": 25},
+            "beta": {"actors": ["project:gitlab-org/gitlab"]},
+            "gamma": {"percentage_of_actors": 50},
+            "legacy": false
+        })
+    );
+    assert_eq!(state["last_sync"]["take_over"], json!(true));
+    // With a sync record, later syncs need no `--take-over`, and record none.
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  production:\n    percentage_of_actors: 30\n"),
+    );
+    let later = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(later.code, 0, "{later:?}");
+    assert_eq!(registry.state("production")["last_sync"].get("take_over"), None);
+}
+
+// A flag whose file drops an environment's entry is left as the environment holds it; only
+// `absent` or `--prune` deletes it.
+#[test]
+fn no_entry_keeps_the_live_state_and_absent_deletes_it() {
+    let registry = registry();
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    registry.write("flags/wip/alpha.yml", flag("alpha", "environments:\n  dev: true\n"));
+    let sync = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    insta::assert_snapshot!(sync.stdout, @r"
+    production: in sync, nothing to do
+      ! alpha: kept: no entry for production in its file (`production: absent` deletes it)
+    synced 1 environment: 0 changes applied
+    ");
+    assert_eq!(
+        registry.state("production")["flags"]["alpha"],
+        json!({"percentage_of_actors": 25})
+    );
+
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  dev: true\n  production: absent\n"),
+    );
+    let sync = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    assert!(
+        sync.stdout.contains("  - alpha: 25% of actors → (absent)\n"),
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(registry.state("production")["flags"].get("alpha"), None);
+
+    // `--prune` deletes a flag with no entry, as it deletes orphans.
+    registry.write("flags/wip/beta.yml", flag("beta", "environments:\n  dev: false\n"));
+    let pruned = registry.run(&["sync", "--env", "production", "--prune"]);
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    assert!(
+        pruned
+            .stdout
+            .contains("  - beta: project:gitlab-org/gitlab → (absent)\n"),
+        "{}",
+        pruned.stdout
+    );
+
+    // `set --delete` writes `absent`, which the next sync deletes.
+    let set = registry.run(&["set", "beta", "--delete", "--dev"]);
+    assert_eq!(set.code, 0, "{set:?}");
+    assert!(
+        registry
+            .read("flags/wip/beta.yml")
+            .ends_with("environments:\n  dev: absent\n"),
+        "{set:?}"
+    );
+    let deleted = registry.run(&["sync", "--env", "dev"]);
+    assert!(deleted.stdout.contains("  - beta: false → (absent)\n"), "{deleted:?}");
+
+    // A misspelt word is a schema error at its value, and changes nothing.
+    registry.write(
+        "flags/wip/gamma.yml",
+        flag(
+            "gamma",
+            "requires: [alpha]\nenvironments:\n  dev: true\n  production: absnt\n",
+        ),
+    );
+    let invalid = registry.run(&["validate"]);
+    assert_eq!(invalid.code, 1, "{invalid:?}");
+    assert!(
+        invalid
+            .stdout
+            .contains("error[invalid-value]: string `absnt` is not allowed here\n  --> flags/wip/gamma.yml:11:15\n"),
+        "{invalid:?}"
+    );
+    assert!(invalid.stdout.contains("help: use one of `absent`\n"), "{invalid:?}");
 }

@@ -267,8 +267,8 @@ impl Backend for FlipperSqlBackend {
         session
             .client
             .execute(
-                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze, &record.override_schedule],
+                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze, &record.override_schedule, &record.take_over],
             )
             .map(|_| ())
             .map_err(|error| self.failure(error, "failed to record the sync"))

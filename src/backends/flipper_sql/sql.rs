@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS flagops_sync (
 );
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_freeze text;
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_schedule text;
+ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS take_over boolean NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS flagops_holds (
   environment text NOT NULL,
   flag text NOT NULL,
@@ -253,7 +254,7 @@ pub(super) fn read_all(
     let last_sync = if has_sync_table {
         transaction
             .query_opt(
-                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
+                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
                 &[&environment],
             )?
             .map(|row| SyncRecord {
@@ -264,6 +265,7 @@ pub(super) fn read_all(
                 changes: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
                 override_freeze: row.get(5),
                 override_schedule: row.get(6),
+                take_over: row.get(7),
             })
     } else {
         None
