@@ -1,7 +1,7 @@
-// Filters the index table as you type. The page works without this script: every flag is
-// listed, the filter form stays hidden, and the type, group, owner, environment and stale
-// pages filter statically. Data comes from search.json (same site); the rows' data-
-// attributes are the fallback.
+// Filters the index table as you type, and keeps every filter in the page's address, so a link
+// reproduces the view. The page works without this script: every flag is listed, the filter form
+// stays hidden, and the type, group, owner, environment and stale pages filter statically. Data
+// comes from search.json (same site); the rows' data- attributes and text are the fallback.
 (function () {
   "use strict";
   var table = document.getElementById("flags");
@@ -14,6 +14,9 @@
   if (form) form.hidden = false;
   var search = field("search"), type = field("filter-type"), group = field("filter-group"), owner = field("filter-owner");
   var environment = field("filter-environment"), state = field("filter-state"), stale = field("filter-stale"), count = field("count");
+  // The address's parameters, in the order they are written.
+  var inputs = [["q", search], ["type", type], ["group", group], ["owner", owner], ["state", state], ["env", environment], ["stale", stale]];
+  var differs = { pending: true, drift: true, held: true, differs: true, "not synced": true };
 
   function fill(select, values) {
     values.sort().forEach(function (value) {
@@ -37,13 +40,25 @@
 
   function fromRows() {
     return rows.map(function (row) {
-            var states = {};
+      var states = {}, status = {};
       Array.prototype.forEach.call(row.attributes, function (attribute) {
         if (attribute.name.indexOf("data-state-") === 0) states[attribute.name.slice(11)] = attribute.value;
+        if (attribute.name.indexOf("data-status-") === 0) status[attribute.name.slice(12)] = attribute.value;
       });
-      return { name: row.dataset.name, text: row.dataset.search, type: row.dataset.type, group: row.dataset.group,
-               owners: row.dataset.owners ? row.dataset.owners.split(" ") : [], states: states, stale: row.dataset.stale };
+      // The chips' titles hold every state in full, actors included.
+      var text = row.textContent + " " + Array.prototype.map.call(row.querySelectorAll("[title]"), function (element) { return element.title; }).join(" ");
+      return { name: row.dataset.name, text: text.toLowerCase(), type: row.dataset.type, group: row.dataset.group,
+               owners: row.dataset.owners ? row.dataset.owners.split(" ") : [], states: states, status: status, stale: row.dataset.stale };
     });
+  }
+
+  function matchesState(entry) {
+    if (!state.value) return true;
+    var where = environment.value;
+    var status = (entry.status || {})[where];
+    if (state.value === "differs") return !!status && differs[status] === true && status !== "not synced";
+    if (differs[state.value]) return status === state.value;
+    return entry.states[where] === state.value;
   }
 
   function apply() {
@@ -56,22 +71,45 @@
         (!type.value || entry.type === type.value) &&
         (!group.value || entry.group === group.value) &&
         (!owner.value || entry.owners.indexOf(owner.value) !== -1) &&
-        (!state.value || entry.states[environment.value] === state.value) &&
+        matchesState(entry) &&
         (!stale.checked || entry.stale !== "ok");
-      row.hidden = !visible;
+      if (row.hidden === visible) row.hidden = !visible;
       if (visible) shown++;
     });
     count.textContent = shown + (shown === 1 ? " flag" : " flags");
   }
 
+  // Writes the filters that are set into the address, without a new history entry per key.
+  function remember() {
+    var params = new URLSearchParams();
+    inputs.forEach(function (pair) {
+      var name = pair[0], input = pair[1];
+      if (input.type === "checkbox") { if (input.checked) params.set(name, "1"); return; }
+      if (name === "env" && !state.value) return;
+      if (input.value) params.set(name, input.value);
+    });
+    var query = params.toString();
+    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
+  }
+
+  function restore() {
+    var params = new URLSearchParams(window.location.search);
+    inputs.forEach(function (pair) {
+      var value = params.get(pair[0]);
+      if (value === null) return;
+      if (pair[1].type === "checkbox") pair[1].checked = value !== "" && value !== "0";
+      else if (pair[1].tagName !== "SELECT" || Array.prototype.some.call(pair[1].options, function (o) { return o.value === value; })) pair[1].value = value;
+    });
+  }
+
   function start(entries) {
     index(entries);
-    [search, type, group, owner, environment, state, stale].forEach(function (input) {
-      input.addEventListener("input", apply);
-      input.addEventListener("change", apply);
+    restore();
+    inputs.forEach(function (pair) {
+      var onChange = function () { apply(); remember(); };
+      pair[1].addEventListener("input", onChange);
+      pair[1].addEventListener("change", onChange);
     });
-    var query = new URLSearchParams(window.location.search).get("q");
-    if (query) search.value = query;
     apply();
   }
 

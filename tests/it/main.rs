@@ -27,4 +27,7 @@ mod report;
 mod set;
 mod show;
 mod site;
+mod site_browser;
 mod sync;
+#[path = "../../benches/synthetic.rs"]
+mod synthetic;
