@@ -41,9 +41,10 @@
   function fromRows() {
     return rows.map(function (row) {
       var states = {}, status = {};
-      Array.prototype.forEach.call(row.attributes, function (attribute) {
-        if (attribute.name.indexOf("data-state-") === 0) states[attribute.name.slice(11)] = attribute.value;
-        if (attribute.name.indexOf("data-status-") === 0) status[attribute.name.slice(12)] = attribute.value;
+      Array.prototype.forEach.call(row.querySelectorAll("td[data-environment]"), function (cell) {
+        var where = cell.dataset.environment, chip = cell.querySelector(".chip"), marker = cell.querySelector(".marker");
+        if (chip) states[where] = chip.classList[1];
+        if (marker) status[where] = marker.classList[1];
       });
       // The chips' titles hold every state in full, actors included.
       var text = row.textContent + " " + Array.prototype.map.call(row.querySelectorAll("[title]"), function (element) { return element.title; }).join(" ");
@@ -61,22 +62,56 @@
     return entry.states[where] === state.value;
   }
 
+  // While a filter is set, the full list is set aside (`content-visibility: hidden`, which keeps
+  // its layout for when it comes back) and the flags that match are copied into a table of their
+  // own, at most LIMIT of them until "show all" is pressed: with 10,000 flags a keystroke then
+  // lays out a few hundred rows, not every row.
+  var LIMIT = 500;
+  var everything = table.parentNode;
+  var matching = everything.cloneNode(false);
+  var matchTable = table.cloneNode(false);
+  matchTable.removeAttribute("id");
+  matchTable.id = "matches";
+  matchTable.appendChild(table.tHead.cloneNode(true));
+  var results = document.createElement("tbody");
+  matchTable.appendChild(results);
+  matching.appendChild(matchTable);
+  matching.classList.add("inactive");
+  everything.parentNode.insertBefore(matching, everything);
+  var more = document.createElement("button");
+  more.type = "button";
+  more.hidden = true;
+  matching.appendChild(more);
+  var showAll = false;
+  more.addEventListener("click", function () { showAll = true; apply(); });
+
   function apply() {
     var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
-    var shown = 0;
-    rows.forEach(function (row) {
-      var entry = byName[row.dataset.name].entry;
-      var visible = !!entry &&
-        words.every(function (w) { return entry.text.indexOf(w) !== -1; }) &&
-        (!type.value || entry.type === type.value) &&
-        (!group.value || entry.group === group.value) &&
-        (!owner.value || entry.owners.indexOf(owner.value) !== -1) &&
-        matchesState(entry) &&
-        (!stale.checked || entry.stale !== "ok");
-      if (row.hidden === visible) row.hidden = !visible;
-      if (visible) shown++;
-    });
-    count.textContent = shown + (shown === 1 ? " flag" : " flags");
+    var filtering = words.length > 0 || type.value || group.value || owner.value || state.value || stale.checked;
+    var matches = [];
+    if (filtering) {
+      rows.forEach(function (row) {
+        var entry = byName[row.dataset.name].entry;
+        var visible = !!entry &&
+          words.every(function (w) { return entry.text.indexOf(w) !== -1; }) &&
+          (!type.value || entry.type === type.value) &&
+          (!group.value || entry.group === group.value) &&
+          (!owner.value || entry.owners.indexOf(owner.value) !== -1) &&
+          matchesState(entry) &&
+          (!stale.checked || entry.stale !== "ok");
+        if (visible) matches.push(row);
+      });
+    }
+    var listed = showAll ? matches : matches.slice(0, LIMIT);
+    var copy = document.createDocumentFragment();
+    listed.forEach(function (row) { copy.appendChild(row.cloneNode(true)); });
+    results.replaceChildren(copy);
+    matching.classList.toggle("inactive", !filtering);
+    everything.classList.toggle("inactive", !!filtering);
+    var shown = filtering ? matches.length : rows.length;
+    count.textContent = shown + (shown === 1 ? " flag" : " flags") + (listed.length < matches.length ? ", the first " + listed.length + " listed" : "");
+    more.hidden = listed.length >= matches.length;
+    more.textContent = "Show all " + matches.length + " flags";
   }
 
   // Writes the filters that are set into the address, without a new history entry per key.
@@ -106,7 +141,7 @@
     index(entries);
     restore();
     inputs.forEach(function (pair) {
-      var onChange = function () { apply(); remember(); };
+      var onChange = function () { showAll = false; apply(); remember(); };
       pair[1].addEventListener("input", onChange);
       pair[1].addEventListener("change", onChange);
     });
