@@ -113,7 +113,8 @@ pub fn disable_policies(dir: &Path) {
     let config = std::fs::read_to_string(&path).unwrap();
     let start = config.find("\npolicies:\n").unwrap() + 1;
     let end = start + config[start..].find("\n\n").unwrap();
-    let disabled = "promotion-order, min-wait, max-step, exposure-increase, requires-on, protected-rollout-issue, freeze-window";
+    let disabled =
+        "promotion-order, min-wait, max-step, exposure-increase, requires-on, protected-rollout-issue, freeze-window";
     std::fs::write(
         &path,
         format!(
