@@ -155,7 +155,11 @@ fn gitlab_sync_converges_and_reruns_with_one_request() {
     let page = std::fs::read_to_string(registry.path().join("public/environments/production.html")).unwrap();
     assert!(page.contains("project:13083, project:gitlab-org&#x2f;gitlab"), "{page}");
     assert!(!page.contains("class=\"marker"), "{page}");
-    assert_eq!(page.matches("<span class=\"muted\">in sync</span>").count(), page.matches("<tr>").count() - 1, "{page}");
+    assert_eq!(
+        page.matches("<span class=\"muted\">in sync</span>").count(),
+        page.matches("<tr>").count() - 1,
+        "{page}"
+    );
     let export: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(registry.path().join("public/flags.json")).unwrap()).unwrap();
     let beta = export["flags"]
