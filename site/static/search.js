@@ -1,22 +1,111 @@
-// Filters the index table as you type, and keeps every filter in the page's address, so a link
+// Filters the index as you type, and keeps every filter in the page's address, so a link
 // reproduces the view. The page works without this script: every flag is listed, the filter form
-// stays hidden, and the type, group, owner, environment and stale pages filter statically. Data
-// comes from search.json (same site); the rows' data- attributes and text are the fallback.
+// stays hidden, and the type, group, owner, environment and stale pages filter statically.
+//
+// The script runs as soon as the form is read, before the table of every flag: it reads
+// search.json (same site) and, while a filter is set, lists the flags that match in a table of
+// their own (#results), at most LIMIT of them until "show all" is pressed, and sets the full list
+// aside (`body.filtering`, with `content-visibility: hidden`, which keeps its layout). With 10,000
+// flags a search then answers before the full list is read, and lays out a few hundred rows per
+// keystroke instead of every row. When search.json cannot be fetched (pages opened from disk),
+// the full list's rows are the data, once they are read.
 (function () {
   "use strict";
-  var table = document.getElementById("flags");
-  if (!table) return;
-  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-  var byName = {};
-  rows.forEach(function (row) { byName[row.dataset.name] = { row: row }; });
   var field = function (id) { return document.getElementById(id); };
   var form = field("filters");
-  if (form) form.hidden = false;
+  if (!form) return;
+  form.hidden = false;
   var search = field("search"), type = field("filter-type"), group = field("filter-group"), owner = field("filter-owner");
   var environment = field("filter-environment"), state = field("filter-state"), stale = field("filter-stale"), count = field("count");
+  var results = field("results");
   // The address's parameters, in the order they are written.
   var inputs = [["q", search], ["type", type], ["group", group], ["owner", owner], ["state", state], ["env", environment], ["stale", stale]];
-  var differs = { pending: true, drift: true, held: true, differs: true, "not synced": true };
+  var environments = Array.prototype.map.call(environment.options, function (option) { return option.value; });
+  var important = (form.dataset.important || "").split(" ").filter(Boolean);
+  var markers = { drift: "⚠ drift", pending: "↻ pending", held: "⊘ held", differs: "⚠ differs" };
+  var LIMIT = 500;
+  var entries = null, showAll = false;
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function link(href, text, className) {
+    var node = element("a", className, text);
+    node.href = href;
+    return node;
+  }
+  function chip(className, words, title) {
+    var node = element("span", "chip " + className, words);
+    if (title) node.title = title;
+    return node;
+  }
+
+  // A row like the template's (rows.html), from a search.json entry.
+  function row(entry) {
+    var tr = element("tr");
+    tr.dataset.name = entry.name;
+    tr.dataset.type = entry.type;
+    tr.dataset.group = entry.group;
+    tr.dataset.owners = entry.owners.join(" ");
+    tr.dataset.stale = entry.stale;
+    var name = element("th", "name");
+    name.scope = "row";
+    name.appendChild(link("flags/" + entry.name + ".html", entry.name, "flag"));
+    if (entry.stale !== "ok") { name.appendChild(document.createTextNode(" ")); name.appendChild(element("span", "badge " + entry.stale, entry.stale)); }
+    var meta = element("div", "meta");
+    meta.appendChild(link("types/" + entry.type + ".html", entry.type));
+    meta.appendChild(document.createTextNode(" · "));
+    meta.appendChild(link("groups/" + entry.group_slug + ".html", entry.group));
+    entry.owners.forEach(function (owner, position) {
+      meta.appendChild(document.createTextNode(" · "));
+      meta.appendChild(link("owners/" + entry.owner_slugs[position] + ".html", owner));
+    });
+    name.appendChild(meta);
+    name.appendChild(element("div", "description", entry.description));
+    tr.appendChild(name);
+    entry.cells.forEach(function (cell, position) {
+      var where = environments[position];
+      var td = element("td", "state");
+      td.dataset.environment = where;
+      var rank = important.indexOf(where);
+      if (rank !== -1) { td.classList.add("important"); td.style.order = String(rank - 10); }
+      td.appendChild(chip(cell.class, cell.chip, cell.title));
+      if (cell.status) {
+        var live = element("span", "live");
+        live.appendChild(element("span", "marker " + (cell.status === "differs" ? "drift" : cell.status), markers[cell.status]));
+        live.appendChild(document.createTextNode(" "));
+        live.appendChild(element("span", "live-label", "live"));
+        live.appendChild(document.createTextNode(" "));
+        live.appendChild(chip(cell.live_class, cell.live_chip, cell.live_title));
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(live);
+      }
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+
+  function table(rows) {
+    var node = element("table", "flags cards");
+    node.id = "matches";
+    var head = element("tr");
+    var flag = element("th", "", "Flag");
+    flag.scope = "col";
+    head.appendChild(flag);
+    environments.forEach(function (where) {
+      var th = element("th", important.indexOf(where) !== -1 ? "important" : "");
+      th.scope = "col";
+      th.appendChild(link("environments/" + where + ".html", where));
+      head.appendChild(th);
+    });
+    node.appendChild(element("thead")).appendChild(head);
+    var body = node.appendChild(element("tbody"));
+    rows.forEach(function (tr) { body.appendChild(tr); });
+    return node;
+  }
 
   function fill(select, values) {
     values.sort().forEach(function (value) {
@@ -25,93 +114,37 @@
     });
   }
 
-  function index(entries) {
-    var groups = {}, owners = {};
-    entries.forEach(function (entry) {
-      var item = byName[entry.name];
-      if (!item) return;
-      item.entry = entry;
-      groups[entry.group] = true;
-      entry.owners.forEach(function (o) { owners[o] = true; });
-    });
-    fill(group, Object.keys(groups));
-    fill(owner, Object.keys(owners));
-  }
-
-  function fromRows() {
-    return rows.map(function (row) {
-      var states = {}, status = {};
-      Array.prototype.forEach.call(row.querySelectorAll("td[data-environment]"), function (cell) {
-        var where = cell.dataset.environment, chip = cell.querySelector(".chip"), marker = cell.querySelector(".marker");
-        if (chip) states[where] = chip.classList[1];
-        if (marker) status[where] = marker.classList[1];
-      });
-      // The chips' titles hold every state in full, actors included.
-      var text = row.textContent + " " + Array.prototype.map.call(row.querySelectorAll("[title]"), function (element) { return element.title; }).join(" ");
-      return { name: row.dataset.name, text: text.toLowerCase(), type: row.dataset.type, group: row.dataset.group,
-               owners: row.dataset.owners ? row.dataset.owners.split(" ") : [], states: states, status: status, stale: row.dataset.stale };
-    });
-  }
-
   function matchesState(entry) {
     if (!state.value) return true;
-    var where = environment.value;
-    var status = (entry.status || {})[where];
-    if (state.value === "differs") return !!status && differs[status] === true && status !== "not synced";
-    if (differs[state.value]) return status === state.value;
-    return entry.states[where] === state.value;
+    var status = entry.status[environment.value];
+    if (state.value === "differs") return !!status && status !== "not synced";
+    if (markers[state.value]) return status === state.value;
+    return entry.states[environment.value] === state.value;
   }
-
-  // While a filter is set, the full list is set aside (`content-visibility: hidden`, which keeps
-  // its layout for when it comes back) and the flags that match are copied into a table of their
-  // own, at most LIMIT of them until "show all" is pressed: with 10,000 flags a keystroke then
-  // lays out a few hundred rows, not every row.
-  var LIMIT = 500;
-  var everything = table.parentNode;
-  var matching = everything.cloneNode(false);
-  var matchTable = table.cloneNode(false);
-  matchTable.removeAttribute("id");
-  matchTable.id = "matches";
-  matchTable.appendChild(table.tHead.cloneNode(true));
-  var results = document.createElement("tbody");
-  matchTable.appendChild(results);
-  matching.appendChild(matchTable);
-  matching.classList.add("inactive");
-  everything.parentNode.insertBefore(matching, everything);
-  var more = document.createElement("button");
-  more.type = "button";
-  more.hidden = true;
-  matching.appendChild(more);
-  var showAll = false;
-  more.addEventListener("click", function () { showAll = true; apply(); });
 
   function apply() {
     var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
-    var filtering = words.length > 0 || type.value || group.value || owner.value || state.value || stale.checked;
-    var matches = [];
-    if (filtering) {
-      rows.forEach(function (row) {
-        var entry = byName[row.dataset.name].entry;
-        var visible = !!entry &&
-          words.every(function (w) { return entry.text.indexOf(w) !== -1; }) &&
-          (!type.value || entry.type === type.value) &&
-          (!group.value || entry.group === group.value) &&
-          (!owner.value || entry.owners.indexOf(owner.value) !== -1) &&
-          matchesState(entry) &&
-          (!stale.checked || entry.stale !== "ok");
-        if (visible) matches.push(row);
-      });
-    }
+    var filtering = !!(words.length || type.value || group.value || owner.value || state.value || stale.checked);
+    var matches = !filtering ? [] : entries.filter(function (entry) {
+      return words.every(function (w) { return entry.text.indexOf(w) !== -1; }) &&
+        (!type.value || entry.type === type.value) &&
+        (!group.value || entry.group === group.value) &&
+        (!owner.value || entry.owners.indexOf(owner.value) !== -1) &&
+        matchesState(entry) &&
+        (!stale.checked || entry.stale !== "ok");
+    });
     var listed = showAll ? matches : matches.slice(0, LIMIT);
-    var copy = document.createDocumentFragment();
-    listed.forEach(function (row) { copy.appendChild(row.cloneNode(true)); });
-    results.replaceChildren(copy);
-    matching.classList.toggle("inactive", !filtering);
-    everything.classList.toggle("inactive", !!filtering);
-    var shown = filtering ? matches.length : rows.length;
+    var content = [table(listed.map(function (entry) { return entry.row ? entry.row.cloneNode(true) : row(entry); }))];
+    if (listed.length < matches.length) {
+      var more = element("button", "", "Show all " + matches.length + " flags");
+      more.type = "button";
+      more.addEventListener("click", function () { showAll = true; apply(); });
+      content.push(more);
+    }
+    results.replaceChildren.apply(results, filtering ? content : []);
+    document.body.classList.toggle("filtering", filtering);
+    var shown = filtering ? matches.length : entries.length;
     count.textContent = shown + (shown === 1 ? " flag" : " flags") + (listed.length < matches.length ? ", the first " + listed.length + " listed" : "");
-    more.hidden = listed.length >= matches.length;
-    more.textContent = "Show all " + matches.length + " flags";
   }
 
   // Writes the filters that are set into the address, without a new history entry per key.
@@ -137,8 +170,15 @@
     });
   }
 
-  function start(entries) {
-    index(entries);
+  function start(list) {
+    entries = list;
+    var groups = {}, owners = {};
+    entries.forEach(function (entry) {
+      groups[entry.group] = true;
+      entry.owners.forEach(function (o) { owners[o] = true; });
+    });
+    fill(group, Object.keys(groups));
+    fill(owner, Object.keys(owners));
     restore();
     inputs.forEach(function (pair) {
       var onChange = function () { showAll = false; apply(); remember(); };
@@ -148,8 +188,28 @@
     apply();
   }
 
+  // The data, read from the full list's rows: their data- attributes and text, the chips'
+  // classes and tooltips (which hold every state whole, actors included) and the markers.
+  function fromRows() {
+    var rows = Array.prototype.slice.call(field("flags").tBodies[0].rows);
+    return rows.map(function (tr) {
+      var states = {}, status = {};
+      Array.prototype.forEach.call(tr.querySelectorAll("td[data-environment]"), function (cell) {
+        var where = cell.dataset.environment, first = cell.querySelector(".chip"), marker = cell.querySelector(".marker");
+        if (first) states[where] = first.classList[1];
+        if (marker) status[where] = marker.textContent.split(" ").pop();
+      });
+      var text = tr.textContent + " " + Array.prototype.map.call(tr.querySelectorAll("[title]"), function (node) { return node.title; }).join(" ");
+      return { name: tr.dataset.name, text: text.toLowerCase(), type: tr.dataset.type, group: tr.dataset.group,
+               owners: tr.dataset.owners ? tr.dataset.owners.split(" ") : [], states: states, status: status, stale: tr.dataset.stale, row: tr };
+    });
+  }
+
   fetch("search.json").then(function (response) {
     if (!response.ok) throw new Error(response.status);
     return response.json();
-  }).then(start, function () { start(fromRows()); });
+  }).then(start, function () {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { start(fromRows()); });
+    else start(fromRows());
+  });
 })();

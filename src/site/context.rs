@@ -253,6 +253,51 @@ pub(super) struct SearchEntry {
     /// `held`, `differs` or `not synced`.
     status: BTreeMap<String, &'static str>,
     stale: Status,
+    /// What the index's rows show, so the search script can list matches before the page's
+    /// own rows are all read.
+    description: String,
+    group_slug: String,
+    owner_slugs: Vec<String>,
+    /// Per environment, in promotion order: the state as the index's cell shows it.
+    cells: Vec<CellEntry>,
+}
+
+/// A state as the index's cell shows it, in few bytes: the chip, and the live state and marker
+/// where the flag is not in sync.
+#[derive(Debug, Serialize)]
+struct CellEntry {
+    class: &'static str,
+    chip: String,
+    /// The whole state, when the chip shortens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_chip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_title: Option<String>,
+}
+
+impl CellEntry {
+    fn new(state: &StateView) -> CellEntry {
+        let marked = !matches!(state.status, "in sync" | "not synced");
+        let live_chip = state.live_chip.clone().filter(|_| marked);
+        CellEntry {
+            class: state.class,
+            chip: state.chip.clone(),
+            title: (state.chip != state.text).then(|| state.text.clone()),
+            status: marked.then_some(state.status),
+            live_class: state.live_class.filter(|_| marked),
+            live_title: state
+                .synced
+                .clone()
+                .filter(|synced| marked && live_chip.as_ref() != Some(synced)),
+            live_chip,
+        }
+    }
 }
 
 /// One flag in one environment: the desired state, and what the backend holds (`None` when the
@@ -426,6 +471,14 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                 .map(|s| (s.environment.clone(), s.status))
                 .collect(),
             stale: standing.status,
+            description: flag.description.clone(),
+            group_slug: group_slugs[flag.group.as_str()].clone(),
+            owner_slugs: flag
+                .owners
+                .iter()
+                .map(|owner| owner_slugs[owner.as_str()].clone())
+                .collect(),
+            cells: states.iter().map(CellEntry::new).collect(),
         });
         export.push(ExportFlag {
             name: flag.name.clone(),

@@ -57,7 +57,7 @@ const open = async (width) => {
   return page;
 };
 // The rows listed: every row of the full list, or, while a filter is set, those of the results.
-const listed = ".listing:not(.inactive) tbody tr";
+const listed = "body.filtering #results tbody tr, body:not(.filtering) #flags tbody tr";
 const visibleRows = (page) => page.locator(listed);
 const shownNames = (page) => page.$$eval(listed, (rows) => rows.map((row) => row.dataset.name));
 // The number of flags the count says match.
