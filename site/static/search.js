@@ -117,7 +117,7 @@
   function matchesState(entry) {
     if (!state.value) return true;
     var status = entry.status[environment.value];
-    if (state.value === "differs") return !!status && status !== "not synced";
+    if (state.value === "differs") return !!status;
     if (markers[state.value]) return status === state.value;
     return entry.states[environment.value] === state.value;
   }

@@ -250,7 +250,7 @@ pub(super) struct SearchEntry {
     owners: Vec<String>,
     states: BTreeMap<String, &'static str>,
     /// Per environment where the backend does not hold the desired state: `pending`, `drift`,
-    /// `held`, `differs` or `not synced`.
+    /// `held` or `differs`.
     status: BTreeMap<String, &'static str>,
     stale: Status,
     /// What the index's rows show, so the search script can list matches before the page's
@@ -467,7 +467,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             states: states.iter().map(|s| (s.environment.clone(), s.class)).collect(),
             status: states
                 .iter()
-                .filter(|s| s.status != "in sync")
+                .filter(|s| !matches!(s.status, "in sync" | "not synced"))
                 .map(|s| (s.environment.clone(), s.status))
                 .collect(),
             stale: standing.status,
