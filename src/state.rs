@@ -222,6 +222,23 @@ fn to_thousandths(percentage: f64) -> u32 {
     (percentage * 1000.0).round().clamp(0.0, 100_000.0) as u32
 }
 
+impl GateSet {
+    /// Each open gate in words, percentages first: `25% of actors`, `project:gitlab-org/gitlab`,
+    /// `group gitlab_team_members`; `Stored`'s `Display` joins them.
+    pub fn parts(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(p) = self.percentage_of_actors {
+            parts.push(format!("{}% of actors", percent(p)));
+        }
+        if let Some(p) = self.percentage_of_time {
+            parts.push(format!("{}% of time", percent(p)));
+        }
+        parts.extend(self.actors.iter().map(ToString::to_string));
+        parts.extend(self.groups.iter().map(|group| format!("group {group}")));
+        parts
+    }
+}
+
 /// Formats thousandths of a percent as a percentage (`12.5`).
 pub fn percent(thousandths: u32) -> String {
     let whole = thousandths / 1000;
@@ -264,15 +281,7 @@ impl fmt::Display for Stored {
         match self {
             Stored::Boolean(on) => write!(f, "{on}"),
             Stored::Gates(gates) => {
-                let mut parts = Vec::new();
-                if let Some(p) = gates.percentage_of_actors {
-                    parts.push(format!("{}% of actors", percent(p)));
-                }
-                if let Some(p) = gates.percentage_of_time {
-                    parts.push(format!("{}% of time", percent(p)));
-                }
-                parts.extend(gates.actors.iter().map(ToString::to_string));
-                parts.extend(gates.groups.iter().map(|group| format!("group {group}")));
+                let parts = gates.parts();
                 if parts.is_empty() {
                     write!(f, "no gates")
                 } else {

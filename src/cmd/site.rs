@@ -32,6 +32,7 @@ pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) 
     let mut input = SiteInput {
         history,
         snapshots: BTreeMap::new(),
+        statuses: BTreeMap::new(),
         templates: args.templates,
         now,
     };
@@ -47,6 +48,30 @@ pub(super) fn build(workspace: &Workspace, registry: &Registry, args: SiteArgs) 
                 "{}",
                 crate::escape::shown(&format!(
                     "note: the site shows no synced state for `{}`: {error}",
+                    environment.name
+                ))
+            ),
+        }
+    }
+    // Pending, drifted and held flags, as `flagops status` tells them apart.
+    for environment in &registry.config.environments {
+        if !input.snapshots.contains_key(&environment.name) {
+            continue;
+        }
+        match super::status::observe(
+            workspace,
+            registry,
+            input.history.head.as_deref(),
+            &environment.name,
+            at,
+        ) {
+            Ok(observed) => {
+                input.statuses.insert(environment.name.clone(), observed.status);
+            }
+            Err(error) => eprintln!(
+                "{}",
+                crate::escape::shown(&format!(
+                    "note: the site does not tell pending from drifted flags in `{}`: {error}",
                     environment.name
                 ))
             ),

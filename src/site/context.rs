@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::SiteInput;
-use super::chart::{self, Row, Segment};
+use super::chart::{self, Row, Segment, Stretch, Window};
 use crate::check::is_http_url;
 use crate::escape::redact_url;
 use crate::history::{Event, EventKind};
@@ -14,6 +14,7 @@ use crate::lifecycle::{self, Standing, Status};
 use crate::model::{Flag, FlagFile, Registry};
 use crate::plan::show;
 use crate::state::Stored;
+use crate::status::EnvironmentStatus;
 
 /// Everything the site shows.
 #[derive(Debug, Serialize)]
@@ -42,6 +43,10 @@ pub(super) struct SiteView {
     commit_url: Option<String>,
     generated: String,
     environments: Vec<String>,
+    /// The environments that matter most during an incident (the protected ones, else the last
+    /// in promotion order), latest stage first: the index's state filter starts on the first,
+    /// and narrow screens show them first.
+    important: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,8 +73,20 @@ pub(super) struct FlagView {
     rollout: Vec<StepView>,
     history: Vec<CommitView>,
     chart: String,
+    /// The rollout's detail view, when its steps are too close together for the whole chart.
+    detail_chart: Option<String>,
+    /// Every stretch of the chart in words, for the table under it.
+    timeline: Vec<Stretch>,
+    /// Emergency holds and change freezes in force, per environment, in words.
+    holds: Vec<HoldView>,
     standing: Standing,
     search: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct HoldView {
+    environment: String,
+    text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,10 +105,26 @@ struct LinkView {
 #[derive(Clone, Debug, Serialize)]
 struct StateView {
     environment: String,
+    /// The place of the environment on a narrow screen's card: the important ones first.
+    order: usize,
+    important: bool,
+    /// The kind of the desired state (`on`, `partial`, `off`, `absent`).
     class: &'static str,
+    /// The desired state in `plan`'s words.
     text: String,
+    /// The same, shortened to fit a chip.
+    chip: String,
+    /// What the backend holds, in `plan`'s words; `None` when it was not read.
     synced: Option<String>,
+    live_class: Option<&'static str>,
+    live_chip: Option<String>,
+    /// Whether the backend holds something else than the desired state.
     drift: bool,
+    /// `in sync`, `pending`, `drift`, `held`, `differs` (when no status could be read) or
+    /// `not synced`.
+    status: &'static str,
+    /// Why it is held.
+    note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,7 +249,55 @@ pub(super) struct SearchEntry {
     group: String,
     owners: Vec<String>,
     states: BTreeMap<String, &'static str>,
+    /// Per environment where the backend does not hold the desired state: `pending`, `drift`,
+    /// `held` or `differs`.
+    status: BTreeMap<String, &'static str>,
     stale: Status,
+    /// What the index's rows show, so the search script can list matches before the page's
+    /// own rows are all read.
+    description: String,
+    group_slug: String,
+    owner_slugs: Vec<String>,
+    /// Per environment, in promotion order: the state as the index's cell shows it.
+    cells: Vec<CellEntry>,
+}
+
+/// A state as the index's cell shows it, in few bytes: the chip, and the live state and marker
+/// where the flag is not in sync.
+#[derive(Debug, Serialize)]
+struct CellEntry {
+    class: &'static str,
+    chip: String,
+    /// The whole state, when the chip shortens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_chip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_title: Option<String>,
+}
+
+impl CellEntry {
+    fn new(state: &StateView) -> CellEntry {
+        let marked = !matches!(state.status, "in sync" | "not synced");
+        let live_chip = state.live_chip.clone().filter(|_| marked);
+        CellEntry {
+            class: state.class,
+            chip: state.chip.clone(),
+            title: (state.chip != state.text).then(|| state.text.clone()),
+            status: marked.then_some(state.status),
+            live_class: state.live_class.filter(|_| marked),
+            live_title: state
+                .synced
+                .clone()
+                .filter(|synced| marked && live_chip.as_ref() != Some(synced)),
+            live_chip,
+        }
+    }
 }
 
 /// One flag in one environment: the desired state, and what the backend holds (`None` when the
@@ -240,6 +321,50 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         .filter(|url| is_http_url(url))
         .map(|url| redact_url(url).trim_end_matches('/').to_string());
     let environments: Vec<String> = config.environment_names().map(str::to_string).collect();
+    let mut important: Vec<String> = config
+        .environments
+        .iter()
+        .rev()
+        .filter(|environment| environment.protected)
+        .map(|environment| environment.name.clone())
+        .collect();
+    if important.is_empty() {
+        important.extend(environments.last().cloned());
+    }
+    let order: BTreeMap<&str, usize> = important
+        .iter()
+        .chain(environments.iter().filter(|name| !important.contains(name)))
+        .enumerate()
+        .map(|(place, name)| (name.as_str(), place))
+        .collect();
+    let statuses = status_lookup(&input.statuses);
+    let mut holds_by_flag: BTreeMap<String, Vec<HoldView>> = BTreeMap::new();
+    for environment in &environments {
+        if let Some(snapshot) = input.snapshots.get(environment) {
+            for hold in crate::hold::decide(&snapshot.holds, registry).held {
+                holds_by_flag.entry(hold.flag.clone()).or_default().push(HoldView {
+                    environment: environment.clone(),
+                    text: crate::hold::describe(&hold),
+                });
+            }
+        }
+    }
+    let freezes_now: Vec<HoldView> = config
+        .environments
+        .iter()
+        .flat_map(|environment| {
+            freeze_views(config, environment, now_timestamp)
+                .into_iter()
+                .filter(|freeze| freeze.current)
+                .map(|freeze| HoldView {
+                    environment: environment.name.clone(),
+                    text: format!(
+                        "change freeze `{}` until {}: a sync changes nothing here",
+                        freeze.name, freeze.until
+                    ),
+                })
+        })
+        .collect();
 
     let mut events_by_flag: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
     for event in &input.history.events {
@@ -288,12 +413,24 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             .collect();
         let states: Vec<StateView> = resolved
             .iter()
-            .map(|r| state_view(r.environment, r.desired.as_ref(), r.synced.clone()))
+            .map(|r| {
+                let mut view = state_view(
+                    r.environment,
+                    r.desired.as_ref(),
+                    r.synced.clone(),
+                    statuses.get(&(r.environment.as_str(), flag.name.as_str())),
+                );
+                view.order = order[r.environment.as_str()];
+                view.important = important.contains(r.environment);
+                view
+            })
             .collect();
         let flag_events = events_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
         let history = commit_views(&flag_events, repository.as_deref());
         let rollout = step_views(flag, now_timestamp);
-        let chart = chart_for(flag, &environments, &flag_events, now);
+        let charts = chart_for(flag, &environments, &flag_events, now);
+        let mut holds = holds_by_flag.remove(flag.name.as_str()).unwrap_or_default();
+        holds.extend(freezes_now.iter().cloned());
         let mut links = vec![link("Introduced by", &flag.introduced_by_url)];
         if let Some(url) = &flag.feature_issue_url {
             links.push(link("Feature issue", url));
@@ -301,15 +438,26 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         if let Some(url) = &flag.rollout_issue_url {
             links.push(link("Rollout issue", url));
         }
-        let search_text = format!(
+        // What a person on call may type: the name, description, group, owners and type, and
+        // every state in `plan`'s words (`50% of actors`, `project:gitlab-org/gitlab`), desired
+        // and held.
+        let mut search_text = format!(
             "{} {} {} {} {}",
             flag.name,
             flag.description,
             flag.group,
             flag.owners.join(" "),
             flag.flag_type
-        )
-        .to_lowercase();
+        );
+        for state in &states {
+            search_text.push(' ');
+            search_text.push_str(&state.text);
+            if let Some(synced) = state.synced.as_ref().filter(|_| state.drift) {
+                search_text.push(' ');
+                search_text.push_str(synced);
+            }
+        }
+        let search_text = search_text.to_lowercase();
         search.push(SearchEntry {
             name: flag.name.clone(),
             text: search_text.clone(),
@@ -317,7 +465,20 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             group: flag.group.clone(),
             owners: flag.owners.clone(),
             states: states.iter().map(|s| (s.environment.clone(), s.class)).collect(),
+            status: states
+                .iter()
+                .filter(|s| !matches!(s.status, "in sync" | "not synced"))
+                .map(|s| (s.environment.clone(), s.status))
+                .collect(),
             stale: standing.status,
+            description: flag.description.clone(),
+            group_slug: group_slugs[flag.group.as_str()].clone(),
+            owner_slugs: flag
+                .owners
+                .iter()
+                .map(|owner| owner_slugs[owner.as_str()].clone())
+                .collect(),
+            cells: states.iter().map(CellEntry::new).collect(),
         });
         export.push(ExportFlag {
             name: flag.name.clone(),
@@ -378,7 +539,10 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
                 .unwrap_or_default(),
             rollout,
             history,
-            chart,
+            chart: charts.chart,
+            detail_chart: charts.detail,
+            timeline: charts.stretches,
+            holds,
             standing,
             search: search_text,
         });
@@ -533,6 +697,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             commit: commit.as_deref().map(short_commit),
             generated: rfc3339(now),
             environments: environments.clone(),
+            important,
         },
         groups: list_views("Group", &group_slugs, &flags, |flag| vec![flag.group.as_str()]),
         owners: list_views("Owner", &owner_slugs, &flags, |flag| {
@@ -652,16 +817,81 @@ fn link(label: &'static str, url: &str) -> LinkView {
     }
 }
 
-fn state_view(environment: &str, desired: Option<&Stored>, synced: Option<Option<Stored>>) -> StateView {
+/// One flag in one environment. `status` is what `status::classify` found, when the
+/// environment's status could be read.
+fn state_view(
+    environment: &str,
+    desired: Option<&Stored>,
+    synced: Option<Option<Stored>>,
+    status: Option<&(&'static str, Option<String>)>,
+) -> StateView {
     let (class, _) = chart::describe(desired);
     let drift = synced.as_ref().is_some_and(|synced| synced.as_ref() != desired);
+    let (status, note) = match (&synced, status) {
+        (None, _) => ("not synced", None),
+        (Some(_), Some((status, note))) => (*status, note.clone()),
+        (Some(_), None) if drift => ("differs", None),
+        (Some(_), None) => ("in sync", None),
+    };
+    // The status was read apart from the snapshot: a flag found in sync there that differs
+    // here (the backend changed in between) still says so.
+    let status = if status == "in sync" && drift {
+        "differs"
+    } else {
+        status
+    };
     StateView {
         environment: environment.to_string(),
+        order: 0,
+        important: false,
         class,
         text: show(desired),
+        chip: chip(desired),
+        live_class: synced.as_ref().map(|s| chart::describe(s.as_ref()).0),
+        live_chip: synced.as_ref().map(|s| chip(s.as_ref())),
         synced: synced.map(|s| show(s.as_ref())),
         drift,
+        status,
+        note,
     }
+}
+
+/// A state in `plan`'s words, cut to its first gate and a count of the others when it has more
+/// than one: `25% of actors, +2 more`.
+fn chip(state: Option<&Stored>) -> String {
+    match state {
+        Some(Stored::Gates(gates)) => {
+            let parts = gates.parts();
+            match parts.len() {
+                0 => show(state),
+                1 => parts[0].clone(),
+                n => format!("{}, +{} more", parts[0], n - 1),
+            }
+        }
+        other => show(other),
+    }
+}
+
+/// `(environment, flag)` to the status `status::classify` gave and, for a held flag, why.
+fn status_lookup(
+    statuses: &BTreeMap<String, EnvironmentStatus>,
+) -> BTreeMap<(&str, &str), (&'static str, Option<String>)> {
+    let mut out = BTreeMap::new();
+    for (environment, status) in statuses {
+        for flag in &status.pending {
+            out.insert((environment.as_str(), flag.flag.as_str()), ("pending", None));
+        }
+        for flag in &status.drifted {
+            out.insert((environment.as_str(), flag.flag.as_str()), ("drift", None));
+        }
+        for held in &status.held {
+            out.insert(
+                (environment.as_str(), held.status.flag.as_str()),
+                ("held", Some(crate::hold::describe(&held.hold))),
+            );
+        }
+    }
+    out
 }
 
 fn commit_views(events: &[&Event], repository: Option<&str>) -> Vec<CommitView> {
@@ -722,26 +952,51 @@ fn step_views(flag: &Flag, now: jiff::Timestamp) -> Vec<StepView> {
         .collect()
 }
 
-/// The chart rows: per environment, the state over time from history, then the rollout plan.
-fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) -> String {
-    let mut oldest_first: Vec<&&Event> = events.iter().collect();
-    oldest_first.reverse();
+/// The charts of a flag and the table of their stretches.
+struct Charts {
+    chart: String,
+    detail: Option<String>,
+    stretches: Vec<Stretch>,
+}
+
+/// The chart rows: per environment, the state over time from history up to the flag's last
+/// commit, then the desired state of the flag as it is now (its rollout plan resolved) at that
+/// commit and at each later step. A second chart shows the rollout window when its steps are
+/// too close together to tell apart on the whole span.
+fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) -> Charts {
+    let oldest_first: Vec<&Event> = events.iter().rev().copied().collect();
     let step_times: Vec<i64> = crate::resolve::step_times(&flag.rollout)
         .into_iter()
-        .filter_map(Result::ok)
+        .map_while(Result::ok)
         .map(|t| t.as_second())
         .collect();
     let start = oldest_first
         .first()
         .map_or(now - 30 * 86_400, |event| event.time)
-        .min(step_times.first().copied().unwrap_or(now));
+        .min(step_times.first().copied().unwrap_or(now))
+        .min(now);
     let last = step_times.last().copied().unwrap_or(now).max(now);
-    let end = last + ((last - start) / 10).max(86_400);
+    let end = last + ((last - start) / 10).max(3600);
+    let latest = oldest_first.last().map(|event| event.time);
+    let desired_at = |environment: &str, time: i64| {
+        crate::resolve::desired_flag(
+            flag,
+            environment,
+            jiff::Timestamp::from_second(time).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        )
+    };
     let rows: Vec<Row> = environments
         .iter()
         .map(|environment| {
             let mut segments: Vec<Segment> = Vec::new();
             let mut push = |time: i64, state: Option<Stored>, planned: bool| {
+                if let Some(last) = segments.last_mut()
+                    && last.start == time
+                {
+                    last.state = state;
+                    last.planned = planned;
+                    return;
+                }
                 if segments.last().is_some_and(|last| last.state == state) {
                     return;
                 }
@@ -751,6 +1006,15 @@ fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) 
                     planned,
                 });
             };
+            // Before its first event in this environment, a flag of known history held what
+            // that event changed from.
+            let before = oldest_first
+                .iter()
+                .find(|event| {
+                    event.kind == EventKind::State && event.environment.as_deref() == Some(environment.as_str())
+                })
+                .and_then(|event| event.from.clone());
+            push(start, before, false);
             for event in &oldest_first {
                 match event.kind {
                     EventKind::State if event.environment.as_deref() == Some(environment.as_str()) => {
@@ -760,20 +1024,10 @@ fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) 
                     _ => {}
                 }
             }
-            let mut times = step_times.iter();
-            for step in &flag.rollout {
-                let Some(time) = times.next() else { break };
-                if let Some(state) = step.environments.get(environment) {
-                    push(*time, Some(Stored::from_model(state)), *time > now);
-                }
-            }
-            if segments.is_empty() {
-                let current = flag.environments.get(environment).map(Stored::from_model);
-                segments.push(Segment {
-                    start,
-                    state: current,
-                    planned: false,
-                });
+            let from = latest.unwrap_or(start);
+            push(from, desired_at(environment, from), from > now);
+            for &time in step_times.iter().filter(|&&time| time > from) {
+                push(time, desired_at(environment, time), time > now);
             }
             Row {
                 environment: environment.clone(),
@@ -781,7 +1035,30 @@ fn chart_for(flag: &Flag, environments: &[String], events: &[&Event], now: i64) 
             }
         })
         .collect();
-    chart::svg(&rows, start, end, now)
+    let window = Window { start, end };
+    let chart = chart::svg(&rows, window, now, "timeline", "State per environment over time");
+    let mut distinct = step_times.clone();
+    distinct.dedup();
+    let closest = distinct.windows(2).map(|pair| pair[1] - pair[0]).min();
+    let detail = closest.filter(|gap| gap * 50 < end - start).map(|_| {
+        let (first, last) = (distinct[0], distinct[distinct.len() - 1]);
+        let pad = ((last - first) / 4).max(300);
+        chart::svg(
+            &rows,
+            Window {
+                start: first - pad,
+                end: last + pad,
+            },
+            now,
+            "rollout-window",
+            &format!("Rollout window, {} to {}", chart::when(first), chart::when(last)),
+        )
+    });
+    Charts {
+        chart,
+        detail,
+        stretches: chart::stretches(&rows, window),
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub struct SiteInput {
     pub history: History,
     /// What each environment's backend holds, when it could be read.
     pub snapshots: BTreeMap<String, Snapshot>,
+    /// How each environment read compares with the registry (`status::classify`), which tells
+    /// pending changes from drift and held flags.
+    pub statuses: BTreeMap<String, crate::status::EnvironmentStatus>,
     /// A folder whose templates and static files replace the embedded ones, file by file.
     pub templates: Option<PathBuf>,
     /// The time the site describes, in seconds since the epoch; by default the head commit's.

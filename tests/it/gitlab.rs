@@ -154,7 +154,12 @@ fn gitlab_sync_converges_and_reruns_with_one_request() {
     assert_eq!(site.code, 0, "{site:?}");
     let page = std::fs::read_to_string(registry.path().join("public/environments/production.html")).unwrap();
     assert!(page.contains("project:13083, project:gitlab-org&#x2f;gitlab"), "{page}");
-    assert!(!page.contains("differs"), "{page}");
+    assert!(!page.contains("class=\"marker"), "{page}");
+    assert_eq!(
+        page.matches("<span class=\"muted\">in sync</span>").count(),
+        page.matches("<tr>").count() - 1,
+        "{page}"
+    );
     let export: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(registry.path().join("public/flags.json")).unwrap()).unwrap();
     let beta = export["flags"]

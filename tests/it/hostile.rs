@@ -135,10 +135,23 @@ fn texts(html: &Html, selector: &str) -> Vec<String> {
 
 // Every page parses to markup of the site's own, and the payload shows as text, whole, in each
 // field that carries it: the site title, an environment's description, a type's description,
-// the flag's description, group, actor, rollout note and override reason.
+// the flag's description, group, actor, rollout note and override reason, and an emergency
+// hold's reason.
 #[test]
 fn hostile_fields_are_inert_text_on_every_page() {
     let registry = hostile_registry();
+    // An emergency hold's reason reaches the flag page and the environment page.
+    let emergency = registry.run(&[
+        "set",
+        "hostile",
+        "false",
+        "--production",
+        "--emergency",
+        "--reason",
+        PAYLOAD,
+    ]);
+    assert_eq!(emergency.code, 0, "{emergency:?}");
+    registry.git(&["checkout", "--", "flags/"]);
     let built = registry.run(&["site", "--at", AT]);
     assert_eq!(built.code, 0, "{built:?}");
     let public = registry.path().join("public");
@@ -165,8 +178,15 @@ fn hostile_fields_are_inert_text_on_every_page() {
         .map(|a| a.value().attr("href").unwrap().to_string())
         .collect();
     assert!(links.iter().any(|href| href == URL), "{links:?}");
+    let held = texts(&flag_page, "ul.holds li").concat();
+    assert!(
+        held.contains("held by an emergency change: ") && held.contains(PAYLOAD),
+        "{held}"
+    );
     let environment = Html::parse_document(&registry.read("public/environments/dev.html"));
     assert!(texts(&environment, "main").concat().contains(PAYLOAD));
+    let production = Html::parse_document(&registry.read("public/environments/production.html"));
+    assert!(texts(&production, "td .note").concat().contains(PAYLOAD));
     let type_page = Html::parse_document(&registry.read("public/types/wip.html"));
     assert!(texts(&type_page, "main").concat().contains(PAYLOAD));
 }

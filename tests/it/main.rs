@@ -32,6 +32,9 @@ mod review;
 mod set;
 mod show;
 mod site;
+mod site_browser;
 mod steps;
 mod sync;
+#[path = "../../benches/synthetic.rs"]
+mod synthetic;
 mod transcripts;
