@@ -57,6 +57,8 @@ fn full_flag() -> Flag {
                 after: None,
                 rollback: true,
                 note: Some("n".into()),
+                guard: None,
+                on_breach: None,
                 environments: [("production".to_string(), State::Boolean(false))].into(),
             },
             RolloutStep {
@@ -64,9 +66,13 @@ fn full_flag() -> Flag {
                 after: Some("15m".into()),
                 rollback: false,
                 note: None,
+                guard: None,
+                on_breach: None,
                 environments: [("production".to_string(), State::Boolean(true))].into(),
             },
         ],
+        guard: None,
+        on_breach: None,
         overrides: [("promotion-order".to_string(), "why".to_string())].into(),
         todo: [("rollout_issue_url".to_string(), "link it".to_string())].into(),
     }
