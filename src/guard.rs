@@ -5,8 +5,8 @@
 //! sync applies a guarded step (`crate::steps::Standing::applying`), `pending` lists the queries
 //! to ask, `crate::prometheus` asks them, and `judge` turns each answer into a `Verdict`; the
 //! second pass of `crate::steps::resolve` then applies the step only on a healthy verdict. A
-//! breach holds the step, or, with `on_breach: rollback`, applies the plan's next
-//! `rollback: true` step instead; no data or no answer always holds. Rollback steps are never
+//! breach holds the step, or, with `on_breach: rollback`, takes the environment back to the
+//! flag's `environments` entry and stops the plan there until the guarded step is edited; no data or no answer always holds. Rollback steps are never
 //! guarded. This module is pure: the answers are handed to it.
 
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,14 @@ impl Outcome {
     /// Whether the step may go ahead.
     pub fn is_healthy(&self) -> bool {
         matches!(self, Outcome::Healthy { .. })
+    }
+}
+
+impl Verdict {
+    /// Whether the verdict takes the environment back to the flag's `environments` entry: a
+    /// breach, with `on_breach: rollback`.
+    pub fn rolls_back(&self) -> bool {
+        matches!(self.outcome, Outcome::Breached { .. }) && self.on_breach == OnBreach::Rollback
     }
 }
 
@@ -208,9 +216,8 @@ fn limit(min: Option<f64>, max: Option<f64>) -> String {
     parts.join(", ")
 }
 
-/// `verdict` in words, given the step that takes effect after it (`applying`): ``guard
-/// `error_rate` holds step 2: 0.05 breaches max 0.01``.
-pub fn describe(verdict: &Verdict, applying: Option<usize>) -> String {
+/// `verdict` in words: ``guard `error_rate` holds step 2: 0.05 breaches max 0.01``.
+pub fn describe(verdict: &Verdict) -> String {
     let Verdict { guard, step, limit, .. } = verdict;
     let why = match &verdict.outcome {
         Outcome::Healthy { value } => return format!("guard `{guard}` passed step {step}: {value} within {limit}"),
@@ -218,11 +225,10 @@ pub fn describe(verdict: &Verdict, applying: Option<usize>) -> String {
         Outcome::NoData => "the query returned no data".to_string(),
         Outcome::Unreachable { error } => format!("Prometheus did not answer: {error}"),
     };
-    match applying {
-        Some(rollback) if rollback != *step => {
-            format!("guard `{guard}` rolled back before step {step} with step {rollback}: {why}")
-        }
-        _ => format!("guard `{guard}` holds step {step}: {why}"),
+    if verdict.rolls_back() {
+        format!("guard `{guard}` before step {step}, back to the state before the plan: {why}")
+    } else {
+        format!("guard `{guard}` holds step {step}: {why}")
     }
 }
 

@@ -274,7 +274,8 @@ pub enum OnBreach {
     /// The step waits: the environment keeps the step before it.
     #[default]
     Hold,
-    /// The plan's next `rollback: true` step takes effect at once.
+    /// The flag's `environments` entry is applied at once, and the plan stops there until the
+    /// guarded step is edited.
     Rollback,
 }
 

@@ -24,8 +24,8 @@ use serde::Serialize;
 
 use crate::backends::StepMark;
 use crate::config::Config;
-use crate::guard::{Outcome, Verdict};
-use crate::model::{Flag, OnBreach, Registry};
+use crate::guard::Verdict;
+use crate::model::{Flag, Registry};
 use crate::resolve::{parse_duration, parse_time, step_times};
 use crate::state::{EnvironmentState, Stored};
 
@@ -52,6 +52,10 @@ pub struct Standing {
     /// the step, or applies the plan's next rollback step in its place.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<Verdict>,
+    /// When a guard's breach rolled the plan back to the flag's `environments` entry, where it
+    /// stays until the guarded step is edited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<Timestamp>,
     /// The mark to record when `applying` is applied.
     #[serde(skip)]
     pub mark: Option<StepMark>,
@@ -189,6 +193,9 @@ pub fn standing(
     if steps.is_empty() {
         return None;
     }
+    if let Some(standing) = rolled_back(flag, &steps, mark) {
+        return Some(standing);
+    }
     let matched = mark.and_then(|mark| matching(&steps, mark));
     let start = matched.map_or(0, |(position, _)| position + 1);
     let due = |position: usize, before: Option<(usize, Timestamp)>| -> (Timestamp, Wait) {
@@ -213,22 +220,32 @@ pub fn standing(
         .rev()
         .find(|&position| steps[position].rollback && steps[position].time <= at);
     let mut applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
+    let entry = flag.environments.get(environment).map(Stored::from_model);
     let guard = applying
         .and_then(|position| verdict.filter(|verdict| verdict.step == steps[position].number && !steps[position].rollback))
         .cloned();
+    // A guard that did not pass holds its step; a breach with `on_breach: rollback` takes the
+    // environment back to its `environments` entry, marked as the guarded step, which stops the
+    // plan there (above).
+    let mut rollback_mark = None;
     if let Some(verdict) = &guard
         && !verdict.outcome.is_healthy()
+        && let Some(position) = applying.take()
+        && verdict.rolls_back()
+        && let Some(entry) = &entry
     {
-        let breached = matches!(verdict.outcome, Outcome::Breached { .. });
-        applying = if breached && verdict.on_breach == OnBreach::Rollback {
-            (start..steps.len()).find(|&position| steps[position].rollback)
-        } else {
-            None
-        };
+        rollback_mark = Some(StepMark {
+            flag: flag.name.clone(),
+            step: steps[position].number,
+            scheduled: steps[position].time.to_string(),
+            state: entry.clone(),
+            applied_at: applied_at.to_string(),
+            guard: Some(verdict.clone()),
+        });
     }
     let current = applying.map(|position| (position, applied_at)).or(matched);
     let following = current.map_or(0, |(position, _)| position + 1);
-    let next = (following < steps.len()).then(|| {
+    let next = (following < steps.len() && rollback_mark.is_none()).then(|| {
         let (due, wait) = due(following, current);
         Next {
             step: steps[following].number,
@@ -247,24 +264,60 @@ pub fn standing(
         applying: applying.map(|position| steps[position].number),
         next,
         state: match current {
+            _ if rollback_mark.is_some() => entry,
             Some((position, _)) => Some(steps[position].state.clone()),
-            None => flag.environments.get(environment).map(Stored::from_model),
+            None => entry,
         },
-        mark: applying.map(|position| StepMark {
-            flag: flag.name.clone(),
-            step: steps[position].number,
-            scheduled: steps[position].time.to_string(),
-            state: steps[position].state.clone(),
-            applied_at: applied_at.to_string(),
-            guard: guard.clone(),
+        rolled_back: None,
+        mark: rollback_mark.or_else(|| {
+            applying.map(|position| StepMark {
+                flag: flag.name.clone(),
+                step: steps[position].number,
+                scheduled: steps[position].time.to_string(),
+                state: steps[position].state.clone(),
+                applied_at: applied_at.to_string(),
+                guard: guard.clone(),
+            })
         }),
         guard,
     })
 }
 
+/// The standing of a plan that a guard's breach rolled back (`mark`, whose verdict says so) and
+/// that was not edited since: its guarded step still has the time it had. It stays at the
+/// state the rollback applied, with no step to come.
+fn rolled_back(flag: &Flag, steps: &[EnvironmentStep], mark: Option<&StepMark>) -> Option<Standing> {
+    let mark = mark?;
+    let verdict = mark.guard.as_ref().filter(|verdict| verdict.rolls_back())?;
+    let scheduled = parse_time(&mark.scheduled).ok()?;
+    let applied = parse_time(&mark.applied_at).ok()?;
+    steps
+        .iter()
+        .any(|step| step.number == mark.step && step.time == scheduled)
+        .then(|| Standing {
+            flag: flag.name.clone(),
+            steps: flag.rollout.len(),
+            applied: None,
+            applying: None,
+            next: None,
+            state: Some(mark.state.clone()),
+            rolled_back: Some(applied),
+            mark: None,
+            guard: Some(verdict.clone()),
+        })
+}
+
 /// `standing` in words: `step 2 of 3 applied at T; step 3 due at T' (held: min-wait after step
 /// 2)`.
 pub fn describe(standing: &Standing) -> String {
+    if let (Some(at), Some(verdict)) = (standing.rolled_back, &standing.guard) {
+        return format!(
+            "rolled back at {} by {}; the plan goes on once step {} is edited",
+            crate::plan::render::to_second(at),
+            crate::guard::describe(verdict),
+            verdict.step
+        );
+    }
     let mut parts = Vec::new();
     if let Some(step) = standing.applying {
         parts.push(format!("step {step} of {} takes effect", standing.steps));
@@ -288,7 +341,7 @@ pub fn describe(standing: &Standing) -> String {
         None => parts.push("no step to come".to_string()),
     }
     if let Some(verdict) = &standing.guard {
-        parts.push(crate::guard::describe(verdict, standing.applying));
+        parts.push(crate::guard::describe(verdict));
     }
     parts.join("; ")
 }
