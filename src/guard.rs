@@ -120,9 +120,7 @@ pub fn on_breach(flag: &Flag, position: usize) -> OnBreach {
 
 /// `query` with `{{flag}}` and `{{environment}}` replaced.
 pub fn expand(query: &str, flag: &str, environment: &str) -> String {
-    query
-        .replace("{{flag}}", flag)
-        .replace("{{environment}}", environment)
+    query.replace("{{flag}}", flag).replace("{{environment}}", environment)
 }
 
 /// The variables `query` uses that are not in `VARIABLES`, as written between `{{` and `}}`.
@@ -183,12 +181,8 @@ pub fn judge(check: &Check, answer: Result<Vec<String>, String>) -> Verdict {
                 check.max.is_some_and(|max| *value > max) || check.min.is_some_and(|min| *value < min)
             });
             match (breach, numbers.first()) {
-                (Some((text, _)), _) => Outcome::Breached {
-                    value: (*text).clone(),
-                },
-                (None, Some((text, _))) => Outcome::Healthy {
-                    value: (*text).clone(),
-                },
+                (Some((text, _)), _) => Outcome::Breached { value: (*text).clone() },
+                (None, Some((text, _))) => Outcome::Healthy { value: (*text).clone() },
                 (None, None) => Outcome::NoData,
             }
         }
@@ -260,7 +254,10 @@ mod tests {
             .outcome
         };
         assert_eq!(outcome(Ok(vec!["0.002"])), Outcome::Healthy { value: "0.002".into() });
-        assert_eq!(outcome(Ok(vec!["0.002", "0.5"])), Outcome::Breached { value: "0.5".into() });
+        assert_eq!(
+            outcome(Ok(vec!["0.002", "0.5"])),
+            Outcome::Breached { value: "0.5".into() }
+        );
         assert_eq!(outcome(Ok(vec![])), Outcome::NoData);
         assert_eq!(outcome(Ok(vec!["NaN"])), Outcome::NoData);
         assert_eq!(

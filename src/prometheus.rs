@@ -40,7 +40,11 @@ fn client(config: &Config) -> Result<Client, String> {
     let token = match &settings.token_env {
         Some(variable) => match std::env::var(variable) {
             Ok(value) if !value.is_empty() => Some(("Authorization", Token::new(format!("Bearer {value}")))),
-            _ => return Err(format!("`{variable}` is not set\nhelp: set `{variable}` to the Prometheus token")),
+            _ => {
+                return Err(format!(
+                    "`{variable}` is not set\nhelp: set `{variable}` to the Prometheus token"
+                ));
+            }
         },
         None => None,
     };
@@ -83,8 +87,8 @@ fn query(client: &Client, query: &str, now: jiff::Timestamp, retry: &RetryPolicy
 
 /// The values in a successful answer: each series of a vector, or the scalar.
 fn values(body: &str) -> Result<Vec<String>, String> {
-    let answer: serde_json::Value =
-        serde_json::from_str(body).map_err(|error| format!("Prometheus answered something that is not JSON: {error}"))?;
+    let answer: serde_json::Value = serde_json::from_str(body)
+        .map_err(|error| format!("Prometheus answered something that is not JSON: {error}"))?;
     let data = &answer["data"];
     let value = |sample: &serde_json::Value| sample[1].as_str().map(str::to_string);
     match data["resultType"].as_str() {

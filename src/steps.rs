@@ -222,7 +222,9 @@ pub fn standing(
     let mut applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
     let entry = flag.environments.get(environment).map(Stored::from_model);
     let guard = applying
-        .and_then(|position| verdict.filter(|verdict| verdict.step == steps[position].number && !steps[position].rollback))
+        .and_then(|position| {
+            verdict.filter(|verdict| verdict.step == steps[position].number && !steps[position].rollback)
+        })
         .cloned();
     // A guard that did not pass holds its step; a breach with `on_breach: rollback` takes the
     // environment back to its `environments` entry, marked as the guarded step, which stops the
@@ -423,7 +425,15 @@ mod tests {
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T10:00:00Z")), wait, None).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T10:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         assert_eq!(first.applying, Some(1));
         let next = first.next.unwrap();
         assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
@@ -458,7 +468,15 @@ mod tests {
     fn min_wait_holds_a_step_the_plan_spaces_closer() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(20));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait, None).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
     }
@@ -506,7 +524,15 @@ mod tests {
         let mut flag = flag();
         flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait, None).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         let rollback = standing(
             &flag,
             "production",

@@ -153,9 +153,11 @@ fn standing(workspace: &Workspace, registry: &Registry, flag: &Flag, at: jiff::T
             Ok(marks) => {
                 let min_wait = crate::steps::min_wait(&registry.config, name, flag);
                 let moment = crate::steps::Moment::at(at);
-                let standing = |verdict| crate::steps::standing(flag, name, marks.get(&flag.name), moment, min_wait, verdict);
+                let standing =
+                    |verdict| crate::steps::standing(flag, name, marks.get(&flag.name), moment, min_wait, verdict);
                 // A step due with a metric guard: what the guard says now decides it.
-                let check = standing(None).and_then(|first| crate::guard::check_for(&registry.config, flag, name, &first));
+                let check =
+                    standing(None).and_then(|first| crate::guard::check_for(&registry.config, flag, name, &first));
                 let verdicts = match check {
                     Some(check) => crate::prometheus::evaluate(
                         &registry.config,
