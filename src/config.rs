@@ -64,6 +64,44 @@ pub struct Config {
     /// Where `--mr` opens merge requests; without it, `--mr` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_requests: Option<MergeRequests>,
+    /// The Prometheus server metric guards query; required when `guards` is not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusConfig>,
+    /// Metric guards, by name: rollout steps, flags and flag types refer to them with `guard:`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guards: BTreeMap<String, GuardConfig>,
+}
+
+/// The Prometheus server metric guards query (its HTTP API, `/api/v1/query`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// The server's base URL, such as `https://prometheus.example.com`.
+    pub url: String,
+    /// The environment variable holding a bearer token, when the server wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// How long one query may take, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A metric guard: a PromQL instant query and the bounds its value must stay within for a
+/// rollout step to go ahead (`crate::guard`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// What the guard watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The query, with `{{flag}}` and `{{environment}}` replaced before it is sent.
+    pub query: String,
+    /// The largest healthy value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The smallest healthy value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
 }
 
 /// Where and how `--mr` publishes a change: the git remote it pushes a branch to, and the
@@ -348,6 +386,10 @@ pub struct TypeRules {
     /// Whether flags of the type may use `percentage_of_time` (`no-percentage-of-time`).
     #[serde(default)]
     pub allow_percentage_of_time: bool,
+    /// The metric guard of every rollout step of flags of the type, unless the flag or the step
+    /// names another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
 }
 
 /// One kind of actor.

@@ -301,6 +301,7 @@ mod tests {
             long_lived: false,
             max_step: None,
             allow_percentage_of_time: false,
+            guard: None,
         };
         [("beta".to_string(), rules(false)), ("ops".to_string(), rules(true))].into()
     }

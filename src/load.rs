@@ -590,8 +590,53 @@ fn check_config(file: &SourceFile, document: &Document, config: &Config) -> Vec<
             );
         }
     }
+    check_guards(file, document, config, &mut found);
     found.extend(crate::backends::check_shared_files(file, document, config));
     found
+}
+
+/// Metric guards: a `prometheus` to ask, queries with known variables, and flag types that name
+/// guards the config defines.
+fn check_guards(file: &SourceFile, document: &Document, config: &Config, found: &mut Vec<Diagnostic>) {
+    if !config.guards.is_empty() && config.prometheus.is_none() {
+        found.push(
+            Diagnostic::error(
+                "missing-key",
+                file,
+                document.index.key_span("/guards"),
+                "guards are defined but there is no `prometheus` to ask",
+            )
+            .with_help("add `prometheus: { url: https://prometheus.example.com }`"),
+        );
+    }
+    for (name, guard) in &config.guards {
+        for variable in crate::guard::unknown_variables(&guard.query) {
+            found.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    document.index.value_span(&format!("/guards/{name}/query")),
+                    format!("the query of guard `{name}` uses the unknown variable `{{{{{variable}}}}}`"),
+                )
+                .with_help("a query may use `{{flag}}` and `{{environment}}`"),
+            );
+        }
+    }
+    for (name, rules) in &config.types {
+        if let Some(guard) = &rules.guard
+            && !config.guards.contains_key(guard)
+        {
+            found.push(
+                Diagnostic::error(
+                    "unknown-guard",
+                    file,
+                    document.index.value_span(&format!("/types/{name}/guard")),
+                    format!("the type `{name}` names the unknown guard `{guard}`"),
+                )
+                .with_help("define it under `guards:`, or remove the type's `guard`"),
+            );
+        }
+    }
 }
 
 /// Every path the config names stays inside the registry's folder: not absolute, and no `..`

@@ -65,6 +65,13 @@ pub struct Flag {
     /// Steps that change the desired state over time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollout: Vec<RolloutStep>,
+    /// The metric guard of every step of the plan that names none (a key of `guards` in the
+    /// config); left out, the flag type's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// What a breached guard does to the plan's steps that say nothing; left out, `hold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_breach: Option<OnBreach>,
     /// Recorded exceptions to rollout policies: check id → why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, String>,
@@ -249,9 +256,27 @@ pub struct RolloutStep {
     /// Why the step exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The metric guard that must be healthy before the step takes effect; left out, the flag's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// What a breached guard does instead of the step; left out, the flag's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_breach: Option<OnBreach>,
     /// The states the step sets, by environment.
     #[serde(flatten)]
     pub environments: BTreeMap<String, State>,
+}
+
+/// What a breached metric guard does instead of the step it guards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBreach {
+    /// The step waits: the environment keeps the step before it.
+    #[default]
+    Hold,
+    /// The flag's `environments` entry is applied at once, and the plan stops there until the
+    /// guarded step is edited.
+    Rollback,
 }
 
 /// A flag together with where it came from.
@@ -321,6 +346,8 @@ impl Flag {
             requires: Vec::new(),
             environments: Environments::default(),
             rollout: Vec::new(),
+            guard: None,
+            on_breach: None,
             overrides: BTreeMap::new(),
             todo: BTreeMap::new(),
         }

@@ -198,6 +198,8 @@ mod tests {
             after: after.map(str::to_string),
             rollback: false,
             note: None,
+            guard: None,
+            on_breach: None,
             environments: Default::default(),
         }
     }

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::backends::StepMark;
 use crate::config::Config;
+use crate::guard::Verdict;
 use crate::model::{Flag, Registry};
 use crate::resolve::{parse_duration, parse_time, step_times};
 use crate::state::{EnvironmentState, Stored};
@@ -47,6 +48,14 @@ pub struct Standing {
     /// The desired state: the state of the step applied or applying, else the `environments`
     /// entry (absent: null).
     pub state: Option<Stored>,
+    /// What the metric guard of the step that was due said (`crate::guard`): a breach holds
+    /// the step, or applies the plan's next rollback step in its place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Verdict>,
+    /// When a guard's breach rolled the plan back to the flag's `environments` entry, where it
+    /// stays until the guarded step is edited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<Timestamp>,
     /// The mark to record when `applying` is applied.
     #[serde(skip)]
     pub mark: Option<StepMark>,
@@ -114,19 +123,22 @@ struct EnvironmentStep {
 
 /// The desired state of every flag of `registry` in `environment` at `at`, given the step
 /// marks the environment's store holds, and the standing of every flag whose plan sets the
-/// environment; a step that takes effect is marked as applied at `applied_at`.
+/// environment; a step that takes effect is marked as applied at `applied_at`. A guarded step
+/// takes effect only with a healthy one of `verdicts` (`crate::guard`).
 pub fn resolve(
     registry: &Registry,
     environment: &str,
     moment: Moment,
     marks: &BTreeMap<String, StepMark>,
+    verdicts: &[Verdict],
 ) -> (EnvironmentState, Vec<Standing>) {
     let mut state = EnvironmentState::new();
     let mut standings = Vec::new();
     for file in &registry.flags {
         let flag = &file.flag;
         let min_wait = min_wait(&registry.config, environment, flag);
-        let desired = match standing(flag, environment, marks.get(&flag.name), moment, min_wait) {
+        let verdict = verdicts.iter().find(|verdict| verdict.flag == flag.name);
+        let desired = match standing(flag, environment, marks.get(&flag.name), moment, min_wait, verdict) {
             Some(standing) => {
                 let desired = standing.state.clone();
                 standings.push(standing);
@@ -152,13 +164,16 @@ pub fn min_wait(config: &Config, environment: &str, flag: &Flag) -> Option<Signe
 }
 
 /// Where `flag`'s rollout stands in `environment` at `at`, given its `mark`; `None` when no step
-/// of its plan sets the environment.
+/// of its plan sets the environment. A `verdict` on the step that would take effect decides it:
+/// healthy, it goes ahead; breached with `on_breach: rollback`, the plan's next rollback step
+/// goes ahead instead; otherwise the step is held.
 pub fn standing(
     flag: &Flag,
     environment: &str,
     mark: Option<&StepMark>,
     moment: Moment,
     min_wait: Option<SignedDuration>,
+    verdict: Option<&Verdict>,
 ) -> Option<Standing> {
     let Moment { at, applied_at } = moment;
     let mut steps = Vec::new();
@@ -177,6 +192,9 @@ pub fn standing(
     }
     if steps.is_empty() {
         return None;
+    }
+    if let Some(standing) = rolled_back(flag, &steps, mark) {
+        return Some(standing);
     }
     let matched = mark.and_then(|mark| matching(&steps, mark));
     let start = matched.map_or(0, |(position, _)| position + 1);
@@ -201,10 +219,35 @@ pub fn standing(
     let rollback = (start..steps.len())
         .rev()
         .find(|&position| steps[position].rollback && steps[position].time <= at);
-    let applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
+    let mut applying = rollback.or_else(|| (start < steps.len() && due(start, matched).0 <= at).then_some(start));
+    let entry = flag.environments.get(environment).map(Stored::from_model);
+    let guard = applying
+        .and_then(|position| {
+            verdict.filter(|verdict| verdict.step == steps[position].number && !steps[position].rollback)
+        })
+        .cloned();
+    // A guard that did not pass holds its step; a breach with `on_breach: rollback` takes the
+    // environment back to its `environments` entry, marked as the guarded step, which stops the
+    // plan there (above).
+    let mut rollback_mark = None;
+    if let Some(verdict) = &guard
+        && !verdict.outcome.is_healthy()
+        && let Some(position) = applying.take()
+        && verdict.rolls_back()
+        && let Some(entry) = &entry
+    {
+        rollback_mark = Some(StepMark {
+            flag: flag.name.clone(),
+            step: steps[position].number,
+            scheduled: steps[position].time.to_string(),
+            state: entry.clone(),
+            applied_at: applied_at.to_string(),
+            guard: Some(verdict.clone()),
+        });
+    }
     let current = applying.map(|position| (position, applied_at)).or(matched);
     let following = current.map_or(0, |(position, _)| position + 1);
-    let next = (following < steps.len()).then(|| {
+    let next = (following < steps.len() && rollback_mark.is_none()).then(|| {
         let (due, wait) = due(following, current);
         Next {
             step: steps[following].number,
@@ -223,22 +266,60 @@ pub fn standing(
         applying: applying.map(|position| steps[position].number),
         next,
         state: match current {
+            _ if rollback_mark.is_some() => entry,
             Some((position, _)) => Some(steps[position].state.clone()),
-            None => flag.environments.get(environment).map(Stored::from_model),
+            None => entry,
         },
-        mark: applying.map(|position| StepMark {
-            flag: flag.name.clone(),
-            step: steps[position].number,
-            scheduled: steps[position].time.to_string(),
-            state: steps[position].state.clone(),
-            applied_at: applied_at.to_string(),
+        rolled_back: None,
+        mark: rollback_mark.or_else(|| {
+            applying.map(|position| StepMark {
+                flag: flag.name.clone(),
+                step: steps[position].number,
+                scheduled: steps[position].time.to_string(),
+                state: steps[position].state.clone(),
+                applied_at: applied_at.to_string(),
+                guard: guard.clone(),
+            })
         }),
+        guard,
     })
+}
+
+/// The standing of a plan that a guard's breach rolled back (`mark`, whose verdict says so) and
+/// that was not edited since: its guarded step still has the time it had. It stays at the
+/// state the rollback applied, with no step to come.
+fn rolled_back(flag: &Flag, steps: &[EnvironmentStep], mark: Option<&StepMark>) -> Option<Standing> {
+    let mark = mark?;
+    let verdict = mark.guard.as_ref().filter(|verdict| verdict.rolls_back())?;
+    let scheduled = parse_time(&mark.scheduled).ok()?;
+    let applied = parse_time(&mark.applied_at).ok()?;
+    steps
+        .iter()
+        .any(|step| step.number == mark.step && step.time == scheduled)
+        .then(|| Standing {
+            flag: flag.name.clone(),
+            steps: flag.rollout.len(),
+            applied: None,
+            applying: None,
+            next: None,
+            state: Some(mark.state.clone()),
+            rolled_back: Some(applied),
+            mark: None,
+            guard: Some(verdict.clone()),
+        })
 }
 
 /// `standing` in words: `step 2 of 3 applied at T; step 3 due at T' (held: min-wait after step
 /// 2)`.
 pub fn describe(standing: &Standing) -> String {
+    if let (Some(at), Some(verdict)) = (standing.rolled_back, &standing.guard) {
+        return format!(
+            "rolled back at {} by {}; the plan goes on once step {} is edited",
+            crate::plan::render::to_second(at),
+            crate::guard::describe(verdict),
+            verdict.step
+        );
+    }
     let mut parts = Vec::new();
     if let Some(step) = standing.applying {
         parts.push(format!("step {step} of {} takes effect", standing.steps));
@@ -260,6 +341,9 @@ pub fn describe(standing: &Standing) -> String {
             held(&next)
         )),
         None => parts.push("no step to come".to_string()),
+    }
+    if let Some(verdict) = &standing.guard {
+        parts.push(crate::guard::describe(verdict));
     }
     parts.join("; ")
 }
@@ -311,6 +395,8 @@ mod tests {
             after: None,
             rollback,
             note: None,
+            guard: None,
+            on_breach: None,
             environments: [("production".to_string(), state)].into(),
         }
     }
@@ -339,7 +425,15 @@ mod tests {
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T10:00:00Z")), wait).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T10:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         assert_eq!(first.applying, Some(1));
         let next = first.next.unwrap();
         assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
@@ -350,6 +444,7 @@ mod tests {
             Some(&mark(&first)),
             Moment::at(at("2026-11-24T10:14:59Z")),
             wait,
+            None,
         )
         .unwrap();
         assert_eq!((early.applying, early.applied.map(|a| a.step)), (None, Some(1)));
@@ -359,6 +454,7 @@ mod tests {
             Some(&mark(&first)),
             Moment::at(at("2026-11-24T10:15:00Z")),
             wait,
+            None,
         )
         .unwrap();
         assert_eq!(second.applying, Some(2));
@@ -372,7 +468,15 @@ mod tests {
     fn min_wait_holds_a_step_the_plan_spaces_closer() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(20));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
     }
@@ -387,6 +491,7 @@ mod tests {
             scheduled: "2026-11-24T09:15:00Z".into(),
             state: Stored::from_model(&percent(50)),
             applied_at: "2026-11-24T09:15:00Z".into(),
+            guard: None,
         };
         // A step inserted before: step 3 now sets 50%.
         flag.rollout.insert(0, step("2026-11-24T08:00:00Z", percent(10), false));
@@ -396,6 +501,7 @@ mod tests {
             Some(&applied),
             Moment::at(at("2026-11-24T09:16:00Z")),
             wait,
+            None,
         )
         .unwrap();
         assert_eq!(moved.applied.map(|a| a.step), Some(3));
@@ -407,6 +513,7 @@ mod tests {
             Some(&applied),
             Moment::at(at("2026-11-24T09:16:00Z")),
             wait,
+            None,
         )
         .unwrap();
         assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
@@ -417,13 +524,22 @@ mod tests {
         let mut flag = flag();
         flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(&flag, "production", None, Moment::at(at("2026-11-24T09:00:00Z")), wait).unwrap();
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
         let rollback = standing(
             &flag,
             "production",
             Some(&mark(&first)),
             Moment::at(at("2026-11-24T09:30:00Z")),
             wait,
+            None,
         )
         .unwrap();
         assert_eq!(rollback.applying, Some(3));

@@ -106,6 +106,9 @@ pub struct EnvironmentReport {
     /// flags flagops did not write (`Plan::takeover`), and `--take-over` was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// The metric guards that held a rollout step or rolled it back (`crate::guard`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guarded: Vec<crate::guard::Verdict>,
 }
 
 /// A change that could not be applied, or an environment that could not be read.
@@ -226,7 +229,15 @@ pub fn read_environment(
     let scheduled = crate::resolve::desired(registry, environment, at);
     retrying(retry, &what, || backend.canonicalize(&mut scheduled.clone()))?;
     let snapshot = retrying(retry, &what, || backend.fetch())?;
-    let (resolved, rollouts) = crate::steps::resolve(registry, environment, moment, &snapshot.steps);
+    let (resolved, rollouts) = crate::steps::resolve(registry, environment, moment, &snapshot.steps, &[]);
+    // A step due with a metric guard takes effect only on the guard's healthy answer, asked now.
+    let checks = crate::guard::pending(registry, environment, &rollouts);
+    let (resolved, rollouts) = if checks.is_empty() {
+        (resolved, rollouts)
+    } else {
+        let verdicts = crate::prometheus::evaluate(&registry.config, &checks, jiff::Timestamp::now(), retry);
+        crate::steps::resolve(registry, environment, moment, &snapshot.steps, &verdicts)
+    };
     let desired = retrying(retry, &what, || {
         let mut desired = resolved.clone();
         backend.canonicalize(&mut desired).map(|()| desired)
@@ -351,6 +362,7 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 held: Vec::new(),
                 held_because: holds,
                 refused: None,
+                guarded: Vec::new(),
             },
         };
         if !report.succeeded() {
@@ -437,6 +449,12 @@ fn sync_environment(
         .map_err(anyhow::Error::new)?;
     let plan = plan_with_holds(registry, &environment.name, &reading, settings.prune || config.prune);
     let (to_apply, held) = split_plan(registry, &plan, holds);
+    let guarded = plan
+        .rollouts
+        .iter()
+        .filter_map(|standing| standing.guard.clone())
+        .filter(|verdict| !verdict.outcome.is_healthy())
+        .collect();
     let mut report = EnvironmentReport {
         environment: environment.name.clone(),
         plan,
@@ -446,6 +464,7 @@ fn sync_environment(
         held,
         held_because: holds.to_vec(),
         refused: None,
+        guarded,
     };
     // The first sync of an environment that already holds flags changes none of them unless told
     // to: what it holds was written by something else (a live GitLab, by hand) and may be right.

@@ -75,6 +75,10 @@ pub struct StepMark {
     /// When it was applied (RFC 3339): the later of the sync's clock and the time it resolved
     /// the plans at.
     pub applied_at: String,
+    /// What the step's metric guard said, when one was asked (`crate::guard`): for a rollback
+    /// step that a breach applied, the breach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::guard::Verdict>,
 }
 
 /// An emergency change that a sync must not revert until a reviewed change to its flag reaches

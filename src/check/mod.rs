@@ -168,6 +168,12 @@ pub static CHECKS: &[Check] = &[
         run: rollout::check_rollout_steps,
     },
     Check {
+        id: "guard-reference",
+        summary: "Ensure every `guard` of a flag or a rollout step names one of the `guards` in `flagops.yml`, and that a guarded step with `on_breach: rollback` has a state to return to: an `environments` entry for each environment it sets.",
+        why: "A sync asks a guard's query before it applies the step: a guard it cannot find, or a rollback with no state to return to, would leave the step unguarded or the breach without its remedy.",
+        run: rollout::check_guard_references,
+    },
+    Check {
         id: "promotion-order",
         summary: "Policy: ensure no environment is more enabled than the one before it in `policies.promotion_order` (by default all environments in order), at every moment of the rollout plan.",
         why: "GitLab ChatOps' consistency check: production on needs staging on, staging off needs production off. A change must be seen working before it reaches more people. Overridable with `overrides: { promotion-order: \"reason\" }`.",
@@ -315,6 +321,10 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     InputCheck {
         id: "path-outside-registry",
         summary: "A path in `flagops.yml` (`flags_dir`, `state_dir`, `cache_dir`, `tests_dir`, a backend's `path`) is absolute or leads out of its folder through `..`, and the file does not set `allow_paths_outside: true`.",
+    },
+    InputCheck {
+        id: "unknown-guard",
+        summary: "A flag type in `flagops.yml` names a guard that its `guards` do not define.",
     },
     InputCheck {
         id: "shared-state-file",

@@ -99,3 +99,68 @@ pub(super) fn check_rollout_steps(registry: &Registry, out: &mut Vec<Diagnostic>
         }
     }
 }
+
+/// Ensure every `guard` of a flag or a rollout step names one of the config's `guards`, and that
+/// a guarded step with `on_breach: rollback` has an `environments` entry to return to for each
+/// environment it sets.
+pub(super) fn check_guard_references(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let config = &registry.config;
+    let known = |name: &str| config.guards.contains_key(name);
+    let help = || {
+        let names: Vec<String> = config.guards.keys().map(|name| format!("`{name}`")).collect();
+        if names.is_empty() {
+            "define the guard under `guards:` in flagops.yml".to_string()
+        } else {
+            format!("the guards in flagops.yml are {}", names.join(", "))
+        }
+    };
+    for file in &registry.flags {
+        let flag = &file.flag;
+        let mut named: Vec<(String, &str)> = Vec::new();
+        if let Some(guard) = &flag.guard {
+            named.push(("/guard".to_string(), guard));
+        }
+        for (position, step) in flag.rollout.iter().enumerate() {
+            if let Some(guard) = &step.guard {
+                named.push((format!("/rollout/{position}/guard"), guard));
+            }
+        }
+        for (pointer, guard) in named {
+            if !known(guard) {
+                out.push(
+                    at_value("guard-reference", file, &pointer, format!("unknown guard `{guard}`")).with_help(help()),
+                );
+            }
+        }
+        for (position, step) in flag.rollout.iter().enumerate() {
+            let guarded = crate::guard::guard_of(config, flag, position).is_some_and(known);
+            if !guarded || crate::guard::on_breach(flag, position) != crate::model::OnBreach::Rollback {
+                continue;
+            }
+            let pointer = if step.on_breach.is_some() {
+                format!("/rollout/{position}/on_breach")
+            } else {
+                "/on_breach".to_string()
+            };
+            for environment in step.environments.keys() {
+                if flag.environments.contains_key(environment) {
+                    continue;
+                }
+                out.push(
+                    at_value(
+                        "guard-reference",
+                        file,
+                        &pointer,
+                        format!(
+                            "step {} rolls back on a breach, but `environments` has no state for `{environment}` to roll back to",
+                            position + 1
+                        ),
+                    )
+                    .with_help(format!(
+                        "add `{environment}: STATE` under `environments` (the state before the plan), or write `on_breach: hold`"
+                    )),
+                );
+            }
+        }
+    }
+}

@@ -95,6 +95,8 @@ fn new(workspace: &Workspace, args: NewArgs) -> anyhow::Result<ExitStatus> {
         requires: Vec::new(),
         environments: Default::default(),
         rollout: Vec::new(),
+        guard: None,
+        on_breach: None,
         overrides: Default::default(),
         todo: Default::default(),
     };

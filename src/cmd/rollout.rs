@@ -152,14 +152,22 @@ fn standing(workspace: &Workspace, registry: &Registry, flag: &Flag, at: jiff::T
         let line = match marks {
             Ok(marks) => {
                 let min_wait = crate::steps::min_wait(&registry.config, name, flag);
-                crate::steps::standing(
-                    flag,
-                    name,
-                    marks.get(&flag.name),
-                    crate::steps::Moment::at(at),
-                    min_wait,
-                )
-                .map(|standing| crate::steps::describe(&standing))
+                let moment = crate::steps::Moment::at(at);
+                let standing =
+                    |verdict| crate::steps::standing(flag, name, marks.get(&flag.name), moment, min_wait, verdict);
+                // A step due with a metric guard: what the guard says now decides it.
+                let check =
+                    standing(None).and_then(|first| crate::guard::check_for(&registry.config, flag, name, &first));
+                let verdicts = match check {
+                    Some(check) => crate::prometheus::evaluate(
+                        &registry.config,
+                        &[check],
+                        jiff::Timestamp::now(),
+                        &crate::sync::RetryPolicy::default(),
+                    ),
+                    None => Vec::new(),
+                };
+                standing(verdicts.first()).map(|standing| crate::steps::describe(&standing))
             }
             Err(error) => Some(format!("cannot read the environment: {error:#}")),
         };

@@ -115,7 +115,14 @@ fn synced_state(
     environment: &str,
 ) -> anyhow::Result<EnvironmentState> {
     let desired = |registry: &Registry, at| {
-        crate::steps::resolve(registry, environment, crate::steps::Moment::at(at), &snapshot.steps).0
+        crate::steps::resolve(
+            registry,
+            environment,
+            crate::steps::Moment::at(at),
+            &snapshot.steps,
+            &[],
+        )
+        .0
     };
     let resolved_at = crate::resolve::parse_time(&record.resolved_at).unwrap_or_else(|_| jiff::Timestamp::now());
     if let Some(commit) = &record.commit

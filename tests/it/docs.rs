@@ -57,6 +57,8 @@ fn full_flag() -> Flag {
                 after: None,
                 rollback: true,
                 note: Some("n".into()),
+                guard: Some("latency".into()),
+                on_breach: Some(flagops::model::OnBreach::Hold),
                 environments: [("production".to_string(), State::Boolean(false))].into(),
             },
             RolloutStep {
@@ -64,9 +66,13 @@ fn full_flag() -> Flag {
                 after: Some("15m".into()),
                 rollback: false,
                 note: None,
+                guard: None,
+                on_breach: None,
                 environments: [("production".to_string(), State::Boolean(true))].into(),
             },
         ],
+        guard: Some("error_rate".into()),
+        on_breach: Some(flagops::model::OnBreach::Rollback),
         overrides: [("promotion-order".to_string(), "why".to_string())].into(),
         todo: [("rollout_issue_url".to_string(), "link it".to_string())].into(),
     }
@@ -139,7 +145,9 @@ fn schema_and_model_reject_unknown_keys() {
 // properties are the fields of `Config`.
 #[test]
 fn config_schema_matches_model() {
-    let text = std::fs::read_to_string(repo_root().join("flagops.yml")).unwrap();
+    let mut text = std::fs::read_to_string(repo_root().join("flagops.yml")).unwrap();
+    // The sections the default config leaves out.
+    text.push_str("\nprometheus: { url: \"http://127.0.0.1:9090\" }\nguards: { error_rate: { query: up, max: 1 } }\n");
     let file = flagops::source::SourceFile {
         path: "flagops.yml".into(),
         text,

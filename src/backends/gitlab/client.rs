@@ -25,12 +25,14 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `gitlab-org/gitlab` becomes `gitlab-org%2Fgitlab` as GitLab's `:id` parameters expect.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// A GitLab instance's REST API, authenticated with an access token.
+/// A GitLab instance's REST API, authenticated with an access token; or, through
+/// `Client::plain`, another HTTP API such as Prometheus's.
 pub struct Client {
     agent: ureq::Agent,
     /// `<url>/api/v4`, without a trailing slash.
     api: String,
-    token: Token,
+    /// The header that carries the token, and the token (its whole value).
+    token: Option<(&'static str, Token)>,
     /// The environment variable the token came from, for messages.
     token_env: String,
 }
@@ -79,6 +81,13 @@ impl Client {
     /// Certificates are checked against the system's trust store, and proxies come from
     /// `ALL_PROXY`, `HTTPS_PROXY` or `HTTP_PROXY`, minus the hosts in `NO_PROXY`.
     pub fn new(url: &str, token: Token, token_env: &str, timeout: Duration) -> Client {
+        let api = format!("{}/api/v4", url.trim_end_matches('/'));
+        Client::plain(&api, Some(("PRIVATE-TOKEN", token)), token_env, timeout)
+    }
+
+    /// A client for the HTTP API at `base` (paths are appended to it), sending `token`, when
+    /// given, in the header it names; otherwise as `Client::new`.
+    pub fn plain(base: &str, token: Option<(&'static str, Token)>, token_env: &str, timeout: Duration) -> Client {
         let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -93,7 +102,7 @@ impl Client {
             .new_agent();
         Client {
             agent,
-            api: format!("{}/api/v4", url.trim_end_matches('/')),
+            api: base.trim_end_matches('/').to_string(),
             token,
             token_env: token_env.to_string(),
         }
@@ -101,20 +110,23 @@ impl Client {
 
     /// `GET <api><path>`; `path` starts with `/` and may carry a query.
     pub fn get(&self, path: &str) -> Result<Response, BackendError> {
-        let request = self.agent.get(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
+        let request = self.agent.get(self.url(path));
+        let request = self.authorized(request);
         self.finish("GET", path, request.call())
     }
 
     /// `POST <api><path>` with a form body.
     pub fn post_form(&self, path: &str, form: &[(&str, String)]) -> Result<Response, BackendError> {
-        let request = self.agent.post(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
+        let request = self.agent.post(self.url(path));
+        let request = self.authorized(request);
         let pairs = form.iter().map(|(key, value)| (*key, value.as_str()));
         self.finish("POST", path, request.send_form(pairs))
     }
 
     /// `PUT <api><path>` with a form body.
     pub fn put_form(&self, path: &str, form: &[(&str, String)]) -> Result<Response, BackendError> {
-        let request = self.agent.put(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
+        let request = self.agent.put(self.url(path));
+        let request = self.authorized(request);
         let pairs = form.iter().map(|(key, value)| (*key, value.as_str()));
         self.finish("PUT", path, request.send_form(pairs))
     }
@@ -126,7 +138,8 @@ impl Client {
 
     /// `DELETE <api><path>`.
     pub fn delete(&self, path: &str) -> Result<Response, BackendError> {
-        let request = self.agent.delete(self.url(path)).header("PRIVATE-TOKEN", &self.token.0);
+        let request = self.agent.delete(self.url(path));
+        let request = self.authorized(request);
         self.finish("DELETE", path, request.call())
     }
 
@@ -165,6 +178,14 @@ impl Client {
                 "could not {what}: GitLab answered {status}{}",
                 said(&message)
             )),
+        }
+    }
+
+    /// `request` with the token's header, when there is a token.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some((header, token)) => request.header(*header, &token.0),
+            None => request,
         }
     }
 

@@ -1,0 +1,279 @@
+//! Metric guards: which rollout steps wait on a Prometheus query, and what its answer decides.
+//!
+//! A guard (`guards` in `flagops.yml`) is a PromQL instant query with bounds (`max`, `min`). A
+//! rollout step names one with `guard:`, or inherits its flag's or its flag type's. Before a
+//! sync applies a guarded step (`crate::steps::Standing::applying`), `pending` lists the queries
+//! to ask, `crate::prometheus` asks them, and `judge` turns each answer into a `Verdict`; the
+//! second pass of `crate::steps::resolve` then applies the step only on a healthy verdict. A
+//! breach holds the step, or, with `on_breach: rollback`, takes the environment back to the
+//! flag's `environments` entry and stops the plan there until the guarded step is edited; no data or no answer always holds. Rollback steps are never
+//! guarded. This module is pure: the answers are handed to it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, GuardConfig};
+use crate::model::{Flag, OnBreach, Registry};
+use crate::steps::Standing;
+
+/// The template variables a guard's query may use.
+pub const VARIABLES: &[&str] = &["flag", "environment"];
+
+/// A query to ask before a guarded step takes effect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// The flag.
+    pub flag: String,
+    /// The step it guards (1 for the first of the plan).
+    pub step: usize,
+    /// The guard's name.
+    pub guard: String,
+    /// The query, its variables replaced.
+    pub query: String,
+    /// The largest healthy value.
+    pub max: Option<f64>,
+    /// The smallest healthy value.
+    pub min: Option<f64>,
+    /// What a breach does.
+    pub on_breach: OnBreach,
+}
+
+/// What a guard said about a step: kept in the standing, in the sync's report and, when the
+/// step (or the rollback that replaced it) is applied, in its step mark and audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The flag.
+    pub flag: String,
+    /// The step the guard stands before.
+    pub step: usize,
+    /// The guard's name.
+    pub guard: String,
+    /// The query asked.
+    pub query: String,
+    /// Its bounds in words: `max 0.01`, `min 5, max 10`.
+    pub limit: String,
+    /// What a breach does.
+    pub on_breach: OnBreach,
+    /// The answer.
+    pub outcome: Outcome,
+}
+
+/// How a guard's query was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every value is within the bounds: the step goes ahead.
+    Healthy {
+        /// The value, as Prometheus wrote it.
+        value: String,
+    },
+    /// A value is out of bounds.
+    Breached {
+        /// The value, as Prometheus wrote it.
+        value: String,
+    },
+    /// The query returned no series, or only NaN.
+    NoData,
+    /// Prometheus could not be asked, or refused the query.
+    Unreachable {
+        /// Why.
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the step may go ahead.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Outcome::Healthy { .. })
+    }
+}
+
+impl Verdict {
+    /// Whether the verdict takes the environment back to the flag's `environments` entry: a
+    /// breach, with `on_breach: rollback`.
+    pub fn rolls_back(&self) -> bool {
+        matches!(self.outcome, Outcome::Breached { .. }) && self.on_breach == OnBreach::Rollback
+    }
+}
+
+/// The guard of step `position` (0-based) of `flag`'s plan: the step's, else the flag's, else
+/// its type's; `None` for a rollback step.
+pub fn guard_of<'a>(config: &'a Config, flag: &'a Flag, position: usize) -> Option<&'a str> {
+    let step = flag.rollout.get(position)?;
+    if step.rollback {
+        return None;
+    }
+    step.guard
+        .as_deref()
+        .or(flag.guard.as_deref())
+        .or_else(|| config.types.get(&flag.flag_type)?.guard.as_deref())
+}
+
+/// What a breach of the guard of step `position` of `flag` does: the step's, else the flag's
+/// `on_breach`, else `hold`.
+pub fn on_breach(flag: &Flag, position: usize) -> OnBreach {
+    flag.rollout
+        .get(position)
+        .and_then(|step| step.on_breach)
+        .or(flag.on_breach)
+        .unwrap_or_default()
+}
+
+/// `query` with `{{flag}}` and `{{environment}}` replaced.
+pub fn expand(query: &str, flag: &str, environment: &str) -> String {
+    query.replace("{{flag}}", flag).replace("{{environment}}", environment)
+}
+
+/// The variables `query` uses that are not in `VARIABLES`, as written between `{{` and `}}`.
+pub fn unknown_variables(query: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = query;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let name = after[..end].trim();
+        if !VARIABLES.contains(&name) {
+            unknown.push(after[..end].to_string());
+        }
+        rest = &after[end + 2..];
+    }
+    unknown
+}
+
+/// The query to ask before `standing`'s step takes effect in `environment`, when that step is
+/// guarded.
+pub fn check_for(config: &Config, flag: &Flag, environment: &str, standing: &Standing) -> Option<Check> {
+    let step = standing.applying?;
+    let name = guard_of(config, flag, step - 1)?;
+    let guard: &GuardConfig = config.guards.get(name)?;
+    Some(Check {
+        flag: flag.name.clone(),
+        step,
+        guard: name.to_string(),
+        query: expand(&guard.query, &flag.name, environment),
+        max: guard.max,
+        min: guard.min,
+        on_breach: on_breach(flag, step - 1),
+    })
+}
+
+/// The queries to ask before the steps of `standings` (in `environment`) take effect.
+pub fn pending(registry: &Registry, environment: &str, standings: &[Standing]) -> Vec<Check> {
+    standings
+        .iter()
+        .filter_map(|standing| {
+            let flag = registry.flag(&standing.flag)?;
+            check_for(&registry.config, flag, environment, standing)
+        })
+        .collect()
+}
+
+/// The verdict on `check` given Prometheus's answer: the values of the series it returned, as
+/// written (an empty list for none), or why there is no answer.
+pub fn judge(check: &Check, answer: Result<Vec<String>, String>) -> Verdict {
+    let outcome = match answer {
+        Err(error) => Outcome::Unreachable { error },
+        Ok(values) => {
+            let numbers: Vec<(&String, f64)> = values
+                .iter()
+                .filter_map(|text| Some((text, text.parse::<f64>().ok().filter(|value| !value.is_nan())?)))
+                .collect();
+            let breach = numbers.iter().find(|(_, value)| {
+                check.max.is_some_and(|max| *value > max) || check.min.is_some_and(|min| *value < min)
+            });
+            match (breach, numbers.first()) {
+                (Some((text, _)), _) => Outcome::Breached { value: (*text).clone() },
+                (None, Some((text, _))) => Outcome::Healthy { value: (*text).clone() },
+                (None, None) => Outcome::NoData,
+            }
+        }
+    };
+    Verdict {
+        flag: check.flag.clone(),
+        step: check.step,
+        guard: check.guard.clone(),
+        query: check.query.clone(),
+        limit: limit(check.min, check.max),
+        on_breach: check.on_breach,
+        outcome,
+    }
+}
+
+/// `min 5, max 10`.
+fn limit(min: Option<f64>, max: Option<f64>) -> String {
+    let mut parts = Vec::new();
+    if let Some(min) = min {
+        parts.push(format!("min {min}"));
+    }
+    if let Some(max) = max {
+        parts.push(format!("max {max}"));
+    }
+    parts.join(", ")
+}
+
+/// `verdict` in words: ``guard `error_rate` holds step 2: 0.05 breaches max 0.01``.
+pub fn describe(verdict: &Verdict) -> String {
+    let Verdict { guard, step, limit, .. } = verdict;
+    let why = match &verdict.outcome {
+        Outcome::Healthy { value } => return format!("guard `{guard}` passed step {step}: {value} within {limit}"),
+        Outcome::Breached { value } => format!("{value} breaches {limit}"),
+        Outcome::NoData => "the query returned no data".to_string(),
+        Outcome::Unreachable { error } => format!("Prometheus did not answer: {error}"),
+    };
+    if verdict.rolls_back() {
+        format!("guard `{guard}` before step {step}, back to the state before the plan: {why}")
+    } else {
+        format!("guard `{guard}` holds step {step}: {why}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> Check {
+        Check {
+            flag: "f".into(),
+            step: 2,
+            guard: "error_rate".into(),
+            query: "q".into(),
+            max: Some(0.01),
+            min: None,
+            on_breach: OnBreach::Hold,
+        }
+    }
+
+    #[test]
+    fn judge_reads_values_bounds_and_silence() {
+        let outcome = |answer: Result<Vec<&str>, &str>| {
+            judge(
+                &check(),
+                answer
+                    .map(|values| values.into_iter().map(str::to_string).collect())
+                    .map_err(str::to_string),
+            )
+            .outcome
+        };
+        assert_eq!(outcome(Ok(vec!["0.002"])), Outcome::Healthy { value: "0.002".into() });
+        assert_eq!(
+            outcome(Ok(vec!["0.002", "0.5"])),
+            Outcome::Breached { value: "0.5".into() }
+        );
+        assert_eq!(outcome(Ok(vec![])), Outcome::NoData);
+        assert_eq!(outcome(Ok(vec!["NaN"])), Outcome::NoData);
+        assert_eq!(
+            outcome(Err("refused")),
+            Outcome::Unreachable {
+                error: "refused".into()
+            }
+        );
+    }
+
+    #[test]
+    fn queries_name_their_variables() {
+        assert_eq!(
+            expand("x{flag=\"{{flag}}\",env=\"{{environment}}\"}", "a", "prod"),
+            "x{flag=\"a\",env=\"prod\"}"
+        );
+        assert_eq!(unknown_variables("{{flag}} {{ environment }} {{env}}"), ["env"]);
+    }
+}
