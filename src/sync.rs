@@ -106,6 +106,10 @@ pub struct EnvironmentReport {
     /// flags flagops did not write (`Plan::takeover`), and `--take-over` was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// The notifications sent after the environment's sync, and those still pending
+    /// (`crate::notify`); they never change whether the sync succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::Delivery>,
 }
 
 /// A change that could not be applied, or an environment that could not be read.
@@ -351,8 +355,14 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 held: Vec::new(),
                 held_because: holds,
                 refused: None,
+                notifications: None,
             },
         };
+        let mut report = report;
+        if !settings.dry_run {
+            report.notifications =
+                crate::notify::deliver_reporting(root, config, &environment.name, settings.lock_timeout);
+        }
         if !report.succeeded() {
             behind.push(format!("`{}`", environment.name));
         }
@@ -426,6 +436,10 @@ fn sync_environment(
         }
     };
     let mut backend = backends::open(root, config, environment, access)?;
+    if !settings.dry_run {
+        // Each applied change is journaled for notification around its apply (`crate::notify`).
+        backend = crate::notify::wrap(root, registry, &environment.name, backend);
+    }
     // A step that takes effect is marked at the later of the clock and the time resolved, so
     // the next step never waits less than it should.
     let clock: jiff::Timestamp = now.parse()?;
@@ -446,6 +460,7 @@ fn sync_environment(
         held,
         held_because: holds.to_vec(),
         refused: None,
+        notifications: None,
     };
     // The first sync of an environment that already holds flags changes none of them unless told
     // to: what it holds was written by something else (a live GitLab, by hand) and may be right.
