@@ -340,7 +340,7 @@ fn notify_after_a_sync_killed_between_apply_and_record() {
     kill_when(child, || {
         fake.world().requests.iter().any(|r| r == "POST /api/v4/features/alpha")
     });
-    wait_for(|| fake.flags().get("alpha").is_some());
+    wait_for(|| fake.flags().contains_key("alpha"));
     let outbox = registry.read(".flagops/state/production.outbox.jsonl");
     assert!(outbox.lines().all(|line| line.contains("\"prepared\"")), "{outbox}");
     let retry = run(&registry, &fake, &["notify", "--retry"]);
