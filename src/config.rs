@@ -66,7 +66,7 @@ pub struct Config {
     pub merge_requests: Option<MergeRequests>,
     /// Where a sync announces each change it applies and its summary (`crate::notify`), by
     /// notifier name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub notifications: BTreeMap<String, Notifier>,
 }
 
