@@ -137,6 +137,7 @@ pub fn wrap(root: &Path, registry: &Registry, environment: &str, backend: Box<dy
         origin: None,
         root: root.to_path_buf(),
         repository_url: config.site.repository_url.clone(),
+        written: BTreeSet::new(),
     })
 }
 
@@ -215,6 +216,8 @@ struct Notifying {
     origin: Option<(Option<String>, Option<String>)>,
     root: PathBuf,
     repository_url: Option<String>,
+    /// The notifications this run has written.
+    written: BTreeSet<String>,
 }
 
 impl Notifying {
@@ -279,15 +282,12 @@ impl Backend for Notifying {
             return self.inner.apply(change, context);
         }
         // The intent is on disk before the change is made, so a crash after the change cannot
-        // lose it; a retried attempt writes it again, with no message, as not known again.
-        let known: BTreeSet<String> = outbox::read(&self.path)?
-            .into_iter()
-            .map(|notification| notification.id)
-            .collect();
+        // lose it; a retried attempt writes it again, with no message, as not known again. Ids
+        // hold this run's time, so only this run can have written them before.
         let prepared: Vec<Entry> = notifications
             .iter()
             .map(|(id, notifier, message)| {
-                let first = !known.contains(id);
+                let first = self.written.insert(id.clone());
                 Entry {
                     id: id.clone(),
                     status: Status::Prepared,
