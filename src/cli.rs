@@ -192,6 +192,16 @@ pub enum Command {
     /// the next sync will do for the flag there. A sync also releases a hold by itself once a
     /// reviewed change to the flag reaches the registry.
     Release(ReleaseArgs),
+    /// Send the notifications a sync left pending (`notifications` in flagops.yml).
+    ///
+    /// A sync sends each change's notifications after applying it; one that fails is kept in the
+    /// environment's outbox and reported. This sends every pending one again, once each, after
+    /// settling against the backend's state what a sync killed mid-change left:
+    ///
+    ///   flagops notify --retry
+    ///
+    /// Exits 2 when a notification is still pending.
+    Notify(NotifyArgs),
     /// Show a flag's desired state in each environment, as ChatOps's `feature get` does.
     ///
     /// Environments are chosen as for `set` (`--env NAME` or a switch such as `--staging`); with
@@ -457,6 +467,24 @@ pub struct SetArgs {
 pub struct ReleaseArgs {
     /// The flag's name.
     pub name: String,
+    /// An environment by name (repeatable); by default every environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+    /// How long to wait for a sync that holds an environment's lock, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_timeout: u64,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// Arguments of `flagops notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Send what is pending (the one action for now, and required, so that a bare `notify`
+    /// sends nothing by surprise).
+    #[arg(long, required = true)]
+    pub retry: bool,
     /// An environment by name (repeatable); by default every environment.
     #[arg(long = "env", value_name = "ENV")]
     pub environments: Vec<String>,

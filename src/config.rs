@@ -70,6 +70,10 @@ pub struct Config {
     /// Metric guards, by name: rollout steps, flags and flag types refer to them with `guard:`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub guards: BTreeMap<String, GuardConfig>,
+    /// Where a sync announces each change it applies and its summary (`crate::notify`), by
+    /// notifier name.
+    #[serde(default)]
+    pub notifications: BTreeMap<String, Notifier>,
 }
 
 /// The Prometheus server metric guards query (its HTTP API, `/api/v1/query`).
@@ -102,6 +106,74 @@ pub struct GuardConfig {
     /// The smallest healthy value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
+}
+
+/// One place a sync announces its changes: a kind of receiver and the environments it hears
+/// about. The schema holds it to the fields its kind takes.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct Notifier {
+    /// The environments whose changes it announces; by default every environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+    /// How long one request may take, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// The receiver.
+    #[serde(flatten)]
+    pub target: NotifyTarget,
+}
+
+/// A receiver of notifications. Secrets are named by the environment variable that holds them.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum NotifyTarget {
+    /// A note on the flag's rollout issue (`rollout_issue_url`) on the GitLab instance at `url`.
+    GitlabNote {
+        /// The GitLab instance's base URL.
+        url: String,
+        /// The environment variable holding an access token with the `api` scope.
+        token_env: String,
+    },
+    /// An issue in `project`, created and closed at once, as GitLab's feature flag log.
+    GitlabIssue {
+        /// The GitLab instance's base URL.
+        url: String,
+        /// The log project, by full path or numeric id.
+        project: String,
+        /// The environment variable holding an access token with the `api` scope.
+        token_env: String,
+        /// Labels given to every log issue.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
+    },
+    /// A Grafana annotation tagged with the environment, `feature-flag` and the flag.
+    Grafana {
+        /// Grafana's base URL.
+        url: String,
+        /// The environment variable holding a service account token.
+        token_env: String,
+    },
+    /// A Slack-compatible incoming webhook, whose URL is itself a secret.
+    Slack {
+        /// The environment variable holding the webhook's URL.
+        url_env: String,
+    },
+    /// A JSON webhook, signed with HMAC-SHA256.
+    Webhook {
+        /// Where the payload is posted.
+        url: String,
+        /// The environment variable holding the HMAC secret.
+        secret_env: String,
+    },
+}
+
+impl Notifier {
+    /// Whether it announces the changes of `environment`.
+    pub fn covers(&self, environment: &str) -> bool {
+        self.environments
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|name| name == environment))
+    }
 }
 
 /// Where and how `--mr` publishes a change: the git remote it pushes a branch to, and the

@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod lock;
 pub mod model;
+pub mod notify;
 pub mod owned_file;
 pub mod paths;
 pub mod plan;

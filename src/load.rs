@@ -679,12 +679,18 @@ fn check_paths_inside(file: &SourceFile, document: &Document, config: &Config, f
     }
 }
 
-/// The `policies` section: environment names that exist, a duration, times in order.
+/// The `policies` and `notifications` sections: environment names that exist, a duration,
+/// times in order.
 fn check_policies(file: &SourceFile, document: &Document, config: &Config, found: &mut Vec<Diagnostic>) {
     let known: Vec<&str> = config.environment_names().collect();
     let mut environment_lists: Vec<(String, &Vec<String>)> = Vec::new();
     if let Some(names) = &config.policies.promotion_order {
         environment_lists.push(("/policies/promotion_order".to_string(), names));
+    }
+    for (name, notifier) in &config.notifications {
+        if let Some(names) = &notifier.environments {
+            environment_lists.push((format!("/notifications/{name}/environments"), names));
+        }
     }
     for (position, window) in config.policies.freeze_windows.iter().enumerate() {
         let pointer = format!("/policies/freeze_windows/{position}");

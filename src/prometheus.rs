@@ -49,10 +49,11 @@ fn client(config: &Config) -> Result<Client, String> {
         None => None,
     };
     let timeout = settings.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    Ok(Client::plain(
+    Ok(Client::endpoint(
         &settings.url,
         token,
         settings.token_env.as_deref().unwrap_or(""),
+        false,
         timeout,
     ))
 }

@@ -109,6 +109,10 @@ pub struct EnvironmentReport {
     /// The metric guards that held a rollout step or rolled it back (`crate::guard`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub guarded: Vec<crate::guard::Verdict>,
+    /// The notifications sent after the environment's sync, and those still pending
+    /// (`crate::notify`); they never change whether the sync succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::Delivery>,
 }
 
 /// A change that could not be applied, or an environment that could not be read.
@@ -363,8 +367,14 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
                 held_because: holds,
                 refused: None,
                 guarded: Vec::new(),
+                notifications: None,
             },
         };
+        let mut report = report;
+        if !settings.dry_run {
+            report.notifications =
+                crate::notify::deliver_reporting(root, config, &environment.name, settings.lock_timeout);
+        }
         if !report.succeeded() {
             behind.push(format!("`{}`", environment.name));
         }
@@ -438,6 +448,10 @@ fn sync_environment(
         }
     };
     let mut backend = backends::open(root, config, environment, access)?;
+    if !settings.dry_run {
+        // Each applied change is journaled for notification around its apply (`crate::notify`).
+        backend = crate::notify::wrap(root, registry, &environment.name, backend);
+    }
     // A step that takes effect is marked at the later of the clock and the time resolved, so
     // the next step never waits less than it should.
     let clock: jiff::Timestamp = now.parse()?;
@@ -465,6 +479,7 @@ fn sync_environment(
         held_because: holds.to_vec(),
         refused: None,
         guarded,
+        notifications: None,
     };
     // The first sync of an environment that already holds flags changes none of them unless told
     // to: what it holds was written by something else (a live GitLab, by hand) and may be right.

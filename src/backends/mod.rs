@@ -231,10 +231,13 @@ pub fn lock_path(root: &Path, config: &Config, environment: &str) -> PathBuf {
     root.join(&config.state_dir).join(format!("{environment}.lock"))
 }
 
-/// Every file flagops keeps for `environment` under `root`: its lock, and the state, audit log,
-/// sync record, holds and cache its backend keeps.
+/// Every file flagops keeps for `environment` under `root`: its lock, its notifications' outbox,
+/// and the state, audit log, sync record, holds and cache its backend keeps.
 pub fn environment_files(root: &Path, config: &Config, environment: &Environment) -> Vec<PathBuf> {
-    let mut files = vec![lock_path(root, config, &environment.name)];
+    let mut files = vec![
+        lock_path(root, config, &environment.name),
+        crate::notify::outbox_path(root, config, &environment.name),
+    ];
     match &environment.backend {
         BackendConfig::File { .. } => {
             let state = file_state_path(root, config, environment);

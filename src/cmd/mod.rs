@@ -8,6 +8,7 @@ mod history;
 mod import;
 mod init;
 mod new;
+mod notify;
 mod plan;
 mod publish;
 mod rollout;
@@ -71,6 +72,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Stale(args) => rollout::stale(&workspace(config.as_deref())?, args),
         Command::Set(args) => set::run(&workspace(config.as_deref())?, args),
         Command::Release(args) => emergency::release(&workspace(config.as_deref())?, args),
+        Command::Notify(args) => notify::run(&workspace(config.as_deref())?, args),
         Command::Get(args) => set::get(&workspace(config.as_deref())?, args),
         Command::Show(args) => show::run(&workspace(config.as_deref())?, args),
         Command::Adopt(args) => adopt::run(&workspace(config.as_deref())?, args),

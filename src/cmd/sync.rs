@@ -117,107 +117,11 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
     let mut applied = 0;
     for report in reports {
         applied += report.applied.len();
-        let environment = &report.environment;
-        if let Some(reason) = &report.refused {
-            let _ = writeln!(out, "{environment}: REFUSED, nothing applied");
-            for change in &report.plan.changes {
-                let _ = writeln!(out, "  not applied  {change}");
+        environment_lines(&mut out, report, dry_run);
+        if let Some(delivery) = &report.notifications {
+            for line in super::notify::lines(delivery) {
+                let _ = writeln!(out, "{line}");
             }
-            for line in reason.lines() {
-                let _ = writeln!(out, "  {line}");
-            }
-            for line in crate::plan::render::kept_lines(&report.plan) {
-                let _ = writeln!(out, "{}", crate::escape::one_line(&line));
-            }
-            continue;
-        }
-        if let Some(failure) = &report.failed {
-            match &failure.change {
-                Some(change) => {
-                    let total = report.plan.changes.len();
-                    let _ = writeln!(
-                        out,
-                        "{environment}: FAILED after applying {} of {total}",
-                        report.applied.len()
-                    );
-                    for done in &report.applied {
-                        let _ = writeln!(out, "  applied      {done}");
-                    }
-                    let _ = writeln!(out, "  failed       {change}");
-                    for line in failure.error.lines() {
-                        let _ = writeln!(out, "               {line}");
-                    }
-                    for rest in &report.not_applied {
-                        let _ = writeln!(out, "  not applied  {rest}");
-                    }
-                }
-                None if !report.applied.is_empty() => {
-                    let _ = writeln!(
-                        out,
-                        "{environment}: FAILED after applying all {}",
-                        count(report.applied.len(), "change")
-                    );
-                    for done in &report.applied {
-                        let _ = writeln!(out, "  applied      {done}");
-                    }
-                    for line in failure.error.lines() {
-                        let _ = writeln!(out, "  {line}");
-                    }
-                }
-                None => {
-                    let _ = writeln!(out, "{environment}: FAILED before any change");
-                    for line in failure.error.lines() {
-                        let _ = writeln!(out, "  {line}");
-                    }
-                }
-            }
-            held(&mut out, report, dry_run);
-            continue;
-        }
-        let changes: Vec<&Change> = if dry_run {
-            report
-                .plan
-                .changes
-                .iter()
-                .filter(|change| !report.held.contains(change))
-                .collect()
-        } else {
-            report.applied.iter().collect()
-        };
-        let verb = if dry_run { "would apply" } else { "applied" };
-        if !report.held.is_empty() {
-            let held_verb = if dry_run { "would hold back" } else { "held back" };
-            let _ = writeln!(
-                out,
-                "{environment}: {verb} {}, {held_verb} {} that {} exposure",
-                count(changes.len(), "change"),
-                report.held.len(),
-                if report.held.len() == 1 { "widens" } else { "widen" }
-            );
-            for change in changes {
-                let _ = writeln!(out, "  {change}");
-            }
-        } else if changes.is_empty() {
-            let _ = writeln!(out, "{environment}: in sync, nothing to do");
-        } else {
-            let _ = writeln!(out, "{environment}: {verb} {}", count(changes.len(), "change"));
-            for change in changes {
-                let _ = writeln!(out, "  {change}");
-            }
-        }
-        held(&mut out, report, dry_run);
-        for line in crate::plan::render::kept_lines(&report.plan) {
-            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
-        }
-        if !report.plan.takeover.is_empty() && !dry_run {
-            let line = format!("  ! took over with `--take-over`: {}", report.plan.takeover.join(", "));
-            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
-        }
-        for line in crate::plan::render::hold_lines(&report.plan) {
-            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
-        }
-        for line in crate::plan::render::rollout_lines(&report.plan) {
-            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
         }
     }
     let failed = reports.iter().filter(|r| r.failed.is_some()).count();
@@ -265,6 +169,112 @@ fn human(reports: &[EnvironmentReport], dry_run: bool) -> String {
     };
     let _ = writeln!(out, "{summary}");
     out
+}
+
+/// What happened in one environment.
+fn environment_lines(out: &mut String, report: &EnvironmentReport, dry_run: bool) {
+    let environment = &report.environment;
+    if let Some(reason) = &report.refused {
+        let _ = writeln!(out, "{environment}: REFUSED, nothing applied");
+        for change in &report.plan.changes {
+            let _ = writeln!(out, "  not applied  {change}");
+        }
+        for line in reason.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        for line in crate::plan::render::kept_lines(&report.plan) {
+            let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+        }
+        return;
+    }
+    if let Some(failure) = &report.failed {
+        match &failure.change {
+            Some(change) => {
+                let total = report.plan.changes.len();
+                let _ = writeln!(
+                    out,
+                    "{environment}: FAILED after applying {} of {total}",
+                    report.applied.len()
+                );
+                for done in &report.applied {
+                    let _ = writeln!(out, "  applied      {done}");
+                }
+                let _ = writeln!(out, "  failed       {change}");
+                for line in failure.error.lines() {
+                    let _ = writeln!(out, "               {line}");
+                }
+                for rest in &report.not_applied {
+                    let _ = writeln!(out, "  not applied  {rest}");
+                }
+            }
+            None if !report.applied.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "{environment}: FAILED after applying all {}",
+                    count(report.applied.len(), "change")
+                );
+                for done in &report.applied {
+                    let _ = writeln!(out, "  applied      {done}");
+                }
+                for line in failure.error.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "{environment}: FAILED before any change");
+                for line in failure.error.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+        }
+        held(out, report, dry_run);
+        return;
+    }
+    let changes: Vec<&Change> = if dry_run {
+        report
+            .plan
+            .changes
+            .iter()
+            .filter(|change| !report.held.contains(change))
+            .collect()
+    } else {
+        report.applied.iter().collect()
+    };
+    let verb = if dry_run { "would apply" } else { "applied" };
+    if !report.held.is_empty() {
+        let held_verb = if dry_run { "would hold back" } else { "held back" };
+        let _ = writeln!(
+            out,
+            "{environment}: {verb} {}, {held_verb} {} that {} exposure",
+            count(changes.len(), "change"),
+            report.held.len(),
+            if report.held.len() == 1 { "widens" } else { "widen" }
+        );
+        for change in changes {
+            let _ = writeln!(out, "  {change}");
+        }
+    } else if changes.is_empty() {
+        let _ = writeln!(out, "{environment}: in sync, nothing to do");
+    } else {
+        let _ = writeln!(out, "{environment}: {verb} {}", count(changes.len(), "change"));
+        for change in changes {
+            let _ = writeln!(out, "  {change}");
+        }
+    }
+    held(out, report, dry_run);
+    for line in crate::plan::render::kept_lines(&report.plan) {
+        let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+    }
+    if !report.plan.takeover.is_empty() && !dry_run {
+        let line = format!("  ! took over with `--take-over`: {}", report.plan.takeover.join(", "));
+        let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+    }
+    for line in crate::plan::render::hold_lines(&report.plan) {
+        let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+    }
+    for line in crate::plan::render::rollout_lines(&report.plan) {
+        let _ = writeln!(out, "{}", crate::escape::one_line(&line));
+    }
 }
 
 /// The changes held back in `report` and why, after its other lines.

@@ -47,6 +47,14 @@ pub fn head_commit(root: &Path) -> Option<String> {
     repository.head_id().ok().map(|id| id.to_string())
 }
 
+/// The message of `commit` in the repository holding `root`, when it can be read.
+pub fn commit_message(root: &Path, commit: &str) -> Option<String> {
+    let repository = open(root)?;
+    let id = repository.rev_parse_single(commit).ok()?;
+    let commit = repository.find_commit(id).ok()?;
+    Some(commit.message_raw_sloppy().to_string())
+}
+
 /// Who is running: `GITLAB_USER_LOGIN` in GitLab CI, else git's `user.name <user.email>`, else
 /// the login name.
 pub fn identity(root: &Path) -> String {

@@ -226,9 +226,9 @@ pub fn kept_lines(plan: &Plan) -> Vec<String> {
 pub fn takeover_line(plan: &Plan) -> Option<String> {
     (!plan.takeover.is_empty()).then(|| {
         format!(
-            "  ! first sync of {}: it has no sync record, so flagops did not write what it holds; a sync changes these {} only with `--take-over`: {}",
+            "  ! first sync of {}: it has no sync record, so flagops did not write what it holds; a sync changes {} it holds only with `--take-over`: {}",
             plan.environment,
-            count(plan.takeover.len(), "flag"),
+            if plan.takeover.len() == 1 { "this flag".to_string() } else { format!("these {} flags", plan.takeover.len()) },
             plan.takeover.join(", ")
         )
     })

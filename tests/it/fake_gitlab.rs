@@ -8,6 +8,11 @@
 //! answers 204 whether or not the flag exists; the API needs an administrator's token; and
 //! percentages come back as floats (`25.0`).
 //!
+//! For notifications it serves issues (created, closed, noted), and beside GitLab's API the
+//! other receivers a sync notifies: Grafana's `POST /api/annotations` (with `Authorization:
+//! Bearer TOKEN`) and any `POST /hooks/...` (a Slack or JSON webhook), each recorded with its
+//! headers.
+//!
 //! It also serves the Merge Requests API as `--mr` uses it: opening a merge request (one open
 //! merge request per source branch, else 409), setting it to auto-merge, and adding notes; any
 //! token it knows may use these, administrator or not.
@@ -43,6 +48,8 @@ pub(crate) enum Fault {
     Status(u16, Option<u64>),
     /// Handle the request only after this long: the client has given up by then.
     Delay(Duration),
+    /// Neither handle nor answer the request for this long, then drop it: a receiver that hangs.
+    Hang(Duration),
     /// Handle the request, then break off the answer: the client gets a garbled response.
     Broken,
     /// Answer with this status and JSON body instead of handling the request.
@@ -70,6 +77,12 @@ pub(crate) struct World {
     pub(crate) requests: Vec<String>,
     /// Merge requests, in the order they were opened.
     pub(crate) merge_requests: Vec<MergeRequest>,
+    /// Issues, in the order they were opened.
+    pub(crate) issues: Vec<Issue>,
+    /// Grafana annotations, as posted.
+    pub(crate) annotations: Vec<Value>,
+    /// Webhook calls, as posted.
+    pub(crate) hooks: Vec<Hook>,
     /// The instance's base URL, for `web_url`s.
     base_url: String,
     faults: VecDeque<(String, Fault)>,
@@ -92,6 +105,29 @@ pub(crate) struct MergeRequest {
     /// Its notes' bodies.
     pub(crate) notes: Vec<String>,
     pub(crate) web_url: String,
+}
+
+/// An issue, as it was opened, closed and noted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Issue {
+    pub(crate) iid: u64,
+    /// The project's path as the request named it.
+    pub(crate) project: String,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) labels: Vec<String>,
+    pub(crate) closed: bool,
+    /// Its notes' bodies.
+    pub(crate) notes: Vec<String>,
+}
+
+/// A call of a webhook.
+#[derive(Clone, Debug)]
+pub(crate) struct Hook {
+    pub(crate) path: String,
+    /// Every header, names in lowercase.
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
 }
 
 /// One flag, as Flipper's gates.
@@ -270,11 +306,17 @@ fn handle(world: &Mutex<World>, mut request: Request) {
         Some((path, query)) => (path.to_string(), query.to_string()),
         None => (request.url().to_string(), String::new()),
     };
-    let token = request
+    let headers: BTreeMap<String, String> = request
         .headers()
         .iter()
-        .find(|header| header.field.equiv("PRIVATE-TOKEN"))
-        .map(|header| header.value.as_str().to_string());
+        .map(|header| {
+            (
+                header.field.as_str().as_str().to_ascii_lowercase(),
+                header.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let token = headers.get("private-token").cloned();
     let mut body = String::new();
     let _ = request.as_reader().read_to_string(&mut body);
     let fault = {
@@ -289,7 +331,10 @@ fn handle(world: &Mutex<World>, mut request: Request) {
     };
     let respond = |world: &Mutex<World>| {
         let mut world = world.lock().unwrap();
-        route(&mut world, &method, &path, &query, &body, token.as_deref())
+        match receiver(&mut world, &method, &path, &body, &headers) {
+            Some(answer) => answer,
+            None => route(&mut world, &method, &path, &query, &body, token.as_deref()),
+        }
     };
     let answer = match fault {
         Some(Fault::Status(status, retry_after)) => {
@@ -306,6 +351,10 @@ fn handle(world: &Mutex<World>, mut request: Request) {
         Some(Fault::Delay(delay)) => {
             std::thread::sleep(delay);
             respond(world)
+        }
+        Some(Fault::Hang(delay)) => {
+            std::thread::sleep(delay);
+            return;
         }
         Some(Fault::Broken) => {
             let _ = respond(world);
@@ -326,6 +375,34 @@ fn handle(world: &Mutex<World>, mut request: Request) {
         response.add_header(Header::from_bytes(*name, value.as_bytes()).unwrap());
     }
     let _ = request.respond(response);
+}
+
+/// The receivers beside GitLab's API: Grafana's annotations and webhooks.
+fn receiver(
+    world: &mut World,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &BTreeMap<String, String>,
+) -> Option<Answer> {
+    if method == "POST" && path == "/api/annotations" {
+        if headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {TOKEN}")) {
+            return Some(answer(401, json!({"message": "Unauthorized"})));
+        }
+        let annotation: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        world.annotations.push(annotation);
+        let id = world.annotations.len();
+        return Some(answer(200, json!({"id": id, "message": "Annotation added"})));
+    }
+    if method == "POST" && path.starts_with("/hooks/") {
+        world.hooks.push(Hook {
+            path: path.to_string(),
+            headers: headers.clone(),
+            body: body.to_string(),
+        });
+        return Some(answer(200, json!({"ok": true})));
+    }
+    None
 }
 
 fn route(world: &mut World, method: &str, path: &str, query: &str, body: &str, token: Option<&str>) -> Answer {
@@ -381,6 +458,65 @@ fn route(world: &mut World, method: &str, path: &str, query: &str, body: &str, t
                 }
                 None => not_found(""),
             }
+        }
+        ("POST", ["projects", id, "issues"]) => {
+            let mut params = form(body);
+            let iid = world.issues.iter().filter(|issue| issue.project == *id).count() as u64 + 1;
+            let issue = Issue {
+                iid,
+                project: id.to_string(),
+                title: params.remove("title").unwrap_or_default(),
+                description: params.remove("description").unwrap_or_default(),
+                labels: params
+                    .remove("labels")
+                    .map(|labels| labels.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                closed: false,
+                notes: Vec::new(),
+            };
+            world.issues.push(issue);
+            let web_url = format!("{}/{id}/-/issues/{iid}", world.base_url);
+            answer(201, json!({"iid": iid, "web_url": web_url, "state": "opened"}))
+        }
+        ("PUT", ["projects", id, "issues", iid]) => {
+            let params = form(body);
+            match world
+                .issues
+                .iter_mut()
+                .find(|issue| issue.project == *id && issue.iid.to_string() == *iid)
+            {
+                Some(issue) => {
+                    if params.get("state_event").map(String::as_str) == Some("close") {
+                        issue.closed = true;
+                    }
+                    let state = if issue.closed { "closed" } else { "opened" };
+                    answer(200, json!({"iid": issue.iid, "state": state}))
+                }
+                None => not_found("Issue"),
+            }
+        }
+        ("POST", ["projects", id, "issues", iid, "notes"]) => {
+            let note = form(body).remove("body").unwrap_or_default();
+            // Rollout issues are known by project and number without being opened here.
+            let found = world
+                .issues
+                .iter()
+                .position(|issue| issue.project == *id && issue.iid.to_string() == *iid);
+            let position = match found {
+                Some(position) => position,
+                None => {
+                    world.issues.push(Issue {
+                        iid: iid.parse().unwrap_or(0),
+                        project: id.to_string(),
+                        closed: false,
+                        ..Issue::default()
+                    });
+                    world.issues.len() - 1
+                }
+            };
+            let issue = &mut world.issues[position];
+            issue.notes.push(note.clone());
+            answer(201, json!({"id": issue.notes.len(), "body": note}))
         }
         ("GET", ["users"]) => {
             let wanted = form(query).remove("username").unwrap_or_default();

@@ -217,7 +217,8 @@ fn plan_note_escapes_values_from_the_backend() {
     assert!(!has_control(text));
     let human = registry.run(&["plan", "--env", "production"]);
     assert!(!has_control(&human.stdout));
-    assert_eq!(human.stdout.lines().count(), 4, "{}", human.stdout);
+    // The change, the kept orphan, the first-sync warning and the summary, one line each.
+    assert_eq!(human.stdout.lines().count(), 5, "{}", human.stdout);
 }
 
 // Commit messages and author names come from git unchecked: `history` prints them escaped, and

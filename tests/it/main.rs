@@ -23,6 +23,7 @@ mod import;
 mod init;
 mod main_job;
 mod merge_request;
+mod notify;
 mod packages;
 mod pipeline;
 mod policy;

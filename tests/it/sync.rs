@@ -793,7 +793,7 @@ fn takeover_guard_refuses_first_sync_over_foreign_state_in_file_backend() {
       - delta: true → (absent)
       ! legacy: not in the registry, kept (`--prune` deletes it)
       ! gamma: kept: no entry for production in its file (`production: absent` deletes it)
-      ! first sync of production: it has no sync record, so flagops did not write what it holds; a sync changes these 2 flags only with `--take-over`: alpha, delta
+      ! first sync of production: it has no sync record, so flagops did not write what it holds; a sync changes these 2 flags it holds only with `--take-over`: alpha, delta
     2 changes in 1 of 1 environment
     ");
 

@@ -1,5 +1,6 @@
 //! The HTTP client of the `gitlab` backend: one blocking `ureq` agent per environment, the
-//! token, and how a response or a transport failure becomes a `BackendError`.
+//! token, and how a response or a transport failure becomes a `BackendError`. Notifications
+//! (`crate::notify`) use it too, for any HTTP endpoint (`Client::endpoint`).
 //!
 //! The token goes only into the `PRIVATE-TOKEN` header of each request. It is never formatted:
 //! `Token` has no `Display`, its `Debug` prints `<redacted>`, and error messages name the
@@ -26,15 +27,17 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// A GitLab instance's REST API, authenticated with an access token; or, through
-/// `Client::plain`, another HTTP API such as Prometheus's.
+/// `Client::endpoint`, another HTTP API such as Prometheus's or a notification receiver's.
 pub struct Client {
     agent: ureq::Agent,
     /// `<url>/api/v4`, without a trailing slash.
     api: String,
-    /// The header that carries the token, and the token (its whole value).
-    token: Option<(&'static str, Token)>,
+    /// The header that carries the secret, and its value.
+    auth: Option<(&'static str, Token)>,
     /// The environment variable the token came from, for messages.
     token_env: String,
+    /// Whether `api` is itself a secret (a Slack webhook's URL): messages never show it.
+    conceal_url: bool,
 }
 
 /// An access token. It cannot be displayed, and its `Debug` hides it.
@@ -58,6 +61,12 @@ impl Token {
     pub fn new(value: String) -> Token {
         Token(value)
     }
+
+    /// The secret itself, for the one place that must use it other than as a header: a webhook
+    /// URL, an HMAC key.
+    pub(crate) fn reveal(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Token {
@@ -69,8 +78,15 @@ impl fmt::Debug for Token {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("api", &self.api)
-            .field("token", &self.token)
+            .field(
+                "api",
+                &if self.conceal_url {
+                    "<redacted>"
+                } else {
+                    self.api.as_str()
+                },
+            )
+            .field("auth", &self.auth.as_ref().map(|(header, token)| (header, token)))
             .field("token_env", &self.token_env)
             .finish_non_exhaustive()
     }
@@ -82,12 +98,20 @@ impl Client {
     /// `ALL_PROXY`, `HTTPS_PROXY` or `HTTP_PROXY`, minus the hosts in `NO_PROXY`.
     pub fn new(url: &str, token: Token, token_env: &str, timeout: Duration) -> Client {
         let api = format!("{}/api/v4", url.trim_end_matches('/'));
-        Client::plain(&api, Some(("PRIVATE-TOKEN", token)), token_env, timeout)
+        Client::endpoint(&api, Some(("PRIVATE-TOKEN", token)), token_env, false, timeout)
     }
 
-    /// A client for the HTTP API at `base` (paths are appended to it), sending `token`, when
-    /// given, in the header it names; otherwise as `Client::new`.
-    pub fn plain(base: &str, token: Option<(&'static str, Token)>, token_env: &str, timeout: Duration) -> Client {
+    /// A client for any HTTP endpoint at `base` (paths are appended to it), sending the secret
+    /// in `auth`'s header when there is one; `secret_env` names the variable it came from, for
+    /// messages. With `conceal_url`, the base URL is a secret too, and messages name
+    /// `secret_env` instead of it.
+    pub fn endpoint(
+        base: &str,
+        auth: Option<(&'static str, Token)>,
+        secret_env: &str,
+        conceal_url: bool,
+        timeout: Duration,
+    ) -> Client {
         let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -103,32 +127,41 @@ impl Client {
         Client {
             agent,
             api: base.trim_end_matches('/').to_string(),
-            token,
-            token_env: token_env.to_string(),
+            auth,
+            token_env: secret_env.to_string(),
+            conceal_url,
         }
     }
 
     /// `GET <api><path>`; `path` starts with `/` and may carry a query.
     pub fn get(&self, path: &str) -> Result<Response, BackendError> {
-        let request = self.agent.get(self.url(path));
-        let request = self.authorized(request);
+        let request = self.authorize(self.agent.get(self.url(path)));
         self.finish("GET", path, request.call())
     }
 
     /// `POST <api><path>` with a form body.
     pub fn post_form(&self, path: &str, form: &[(&str, String)]) -> Result<Response, BackendError> {
-        let request = self.agent.post(self.url(path));
-        let request = self.authorized(request);
+        let request = self.authorize(self.agent.post(self.url(path)));
         let pairs = form.iter().map(|(key, value)| (*key, value.as_str()));
         self.finish("POST", path, request.send_form(pairs))
     }
 
     /// `PUT <api><path>` with a form body.
     pub fn put_form(&self, path: &str, form: &[(&str, String)]) -> Result<Response, BackendError> {
-        let request = self.agent.put(self.url(path));
-        let request = self.authorized(request);
+        let request = self.authorize(self.agent.put(self.url(path)));
         let pairs = form.iter().map(|(key, value)| (*key, value.as_str()));
         self.finish("PUT", path, request.send_form(pairs))
+    }
+
+    /// `POST <api><path>` with a JSON body and extra headers.
+    pub fn post_json(&self, path: &str, body: &str, headers: &[(&str, String)]) -> Result<Response, BackendError> {
+        let mut request = self
+            .authorize(self.agent.post(self.url(path)))
+            .header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        self.finish("POST", path, request.send(body))
     }
 
     /// The environment variable the token came from, for messages.
@@ -138,8 +171,7 @@ impl Client {
 
     /// `DELETE <api><path>`.
     pub fn delete(&self, path: &str) -> Result<Response, BackendError> {
-        let request = self.agent.delete(self.url(path));
-        let request = self.authorized(request);
+        let request = self.authorize(self.agent.delete(self.url(path)));
         self.finish("DELETE", path, request.call())
     }
 
@@ -181,16 +213,16 @@ impl Client {
         }
     }
 
-    /// `request` with the token's header, when there is a token.
-    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &self.token {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// `request` with the secret's header, when there is one.
+    fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.auth {
             Some((header, token)) => request.header(*header, &token.0),
             None => request,
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.api)
     }
 
     fn finish(
@@ -200,8 +232,15 @@ impl Client {
         outcome: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response, BackendError> {
         // Messages name the endpoint without any credential written into the backend's `url`.
-        let endpoint = || format!("{method} {}", redact_url(&self.url(path)));
-        let mut response = outcome.map_err(|error| transport(&endpoint(), error))?;
+        let endpoint = || {
+            if self.conceal_url {
+                format!("{method} the URL in `{}`", self.token_env)
+            } else {
+                format!("{method} {}", redact_url(&self.url(path)))
+            }
+        };
+        let conceal = |error: BackendError| self.conceal(error);
+        let mut response = outcome.map_err(|error| conceal(transport(&endpoint(), error)))?;
         let header = |name: &str| {
             response
                 .headers()
@@ -217,13 +256,31 @@ impl Client {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_string()
-            .map_err(|error| transport(&endpoint(), error))?;
+            .map_err(|error| conceal(transport(&endpoint(), error)))?;
         Ok(Response {
             status,
             body,
             retry_after,
             location,
         })
+    }
+}
+
+impl Client {
+    /// `error` without the base URL when it is a secret: a transport's message may quote it.
+    fn conceal(&self, error: BackendError) -> BackendError {
+        if !self.conceal_url {
+            return error;
+        }
+        let hide = |text: String| text.replace(&self.api, "<redacted>");
+        match error {
+            BackendError::Transient { message, retry_after } => BackendError::Transient {
+                message: hide(message),
+                retry_after,
+            },
+            BackendError::Other(error) => BackendError::Other(anyhow::anyhow!(hide(error.to_string()))),
+            other => other,
+        }
     }
 }
 

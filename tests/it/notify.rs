@@ -1,0 +1,420 @@
+//! Notifications (`notifications` in flagops.yml) against the fake GitLab, which also serves
+//! Grafana's annotations and webhooks: what each receiver gets, failures (5xx, timeouts, 401)
+//! that never fail the sync and stay pending, `notify --retry` sending each pending message
+//! once, a sync killed between applying a change and notifying it, and secrets that never show.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+
+use crate::fake_gitlab::{FakeGitlab, Fault, TOKEN};
+use crate::gitlab::TOKEN_ENV;
+use crate::harness::{Output, Registry, flag};
+
+const HOOK_SECRET: &str = "whsec-FLAGOPS-TEST-5c1f0e9a";
+const SLACK_SECRET_PATH: &str = "/hooks/slack/T0FLAGOPS/B0TEST/SLACKSECRET7f3a";
+
+/// A registry whose one environment, production, is the fake GitLab, with every kind of
+/// notifier pointed at it, and flag `alpha` (rollout issue `group/app#7`) set to 25% there.
+fn registry(fake: &FakeGitlab, timeout: u64) -> Registry {
+    let registry = crate::gitlab::registry(&[("production", fake)], 30);
+    let url = fake.url();
+    let mut config = registry.read("flagops.yml");
+    config.push_str(&format!(
+        "\nnotifications:\n\
+         \x20 rollout-issue: {{ kind: gitlab-note, url: \"{url}\", token_env: {TOKEN_ENV} }}\n\
+         \x20 log: {{ kind: gitlab-issue, url: \"{url}\", project: ops/feature-flag-log, token_env: {TOKEN_ENV}, labels: [change] }}\n\
+         \x20 grafana: {{ kind: grafana, url: \"{url}\", token_env: {TOKEN_ENV} }}\n\
+         \x20 chat: {{ kind: slack, url_env: FLAGOPS_TEST_SLACK_URL, environments: [production] }}\n\
+         \x20 hook: {{ kind: webhook, url: \"{url}/hooks/json\", secret_env: FLAGOPS_TEST_HOOK_SECRET, timeout_seconds: {timeout} }}\n"
+    ));
+    registry.write("flagops.yml", config);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            &format!("rollout_issue_url: {url}/group/app/-/issues/7\nenvironments:\n  production:\n    percentage_of_actors: 25\n"),
+        ),
+    );
+    registry
+}
+
+/// The variables that hold every secret.
+fn secrets(fake: &FakeGitlab) -> Vec<(&'static str, String)> {
+    vec![
+        (TOKEN_ENV, TOKEN.to_string()),
+        ("FLAGOPS_TEST_SLACK_URL", format!("{}{SLACK_SECRET_PATH}", fake.url())),
+        ("FLAGOPS_TEST_HOOK_SECRET", HOOK_SECRET.to_string()),
+        ("NO_PROXY", "127.0.0.1".to_string()),
+    ]
+}
+
+/// Runs flagops with every secret set, checking that none is printed.
+fn run(registry: &Registry, fake: &FakeGitlab, args: &[&str]) -> Output {
+    let variables = secrets(fake);
+    let pairs: Vec<(&str, &str)> = variables.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let output = registry.run_with_env(args, &pairs);
+    assert_no_secret(&format!("{}{}", output.stdout, output.stderr), "the output");
+    output
+}
+
+fn assert_no_secret(text: &str, place: &str) {
+    for secret in [TOKEN, HOOK_SECRET, "SLACKSECRET7f3a"] {
+        assert!(!text.contains(secret), "{place} holds a secret: {text}");
+    }
+}
+
+/// Checks every file of the registry (state, outbox, site) for secrets.
+fn assert_no_secret_written(registry: &Registry) {
+    for entry in walkdir::WalkDir::new(registry.path()) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() && !entry.path().ends_with("flagops.yml") {
+            let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
+            assert_no_secret(&text, &entry.path().display().to_string());
+        }
+    }
+}
+
+/// What the receivers got: notes on `group/app#7`, log issues, annotations, Slack texts and
+/// webhook payloads.
+struct Received {
+    notes: Vec<String>,
+    log_issues: Vec<(String, bool, Vec<String>)>,
+    log_descriptions: Vec<String>,
+    annotations: Vec<Value>,
+    slack: Vec<String>,
+    hooks: Vec<Value>,
+}
+
+fn received(fake: &FakeGitlab) -> Received {
+    let world = fake.world();
+    let notes = world
+        .issues
+        .iter()
+        .filter(|issue| issue.project == "group/app" && issue.iid == 7)
+        .flat_map(|issue| issue.notes.clone())
+        .collect();
+    let log_issues = world
+        .issues
+        .iter()
+        .filter(|issue| issue.project == "ops/feature-flag-log")
+        .map(|issue| (issue.title.clone(), issue.closed, issue.labels.clone()))
+        .collect();
+    let log_descriptions = world
+        .issues
+        .iter()
+        .filter(|issue| issue.project == "ops/feature-flag-log")
+        .map(|issue| issue.description.clone())
+        .collect();
+    let slack = world
+        .hooks
+        .iter()
+        .filter(|hook| hook.path == SLACK_SECRET_PATH)
+        .map(|hook| {
+            serde_json::from_str::<Value>(&hook.body).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let hooks = world
+        .hooks
+        .iter()
+        .filter(|hook| hook.path == "/hooks/json")
+        .map(|hook| {
+            // Every payload is signed with the secret, and carries its id as the delivery header.
+            let mut mac = hmac::Hmac::<sha2_hmac::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+            mac.update(hook.body.as_bytes());
+            let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hook.headers["x-flagops-signature"], format!("sha256={expected}"));
+            let payload: Value = serde_json::from_str(&hook.body).unwrap();
+            assert_eq!(hook.headers["x-flagops-delivery"], payload["id"].as_str().unwrap());
+            payload
+        })
+        .collect();
+    Received {
+        notes,
+        log_issues,
+        log_descriptions,
+        annotations: world.annotations.clone(),
+        slack,
+        hooks,
+    }
+}
+
+/// The distinct webhook payloads, by id.
+fn distinct(payloads: &[Value]) -> Vec<Value> {
+    let mut seen = BTreeSet::new();
+    payloads
+        .iter()
+        .filter(|payload| seen.insert(payload["id"].as_str().unwrap().to_string()))
+        .cloned()
+        .collect()
+}
+
+/// Checks that every receiver got exactly the notifications of one applied change of `alpha`
+/// and the sync's summary.
+fn assert_received_once(fake: &FakeGitlab) {
+    let got = received(fake);
+    assert_eq!(got.notes.len(), 1, "{:?}", got.notes);
+    assert!(
+        got.notes[0].starts_with("Feature flag alpha has been set to 25% of actors on production"),
+        "{}",
+        got.notes[0]
+    );
+    assert_eq!(
+        got.log_issues,
+        [(
+            "Feature flag alpha has been set to 25% of actors on production".to_string(),
+            true,
+            vec!["change".to_string()]
+        )]
+    );
+    let description = &got.log_descriptions[0];
+    assert!(
+        description.contains("- Old state: (absent)\n- New state: 25% of actors\n- Changed by: ")
+            && description.contains("/group/app/-/issues/7"),
+        "{description}"
+    );
+    assert_eq!(got.annotations.len(), 1, "{:?}", got.annotations);
+    assert_eq!(
+        got.annotations[0]["tags"],
+        serde_json::json!(["production", "feature-flag", "alpha"])
+    );
+    assert_eq!(got.slack.len(), 2, "{:?}", got.slack);
+    let mut slack = got.slack.clone();
+    slack.sort_by_key(|text| text.starts_with("flagops synced"));
+    assert!(slack[0].starts_with("Feature flag alpha has been set"), "{slack:?}");
+    assert!(
+        slack[1].starts_with("flagops synced production: 1 change applied")
+            && slack[1].contains("alpha: (absent) → 25% of actors"),
+        "{slack:?}"
+    );
+    let mut hooks = distinct(&got.hooks);
+    assert_eq!(hooks.len(), 2, "{:?}", got.hooks);
+    // A summary may arrive before a change whose delivery failed at first.
+    hooks.sort_by_key(|payload| payload["event"] != "change");
+    assert_eq!(hooks[0]["event"], "change");
+    assert_eq!(hooks[0]["flag"], "alpha");
+    assert_eq!(hooks[0]["old"], "(absent)");
+    assert_eq!(hooks[0]["new"], "25% of actors");
+    assert_eq!(hooks[0]["environment"], "production");
+    assert_eq!(hooks[1]["event"], "summary");
+}
+
+// A sync notifies each receiver once of each applied change, and the chat and webhook of its
+// summary; a second sync, with nothing to do, sends nothing; no secret shows anywhere.
+#[test]
+fn notify_sends_each_change_and_summary_once() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    let output = run(&registry, &fake, &["sync"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains("  notified     7 notifications sent\n"),
+        "{output:?}"
+    );
+    assert_received_once(&fake);
+    let again = run(&registry, &fake, &["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_eq!(retry.stdout, "production:\n  notified     0 notifications sent\n");
+    assert_received_once(&fake);
+    let site = run(&registry, &fake, &["site", "--out", "public"]);
+    assert_eq!(site.code, 0, "{site:?}");
+    assert_no_secret_written(&registry);
+}
+
+// Receivers that fail (500s, a timeout, a refused token) neither fail nor undo the sync: the
+// failures are reported and kept, and `notify --retry` sends each pending message once.
+#[test]
+fn notify_failures_never_fail_the_sync_and_retry_sends_once() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 1);
+    for _ in 0..3 {
+        fake.fail_next("POST /api/annotations", Fault::Status(503, None));
+        fake.fail_next("POST /hooks/json", Fault::Hang(Duration::from_secs(3)));
+    }
+    fake.fail_next(
+        "POST /api/v4/projects/group%2Fapp/issues/7/notes",
+        Fault::Status(401, None),
+    );
+    let output = run(&registry, &fake, &["sync", "--format", "json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let reports: Value = serde_json::from_str(&output.stdout).unwrap();
+    let production = &reports[0];
+    assert_eq!(production["applied"].as_array().unwrap().len(), 1, "{output:?}");
+    assert!(production.get("failed").is_none(), "{output:?}");
+    let pending: Vec<(String, String)> = production["notifications"]["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["notifier"].as_str().unwrap().to_string(),
+                p["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let notifiers: Vec<&str> = pending.iter().map(|(notifier, _)| notifier.as_str()).collect();
+    assert_eq!(notifiers, ["grafana", "hook", "rollout-issue"], "{pending:?}");
+    assert!(pending[0].1.contains("503"), "{pending:?}");
+    assert!(pending[1].1.contains("no answer in time"), "{pending:?}");
+    assert!(
+        pending[2].1.contains(&format!("refused the token in `{TOKEN_ENV}`")),
+        "{pending:?}"
+    );
+    assert_eq!(production["notifications"]["sent"], 4, "{output:?}");
+    // The change stands.
+    assert_eq!(fake.flags()["alpha"], "25% of actors");
+    assert_eq!(run(&registry, &fake, &["status", "--exit-code"]).code, 0);
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_eq!(retry.stdout, "production:\n  notified     3 notifications sent\n");
+    assert_received_once(&fake);
+    let again = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(again.stdout, "production:\n  notified     0 notifications sent\n");
+    assert_received_once(&fake);
+    assert_no_secret_written(&registry);
+}
+
+// A failure that remains after the retries is reported in the sync's human output, and a
+// missing secret names its variable; `notify --retry` exits 2 while something is pending.
+#[test]
+fn notify_reports_what_is_pending() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    let variables: Vec<(&str, &str)> = vec![(TOKEN_ENV, TOKEN), ("NO_PROXY", "127.0.0.1")];
+    let output = registry.run_with_env(&["sync"], &variables);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(
+            "  ! 4 notifications pending, kept for `flagops notify --retry`:\n    chat about `alpha`:\n      the environment variable `FLAGOPS_TEST_SLACK_URL` is not set\n"
+        ),
+        "{output:?}"
+    );
+    let retry = registry.run_with_env(&["notify", "--retry"], &variables);
+    assert_eq!(retry.code, 2, "{retry:?}");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_received_once(&fake);
+}
+
+// A sync killed while it notifies, after applying its change, loses nothing: `notify --retry`
+// sends every notification once.
+#[test]
+fn notify_after_a_sync_killed_while_notifying() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    // The first receiver hangs until the sync is killed.
+    fake.fail_next(
+        "POST /api/v4/projects/ops%2Ffeature-flag-log/issues",
+        Fault::Hang(Duration::from_secs(5)),
+    );
+    let child = spawn_sync(&registry, &fake);
+    kill_when(child, || {
+        fake.world()
+            .requests
+            .iter()
+            .any(|r| r.ends_with("%2Ffeature-flag-log/issues"))
+    });
+    assert_eq!(fake.flags()["alpha"], "25% of actors");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_received_once(&fake);
+}
+
+// A sync killed after GitLab applied its change but before flagops recorded that it did: the
+// outbox holds the notification as prepared, and `notify --retry` finds the change in GitLab and
+// sends it once. A change GitLab never applied is not announced.
+#[test]
+fn notify_after_a_sync_killed_between_apply_and_record() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    // GitLab applies the change after a moment; the sync is killed while it waits.
+    fake.fail_next("POST /api/v4/features/alpha", Fault::Delay(Duration::from_secs(2)));
+    let child = spawn_sync(&registry, &fake);
+    kill_when(child, || {
+        fake.world().requests.iter().any(|r| r == "POST /api/v4/features/alpha")
+    });
+    wait_for(|| fake.flags().contains_key("alpha"));
+    let outbox = registry.read(".flagops/state/production.outbox.jsonl");
+    assert!(outbox.lines().all(|line| line.contains("\"prepared\"")), "{outbox}");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_received_once(&fake);
+
+    // The same crash, but GitLab never gets the change: nothing is announced.
+    let fake = FakeGitlab::start();
+    let registry = self::registry(&fake, 30);
+    fake.fail_next("POST /api/v4/features/alpha", Fault::Hang(Duration::from_secs(5)));
+    let child = spawn_sync(&registry, &fake);
+    kill_when(child, || {
+        fake.world().requests.iter().any(|r| r == "POST /api/v4/features/alpha")
+    });
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    assert_eq!(retry.stdout, "production:\n  notified     0 notifications sent\n");
+    let world = fake.world();
+    assert!(world.annotations.is_empty() && world.hooks.is_empty() && world.issues.is_empty());
+}
+
+fn spawn_sync(registry: &Registry, fake: &FakeGitlab) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flagops"))
+        .arg("sync")
+        .current_dir(registry.path())
+        .envs(secrets(fake))
+        .env_remove("FLAGOPS_CHANGE_LOCK")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `child` once `ready` holds (the fake got the request it waits on).
+fn kill_when(mut child: std::process::Child, ready: impl Fn() -> bool) {
+    wait_for(ready);
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the sync finished before it was killed");
+}
+
+/// Polls `done` until it holds; a minute without it is a failure, not a timing assertion.
+fn wait_for(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "gave up waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// A notifier naming an environment flagops.yml lacks is a diagnostic at its place, and nothing
+// is synced.
+#[test]
+fn notify_refuses_unknown_environment() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    let config = registry
+        .read("flagops.yml")
+        .replace("environments: [production]", "environments: [prod]");
+    registry.write("flagops.yml", config.clone());
+    let line = config.lines().position(|line| line.contains("[prod]")).unwrap() + 1;
+    let column = config.lines().nth(line - 1).unwrap().find("prod]").unwrap() + 1;
+    let output = run(&registry, &fake, &["validate", "--format", "json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let diagnostics: Value = serde_json::from_str(&output.stdout).unwrap();
+    let found = &diagnostics[0];
+    assert_eq!(found["check"], "invalid-value", "{diagnostics}");
+    assert_eq!(found["message"], "unknown environment `prod`");
+    assert_eq!(
+        (found["span"]["line"].as_u64(), found["span"]["column"].as_u64()),
+        (Some(line as u64), Some(column as u64)),
+        "{diagnostics}"
+    );
+    assert!(found["help"].as_str().unwrap().contains("production"), "{diagnostics}");
+    assert_eq!(run(&registry, &fake, &["sync"]).code, 1);
+    assert!(fake.flags().is_empty());
+}
