@@ -54,6 +54,10 @@ pub struct EnvironmentOutcome {
     /// Why the environment did not get the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The notifications of the change sent, and those still pending (`crate::notify`), as a
+    /// sync sends them; they never change whether the environment got the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::Delivery>,
 }
 
 impl EnvironmentOutcome {
@@ -104,6 +108,7 @@ pub fn apply(
             hold: None,
             freeze: freeze.clone(),
             error: None,
+            notifications: None,
         };
         match apply_environment(
             root,
@@ -122,6 +127,9 @@ pub fn apply(
             }
             Err(error) => outcome.error = Some(error_chain(&error)),
         }
+        // Sent once the environment's lock is released, as after a sync.
+        outcome.notifications =
+            crate::notify::deliver_reporting(root, &registry.config, environment, settings.lock_timeout);
         outcomes.push(outcome);
     }
     Ok(outcomes)
@@ -139,7 +147,7 @@ fn apply_environment(
     now: &str,
     settings: &Settings,
 ) -> anyhow::Result<(Option<Change>, Hold)> {
-    let (_lock, mut backend) = open_locked(
+    let (_lock, backend) = open_locked(
         root,
         &registry.config,
         environment,
@@ -147,6 +155,8 @@ fn apply_environment(
         now,
         settings,
     )?;
+    // The change is announced as a sync's are, through the environment's outbox.
+    let mut backend = crate::notify::wrap(root, registry, environment, backend);
     let what = format!("reading `{environment}`");
     let mut desired = EnvironmentState::new();
     if let Some(state) = state {

@@ -265,6 +265,11 @@ fn human(
                 edit.name
             );
         }
+        if let Some(delivery) = &outcome.notifications {
+            for line in super::notify::lines(delivery) {
+                let _ = writeln!(out, "  {}", crate::escape::one_line(&line));
+            }
+        }
     }
     let failed: Vec<&str> = outcomes
         .iter()

@@ -418,3 +418,44 @@ fn notify_refuses_unknown_environment() {
     assert_eq!(run(&registry, &fake, &["sync"]).code, 1);
     assert!(fake.flags().is_empty());
 }
+
+// A break-glass change is announced like a sync's, with its reason, once the lock is released.
+#[test]
+fn notify_announces_an_emergency_change_with_its_reason() {
+    let fake = FakeGitlab::start();
+    let registry = registry(&fake, 30);
+    registry.init_git();
+    let synced = run(&registry, &fake, &["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let before = received(&fake).hooks.len();
+    let output = run(
+        &registry,
+        &fake,
+        &[
+            "set",
+            "alpha",
+            "false",
+            "--env",
+            "production",
+            "--emergency",
+            "--reason",
+            "INC-9: errors",
+        ],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("notified"), "{output:?}");
+    let hooks = received(&fake).hooks;
+    let changes: Vec<&Value> = hooks[before..]
+        .iter()
+        .filter(|hook| hook["event"] == "change")
+        .collect();
+    assert_eq!(changes.len(), 1, "{hooks:?}");
+    assert_eq!(changes[0]["flag"], "alpha");
+    assert_eq!(changes[0]["new"], "false");
+    assert_eq!(changes[0]["reason"], "INC-9: errors");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(
+        retry.stdout, "production:\n  notified     0 notifications sent\n",
+        "{retry:?}"
+    );
+}
