@@ -128,8 +128,14 @@ pub fn apply(
             Err(error) => outcome.error = Some(error_chain(&error)),
         }
         // Sent once the environment's lock is released, as after a sync.
+        let nothing = crate::notify::GuardContext {
+            verdicts: &[],
+            at: "",
+            by: "",
+            commit: None,
+        };
         outcome.notifications =
-            crate::notify::deliver_reporting(root, &registry.config, environment, settings.lock_timeout);
+            crate::notify::deliver_reporting(root, registry, environment, &nothing, settings.lock_timeout);
         outcomes.push(outcome);
     }
     Ok(outcomes)

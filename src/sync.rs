@@ -372,8 +372,14 @@ pub fn sync(root: &Path, registry: &Registry, settings: &SyncSettings) -> anyhow
         };
         let mut report = report;
         if !settings.dry_run {
+            let guards = crate::notify::GuardContext {
+                verdicts: &report.guarded,
+                at: &now,
+                by: &settings.by,
+                commit: settings.commit.as_deref(),
+            };
             report.notifications =
-                crate::notify::deliver_reporting(root, config, &environment.name, settings.lock_timeout);
+                crate::notify::deliver_reporting(root, registry, &environment.name, &guards, settings.lock_timeout);
         }
         if !report.succeeded() {
             behind.push(format!("`{}`", environment.name));

@@ -35,7 +35,8 @@ use outbox::{Entry, Notification, Status};
 /// What a notification says: the payload of a `webhook`, and what every other kind renders.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    /// `change` (one applied change) or `summary` (an environment's sync).
+    /// `change` (one applied change), `summary` (an environment's sync) or `guard` (a metric
+    /// guard that held a rollout step or rolled it back).
     pub event: Event,
     /// The environment.
     pub environment: String,
@@ -87,6 +88,8 @@ pub enum Event {
     Change,
     /// An environment's sync, once its changes are applied.
     Summary,
+    /// A metric guard held a rollout step, or rolled the flag back (`crate::guard`).
+    Guard,
 }
 
 /// What `deliver` or `retry` did in one environment.
@@ -141,27 +144,105 @@ pub fn wrap(root: &Path, registry: &Registry, environment: &str, backend: Box<dy
     })
 }
 
-/// After a sync of `environment`: writes the summary of every run whose changes are settled, and
-/// sends every pending notification, under the environment's lock. `None` when the environment
-/// has no outbox.
+/// After a sync of `environment`: writes a notification for each metric guard in `guards` that
+/// held a step or rolled it back (once per flag, step, guard and kind of answer), the summary of
+/// every run whose changes are settled, and sends every pending notification, under the
+/// environment's lock. `None` when the environment has no outbox and nothing to announce.
 pub fn deliver(
     root: &Path,
-    config: &Config,
+    registry: &Registry,
     environment: &str,
+    guards: &GuardContext<'_>,
     lock_timeout: Duration,
 ) -> anyhow::Result<Option<Delivery>> {
+    let config = &registry.config;
     let path = outbox_path(root, config, environment);
-    if !path.exists() {
+    let notifiers = covering(config, environment);
+    let guarded: Vec<&crate::guard::Verdict> = guards
+        .verdicts
+        .iter()
+        .filter(|verdict| !matches!(verdict.outcome, crate::guard::Outcome::Healthy { .. }))
+        .collect();
+    if !path.exists() && (notifiers.is_empty() || guarded.is_empty()) {
         return Ok(None);
     }
     let holder = crate::lock::describe_self("flagops notify", &jiff::Timestamp::now().to_string());
     let _lock = crate::lock::Lock::acquire(&backends::lock_path(root, config, environment), &holder, lock_timeout)?;
+    if !guarded.is_empty() && !notifiers.is_empty() {
+        let known: BTreeSet<String> = outbox::read(&path)?.into_iter().map(|n| n.id).collect();
+        let mut entries = Vec::new();
+        for verdict in guarded {
+            let rollout_issue = registry
+                .flags
+                .iter()
+                .find(|file| file.flag.name == verdict.flag)
+                .and_then(|file| file.flag.rollout_issue_url.clone());
+            let kind = match verdict.outcome {
+                crate::guard::Outcome::Breached { .. } => "breached",
+                crate::guard::Outcome::NoData => "no-data",
+                _ => "unreachable",
+            };
+            let message = Message {
+                event: Event::Guard,
+                environment: environment.to_string(),
+                at: guards.at.to_string(),
+                by: guards.by.to_string(),
+                commit: guards.commit.map(str::to_string),
+                merge_request: None,
+                reason: Some(crate::guard::describe(verdict)),
+                flag: Some(verdict.flag.clone()),
+                action: None,
+                old: None,
+                new: None,
+                new_state: None,
+                rollout_issue,
+                step: Some(verdict.step),
+                changes: Vec::new(),
+            };
+            for (name, notifier) in &notifiers {
+                let step = verdict.step.to_string();
+                let id = id(&[environment, "\0guard", &verdict.flag, &step, &verdict.guard, kind, name]);
+                if known.contains(&id) || !send::hears(notifier, &message) {
+                    continue;
+                }
+                entries.push(Entry {
+                    id,
+                    status: Status::Applied,
+                    notifier: Some(name.clone()),
+                    message: Some(message.clone()),
+                    error: None,
+                });
+            }
+        }
+        outbox::append(&path, &entries)?;
+    }
+    if !path.exists() {
+        return Ok(None);
+    }
     send_pending(config, &path).map(Some)
 }
 
+/// Who ran the sync whose guards `deliver` announces, when, from which commit, and the verdicts.
+pub struct GuardContext<'a> {
+    /// The verdicts of the guards the sync asked.
+    pub verdicts: &'a [crate::guard::Verdict],
+    /// When the sync ran (RFC 3339).
+    pub at: &'a str,
+    /// Who ran it.
+    pub by: &'a str,
+    /// The registry commit.
+    pub commit: Option<&'a str>,
+}
+
 /// `deliver`, with its own failure reported in the `Delivery` instead of failing the sync.
-pub fn deliver_reporting(root: &Path, config: &Config, environment: &str, lock_timeout: Duration) -> Option<Delivery> {
-    deliver(root, config, environment, lock_timeout).unwrap_or_else(|error| {
+pub fn deliver_reporting(
+    root: &Path,
+    registry: &Registry,
+    environment: &str,
+    guards: &GuardContext<'_>,
+    lock_timeout: Duration,
+) -> Option<Delivery> {
+    deliver(root, registry, environment, guards, lock_timeout).unwrap_or_else(|error| {
         Some(Delivery {
             error: Some(crate::sync::error_chain(&error)),
             ..Delivery::default()

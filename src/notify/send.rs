@@ -21,7 +21,7 @@ pub(super) fn hears(notifier: &Notifier, message: &Message) -> bool {
             .as_deref()
             .and_then(|issue| issue_on(url, issue))
             .is_some(),
-        _ => message.event == Event::Change,
+        _ => matches!(message.event, Event::Change | Event::Guard),
     }
 }
 
@@ -94,7 +94,7 @@ pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(
             let url = secret(url_env)?;
             let client = Client::endpoint(url.reveal(), None, url_env, true, timeout);
             let text = match message.event {
-                Event::Change => format!("{}\n{}", title(message), body(message)),
+                Event::Change | Event::Guard => format!("{}\n{}", title(message), body(message)),
                 Event::Summary => summary(message),
             };
             let response = client.post_json("", &json!({ "text": text }).to_string(), &[])?;
@@ -186,6 +186,12 @@ fn expect_http(client: &Client, receiver: &str, what: &str, response: &Response)
 /// One line, as ChatOps titles its log issues.
 fn title(message: &Message) -> String {
     let flag = message.flag.as_deref().unwrap_or_default();
+    if message.event == Event::Guard {
+        return format!(
+            "Feature flag {flag}: a metric guard stopped its rollout on {}",
+            message.environment
+        );
+    }
     match message.action {
         Some(crate::plan::Action::Delete) => {
             format!("Feature flag {flag} has been deleted on {}", message.environment)

@@ -39,7 +39,13 @@ fn three_steps(name: &str, extra: &str) -> String {
 /// Syncs dev at `at`, returning the report as JSON.
 #[track_caller]
 fn sync_at(registry: &Registry, at: &str) -> Value {
-    let output = registry.run(&["sync", "--env", "dev", "--at", at, "--format", "json"]);
+    let output = registry.run_with_env(
+        &["sync", "--env", "dev", "--at", at, "--format", "json"],
+        &[
+            ("FLAGOPS_TEST_HOOK_SECRET", "guard-hook-secret"),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
     assert_eq!(output.code, 0, "{output:?}");
     serde_json::from_str(&output.stdout).unwrap_or_else(|error| panic!("{error}: {output:?}"))
 }
@@ -73,10 +79,33 @@ fn guards_advance_hold_and_roll_back_against_a_real_prometheus() {
         config.contains("guard: error_rate"),
         "the default config has the `wip` type"
     );
+    // A webhook hears of every guard that holds a step or rolls it back.
+    let hooks = crate::fake_gitlab::FakeGitlab::start();
     registry.write(
         "flagops.yml",
-        format!("{config}\nprometheus:\n  url: {}\n{GUARD}", prometheus.url()),
+        format!(
+            "{config}\nprometheus:\n  url: {}\n{GUARD}\nnotifications:\n  hook: {{ kind: webhook, url: \"{}/hooks/json\", secret_env: FLAGOPS_TEST_HOOK_SECRET }}\n",
+            prometheus.url(),
+            hooks.url()
+        ),
     );
+    // Each guard message once: flag, step and why.
+    let guard_messages = || -> Vec<(String, u64, String)> {
+        hooks
+            .world()
+            .hooks
+            .iter()
+            .map(|hook| serde_json::from_str::<Value>(&hook.body).unwrap())
+            .filter(|message| message["event"] == "guard")
+            .map(|message| {
+                (
+                    message["flag"].as_str().unwrap().to_string(),
+                    message["step"].as_u64().unwrap(),
+                    message["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
     registry.write("flags/wip/guarded.yml", three_steps("guarded", ""));
     registry.write(
         "flags/wip/reverting.yml",
@@ -124,6 +153,31 @@ fn guards_advance_hold_and_roll_back_against_a_real_prometheus() {
             ("reverting".to_string(), 2, "breached".to_string()),
             ("silent".to_string(), 1, "no-data".to_string()),
         ]
+    );
+    // The breaches are announced once each; `silent`'s missing data only once over two syncs.
+    let messages = guard_messages();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages.contains(&(
+            "silent".to_string(),
+            1,
+            "guard `error_rate` holds step 1: the query returned no data".to_string()
+        )),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&(
+            "guarded".to_string(),
+            2,
+            "guard `error_rate` holds step 2: 0.5 breaches max 0.01".to_string()
+        )),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|(flag, step, why)| flag == "reverting"
+            && *step == 2
+            && why.contains("back to the state before the plan")),
+        "{messages:?}"
     );
     let rollback = registry
         .audit("dev")
