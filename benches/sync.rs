@@ -1,6 +1,9 @@
 //! Benchmark: `flagops sync` of the synthetic registry (10,000 flags) against the `file`
 //! backend: a first sync from empty (every flag created in every environment), a sync of one
-//! environment from empty, and a no-op sync right after. Then the same registry against the
+//! environment from empty, and a no-op sync right after; then the same for the registry of
+//! realistic flags (7-step rollout plans, actors, `requires`).
+//! Every sync resolves the plans at `AT`, before any of their steps, so that the no-op syncs
+//! stay no-ops whatever the day. Then the same registry against the
 //! `gitlab` backend, each environment a fake GitLab on 127.0.0.1 (the integration tests'
 //! `fake_gitlab`): a first sync from empty, and no-op syncs, counting the requests each
 //! environment gets.
@@ -22,33 +25,45 @@ const TOKEN_ENV: &str = "FLAGOPS_BENCH_GITLAB_TOKEN";
 
 const FLAGS: usize = 10_000;
 
+/// The time plans are resolved at: before the first step of every synthetic plan.
+const AT: &str = "2026-11-01T00:00:00Z";
+
 fn main() {
     let benchmarking = synthetic::benchmarking();
     let count = synthetic::setting("FLAGOPS_BENCH_FLAGS", FLAGS, 100);
-    let dir = tempfile::tempdir().unwrap();
-    synthetic::write_registry(dir.path(), count);
-
-    let (seconds, memory, changes) =
-        synthetic::run_sync(dir.path(), &["sync", "--env", "production", "--format", "json"], &[]);
-    println!(
-        "sync --env production from empty, {count} flags: {changes} changes in {seconds:.3} s, peak memory {memory}"
-    );
-    let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &[]);
-    println!(
-        "sync of all 6 environments (production already done): {changes} changes in {seconds:.3} s, peak memory {memory}"
-    );
-    let mut noop = Vec::new();
-    for _ in 0..if benchmarking { 5 } else { 1 } {
-        let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &[]);
-        assert_eq!(changes, 0);
-        noop.push((seconds, memory));
+    for (name, write) in [
+        ("synthetic", synthetic::write_registry as fn(&std::path::Path, usize)),
+        ("realistic", synthetic::write_realistic_registry),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), count);
+        let (seconds, memory, changes) = synthetic::run_sync(
+            dir.path(),
+            &["sync", "--env", "production", "--at", AT, "--format", "json"],
+            &[],
+        );
+        println!(
+            "sync --env production from empty, {count} {name} flags: {changes} changes in {seconds:.3} s, peak memory {memory}"
+        );
+        let (seconds, memory, changes) =
+            synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &[]);
+        println!(
+            "sync of all 6 environments (production already done), {name}: {changes} changes in {seconds:.3} s, peak memory {memory}"
+        );
+        let mut noop = Vec::new();
+        for _ in 0..if benchmarking { 5 } else { 1 } {
+            let (seconds, memory, changes) =
+                synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &[]);
+            assert_eq!(changes, 0);
+            noop.push((seconds, memory));
+        }
+        noop.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (seconds, memory) = &noop[noop.len() / 2];
+        println!(
+            "no-op sync of 6 environments, {count} {name} flags: {seconds:.3} s (median of {}), peak memory {memory}",
+            noop.len()
+        );
     }
-    noop.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (seconds, memory) = &noop[noop.len() / 2];
-    println!(
-        "no-op sync of 6 environments, {count} flags: {seconds:.3} s (median of {}), peak memory {memory}",
-        noop.len()
-    );
 
     gitlab(count, benchmarking);
 }
@@ -83,14 +98,16 @@ fn gitlab(count: usize, benchmarking: bool) {
     .unwrap();
     let variables = [(TOKEN_ENV, fake_gitlab::TOKEN), ("NO_PROXY", "127.0.0.1")];
 
-    let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &variables);
+    let (seconds, memory, changes) =
+        synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &variables);
     let requests: usize = fakes.iter().map(|fake| fake.take_requests().len()).sum();
     println!(
         "gitlab: sync of 6 environments from empty, {count} flags: {changes} changes, {requests} requests in {seconds:.3} s, peak memory {memory}"
     );
     let mut noop = Vec::new();
     for _ in 0..if benchmarking { 5 } else { 1 } {
-        let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--format", "json"], &variables);
+        let (seconds, memory, changes) =
+            synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &variables);
         assert_eq!(changes, 0);
         let requests: Vec<usize> = fakes.iter().map(|fake| fake.take_requests().len()).collect();
         assert_eq!(requests, [1; 6], "a no-op sync makes one request per environment");

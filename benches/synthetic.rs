@@ -106,6 +106,107 @@ pub fn flag(i: usize) -> (String, String) {
     (format!("{flag_type}/{name}.yml"), text)
 }
 
+/// The file name and text of realistic flag number `i`, shaped like the example registry's
+/// richest flags (`flags/gitlab_com_derisk/importer_preallocate_iids.yml`): prose, owners, four
+/// environments at 50%, and a 7-step rollout plan with notes that turns the non-production
+/// environments fully on and then takes production through actors or 1%, 10%, 25%, 50%, 75% to
+/// fully on.
+/// Every flag satisfies the example config's policies: the steps climb at most 25 points, wait
+/// at least 15 minutes, keep the promotion order and only widen exposure.
+/// One flag in three starts production with actors and a feature group and keeps them at every
+/// percentage; one in ten (`i % 10 == 3`) requires the flag two before it, which is fully on
+/// outside production from the start and fully on in production before its dependant starts
+/// there.
+pub fn realistic_flag(i: usize) -> (String, String) {
+    let flag_type = TYPES[i % TYPES.len()];
+    let name = format!("rollout_flag_{i:05}");
+    let required = i % 10 == 1;
+    let mut text = String::new();
+    let _ = writeln!(text, "# yaml-language-server: $schema=../../schema/flag.schema.json");
+    let _ = writeln!(text, "name: {name}");
+    let _ = writeln!(
+        text,
+        "description: Pre-allocate the resources of code path {i} at the start of every importer (GitHub, Bitbucket Cloud, Bitbucket Server, FogBugz, Gitea, file export and direct transfer) with the shared allocator of group {}. This prevents conflicts when users create issues or merge requests while an import is still running.",
+        i % 40
+    );
+    let _ = writeln!(text, "type: {flag_type}");
+    let _ = writeln!(text, "group: group::synthetic {}", i % 40);
+    let _ = writeln!(
+        text,
+        "owners:\n  - \"@owner{}\"\n  - \"@owner{}\"",
+        i % 97,
+        (i + 1) % 97
+    );
+    let _ = writeln!(text, "milestone: \"18.{}\"", i % 12);
+    let _ = writeln!(
+        text,
+        "feature_issue_url: https://gitlab.com/groups/gitlab-org/-/work_items/{}",
+        16_000 + i
+    );
+    let _ = writeln!(
+        text,
+        "introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/{}",
+        220_000 + i
+    );
+    let _ = writeln!(
+        text,
+        "rollout_issue_url: https://gitlab.com/gitlab-org/gitlab/-/issues/{}",
+        590_000 + i
+    );
+    let _ = writeln!(text, "default_enabled: false");
+    // A flag and the one it requires share a day: the required one starts at 09:00 and is fully
+    // on in production by 13:00 the next day, the dependant starts at 14:00 and reaches
+    // production a day later.
+    let day = 2 + (i / 10) % 28;
+    let _ = writeln!(text, "intended_to_rollout_by: \"2026-12-{day:02}\"");
+    if i % 10 == 3 {
+        let _ = writeln!(text, "requires: [rollout_flag_{:05}]", i - 2);
+    }
+    let before = if required {
+        " true".to_string()
+    } else {
+        format!("\n    percentage_of_actors: {}", 40 + i % 20)
+    };
+    let _ = writeln!(text, "environments:");
+    for environment in ["dev", "pre", "staging", "staging-ref"] {
+        let _ = writeln!(text, "  {environment}:{before}");
+    }
+    let _ = writeln!(text, "  production: false");
+    let hour = if required { 9 } else { 14 };
+    let _ = writeln!(
+        text,
+        "rollout:\n  - at: \"2026-11-{day:02}T{hour:02}:00:00Z\"\n    note: Fully on in every non-production environment; verify on staging-canary before touching production.\n    dev: true\n    pre: true\n    staging: true\n    staging-ref: true"
+    );
+    let actors = format!(
+        "      actors:\n        project: [gitlab-org/gitlab, {i}]\n        user: [{}]\n      groups: [gitlab_team_members]\n",
+        i * 7
+    );
+    let with_actors = i.is_multiple_of(3);
+    let first = if with_actors {
+        actors.clone()
+    } else {
+        "      percentage_of_actors: 1\n".to_string()
+    };
+    let _ = write!(
+        text,
+        "  - after: \"1d\"\n    note: First production step; watch the error rates in the dashboard.\n    production:\n{first}"
+    );
+    for (after, percentage) in [("30m", 10), ("30m", 25), ("1h", 50), ("1h", 75)] {
+        let _ = write!(
+            text,
+            "  - after: \"{after}\"\n    production:\n      percentage_of_actors: {percentage}\n"
+        );
+        if with_actors {
+            text.push_str(&actors);
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  - after: \"1h\"\n    note: Global rollout; wait at least one day before setting default_enabled or removing the flag.\n    production: true"
+    );
+    (format!("{flag_type}/{name}.yml"), text)
+}
+
 /// Turns the rollout policies of the registry at `dir` off, for benchmarks whose changes are
 /// not meant to follow them.
 pub fn disable_policies(dir: &Path) {
@@ -127,6 +228,16 @@ pub fn disable_policies(dir: &Path) {
 
 /// Writes a registry of `count` flags under `dir`: `flagops.yml`, `schema/` and `flags/`.
 pub fn write_registry(dir: &Path, count: usize) {
+    write_flags(dir, count, flag);
+}
+
+/// Writes a registry of `count` realistic flags ([`realistic_flag`]) under `dir`.
+pub fn write_realistic_registry(dir: &Path, count: usize) {
+    write_flags(dir, count, realistic_flag);
+}
+
+/// Writes `flagops.yml`, `schema/` and the `count` flags `generate` gives under `dir`.
+fn write_flags(dir: &Path, count: usize, generate: fn(usize) -> (String, String)) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::create_dir_all(dir.join("schema")).unwrap();
     std::fs::copy(root.join("flagops.yml"), dir.join("flagops.yml")).unwrap();
@@ -136,7 +247,7 @@ pub fn write_registry(dir: &Path, count: usize) {
     )
     .unwrap();
     for i in 0..count {
-        let (relative, text) = flag(i);
+        let (relative, text) = generate(i);
         let path = dir.join("flags").join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();

@@ -541,6 +541,11 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     file: &SourceFile,
     document: &Document,
 ) -> Result<T, Box<Diagnostic>> {
+    // A schema-valid document types on the first try; only a failure is typed again with its
+    // path tracked, to say where.
+    if let Ok(typed) = <T as serde::Deserialize>::deserialize(&document.value) {
+        return Ok(typed);
+    }
     serde_path_to_error::deserialize(&document.value).map_err(|error| {
         let pointer: String = error.path().iter().map(|segment| format!("/{segment}")).collect();
         Box::new(

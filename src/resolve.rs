@@ -133,18 +133,7 @@ pub fn absent<'a>(registry: &'a Registry, environment: &str) -> BTreeSet<&'a str
 
 /// The desired state of one flag in `environment` at `at`, or `None` for absent.
 pub fn desired_flag(flag: &model::Flag, environment: &str, at: jiff::Timestamp) -> Option<Stored> {
-    let mut current = flag.environments.get(environment).map(Stored::from_model);
-    let times = step_times(&flag.rollout);
-    for (step, time) in flag.rollout.iter().zip(times) {
-        let Ok(time) = time else { break };
-        if time > at {
-            break;
-        }
-        if let Some(state) = step.environments.get(environment) {
-            current = Some(Stored::from_model(state));
-        }
-    }
-    current
+    Timeline::new(flag).desired(environment, at)
 }
 
 /// Where a flag's rollout plan stands at a moment.
@@ -158,20 +147,73 @@ pub struct Progress {
 
 /// Where `flag`'s rollout plan stands at `at`.
 pub fn progress(flag: &model::Flag, at: Timestamp) -> Progress {
-    let mut progress = Progress {
-        current: None,
-        next: None,
-    };
-    for (position, time) in step_times(&flag.rollout).into_iter().enumerate() {
-        let Ok(time) = time else { break };
-        if time <= at {
-            progress.current = Some(position);
-        } else {
-            progress.next = Some((position, time));
-            break;
+    Timeline::new(flag).progress(at)
+}
+
+/// A flag with the time of each of its rollout steps worked out once, for the callers that ask
+/// about many moments or environments of one plan (the policy checks): each question is then a
+/// walk over at most a few steps, with no time or duration parsed again.
+#[derive(Clone, Debug)]
+pub struct Timeline<'a> {
+    flag: &'a model::Flag,
+    times: Vec<Result<Timestamp, StepTimeError>>,
+}
+
+impl<'a> Timeline<'a> {
+    /// The timeline of `flag`'s plan.
+    pub fn new(flag: &'a model::Flag) -> Timeline<'a> {
+        Timeline {
+            flag,
+            times: step_times(&flag.rollout),
         }
     }
-    progress
+
+    /// The flag.
+    pub fn flag(&self) -> &'a model::Flag {
+        self.flag
+    }
+
+    /// The time each step takes effect, or why it has none, as [`step_times`] gives them.
+    pub fn times(&self) -> &[Result<Timestamp, StepTimeError>] {
+        &self.times
+    }
+
+    /// How many steps have taken effect at `at`: those from the first up to the first step with
+    /// no time or a time after `at`.
+    fn due(&self, at: Timestamp) -> usize {
+        self.times
+            .iter()
+            .position(|time| time.as_ref().is_ok_and(|time| *time > at) || time.is_err())
+            .unwrap_or(self.times.len())
+    }
+
+    /// The state the file writes for `environment` at `at`: the latest step due by then that
+    /// sets it, else its `environments` entry.
+    pub fn state(&self, environment: &str, at: Timestamp) -> Option<&'a model::State> {
+        let flag = self.flag;
+        flag.rollout[..self.due(at)]
+            .iter()
+            .rev()
+            .find_map(|step| step.environments.get(environment))
+            .or_else(|| flag.environments.get(environment))
+    }
+
+    /// The desired state in `environment` at `at`, or `None` for absent: [`desired_flag`].
+    pub fn desired(&self, environment: &str, at: Timestamp) -> Option<Stored> {
+        self.state(environment, at).map(Stored::from_model)
+    }
+
+    /// Where the plan stands at `at`: [`progress`].
+    pub fn progress(&self, at: Timestamp) -> Progress {
+        let due = self.due(at);
+        Progress {
+            current: due.checked_sub(1),
+            next: match self.times.get(due) {
+                Some(Ok(time)) => Some((due, *time)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A duration for people: `3d 4h`, `15m`, `40s`.

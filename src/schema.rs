@@ -93,15 +93,22 @@ pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Di
     out
 }
 
+/// One reference token of a JSON pointer: a key, or a position in a list.
+#[derive(Clone, Copy)]
+enum Token<'a> {
+    Key(&'a str),
+    Position(usize),
+}
+
 /// Reports every key and string under `value` that holds a control character: C0 (but line
 /// feeds and tabs where `prose`), DEL or C1.
 ///
 /// `path` holds the reference tokens down to `value`; a pointer is built only for a finding.
-fn check_strings(
+fn check_strings<'a>(
     file: &SourceFile,
     document: &Document,
-    value: &Value,
-    path: &mut Vec<String>,
+    value: &'a Value,
+    path: &mut Vec<Token<'a>>,
     prose: bool,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -109,9 +116,11 @@ fn check_strings(
         text.chars()
             .find(|&character| crate::escape::is_control(character) && !(prose && matches!(character, '\n' | '\t')))
     };
-    let pointer = |path: &[String]| {
-        path.iter()
-            .fold(String::new(), |pointer, token| push_pointer(&pointer, token))
+    let pointer = |path: &[Token<'_>]| {
+        path.iter().fold(String::new(), |pointer, token| match token {
+            Token::Key(key) => push_pointer(&pointer, key),
+            Token::Position(position) => push_pointer(&pointer, &position.to_string()),
+        })
     };
     match value {
         Value::String(text) => {
@@ -137,15 +146,15 @@ fn check_strings(
         }
         Value::Array(items) => {
             for (position, item) in items.iter().enumerate() {
-                path.push(position.to_string());
+                path.push(Token::Position(position));
                 check_strings(file, document, item, path, false, out);
                 path.pop();
             }
         }
         Value::Object(entries) => {
-            let overrides = path.len() == 1 && path[0] == "overrides";
+            let overrides = matches!(path.as_slice(), [Token::Key("overrides")]);
             for (key, item) in entries {
-                path.push(key.clone());
+                path.push(Token::Key(key));
                 if let Some(character) = refused(key, false) {
                     let span = document.index.key_span(&pointer(path));
                     out.push(control_diagnostic(file, span, "this key", character, false));

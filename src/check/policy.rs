@@ -9,9 +9,9 @@
 use jiff::Timestamp;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Flag, FlagFile, Registry};
+use crate::model::{FlagFile, Registry};
 use crate::plan::show_effective;
-use crate::resolve::{desired_flag, step_times};
+use crate::resolve::{Timeline, step_times};
 use crate::source::push_pointer;
 use crate::state::{Reach, Stored, narrows, percent, percentages, reach};
 
@@ -45,9 +45,9 @@ fn exceeds(state: Option<&Stored>, other: Option<&Stored>, default_enabled: bool
 }
 
 /// The moments a flag's plan changes: before any step (`Timestamp::MIN`), then each step's time.
-fn moments(flag: &Flag) -> Vec<Timestamp> {
+fn moments(timeline: &Timeline<'_>) -> Vec<Timestamp> {
     let mut moments: Vec<Timestamp> = std::iter::once(Timestamp::MIN)
-        .chain(step_times(&flag.rollout).into_iter().flatten())
+        .chain(timeline.times().iter().flatten().copied())
         .collect();
     moments.sort();
     moments.dedup();
@@ -65,12 +65,12 @@ fn from(moment: Timestamp) -> String {
 
 /// The JSON pointer of the entry that sets `environment`'s state at `moment`: the latest due
 /// step setting it, else `environments/<environment>`; `None` when nothing sets it.
-fn setter(flag: &Flag, environment: &str, moment: Timestamp) -> Option<String> {
-    let times = step_times(&flag.rollout);
+fn setter(timeline: &Timeline<'_>, environment: &str, moment: Timestamp) -> Option<String> {
+    let flag = timeline.flag();
     let step = flag
         .rollout
         .iter()
-        .zip(times)
+        .zip(timeline.times())
         .enumerate()
         .filter(|(_, (step, time))| {
             time.as_ref().is_ok_and(|t| *t <= moment) && step.environments.contains_key(environment)
@@ -87,11 +87,15 @@ fn setter(flag: &Flag, environment: &str, moment: Timestamp) -> Option<String> {
 }
 
 /// Whether a rollout step taking effect exactly at `moment` sets `environment`.
-fn step_at(flag: &Flag, environment: &str, moment: Timestamp) -> bool {
-    flag.rollout
+fn step_at(timeline: &Timeline<'_>, environment: &str, moment: Timestamp) -> bool {
+    timeline
+        .flag()
+        .rollout
         .iter()
-        .zip(step_times(&flag.rollout))
-        .any(|(step, time)| time.is_ok_and(|time| time == moment) && step.environments.contains_key(environment))
+        .zip(timeline.times())
+        .any(|(step, time)| {
+            time.as_ref().is_ok_and(|time| *time == moment) && step.environments.contains_key(environment)
+        })
 }
 
 /// Ensure no environment is more enabled than the one before it in the promotion order, at any
@@ -108,11 +112,13 @@ pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnosti
         if flag.overrides.contains_key("promotion-order") {
             continue;
         }
+        let timeline = Timeline::new(flag);
+        let moments = moments(&timeline);
         for pair in chain.windows(2) {
             let (before, after) = (pair[0], pair[1]);
-            let violation = moments(flag).into_iter().find_map(|moment| {
-                let earlier = desired_flag(flag, before, moment);
-                let later = desired_flag(flag, after, moment);
+            let violation = moments.iter().find_map(|&moment| {
+                let earlier = timeline.desired(before, moment);
+                let later = timeline.desired(after, moment);
                 exceeds(later.as_ref(), earlier.as_ref(), flag.default_enabled).then_some((moment, earlier, later))
             });
             let Some((moment, earlier, later)) = violation else {
@@ -122,11 +128,11 @@ pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnosti
             // environment.
             let pointer = [after, before]
                 .into_iter()
-                .filter_map(|environment| setter(flag, environment, moment).map(|pointer| (environment, pointer)))
-                .find(|(environment, _)| step_at(flag, environment, moment))
+                .filter_map(|environment| setter(&timeline, environment, moment).map(|pointer| (environment, pointer)))
+                .find(|(environment, _)| step_at(&timeline, environment, moment))
                 .map(|(_, pointer)| pointer)
-                .or_else(|| setter(flag, after, moment))
-                .or_else(|| setter(flag, before, moment))
+                .or_else(|| setter(&timeline, after, moment))
+                .or_else(|| setter(&timeline, before, moment))
                 .unwrap_or_else(|| "/default_enabled".to_string());
             out.push(
                 at_key(
@@ -212,8 +218,8 @@ pub(super) fn check_max_step(registry: &Registry, out: &mut Vec<Diagnostic>) {
             Some(limit) => (limit, true),
             None => (registry.config.policies.max_step, false),
         };
-        let times = step_times(&flag.rollout);
-        for (position, (step, time)) in flag.rollout.iter().zip(&times).enumerate() {
+        let timeline = Timeline::new(flag);
+        for (position, (step, time)) in flag.rollout.iter().zip(timeline.times()).enumerate() {
             let Ok(time) = time else { continue };
             if step.rollback {
                 continue;
@@ -223,7 +229,7 @@ pub(super) fn check_max_step(registry: &Registry, out: &mut Vec<Diagnostic>) {
                 if !registry.config.environment(environment).is_some_and(|e| e.protected) {
                     continue;
                 }
-                let before = desired_flag(flag, environment, before_step);
+                let before = timeline.desired(environment, before_step);
                 let after = Stored::from_model(state);
                 let (actors_before, time_before) = percentages(before.as_ref(), flag.default_enabled);
                 let (actors_after, time_after) = percentages(Some(&after), flag.default_enabled);
@@ -307,8 +313,8 @@ pub(super) fn check_no_percentage_of_time(registry: &Registry, out: &mut Vec<Dia
 pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
         let flag = &file.flag;
-        let times = step_times(&flag.rollout);
-        for (position, (step, time)) in flag.rollout.iter().zip(&times).enumerate() {
+        let timeline = Timeline::new(flag);
+        for (position, (step, time)) in flag.rollout.iter().zip(timeline.times()).enumerate() {
             let Ok(time) = time else { continue };
             if step.rollback {
                 continue;
@@ -316,7 +322,7 @@ pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnos
             // The state just before this step: every earlier step applied.
             let before_step = time.checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(*time);
             for (environment, state) in &step.environments {
-                let before = desired_flag(flag, environment, before_step);
+                let before = timeline.desired(environment, before_step);
                 let after = Stored::from_model(state);
                 if narrows(before.as_ref(), Some(&after), flag.default_enabled) {
                     out.push(
@@ -349,6 +355,10 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
         .collect();
     for file in &registry.flags {
         let flag = &file.flag;
+        if flag.requires.is_empty() {
+            continue;
+        }
+        let timeline = Timeline::new(flag);
         for required in &flag.requires {
             let Some(other) = by_name.get(required.as_str()).map(|file| &file.flag) else {
                 continue;
@@ -356,14 +366,15 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
             if other.name == flag.name {
                 continue;
             }
-            let mut both = moments(flag);
-            both.extend(moments(other));
+            let other_timeline = Timeline::new(other);
+            let mut both = moments(&timeline);
+            both.extend(moments(&other_timeline));
             both.sort();
             both.dedup();
             for environment in registry.config.environment_names() {
                 let violation = both.iter().find_map(|moment| {
-                    let state = desired_flag(flag, environment, *moment);
-                    let needed = desired_flag(other, environment, *moment);
+                    let state = timeline.desired(environment, *moment);
+                    let needed = other_timeline.desired(environment, *moment);
                     (reach(state.as_ref(), flag.default_enabled) != Reach::Off
                         && reach(needed.as_ref(), other.default_enabled) != Reach::On)
                         .then_some((*moment, state, needed))
@@ -371,7 +382,7 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
                 let Some((moment, state, needed)) = violation else {
                     continue;
                 };
-                let pointer = setter(flag, environment, moment).unwrap_or_else(|| "/default_enabled".to_string());
+                let pointer = setter(&timeline, environment, moment).unwrap_or_else(|| "/default_enabled".to_string());
                 out.push(
                     at_key(
                         "requires-on",
