@@ -5,6 +5,7 @@
 //! speaks [`Stored`](crate::state::Stored) and [`Change`](crate::plan::Change).
 
 pub mod file;
+pub mod flagd;
 pub mod flipper_sql;
 pub mod gitlab;
 
@@ -252,6 +253,11 @@ pub fn environment_files(root: &Path, config: &Config, environment: &Environment
             files.push(gitlab::steps_path(&state_dir, &environment.name));
             files.push(gitlab::cache_path(&root.join(&config.cache_dir), &environment.name));
         }
+        BackendConfig::Flagd { path } => {
+            let state = default_state_path(root, config, &environment.name);
+            let audit = file::audit_path(&state);
+            files.extend([state, audit, root.join(path)]);
+        }
         _ => {}
     }
     files
@@ -270,7 +276,9 @@ pub(crate) fn check_shared_files(file: &SourceFile, document: &Document, config:
                 Some(owner) if *owner != environment.name && !reported => {
                     reported = true;
                     let pointer = match &environment.backend {
-                        BackendConfig::File { path: Some(_) } => format!("/environments/{position}/backend/path"),
+                        BackendConfig::File { path: Some(_) } | BackendConfig::Flagd { .. } => {
+                            format!("/environments/{position}/backend/path")
+                        }
                         _ => format!("/environments/{position}/name"),
                     };
                     found.push(
@@ -389,13 +397,20 @@ pub fn open(
             };
             Ok(Box::new(flipper_sql::FlipperSqlBackend::open(connection, &options)?))
         }
+        BackendConfig::Flagd { path } => Ok(Box::new(flagd::FlagdBackend::open(
+            &root.join(path),
+            &default_state_path(root, config, &environment.name),
+            &environment.name,
+            &config.actor_kinds,
+            writable,
+        )?)),
         other => {
             let kind = serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(str::to_string))
                 .unwrap_or_default();
             anyhow::bail!(
-                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`, `kind: gitlab` or `kind: flipper-sql`",
+                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`, `kind: gitlab`, `kind: flipper-sql` or `kind: flagd`",
                 environment.name
             )
         }

@@ -9,6 +9,7 @@ mod edges;
 mod emergency;
 mod eval;
 mod fake_gitlab;
+mod flagd;
 mod flipper_oracle;
 mod flipper_sql;
 mod gitlab;

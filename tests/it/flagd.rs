@@ -1,0 +1,178 @@
+//! The `flagd` backend: the example registry synced into a flagd flag-definition file, which
+//! flagd's own evaluator (@openfeature/flagd-core, tests/flagd) loads and evaluates.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{Registry, example_registry, repo_root};
+
+const FILE: &str = "flagd/production.json";
+
+/// The example registry with `production` written to `flagd/production.json`.
+fn flagd_registry() -> Registry {
+    let registry = example_registry();
+    let config = registry.read("flagops.yml");
+    let production = config.find("  - name: production\n").unwrap();
+    let backend = production + config[production..].find("backend: { kind: file }").unwrap();
+    registry.write(
+        "flagops.yml",
+        format!(
+            "{}backend: {{ kind: flagd, path: {FILE} }}{}",
+            &config[..backend],
+            &config[backend + "backend: { kind: file }".len()..]
+        ),
+    );
+    registry
+}
+
+/// The example registry's two production flags at a percentage of time, moved to the same
+/// percentage of actors, which flagd can express.
+fn without_percentage_of_time(registry: &Registry) {
+    for file in [
+        "flags/ops/sample_gitaly_rpc_logging.yml",
+        "flags/undefined/kas_agent_connection_pooling.yml",
+    ] {
+        let text = registry.read(file);
+        registry.write(file, text.replace("percentage_of_time", "percentage_of_actors"));
+    }
+}
+
+/// Runs tests/flagd/evaluate.mjs on `file` for `keys`, or skips (failing under CI).
+fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
+    let folder = repo_root().join("tests/flagd");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(node && folder.join("node_modules/@openfeature/flagd-core").is_dir()) {
+        return crate::deps::missing("Node.js or @openfeature/flagd-core (tests/flagd)");
+    }
+    let output = Command::new("node")
+        .arg(folder.join("evaluate.mjs"))
+        .arg(file)
+        .args(keys)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[test]
+fn flagd_refuses_percentage_of_time_before_writing() {
+    let registry = flagd_registry();
+    let output = registry.run(&["sync", "--env", "production"]);
+    assert_ne!(output.code, 0, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(text.contains("percentage of time"), "{text}");
+    assert!(text.contains("sample_gitaly_rpc_logging"), "{text}");
+    assert!(!registry.path().join(FILE).exists());
+}
+
+#[test]
+fn flagd_file_loads_in_flagd_and_agrees_with_eval() {
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    assert_eq!(written["$schema"], "https://flagd.dev/schema/v0/flags.json");
+    let state = registry.state("production");
+    let stored = state["flags"].as_object().unwrap();
+    assert_eq!(written["flags"].as_object().unwrap().len(), stored.len());
+
+    // Every actor the registry names in production, and actors it does not.
+    let mut keys: Vec<String> = vec![String::new(), "User:1".into(), "Project:1".into()];
+    for (_, value) in stored {
+        for actor in value["actors"].as_array().into_iter().flatten() {
+            let (kind, id) = actor.as_str().unwrap().split_once(':').unwrap();
+            let flipper_type = match kind {
+                "user" => "User",
+                "project" => "Project",
+                "group" => "Group",
+                "namespace" => "Namespaces::UserNamespace",
+                "repository" => "Repository",
+                "runner" => "Ci::Runner",
+                other => panic!("actor kind `{other}` is not in the example's config"),
+            };
+            keys.push(format!("{flipper_type}:{id}"));
+        }
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let Some(results) = evaluate(&registry.path().join(FILE), &keys) else {
+        return;
+    };
+    let mut compared = 0;
+    for (flag, value) in stored {
+        // A percentage of actors opens the same share in flagd, not the same actors; groups come
+        // from the application's context; a rollout moves one step per sync, `eval` to its end.
+        let rollout = walkdir::WalkDir::new(registry.path().join("flags"))
+            .into_iter()
+            .map(Result::unwrap)
+            .find(|entry| entry.file_name().to_str() == Some(&format!("{flag}.yml")))
+            .is_some_and(|entry| std::fs::read_to_string(entry.path()).unwrap().contains("\nrollout:"));
+        if value.get("percentage_of_actors").is_some() || value.get("groups").is_some() || rollout {
+            continue;
+        }
+        for key in keys.iter().filter(|key| !key.is_empty()) {
+            let eval = registry.run(&["eval", flag, "--env", "production", "--actor", key, "--format", "json"]);
+            assert_eq!(eval.code, 0, "{eval:?}");
+            let report: Value = serde_json::from_str(&eval.stdout).unwrap();
+            let expected = report["results"][0]["outcome"] == "on";
+            assert_eq!(results[flag][key], expected, "{flag} for {key}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 20, "only {compared} evaluations compared");
+}
+
+#[test]
+fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    let path = registry.path().join(FILE);
+    assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
+    let first = std::fs::metadata(&path).unwrap();
+    let before = registry.read(FILE);
+
+    let output = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let again = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (again.ino(), again.mtime_nsec()),
+        (first.ino(), first.mtime_nsec()),
+        "a no-op sync rewrote the file"
+    );
+
+    // A change replaces the file by a rename: a new inode, no temporary file left beside it.
+    let file = "flags/undefined/kas_agent_connection_pooling.yml";
+    let text = registry.read(file);
+    registry.write(
+        file,
+        text.replace("percentage_of_actors: 10", "percentage_of_actors: 20"),
+    );
+    let output = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_ne!(std::fs::metadata(&path).unwrap().ino(), first.ino());
+    let after = registry.read(FILE);
+    assert_ne!(after, before);
+    let written: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(
+        written["flags"]["kas_agent_connection_pooling"]["targeting"],
+        serde_json::json!({ "fractional": [["on", 20000], ["off", 80000]] })
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["production.json"]);
+
+    // A hand edit of the flagd file is drift: the next sync writes the flag again.
+    registry.write(FILE, before.replace("\"fractional\"", "\"fractional_\""));
+    let plan = registry.run(&["plan", "--env", "production"]);
+    assert!(plan.stdout.contains("kas_agent_connection_pooling"), "{plan:?}");
+    assert_eq!(registry.run(&["sync", "--env", "production"]).code, 0);
+    assert_eq!(registry.read(FILE), after);
+}
