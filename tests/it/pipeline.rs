@@ -869,7 +869,15 @@ fn pipeline_applies_a_production_rollback_after_a_failed_staging_sync() {
     registry.write("seeded/staging.json", "{ not json");
     registry.write(
         "seeded/production.json",
-        json!({"format": 1, "environment": "production", "revision": 0, "flags": {NAME: true}}).to_string(),
+        // A sync record: flagops synced production before, so the takeover guard stays out.
+        json!({
+            "format": 1,
+            "environment": "production",
+            "revision": 0,
+            "flags": {NAME: true},
+            "last_sync": {"at": "2026-11-20T09:00:00Z", "resolved_at": "2026-11-20T09:00:00Z", "by": "ci", "changes": 1},
+        })
+        .to_string(),
     );
     registry.commit("a broken staging and a production to roll back");
     project.push_main();
