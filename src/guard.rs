@@ -268,8 +268,27 @@ mod tests {
         );
     }
 
+    // A bound itself is healthy; only a value past it breaches, on either side.
+    #[test]
+    fn judge_treats_each_bound_as_healthy_and_only_values_past_it_as_breaches() {
+        let verdict = |max: Option<f64>, min: Option<f64>, value: &str| {
+            let check = Check { max, min, ..check() };
+            judge(&check, Ok(vec![value.to_string()])).outcome
+        };
+        let healthy = |value: &str| Outcome::Healthy { value: value.into() };
+        let breached = |value: &str| Outcome::Breached { value: value.into() };
+        assert_eq!(verdict(Some(0.01), None, "0.01"), healthy("0.01"));
+        assert_eq!(verdict(Some(0.01), None, "0.02"), breached("0.02"));
+        assert_eq!(verdict(None, Some(5.0), "5"), healthy("5"));
+        assert_eq!(verdict(None, Some(5.0), "10"), healthy("10"));
+        assert_eq!(verdict(None, Some(5.0), "4"), breached("4"));
+        assert_eq!(verdict(Some(10.0), Some(5.0), "7"), healthy("7"));
+    }
+
     #[test]
     fn queries_name_their_variables() {
+        assert_eq!(unknown_variables("{{}}"), [""]);
+        assert_eq!(unknown_variables("{{flag}}{{x}}"), ["x"]);
         assert_eq!(
             expand("x{flag=\"{{flag}}\",env=\"{{environment}}\"}", "a", "prod"),
             "x{flag=\"a\",env=\"prod\"}"
