@@ -215,6 +215,27 @@ pub(super) type Features = Vec<String>;
 pub(super) type Gates = Vec<(String, GateRow)>;
 
 pub(super) type Holds = Vec<serde_json::Value>;
+
+/// The JSON `column` of every row of flagops's `table` for `environment`, by flag; none when the
+/// table does not exist yet (a database no flagops of that version has written to).
+fn json_rows(
+    transaction: &mut postgres::Transaction<'_>,
+    table: &str,
+    column: &str,
+    environment: &str,
+) -> Result<Vec<serde_json::Value>, postgres::Error> {
+    let exists: bool = transaction
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = transaction.query(
+        &format!("SELECT {column} FROM {table} WHERE environment = $1 ORDER BY flag"),
+        &[&environment],
+    )?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
 pub(super) type Steps = Vec<serde_json::Value>;
 
 /// Reads every feature, every gate row, the last sync record, the environment's emergency
@@ -270,36 +291,8 @@ pub(super) fn read_all(
     } else {
         None
     };
-    let has_holds_table: bool = transaction
-        .query_one("SELECT to_regclass('flagops_holds') IS NOT NULL", &[])?
-        .get(0);
-    let holds = if has_holds_table {
-        transaction
-            .query(
-                "SELECT hold FROM flagops_holds WHERE environment = $1 ORDER BY flag",
-                &[&environment],
-            )?
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let has_steps_table: bool = transaction
-        .query_one("SELECT to_regclass('flagops_steps') IS NOT NULL", &[])?
-        .get(0);
-    let steps = if has_steps_table {
-        transaction
-            .query(
-                "SELECT step FROM flagops_steps WHERE environment = $1 ORDER BY flag",
-                &[&environment],
-            )?
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let holds = json_rows(&mut transaction, "flagops_holds", "hold", environment)?;
+    let steps = json_rows(&mut transaction, "flagops_steps", "step", environment)?;
     transaction.commit()?;
     Ok((features, gates, last_sync, holds, steps))
 }
