@@ -583,8 +583,23 @@ fn sync_environment(
             return Ok(report);
         }
     }
+    let observed = observations(registry, reading.snapshot.last_sync.as_ref(), &report, now);
     if !report.held.is_empty() {
-        // The environment is not in its desired state, so the sync is not recorded as completed.
+        // The environment is not in its desired state, so the sync is not recorded as completed:
+        // the last completed sync's record stays, with what this run saw. Without one there is
+        // nothing to keep it in (the report still says what was held back).
+        if let Some(previous) = &reading.snapshot.last_sync {
+            let record = SyncRecord {
+                observed,
+                ..previous.clone()
+            };
+            if let Err(error) = backend.record_sync(&record) {
+                report.failed = Some(Failure {
+                    change: None,
+                    error: error_chain(&anyhow::Error::new(error).context("failed to record what the sync held back")),
+                });
+            }
+        }
         return Ok(report);
     }
     let record = SyncRecord {
@@ -596,6 +611,7 @@ fn sync_environment(
         override_freeze: freeze.and(settings.override_freeze.clone()),
         override_schedule: settings.override_schedule.clone().filter(|_| ahead),
         take_over: !report.plan.takeover.is_empty(),
+        observed,
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)
@@ -606,6 +622,50 @@ fn sync_environment(
         });
     }
     Ok(report)
+}
+
+/// What a run of `report`'s environment saw, to keep in its sync record: each guarded flag's
+/// last verdict (this run's, else the one `previous` kept, for flags still in the registry) and
+/// the changes it held back.
+fn observations(
+    registry: &Registry,
+    previous: Option<&SyncRecord>,
+    report: &EnvironmentReport,
+    now: &str,
+) -> backends::Observations {
+    let mut guards: BTreeMap<String, backends::GuardRecord> = previous
+        .into_iter()
+        .flat_map(|record| record.observed.guards.iter())
+        .filter(|guard| registry.knows(&guard.verdict.flag))
+        .map(|guard| (guard.verdict.flag.clone(), guard.clone()))
+        .collect();
+    for verdict in report.plan.rollouts.iter().filter_map(|standing| standing.guard.as_ref()) {
+        let mut verdict = verdict.clone();
+        // An unreachable server's error may quote its address.
+        if let crate::guard::Outcome::Unreachable { error } = &mut verdict.outcome {
+            *error = crate::escape::redact_urls(error).into_owned();
+        }
+        guards.insert(
+            verdict.flag.clone(),
+            backends::GuardRecord {
+                at: now.to_string(),
+                verdict,
+            },
+        );
+    }
+    backends::Observations {
+        guards: guards.into_values().collect(),
+        held_back: report
+            .held
+            .iter()
+            .map(|change| backends::HeldBack {
+                flag: change.flag.clone(),
+                desired: change.to.clone(),
+                actual: change.from.clone(),
+                why: report.held_because.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// Why the first sync of `plan`'s environment changes nothing: the flags it would change, which

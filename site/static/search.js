@@ -75,7 +75,9 @@
       td.appendChild(chip(cell.class, cell.chip, cell.title));
       if (cell.status) {
         var live = element("span", "live");
-        live.appendChild(element("span", "marker " + (cell.status === "differs" ? "drift" : cell.status), markers[cell.status]));
+        var marker = element("span", "marker " + (cell.status === "differs" ? "drift" : cell.status), cell.held_back ? "⊘ held back" : markers[cell.status]);
+        if (cell.held_back) marker.title = cell.held_back;
+        live.appendChild(marker);
         live.appendChild(document.createTextNode(" "));
         live.appendChild(element("span", "live-label", "live"));
         live.appendChild(document.createTextNode(" "));
@@ -197,7 +199,7 @@
       Array.prototype.forEach.call(tr.querySelectorAll("td[data-environment]"), function (cell) {
         var where = cell.dataset.environment, first = cell.querySelector(".chip"), marker = cell.querySelector(".marker");
         if (first) states[where] = first.classList[1];
-        if (marker) status[where] = marker.textContent.split(" ").pop();
+        if (marker) status[where] = marker.textContent.split(" ")[1];
       });
       var text = tr.textContent + " " + Array.prototype.map.call(tr.querySelectorAll("[title]"), function (node) { return node.title; }).join(" ");
       return { name: tr.dataset.name, text: text.toLowerCase(), type: tr.dataset.type, group: tr.dataset.group,

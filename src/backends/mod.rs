@@ -130,6 +130,52 @@ pub struct SyncRecord {
     /// flags that flagops had not written there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over: bool,
+    /// What the last sync run saw that `status` and the site show without asking again: the
+    /// metric guards' last verdicts and the changes it held back. A run that held changes back
+    /// completes no sync, so it stores the last completed sync's record with only this part
+    /// replaced. Records written before it existed read as empty.
+    #[serde(default, skip_serializing_if = "Observations::is_empty")]
+    pub observed: Observations,
+}
+
+/// What the last sync run of an environment saw, kept in its `SyncRecord`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observations {
+    /// The last verdict of each guarded flag's metric guard, by flag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<GuardRecord>,
+    /// The changes the last run held back; empty once a run reaches the desired state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<HeldBack>,
+}
+
+impl Observations {
+    /// Whether there is nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        self.guards.is_empty() && self.held_back.is_empty()
+    }
+}
+
+/// A metric guard's verdict on a flag's rollout step, and when it was asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardRecord {
+    /// When the guard was asked (RFC 3339).
+    pub at: String,
+    /// The guard, the step, the query, its bounds and the answer.
+    pub verdict: crate::guard::Verdict,
+}
+
+/// A change a sync held back instead of applying, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBack {
+    /// The flag.
+    pub flag: String,
+    /// The state the registry wants; `None` for absent.
+    pub desired: Option<crate::state::Stored>,
+    /// The state the environment holds; `None` for absent.
+    pub actual: Option<crate::state::Stored>,
+    /// Why it was held back: the change lock, `--hold-widening` or an earlier environment.
+    pub why: Vec<String>,
 }
 
 /// Who applies a change, when, and from which commit.

@@ -227,6 +227,31 @@ fn human(statuses: &[EnvironmentStatus]) -> String {
                 format!("  rollout  {}: {}", standing.flag, crate::steps::describe(standing)),
             );
         }
+        // What the last sync run saw, from its record: no metric guard is asked here.
+        let observed = status.last_sync.as_ref().map(|record| &record.observed);
+        for guard in observed.iter().flat_map(|observed| &observed.guards) {
+            push_line(
+                &mut out,
+                format!(
+                    "  guard    {}: {} (asked {})",
+                    guard.verdict.flag,
+                    crate::guard::describe(&guard.verdict),
+                    crate::plan::render::time(&guard.at)
+                ),
+            );
+        }
+        for held in observed.iter().flat_map(|observed| &observed.held_back) {
+            push_line(
+                &mut out,
+                format!(
+                    "  held back {}: {} → {}, by the last sync: {}",
+                    held.flag,
+                    show(held.actual.as_ref()),
+                    show(held.desired.as_ref()),
+                    held.why.join("; ")
+                ),
+            );
+        }
         for orphan in &status.orphans {
             push_line(
                 &mut out,

@@ -266,3 +266,82 @@ fn site_shows_overrides_and_freezes() {
     let staging = registry.read("public/environments/staging.html");
     assert!(!staging.contains("Change freezes"), "{staging}");
 }
+
+/// The text of every element `selector` matches in `html`, whitespace collapsed.
+fn texts(html: &str, selector: &str) -> Vec<String> {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(selector).unwrap();
+    document
+        .select(&selector)
+        .map(|element| element.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+// A change the change lock held back is kept in the environment's sync record: the index marks
+// its chip `held back` in words with the reason as its title, the flag page says what holds it
+// and why, and `status` reads it from the record; a sync that completes clears it.
+#[test]
+fn site_shows_changes_held_back_by_the_change_lock() {
+    let registry = Registry::new();
+    registry.write(
+        "flags/wip/widen.yml",
+        flag("widen", "environments:\n  staging: true\n  production: false\n"),
+    );
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    registry.write(
+        "flags/wip/widen.yml",
+        flag("widen", "environments:\n  staging: true\n  production: true\n"),
+    );
+    let lock = [("FLAGOPS_CHANGE_LOCK", "incident <4242>")];
+    let sync = registry.run_with_env(&["sync"], &lock);
+    assert_eq!(sync.code, 1, "{sync:?}");
+    let observed = &registry.state("production")["last_sync"]["observed"];
+    assert_eq!(observed["held_back"][0]["flag"], "widen", "{observed}");
+    assert_eq!(observed["held_back"][0]["desired"], true, "{observed}");
+    assert_eq!(observed["held_back"][0]["actual"], false, "{observed}");
+
+    let status = registry.run(&["status", "--env", "production"]);
+    assert!(
+        status.stdout.lines().any(|line| line
+            == "  held back widen: false → true, by the last sync: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>"),
+        "{status:?}"
+    );
+
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let index = registry.read("public/index.html");
+    let document = scraper::Html::parse_document(&index);
+    let marker = scraper::Selector::parse("tr[data-name=widen] td[data-environment=production] .marker.held").unwrap();
+    let markers: Vec<_> = document.select(&marker).collect();
+    assert_eq!(markers.len(), 1, "{index}");
+    assert_eq!(markers[0].text().collect::<String>(), "⊘ held back");
+    assert_eq!(
+        markers[0].value().attr("title"),
+        Some("the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>")
+    );
+    let search: serde_json::Value = serde_json::from_str(&registry.read("public/search.json")).unwrap();
+    assert_eq!(search[0]["status"]["production"], "held", "{search}");
+    assert_eq!(
+        search[0]["cells"][5]["held_back"],
+        "the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>",
+        "{search}"
+    );
+    let page = registry.read("public/flags/widen.html");
+    assert_eq!(
+        texts(&page, "section.glance ul.holds li"),
+        ["production: the last sync held back the change from false to true: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>"],
+        "{page}"
+    );
+    assert_eq!(
+        texts(&page, "table.states td.status .note"),
+        ["held back by the last sync: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>"]
+    );
+
+    // Once the lock is lifted, the sync completes and nothing is held back any more.
+    assert_eq!(registry.run(&["sync"]).code, 0);
+    assert!(registry.state("production")["last_sync"].get("observed").is_none());
+    assert!(!registry.run(&["status"]).stdout.contains("held back"));
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let page = registry.read("public/flags/widen.html");
+    assert!(texts(&page, "section.glance ul.holds li").is_empty(), "{page}");
+    assert!(!registry.read("public/index.html").contains("held back"));
+}

@@ -263,12 +263,16 @@ impl Backend for FlipperSqlBackend {
         let resolved_at = timestamp(&record.resolved_at)?;
         let environment = self.environment.clone();
         let changes = i64::try_from(record.changes).unwrap_or(i64::MAX);
+        let observed = (!record.observed.is_empty())
+            .then(|| serde_json::to_value(&record.observed))
+            .transpose()
+            .context("failed to serialize what the sync saw")?;
         let session = self.session()?;
         session
             .client
             .execute(
-                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze, &record.override_schedule, &record.take_over],
+                "INSERT INTO flagops_sync (environment, started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over, observed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[&environment, &started_at, &resolved_at, &record.by, &record.commit, &changes, &record.override_freeze, &record.override_schedule, &record.take_over, &observed],
             )
             .map(|_| ())
             .map_err(|error| self.failure(error, "failed to record the sync"))

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS flagops_sync (
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_freeze text;
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS override_schedule text;
 ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS take_over boolean NOT NULL DEFAULT false;
+ALTER TABLE flagops_sync ADD COLUMN IF NOT EXISTS observed jsonb;
 CREATE TABLE IF NOT EXISTS flagops_holds (
   environment text NOT NULL,
   flag text NOT NULL,
@@ -275,7 +276,7 @@ pub(super) fn read_all(
     let last_sync = if has_sync_table {
         transaction
             .query_opt(
-                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
+                "SELECT started_at, resolved_at, synced_by, commit_sha, changes, override_freeze, override_schedule, take_over, observed FROM flagops_sync WHERE environment = $1 ORDER BY id DESC LIMIT 1",
                 &[&environment],
             )?
             .map(|row| SyncRecord {
@@ -287,6 +288,12 @@ pub(super) fn read_all(
                 override_freeze: row.get(5),
                 override_schedule: row.get(6),
                 take_over: row.get(7),
+                // What a run saw is shown, never acted on: a value that does not read is shown
+                // as nothing.
+                observed: row
+                    .get::<_, Option<serde_json::Value>>(8)
+                    .and_then(|value| serde_json::from_value(value).ok())
+                    .unwrap_or_default(),
             })
     } else {
         None

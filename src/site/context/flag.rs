@@ -9,6 +9,8 @@ use super::chart::{self, Stretch};
 use super::{rfc3339, short_commit};
 use crate::check::is_http_url;
 use crate::escape::redact_url;
+use crate::backends::Snapshot;
+use crate::guard::Outcome;
 use crate::history::Event;
 use crate::lifecycle::Standing;
 use crate::model::Flag;
@@ -44,8 +46,12 @@ pub(in crate::site) struct FlagView {
     pub(super) detail_chart: Option<String>,
     /// Every stretch of the chart in words, for the table under it.
     pub(super) timeline: Vec<Stretch>,
-    /// Emergency holds and change freezes in force, per environment, in words.
+    /// Emergency holds, change freezes in force and changes the last sync held back, per
+    /// environment, in words.
     pub(super) holds: Vec<HoldView>,
+    /// The last verdict of the flag's metric guard in each environment, as its last sync
+    /// recorded it.
+    pub(super) guards: Vec<GuardView>,
     pub(super) standing: Standing,
     pub(super) search: String,
 }
@@ -54,6 +60,18 @@ pub(in crate::site) struct FlagView {
 pub(in crate::site) struct HoldView {
     pub(super) environment: String,
     pub(super) text: String,
+}
+
+/// A metric guard's last verdict on a flag in one environment.
+#[derive(Clone, Debug, Serialize)]
+pub(in crate::site) struct GuardView {
+    pub(super) environment: String,
+    /// `healthy`, `breached`, `no data` or `unreachable`.
+    pub(super) outcome: &'static str,
+    /// The verdict in `status`'s words.
+    pub(super) text: String,
+    /// When the guard was asked.
+    pub(super) at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +110,9 @@ pub(in crate::site) struct StateView {
     pub(super) status: &'static str,
     /// Why it is held.
     pub(super) note: Option<String>,
+    /// Why the last sync held back the change to the desired state, when it did (the status is
+    /// then `held`).
+    pub(super) held_back: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,15 +159,15 @@ pub(super) fn state_view(
     environment: &str,
     desired: Option<&Stored>,
     synced: Option<Option<Stored>>,
-    status: Option<&(&'static str, Option<String>)>,
+    status: Option<&Marked>,
 ) -> StateView {
     let (class, _) = chart::describe(desired);
     let drift = synced.as_ref().is_some_and(|synced| synced.as_ref() != desired);
-    let (status, note) = match (&synced, status) {
-        (None, _) => ("not synced", None),
-        (Some(_), Some((status, note))) => (*status, note.clone()),
-        (Some(_), None) if drift => ("differs", None),
-        (Some(_), None) => ("in sync", None),
+    let (status, note, held_back) = match (&synced, status) {
+        (None, _) => ("not synced", None, None),
+        (Some(_), Some(marked)) => (marked.status, marked.note.clone(), marked.held_back.clone()),
+        (Some(_), None) if drift => ("differs", None, None),
+        (Some(_), None) => ("in sync", None, None),
     };
     // The status was read apart from the snapshot: a flag found in sync there that differs
     // here (the backend changed in between) still says so.
@@ -168,6 +189,7 @@ pub(super) fn state_view(
         drift,
         status,
         note,
+        held_back,
     }
 }
 
@@ -187,23 +209,75 @@ pub(super) fn chip(state: Option<&Stored>) -> String {
     }
 }
 
-/// `(environment, flag)` to the status `status::classify` gave and, for a held flag, why.
-pub(super) fn status_lookup(
-    statuses: &BTreeMap<String, EnvironmentStatus>,
-) -> BTreeMap<(&str, &str), (&'static str, Option<String>)> {
+/// A flag's status in one environment, as the site marks it.
+pub(super) struct Marked {
+    status: &'static str,
+    note: Option<String>,
+    held_back: Option<String>,
+}
+
+/// `(environment, flag)` to the status `status::classify` gave and, for a held flag, why. A
+/// flag that differs exactly as the last sync recorded a change it held back is held too, not
+/// pending or drifted.
+pub(super) fn status_lookup(statuses: &BTreeMap<String, EnvironmentStatus>) -> BTreeMap<(&str, &str), Marked> {
     let mut out = BTreeMap::new();
+    let marked = |status, note: Option<String>| Marked {
+        status,
+        note,
+        held_back: None,
+    };
     for (environment, status) in statuses {
-        for flag in &status.pending {
-            out.insert((environment.as_str(), flag.flag.as_str()), ("pending", None));
-        }
-        for flag in &status.drifted {
-            out.insert((environment.as_str(), flag.flag.as_str()), ("drift", None));
+        let held_back = status.last_sync.iter().flat_map(|record| &record.observed.held_back);
+        let pending = status.pending.iter().map(|flag| (flag, "pending"));
+        for (flag, found) in pending.chain(status.drifted.iter().map(|flag| (flag, "drift"))) {
+            let why = held_back
+                .clone()
+                .find(|held| held.flag == flag.flag && held.desired == flag.desired && held.actual == flag.actual)
+                .map(|held| held.why.join("; "));
+            let value = match why {
+                Some(why) => Marked {
+                    status: "held",
+                    note: Some(format!("held back by the last sync: {why}")),
+                    held_back: Some(why),
+                },
+                None => marked(found, None),
+            };
+            out.insert((environment.as_str(), flag.flag.as_str()), value);
         }
         for held in &status.held {
             out.insert(
                 (environment.as_str(), held.status.flag.as_str()),
-                ("held", Some(crate::hold::describe(&held.hold))),
+                marked("held", Some(crate::hold::describe(&held.hold))),
             );
+        }
+    }
+    out
+}
+
+/// Per flag, the last verdict of its metric guard in each environment whose last sync recorded
+/// one, in promotion order.
+pub(super) fn guard_views(
+    environments: &[String],
+    snapshots: &BTreeMap<String, Snapshot>,
+) -> BTreeMap<String, Vec<GuardView>> {
+    let mut out: BTreeMap<String, Vec<GuardView>> = BTreeMap::new();
+    for environment in environments {
+        let Some(record) = snapshots.get(environment).and_then(|snapshot| snapshot.last_sync.as_ref()) else {
+            continue;
+        };
+        for guard in &record.observed.guards {
+            let outcome = match guard.verdict.outcome {
+                Outcome::Healthy { .. } => "healthy",
+                Outcome::Breached { .. } => "breached",
+                Outcome::NoData => "no data",
+                Outcome::Unreachable { .. } => "unreachable",
+            };
+            out.entry(guard.verdict.flag.clone()).or_default().push(GuardView {
+                environment: environment.clone(),
+                outcome,
+                text: crate::guard::describe(&guard.verdict),
+                at: crate::plan::render::time(&guard.at),
+            });
         }
     }
     out

@@ -93,6 +93,9 @@ pub(in crate::site) struct CellEntry {
     pub(super) live_chip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) live_title: Option<String>,
+    /// Why the last sync held the change back, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) held_back: Option<String>,
 }
 
 impl CellEntry {
@@ -110,6 +113,7 @@ impl CellEntry {
                 .clone()
                 .filter(|synced| marked && live_chip.as_ref() != Some(synced)),
             live_chip,
+            held_back: state.held_back.clone(),
         }
     }
 }

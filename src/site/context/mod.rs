@@ -19,7 +19,8 @@ use crate::lifecycle::{self, Standing, Status};
 use crate::model::{FlagFile, Registry};
 use environment::{EnvironmentView, TypeView, environment_views, freeze_views, type_views};
 use flag::{
-    FlagView, HoldView, OverrideView, Resolved, StateView, commit_views, link, state_view, status_lookup, step_views,
+    FlagView, HoldView, OverrideView, Resolved, StateView, commit_views, guard_views, link, state_view, status_lookup,
+    step_views,
 };
 use index::{Export, ListView, SearchEntry, export_flag, list_views, search_entry, slugs};
 
@@ -107,6 +108,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             }
         }
     }
+    let mut guards_by_flag = guard_views(&environments, &input.snapshots);
     let freezes_now: Vec<HoldView> = config
         .environments
         .iter()
@@ -189,6 +191,16 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
         let charts = timeline::chart_for(flag, &environments, &flag_events, now);
         let mut holds = holds_by_flag.remove(flag.name.as_str()).unwrap_or_default();
         holds.extend(freezes_now.iter().cloned());
+        holds.extend(states.iter().filter_map(|state| {
+            state.held_back.as_ref().map(|why| HoldView {
+                environment: state.environment.clone(),
+                text: format!(
+                    "the last sync held back the change from {} to {}: {why}",
+                    state.synced.as_deref().unwrap_or("absent"),
+                    state.text
+                ),
+            })
+        }));
         let mut links = vec![link("Introduced by", &flag.introduced_by_url)];
         if let Some(url) = &flag.feature_issue_url {
             links.push(link("Feature issue", url));
@@ -263,6 +275,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             detail_chart: charts.detail,
             timeline: charts.stretches,
             holds,
+            guards: guards_by_flag.remove(flag.name.as_str()).unwrap_or_default(),
             standing,
             search: search_text,
         });
