@@ -639,7 +639,12 @@ fn observations(
         .filter(|guard| registry.knows(&guard.verdict.flag))
         .map(|guard| (guard.verdict.flag.clone(), guard.clone()))
         .collect();
-    for verdict in report.plan.rollouts.iter().filter_map(|standing| standing.guard.as_ref()) {
+    for verdict in report
+        .plan
+        .rollouts
+        .iter()
+        .filter_map(|standing| standing.guard.as_ref())
+    {
         let mut verdict = verdict.clone();
         // An unreachable server's error may quote its address.
         if let crate::guard::Outcome::Unreachable { error } = &mut verdict.outcome {

@@ -1,7 +1,8 @@
 //! Metric guards against a real Prometheus (`crate::prometheus`): a three-step rollout advances
 //! while its error series is healthy, holds when it breaches, rolls back when told to, and holds
-//! on no data and on a stopped server; `plan`, `status` and `rollout` show what the guard said;
-//! and `validate` refuses guards it cannot follow.
+//! on no data and on a stopped server; `plan`, `status` and `rollout` show what the guard said,
+//! and `status` and the site what the last sync recorded; and `validate` refuses guards it
+//! cannot follow.
 
 use serde_json::{Value, json};
 
@@ -239,6 +240,104 @@ fn guards_advance_hold_and_roll_back_against_a_real_prometheus() {
     assert_eq!(steps("guarded"), [(step(25), 1), (step(50), 2)]);
     assert_eq!(steps("reverting"), [(step(25), 1), (json!(false), 2)]);
     assert_eq!(steps("silent"), []);
+}
+
+// A guard's verdict is kept in the environment's sync record: `status` and the flag's page show
+// it from there after Prometheus has stopped, and a later healthy verdict replaces it.
+#[test]
+fn guard_verdicts_are_stored_and_shown_without_prometheus() {
+    let Some(mut prometheus) = Prometheus::start() else {
+        return;
+    };
+    let registry = Registry::new();
+    let config = registry.read("flagops.yml");
+    let config = config.replacen("  wip:\n", "  wip:\n    guard: error_rate\n", 1);
+    registry.write(
+        "flagops.yml",
+        format!("{config}\nprometheus:\n  url: {}\n{GUARD}", prometheus.url()),
+    );
+    registry.write("flags/wip/guarded.yml", three_steps("guarded", ""));
+    let stored = || registry.state("dev")["last_sync"]["observed"]["guards"].clone();
+
+    serve(&prometheus, 0.5, 0.0);
+    sync_at(&registry, "2099-01-05T09:00:00Z");
+    assert_eq!(registry.state("dev")["flags"]["guarded"], json!(false));
+    let guards = stored();
+    assert_eq!(guards.as_array().map(Vec::len), Some(1), "{guards}");
+    assert_eq!(guards[0]["verdict"]["flag"], "guarded");
+    assert_eq!(guards[0]["verdict"]["guard"], "error_rate");
+    assert_eq!(guards[0]["verdict"]["step"], 1);
+    assert_eq!(guards[0]["verdict"]["limit"], "max 0.01");
+    assert_eq!(
+        guards[0]["verdict"]["outcome"],
+        json!({ "is": "breached", "value": "0.5" })
+    );
+    assert!(
+        guards[0]["at"]
+            .as_str()
+            .is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok()),
+        "{guards}"
+    );
+
+    // Prometheus stopped: what `status` and the site show comes from the record.
+    prometheus.stop();
+    let status = registry.run(&["status", "--env", "dev", "--at", "2099-01-05T08:00:00Z"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let line = status
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("  guard    guarded: "))
+        .unwrap_or_else(|| panic!("{status:?}"));
+    assert!(
+        line.starts_with("  guard    guarded: guard `error_rate` holds step 1: 0.5 breaches max 0.01 (asked "),
+        "{line}"
+    );
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let page = registry.read("public/flags/guarded.html");
+    let document = scraper::Html::parse_document(&page);
+    let items = scraper::Selector::parse("section.glance dd ul.holds li").unwrap();
+    let texts: Vec<String> = document
+        .select(&items)
+        .map(|item| item.text().collect::<String>())
+        .collect();
+    assert_eq!(texts.len(), 1, "{page}");
+    assert!(
+        texts[0].starts_with("dev: breached guard `error_rate` holds step 1: 0.5 breaches max 0.01 (asked "),
+        "{texts:?}"
+    );
+    let badge = scraper::Selector::parse("section.glance .badge.guard-breached").unwrap();
+    assert_eq!(document.select(&badge).count(), 1, "{page}");
+    // The verdict of an unreachable server keeps its error, which names no credentials.
+    let report = sync_at(&registry, "2099-01-05T09:01:00Z");
+    assert_eq!(report[0]["guarded"][0]["outcome"]["is"], "unreachable", "{report}");
+    assert_eq!(stored()[0]["verdict"]["outcome"]["is"], "unreachable");
+
+    // Healthy: the step goes ahead and the record says so.
+    let Some(prometheus) = Prometheus::start() else {
+        return;
+    };
+    let config = registry.read("flagops.yml");
+    let start = config.find("prometheus:\n  url: ").unwrap();
+    let end = start + config[start..].find("\nguards:").unwrap();
+    registry.write(
+        "flagops.yml",
+        format!(
+            "{}prometheus:\n  url: {}{}",
+            &config[..start],
+            prometheus.url(),
+            &config[end..]
+        ),
+    );
+    serve(&prometheus, 0.001, 0.0);
+    sync_at(&registry, "2099-01-05T09:02:00Z");
+    assert_eq!(
+        registry.state("dev")["flags"]["guarded"],
+        json!({ "percentage_of_actors": 25 })
+    );
+    assert_eq!(
+        stored()[0]["verdict"]["outcome"],
+        json!({ "is": "healthy", "value": "0.001" })
+    );
 }
 
 #[test]

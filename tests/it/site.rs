@@ -273,7 +273,14 @@ fn texts(html: &str, selector: &str) -> Vec<String> {
     let selector = scraper::Selector::parse(selector).unwrap();
     document
         .select(&selector)
-        .map(|element| element.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|element| {
+            element
+                .text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect()
 }
 
@@ -321,14 +328,15 @@ fn site_shows_changes_held_back_by_the_change_lock() {
     let search: serde_json::Value = serde_json::from_str(&registry.read("public/search.json")).unwrap();
     assert_eq!(search[0]["status"]["production"], "held", "{search}");
     assert_eq!(
-        search[0]["cells"][5]["held_back"],
-        "the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>",
+        search[0]["cells"][5]["held_back"], "the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>",
         "{search}"
     );
     let page = registry.read("public/flags/widen.html");
     assert_eq!(
         texts(&page, "section.glance ul.holds li"),
-        ["production: the last sync held back the change from false to true: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>"],
+        [
+            "production: the last sync held back the change from false to true: the change lock `FLAGOPS_CHANGE_LOCK` is on: incident <4242>"
+        ],
         "{page}"
     );
     assert_eq!(

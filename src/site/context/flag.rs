@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::chart::{self, Stretch};
 use super::{rfc3339, short_commit};
+use crate::backends::Snapshot;
 use crate::check::is_http_url;
 use crate::escape::redact_url;
-use crate::backends::Snapshot;
 use crate::guard::Outcome;
 use crate::history::Event;
 use crate::lifecycle::Standing;
@@ -262,7 +262,10 @@ pub(super) fn guard_views(
 ) -> BTreeMap<String, Vec<GuardView>> {
     let mut out: BTreeMap<String, Vec<GuardView>> = BTreeMap::new();
     for environment in environments {
-        let Some(record) = snapshots.get(environment).and_then(|snapshot| snapshot.last_sync.as_ref()) else {
+        let Some(record) = snapshots
+            .get(environment)
+            .and_then(|snapshot| snapshot.last_sync.as_ref())
+        else {
             continue;
         };
         for guard in &record.observed.guards {
