@@ -211,6 +211,7 @@ pub fn deliver(
                     notifier: Some(name.clone()),
                     message: Some(message.clone()),
                     error: None,
+                    url: None,
                 });
             }
         }
@@ -375,6 +376,7 @@ impl Backend for Notifying {
                     notifier: first.then(|| notifier.clone()),
                     message: first.then(|| message.clone()),
                     error: None,
+                    url: None,
                 }
             })
             .collect();
@@ -389,6 +391,7 @@ impl Backend for Notifying {
                 notifier: None,
                 message: None,
                 error: None,
+                url: None,
             })
             .collect();
         if let Err(error) = outbox::append(&self.path, &settled) {
@@ -429,11 +432,25 @@ fn covering(config: &Config, environment: &str) -> BTreeMap<String, Notifier> {
         .collect()
 }
 
-/// Writes the summaries the outbox lacks, then sends each pending notification in order.
+/// Writes the summaries the outbox lacks, then sends each pending notification in order, the
+/// log issues first: a `gitlab-note` on a change links the log issue opened for the same change.
 fn send_pending(config: &Config, path: &Path) -> anyhow::Result<Delivery> {
     let notifications = outbox::read(path)?;
     outbox::append(path, &summaries(config, &notifications))?;
-    let notifications = outbox::read(path)?;
+    let mut notifications = outbox::read(path)?;
+    let opens_log_issue = |notification: &Notification| {
+        config
+            .notifications
+            .get(&notification.notifier)
+            .is_some_and(send::opens_log_issue)
+    };
+    // The log issue of each change already opened, by change.
+    let mut log_issues: BTreeMap<(String, String, Option<String>, bool), String> = notifications
+        .iter()
+        .filter(|notification| opens_log_issue(notification))
+        .filter_map(|notification| Some((change_key(&notification.message), notification.url.clone()?)))
+        .collect();
+    notifications.sort_by_key(|notification| !opens_log_issue(notification));
     let mut delivery = Delivery::default();
     for notification in notifications.iter().filter(|notification| notification.pending()) {
         let about = notification
@@ -441,11 +458,12 @@ fn send_pending(config: &Config, path: &Path) -> anyhow::Result<Delivery> {
             .flag
             .clone()
             .unwrap_or_else(|| "summary".to_string());
+        let log_issue = log_issues.get(&change_key(&notification.message)).cloned();
         let outcome = match config.notifications.get(&notification.notifier) {
             Some(notifier) => {
                 let what = format!("notifying `{}` of `{about}`", notification.notifier);
                 crate::sync::retrying(&quick_retry(), &what, || {
-                    send::send(notifier, &notification.id, &notification.message)
+                    send::send(notifier, &notification.id, &notification.message, log_issue.as_deref())
                 })
                 .map_err(|error| crate::sync::error_chain(&anyhow::Error::new(error)))
             }
@@ -455,14 +473,18 @@ fn send_pending(config: &Config, path: &Path) -> anyhow::Result<Delivery> {
             )),
         };
         let entry = match outcome {
-            Ok(()) => {
+            Ok(url) => {
                 delivery.sent += 1;
+                if let Some(url) = &url {
+                    log_issues.insert(change_key(&notification.message), url.clone());
+                }
                 Entry {
                     id: notification.id.clone(),
                     status: Status::Sent,
                     notifier: None,
                     message: None,
                     error: None,
+                    url,
                 }
             }
             Err(error) => {
@@ -478,12 +500,24 @@ fn send_pending(config: &Config, path: &Path) -> anyhow::Result<Delivery> {
                     notifier: None,
                     message: None,
                     error: Some(error),
+                    url: None,
                 }
             }
         };
         outbox::append(path, &[entry])?;
     }
     Ok(delivery)
+}
+
+/// What tells one change's notifications from another's: the environment, the run's time, the
+/// flag (a summary has none, and opens no log issue) and whether it is a guard's.
+fn change_key(message: &Message) -> (String, String, Option<String>, bool) {
+    (
+        message.environment.clone(),
+        message.at.clone(),
+        message.flag.clone(),
+        message.event == Event::Guard,
+    )
 }
 
 /// The summary entries of every run whose changes are all settled and that has none yet: one
@@ -547,6 +581,7 @@ fn summaries(config: &Config, notifications: &[Notification]) -> Vec<Entry> {
             notifier: Some(notifier.to_string()),
             message: Some(message),
             error: None,
+            url: None,
         });
     }
     entries

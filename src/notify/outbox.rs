@@ -34,6 +34,10 @@ pub struct Entry {
     /// Why a delivery failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a `sent` line, the address of what the receiver opened (a log issue), which other
+    /// notifications of the same change link to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// Where a notification stands.
@@ -67,6 +71,8 @@ pub struct Notification {
     pub sent: bool,
     /// The last delivery's error, when it failed.
     pub error: Option<String>,
+    /// The address of what its receiver opened, once sent.
+    pub url: Option<String>,
 }
 
 impl Notification {
@@ -124,7 +130,10 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Notification>> {
         };
         match found.get_mut(&entry.id) {
             Some(notification) => match entry.status {
-                Status::Sent => notification.sent = true,
+                Status::Sent => {
+                    notification.sent = true;
+                    notification.url = entry.url;
+                }
                 Status::Failed => notification.error = entry.error,
                 change => notification.change = change,
             },
@@ -147,6 +156,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Notification>> {
                         change: entry.status,
                         sent: entry.status == Status::Sent,
                         error: entry.error,
+                        url: entry.url,
                     },
                 );
             }
@@ -171,6 +181,7 @@ pub fn settle(notifications: &[Notification], held: &EnvironmentState) -> Vec<En
                 notifier: None,
                 message: None,
                 error: None,
+                url: None,
             })
         })
         .collect()

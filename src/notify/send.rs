@@ -33,20 +33,41 @@ pub(super) fn takes_summaries(notifier: &Notifier) -> bool {
     )
 }
 
-/// Sends `message`, whose id is `id`, to `notifier`.
-pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(), BackendError> {
+/// Whether `notifier` opens a log issue per change, which a `gitlab-note` on the same change
+/// links to, so it is sent first.
+pub(super) fn opens_log_issue(notifier: &Notifier) -> bool {
+    matches!(notifier.target, NotifyTarget::GitlabIssue { .. })
+}
+
+/// Sends `message`, whose id is `id`, to `notifier`; a `gitlab-note` links `log_issue`, the log
+/// issue opened for the same change, when there is one. Returns the address of what it opened,
+/// when it opened something (a `gitlab-issue`'s log issue).
+pub(super) fn send(
+    notifier: &Notifier,
+    id: &str,
+    message: &Message,
+    log_issue: Option<&str>,
+) -> Result<Option<String>, BackendError> {
     let timeout = notifier
         .timeout_seconds
         .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
     match &notifier.target {
         NotifyTarget::GitlabNote { url, token_env } => {
             let Some((project, iid)) = message.rollout_issue.as_deref().and_then(|issue| issue_on(url, issue)) else {
-                return Ok(());
+                return Ok(None);
             };
             let client = Client::new(url, secret(token_env)?, token_env, timeout);
             let path = format!("/projects/{}/issues/{iid}/notes", segment(&project));
-            let response = client.post_form(&path, &[("body", body(message))])?;
-            expect(&client, &format!("add a note to `{project}#{iid}`"), &response)
+            let mut note = body(message);
+            if let Some(log_issue) = log_issue {
+                note.push_str(&format!(
+                    "\n- Feature flag state change log issue: {}",
+                    crate::escape::markdown(log_issue)
+                ));
+            }
+            let response = client.post_form(&path, &[("body", note)])?;
+            expect(&client, &format!("add a note to `{project}#{iid}`"), &response)?;
+            Ok(None)
         }
         NotifyTarget::GitlabIssue {
             url,
@@ -62,17 +83,24 @@ pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(
             let path = format!("/projects/{}/issues", segment(project));
             let response = client.post_form(&path, &form)?;
             expect(&client, &format!("open a log issue in `{project}`"), &response)?;
-            let iid = serde_json::from_str::<serde_json::Value>(&response.body)
-                .ok()
-                .and_then(|issue| issue["iid"].as_u64())
-                .ok_or_else(|| {
-                    BackendError::Rejected(format!(
-                        "GitLab opened a log issue in `{project}` but its answer has no `iid`"
-                    ))
-                })?;
+            let issue = serde_json::from_str::<serde_json::Value>(&response.body).unwrap_or_default();
+            let iid = issue["iid"].as_u64().ok_or_else(|| {
+                BackendError::Rejected(format!(
+                    "GitLab opened a log issue in `{project}` but its answer has no `iid`"
+                ))
+            })?;
+            // GitLab's own address of the issue, else the one its path gives; only an http(s)
+            // address without credentials is kept.
+            let web_url = issue["web_url"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}/{project}/-/issues/{iid}", url.trim_end_matches('/')));
+            let web_url =
+                (crate::check::is_http_url(&web_url) && !crate::escape::has_user_info(&web_url)).then_some(web_url);
             let path = format!("/projects/{}/issues/{iid}", segment(project));
             let response = client.put_form(&path, &[("state_event", "close".to_string())])?;
-            expect(&client, &format!("close log issue `{project}#{iid}`"), &response)
+            expect(&client, &format!("close log issue `{project}#{iid}`"), &response)?;
+            Ok(web_url)
         }
         NotifyTarget::Grafana { url, token_env } => {
             let token = secret(token_env)?;
@@ -88,7 +116,7 @@ pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(
                 "text": title(message),
             });
             let response = client.post_json("/api/annotations", &payload.to_string(), &[])?;
-            expect_http(&client, "Grafana", "add an annotation", &response)
+            expect_http(&client, "Grafana", "add an annotation", &response).map(|()| None)
         }
         NotifyTarget::Slack { url_env } => {
             let url = secret(url_env)?;
@@ -98,7 +126,7 @@ pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(
                 Event::Summary => summary(message),
             };
             let response = client.post_json("", &json!({ "text": text }).to_string(), &[])?;
-            expect_http(&client, "the Slack webhook", "post a message", &response)
+            expect_http(&client, "the Slack webhook", "post a message", &response).map(|()| None)
         }
         NotifyTarget::Webhook { url, secret_env } => {
             let key = secret(secret_env)?;
@@ -121,7 +149,7 @@ pub(super) fn send(notifier: &Notifier, id: &str, message: &Message) -> Result<(
                 ("X-Flagops-Signature", format!("sha256={signature}")),
             ];
             let response = client.post_json("", &payload, &headers)?;
-            expect_http(&client, "the webhook", "post the notification", &response)
+            expect_http(&client, "the webhook", "post the notification", &response).map(|()| None)
         }
     }
 }

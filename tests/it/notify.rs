@@ -281,6 +281,91 @@ fn notify_failures_never_fail_the_sync_and_retry_sends_once() {
     assert_no_secret_written(&registry);
 }
 
+/// A registry like `registry`'s with two notifiers only: the rollout issue's note, named to come
+/// before the log issue, and the log issue.
+fn note_and_log_registry(fake: &FakeGitlab) -> Registry {
+    let registry = crate::gitlab::registry(&[("production", fake)], 30);
+    let url = fake.url();
+    let mut config = registry.read("flagops.yml");
+    config.push_str(&format!(
+        "\nnotifications:\n\
+         \x20 announce: {{ kind: gitlab-note, url: \"{url}\", token_env: {TOKEN_ENV} }}\n\
+         \x20 log: {{ kind: gitlab-issue, url: \"{url}\", project: ops/feature-flag-log, token_env: {TOKEN_ENV} }}\n"
+    ));
+    registry.write("flagops.yml", config);
+    registry
+}
+
+/// `alpha`, with rollout issue `group/app#7`, at `percent` in production.
+fn alpha_at(registry: &Registry, fake: &FakeGitlab, percent: u32) {
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            &format!(
+                "rollout_issue_url: {}/group/app/-/issues/7\nenvironments:\n  production:\n    percentage_of_actors: {percent}\n",
+                fake.url()
+            ),
+        ),
+    );
+}
+
+// The note on the rollout issue links the log issue opened for the same change: the log issue is
+// opened first, whatever the notifiers are named, and its address is kept in the outbox, so a
+// note that `notify --retry` sends later links it too.
+#[test]
+fn notify_note_links_the_log_issue_of_the_same_change() {
+    let fake = FakeGitlab::start();
+    let registry = note_and_log_registry(&fake);
+    alpha_at(&registry, &fake, 25);
+    let notes = "POST /api/v4/projects/group%2Fapp/issues/7/notes";
+    let issues = "POST /api/v4/projects/ops%2Ffeature-flag-log/issues";
+    let log_issue = |iid: u32| {
+        format!(
+            "- Feature flag state change log issue: {}/ops/feature-flag-log/-/issues/{iid}",
+            fake.url()
+        )
+    };
+
+    let output = run(&registry, &fake, &["sync"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let got = received(&fake);
+    assert_eq!(got.log_issues.len(), 1);
+    assert_eq!(got.notes.len(), 1, "{:?}", got.notes);
+    assert!(got.notes[0].ends_with(&log_issue(1)), "{}", got.notes[0]);
+    let requests = fake.world().requests.clone();
+    let opened = requests.iter().position(|request| request == issues);
+    let noted = requests.iter().position(|request| request == notes);
+    assert!(opened.is_some() && opened < noted, "{requests:?}");
+
+    // The note fails this time: `notify --retry` sends it later, with the log issue's address.
+    alpha_at(&registry, &fake, 50);
+    fake.fail_next(notes, Fault::Status(401, None));
+    let output = run(&registry, &fake, &["sync"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(received(&fake).notes.len(), 1);
+    let outbox = registry.read(".flagops/state/production.outbox.jsonl");
+    assert!(
+        outbox.contains(&format!("\"url\":\"{}/ops/feature-flag-log/-/issues/2\"", fake.url())),
+        "{outbox}"
+    );
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(
+        retry.stdout, "production:\n  notified     1 notification sent\n",
+        "{retry:?}"
+    );
+    let got = received(&fake);
+    assert_eq!(got.log_issues.len(), 2);
+    assert_eq!(got.notes.len(), 2, "{:?}", got.notes);
+    assert!(
+        got.notes[1].starts_with("Feature flag alpha has been set to 50% of actors on production")
+            && got.notes[1].ends_with(&log_issue(2)),
+        "{}",
+        got.notes[1]
+    );
+    assert_no_secret_written(&registry);
+}
+
 // A failure that remains after the retries is reported in the sync's human output, and a
 // missing secret names its variable; `notify --retry` exits 2 while something is pending.
 #[test]
