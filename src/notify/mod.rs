@@ -506,6 +506,11 @@ fn send_pending(config: &Config, path: &Path) -> anyhow::Result<Delivery> {
         };
         outbox::append(path, &[entry])?;
     }
+    // What is delivered is dropped once there is enough of it; the notifications are all sent or
+    // pending already, so a failure here only leaves the outbox longer.
+    if let Err(error) = outbox::compact(path, outbox::COMPACT_AFTER) {
+        delivery.error = Some(crate::sync::error_chain(&error.context("failed to compact the outbox")));
+    }
     Ok(delivery)
 }
 

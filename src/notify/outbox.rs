@@ -3,11 +3,15 @@
 //! Each line is an `Entry` about one notification (one change or summary for one notifier),
 //! named by its `id`. A notification is `prepared` (with its message) before its change is
 //! applied, then `applied` or `void`; it is `sent` once its receiver accepted it, and `failed`
-//! lines record each delivery that did not work. Lines are only ever appended, under the
-//! environment's lock, so the latest line about an id says where it stands, and a crash at any
-//! moment leaves a journal that says what is still to send.
+//! lines record each delivery that did not work. Lines are appended under the environment's
+//! lock, so the latest line about an id says where it stands, and a crash at any moment leaves a
+//! journal that says what is still to send.
+//!
+//! `compact` keeps the journal bounded: once it holds more than `COMPACT_AFTER` finished
+//! notifications it is rewritten whole, through a temporary file and a rename, without the runs
+//! whose every notification is finished. A crash before the rename leaves the journal as it was.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::Message;
+use super::{Event, Message};
 use crate::state::EnvironmentState;
 
 /// One line of the outbox.
@@ -81,6 +85,10 @@ impl Notification {
         self.change == Status::Applied && !self.sent
     }
 }
+
+/// How many finished notifications of finished runs the outbox holds before `compact` drops
+/// them: a few hundred lines, read in a moment, however many syncs ran.
+pub const COMPACT_AFTER: usize = 100;
 
 /// `<state_dir>/<env>.outbox.jsonl`.
 pub fn path(state_dir: &Path, environment: &str) -> PathBuf {
@@ -163,6 +171,64 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Notification>> {
         }
     }
     Ok(order.into_iter().filter_map(|id| found.remove(&id)).collect())
+}
+
+/// Removes what an interrupted rewrite of the outbox at `path` left, then, when it holds more than
+/// `limit` notifications that can go, rewrites it without them. Returns how many it dropped.
+///
+/// A notification can go when it is finished (sent, or `void`) and so is every notification of
+/// its run (the same environment and sync time): a run with anything prepared or pending keeps
+/// all of its lines, so a summary is never written twice and a note still finds its log issue.
+/// A metric guard's notifications are kept, since their ids are what announce each verdict once.
+/// Call it only under the environment's lock.
+pub fn compact(path: &Path, limit: usize) -> anyhow::Result<usize> {
+    crate::owned_file::remove_stale_temporaries(path)?;
+    let notifications = read(path)?;
+    let finished = |notification: &Notification| notification.sent || notification.change == Status::Void;
+    let run = |notification: &Notification| {
+        (
+            notification.message.environment.clone(),
+            notification.message.at.clone(),
+        )
+    };
+    let open_runs: BTreeSet<(String, String)> = notifications
+        .iter()
+        .filter(|notification| !finished(notification))
+        .map(run)
+        .collect();
+    let (kept, dropped): (Vec<&Notification>, Vec<&Notification>) = notifications
+        .iter()
+        .partition(|notification| notification.message.event == Event::Guard || open_runs.contains(&run(notification)));
+    if dropped.len() <= limit {
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for notification in kept {
+        let mut lines = vec![Entry {
+            id: notification.id.clone(),
+            status: notification.change,
+            notifier: Some(notification.notifier.clone()),
+            message: Some(notification.message.clone()),
+            error: notification.error.clone(),
+            url: None,
+        }];
+        if notification.sent {
+            lines.push(Entry {
+                id: notification.id.clone(),
+                status: Status::Sent,
+                notifier: None,
+                message: None,
+                error: None,
+                url: notification.url.clone(),
+            });
+        }
+        for line in lines {
+            text.push_str(&serde_json::to_string(&line)?);
+            text.push('\n');
+        }
+    }
+    crate::owned_file::replace(path, text.as_bytes(), true)?;
+    Ok(dropped.len())
 }
 
 /// The lines that settle the notifications left `prepared` by a run that stopped between

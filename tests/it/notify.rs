@@ -366,6 +366,119 @@ fn notify_note_links_the_log_issue_of_the_same_change() {
     assert_no_secret_written(&registry);
 }
 
+/// A registry whose production is the fake GitLab, with only the webhook notifier, and `count`
+/// flags at `percent` there.
+fn webhook_registry(fake: &FakeGitlab, count: usize) -> Registry {
+    let registry = crate::gitlab::registry(&[("production", fake)], 30);
+    let mut config = registry.read("flagops.yml");
+    config.push_str(&format!(
+        "\nnotifications:\n\
+         \x20 hook: {{ kind: webhook, url: \"{}/hooks/json\", secret_env: FLAGOPS_TEST_HOOK_SECRET, timeout_seconds: 1 }}\n",
+        fake.url()
+    ));
+    registry.write("flagops.yml", config);
+    set_flags(&registry, count, 25);
+    registry
+}
+
+/// Flags `f0` to `f<count - 1>` at `percent` in production.
+fn set_flags(registry: &Registry, count: usize, percent: u32) {
+    for number in 0..count {
+        registry.write(
+            &format!("flags/wip/f{number}.yml"),
+            flag(
+                &format!("f{number}"),
+                &format!("environments:\n  production:\n    percentage_of_actors: {percent}\n"),
+            ),
+        );
+    }
+}
+
+/// The outbox's lines.
+fn outbox_lines(registry: &Registry) -> usize {
+    registry.read(".flagops/state/production.outbox.jsonl").lines().count()
+}
+
+// Over many syncs the outbox stays bounded: once it holds more than `COMPACT_AFTER` delivered
+// notifications they are dropped, while a notification still pending across a compaction is
+// kept and sent once; every change is announced exactly once.
+#[test]
+fn notify_outbox_stays_bounded_over_many_syncs() {
+    let fake = FakeGitlab::start();
+    let registry = webhook_registry(&fake, 10);
+    let limit = flagops::notify::outbox::COMPACT_AFTER;
+    let syncs = 25;
+    let mut longest = 0;
+    let mut compacted = false;
+    for sync in 0..syncs {
+        set_flags(&registry, 10, if sync % 2 == 0 { 25 } else { 50 });
+        if sync == 8 {
+            // The webhook fails through the retries: the change stays pending until the next sync.
+            for _ in 0..3 {
+                fake.fail_next("POST /hooks/json", Fault::Status(503, None));
+            }
+        }
+        let before = std::fs::read_to_string(registry.path().join(".flagops/state/production.outbox.jsonl"))
+            .map_or(0, |text| text.lines().count());
+        let output = run(&registry, &fake, &["sync"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let lines = outbox_lines(&registry);
+        compacted |= lines < before;
+        longest = longest.max(lines);
+    }
+    assert!(compacted, "the outbox was never compacted");
+    // A change's notification takes 3 lines (prepared, applied, sent), a summary's 2, a failed
+    // delivery one more: after each sync at most `limit` finished ones stay, and a run's 11
+    // (10 changes and a summary) besides. Without compaction it would be 25 runs' worth.
+    assert!(longest <= 3 * (limit + 11), "{longest} lines");
+    assert!(
+        outbox_lines(&registry) < syncs * 11 * 3 / 2,
+        "{} lines",
+        outbox_lines(&registry)
+    );
+    let hooks = received(&fake).hooks;
+    let ids: BTreeSet<&str> = hooks.iter().map(|hook| hook["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), syncs * 11, "every change and summary once");
+    assert_eq!(hooks.len(), ids.len(), "nothing sent twice");
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(
+        retry.stdout, "production:\n  notified     0 notifications sent\n",
+        "{retry:?}"
+    );
+}
+
+// A compaction killed before its rename leaves its temporary file beside the outbox: the next
+// delivery removes it, and the outbox it left loses nothing, sending what is pending once.
+#[test]
+fn notify_outbox_survives_an_interrupted_compaction() {
+    let fake = FakeGitlab::start();
+    let registry = webhook_registry(&fake, 2);
+    for _ in 0..3 {
+        fake.fail_next("POST /hooks/json", Fault::Status(503, None));
+    }
+    let output = run(&registry, &fake, &["sync"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(received(&fake).hooks.len(), 2, "one of three sent");
+    let outbox = registry.read(".flagops/state/production.outbox.jsonl");
+    // What a compaction killed while writing leaves: part of a rewrite, under its temporary name.
+    let leftover = ".flagops/state/.production.outbox.jsonl.flagops-Xy12Zq.tmp";
+    registry.write(leftover, &outbox[..outbox.len() / 2]);
+    let retry = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(
+        retry.stdout, "production:\n  notified     1 notification sent\n",
+        "{retry:?}"
+    );
+    assert!(!registry.path().join(leftover).exists(), "the leftover is removed");
+    let hooks = received(&fake).hooks;
+    let ids: BTreeSet<&str> = hooks.iter().map(|hook| hook["id"].as_str().unwrap()).collect();
+    assert_eq!((ids.len(), hooks.len()), (3, 3), "{hooks:?}");
+    let again = run(&registry, &fake, &["notify", "--retry"]);
+    assert_eq!(
+        again.stdout, "production:\n  notified     0 notifications sent\n",
+        "{again:?}"
+    );
+}
+
 // A failure that remains after the retries is reported in the sync's human output, and a
 // missing secret names its variable; `notify --retry` exits 2 while something is pending.
 #[test]
