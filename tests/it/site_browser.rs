@@ -95,6 +95,32 @@ fn example_site() -> Registry {
 
     let mut production = registry.state("production");
     production["flags"]["pause_zoekt_indexing"] = json!(true);
+    // What a later sync saw, as its record keeps it: a widening change the change lock held back,
+    // and a metric guard that could not reach Prometheus, with a long error.
+    let alternates = "gitaly_transactional_alternates_link";
+    let desired = production["flags"][alternates].clone();
+    let actual = json!({"actors": [desired["actors"][0].clone()]});
+    production["flags"][alternates] = actual.clone();
+    production["last_sync"]["observed"] = json!({
+        "guards": [{
+            "at": "2026-11-24T09:15:02Z",
+            "verdict": {
+                "flag": "update_all_mirrors_job_tracker",
+                "step": 2,
+                "guard": "error_rate",
+                "query": "sum(rate(http_requests_total{status=~\"5..\"}[15m]))",
+                "limit": "max 0.01",
+                "on_breach": "hold",
+                "outcome": {"is": "unreachable", "error": "could not reach https://prometheus.internal.example.com/api/v1/query?query=sum%28rate%28http_requests_total%7Bstatus%3D~%225..%22%7D%5B15m%5D%29%29: connection refused"},
+            },
+        }],
+        "held_back": [{
+            "flag": alternates,
+            "desired": desired,
+            "actual": actual,
+            "why": ["the change lock `FLAGOPS_CHANGE_LOCK` is on: INC-42: bulk moves time out, no widening until the database recovers"],
+        }],
+    });
     registry.write(
         ".flagops/state/production.json",
         serde_json::to_string_pretty(&production).unwrap(),
@@ -135,7 +161,13 @@ fn site_works_in_a_browser() {
     let registry = example_site();
     // The page shows what the browser checks rely on: drift, a pending change and a hold.
     let production = registry.read("public/environments/production.html");
-    for marker in ["⚠ drift", "↻ pending", "⊘ held", "held by an emergency change: "] {
+    for marker in [
+        "⚠ drift",
+        "↻ pending",
+        "⊘ held",
+        "held by an emergency change: ",
+        "⊘ held back",
+    ] {
         assert!(production.contains(marker), "no `{marker}` in {production}");
     }
     check(json!({
