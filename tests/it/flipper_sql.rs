@@ -411,6 +411,46 @@ fn flipper_sql_rerun_converges_after_refused_change() {
     assert_eq!(audited, production_flags(), "each change recorded once");
 }
 
+// A change held back is kept in `flagops_sync`'s `observed` column, on a row that repeats the last
+// completed sync's, and `status` reads it from there; the next completed sync clears it.
+#[test]
+fn flipper_sql_keeps_what_a_sync_held_back() {
+    let Some(setup) = Setup::new(&[("widen", "production: false")]) else {
+        return;
+    };
+    assert_eq!(setup.run(&["sync", "--env", "production"]).code, 0);
+    setup.write_flags(&[("widen", "production: true")]);
+    let held = setup.run(&["sync", "--env", "production", "--hold-widening", "INC-7"]);
+    assert_eq!(held.code, 1, "{held:?}");
+    let rows = query(
+        &setup.database,
+        "SELECT started_at::text, observed FROM flagops_sync WHERE environment = 'production' ORDER BY id",
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].get::<_, String>(0),
+        rows[1].get::<_, String>(0),
+        "the completed sync's time"
+    );
+    assert_eq!(rows[0].get::<_, Option<Value>>(1), None);
+    assert_eq!(
+        rows[1].get::<_, Option<Value>>(1),
+        Some(
+            json!({"held_back": [{"flag": "widen", "desired": true, "actual": false, "why": ["--hold-widening: INC-7"]}]})
+        )
+    );
+    let status = setup.run(&["status", "--env", "production"]);
+    assert!(
+        status
+            .stdout
+            .contains("  held back widen: false → true, by the last sync: --hold-widening: INC-7\n"),
+        "{status:?}"
+    );
+    assert_eq!(setup.run(&["sync", "--env", "production"]).code, 0);
+    let status = setup.run(&["status", "--env", "production"]);
+    assert!(!status.stdout.contains("held back"), "{status:?}");
+}
+
 // A connection killed in the middle of a change is a transient failure: the transaction rolls
 // back, flagops connects again (taking the lock again) and the same sync finishes.
 #[test]
