@@ -584,41 +584,41 @@ fn sync_environment(
         }
     }
     let observed = observations(registry, reading.snapshot.last_sync.as_ref(), &report, now);
-    if !report.held.is_empty() {
+    let held_back = !report.held.is_empty();
+    let record = match &reading.snapshot.last_sync {
         // The environment is not in its desired state, so the sync is not recorded as completed:
-        // the last completed sync's record stays, with what this run saw. Without one there is
-        // nothing to keep it in (the report still says what was held back).
-        if let Some(previous) = &reading.snapshot.last_sync {
-            let record = SyncRecord {
-                observed,
-                ..previous.clone()
-            };
-            if let Err(error) = backend.record_sync(&record) {
-                report.failed = Some(Failure {
-                    change: None,
-                    error: error_chain(&anyhow::Error::new(error).context("failed to record what the sync held back")),
-                });
-            }
-        }
-        return Ok(report);
-    }
-    let record = SyncRecord {
-        at: now.to_string(),
-        resolved_at: settings.at.to_string(),
-        by: settings.by.clone(),
-        commit: settings.commit.clone(),
-        changes: report.applied.len(),
-        override_freeze: freeze.and(settings.override_freeze.clone()),
-        override_schedule: settings.override_schedule.clone().filter(|_| ahead),
-        take_over: !report.plan.takeover.is_empty(),
-        observed,
+        // the last completed sync's record stays, with what this run saw.
+        Some(previous) if held_back => SyncRecord {
+            observed,
+            ..previous.clone()
+        },
+        // A first sync that held everything back wrote nothing, and has nothing to record.
+        None if held_back && report.applied.is_empty() => return Ok(report),
+        // A first sync records itself even when it held changes back: the flags it wrote are
+        // flagops's from now on, and the next sync must not take them for a take-over.
+        _ => SyncRecord {
+            at: now.to_string(),
+            resolved_at: settings.at.to_string(),
+            by: settings.by.clone(),
+            commit: settings.commit.clone(),
+            changes: report.applied.len(),
+            override_freeze: freeze.and(settings.override_freeze.clone()),
+            override_schedule: settings.override_schedule.clone().filter(|_| ahead),
+            take_over: !report.plan.takeover.is_empty(),
+            observed,
+        },
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)
         // writes it.
+        let what = if held_back {
+            "failed to record what the sync held back"
+        } else {
+            "failed to record the sync"
+        };
         report.failed = Some(Failure {
             change: None,
-            error: error_chain(&anyhow::Error::new(error).context("failed to record the sync")),
+            error: error_chain(&anyhow::Error::new(error).context(what)),
         });
     }
     Ok(report)

@@ -133,7 +133,8 @@ pub struct SyncRecord {
     /// What the last sync run saw that `status` and the site show without asking again: the
     /// metric guards' last verdicts and the changes it held back. A run that held changes back
     /// completes no sync, so it stores the last completed sync's record with only this part
-    /// replaced. Records written before it existed read as empty.
+    /// replaced (an environment's first sync, with no such record, stores its own). Records
+    /// written before it existed read as empty.
     #[serde(default, skip_serializing_if = "Observations::is_empty")]
     pub observed: Observations,
 }

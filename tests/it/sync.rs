@@ -750,6 +750,39 @@ fn change_lock_holds_widening_in_protected_environments() {
     assert_eq!(production_changes(&registry).len(), 3);
 }
 
+// A first sync that holds changes back (here under the change lock) still records itself: the
+// flags it wrote are flagops's, so a later change to one of them is applied, not refused as a
+// take-over of flags flagops did not write.
+#[test]
+fn first_sync_that_holds_changes_back_is_recorded() {
+    let registry = Registry::new();
+    let everywhere =
+        |state: &str| format!("environments:\n  dev: {state}\n  staging: {state}\n  production: {state}\n");
+    registry.write("flags/wip/kill.yml", flag("kill", &everywhere("false")));
+    registry.write("flags/wip/widen.yml", flag("widen", &everywhere("true")));
+    let lock = [("FLAGOPS_CHANGE_LOCK", "incident 4242")];
+    let first = registry.run_with_env(&["sync", "--env", "production"], &lock);
+    assert_eq!(first.code, 1, "{first:?}");
+    assert!(
+        first.stdout.contains("  held back    + widen: (absent) → true\n"),
+        "{first:?}"
+    );
+    assert_eq!(registry.state("production")["flags"]["kill"], false);
+    assert_eq!(
+        registry.state("production")["last_sync"]["observed"]["held_back"][0]["flag"],
+        "widen",
+        "{}",
+        registry.read(".flagops/state/production.json")
+    );
+
+    registry.write("flags/wip/kill.yml", flag("kill", &everywhere("true")));
+    let second = registry.run(&["sync", "--env", "production"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(!second.stdout.contains("take-over"), "{}", second.stdout);
+    assert_eq!(registry.state("production")["flags"]["kill"], true);
+    assert_eq!(registry.state("production")["flags"]["widen"], true);
+}
+
 /// A production state document written by something other than a flagops sync (no `last_sync`,
 /// no audit log): flags the registry sets differently, one it has no entry for there, one its
 /// file writes `absent` for, and one no file defines.
