@@ -135,8 +135,15 @@ pub fn classify(
             actual: have.cloned(),
             desired: want.cloned(),
         };
+        // A change the last sync held back (the change lock, `--hold-widening`) is still asked
+        // for: it is pending, whatever the state that sync left says.
+        let held_back = status
+            .last_sync
+            .iter()
+            .flat_map(|record| &record.observed.held_back)
+            .any(|held| &held.flag == name && held.desired.as_ref() == want && held.actual.as_ref() == have);
         match synced {
-            Some(synced) if synced.get(name) != have => status.drifted.push(entry),
+            Some(synced) if synced.get(name) != have && !held_back => status.drifted.push(entry),
             _ => status.pending.push(entry),
         }
     }
@@ -203,5 +210,59 @@ mod tests {
             ["b"]
         );
         assert!(!status.is_clean());
+    }
+
+    // A change the last sync held back is pending, even though the state that sync recorded as
+    // applied (its commit's) already asks for it; the same difference not held back is drift.
+    #[test]
+    fn classify_counts_a_held_back_change_as_pending() {
+        let on = Stored::Boolean(true);
+        let wanted: EnvironmentState = [("c".into(), on.clone())].into();
+        let actual = EnvironmentState::new();
+        let known = ["c"].into();
+        let record = |desired: Option<Stored>| SyncRecord {
+            at: "2026-01-02T03:04:05Z".into(),
+            resolved_at: "2026-01-02T03:04:05Z".into(),
+            by: "ada".into(),
+            commit: None,
+            changes: 0,
+            override_freeze: None,
+            override_schedule: None,
+            take_over: false,
+            observed: crate::backends::Observations {
+                guards: Vec::new(),
+                held_back: vec![crate::backends::HeldBack {
+                    flag: "c".into(),
+                    desired,
+                    actual: None,
+                    why: vec!["--hold-widening: INC-7".into()],
+                }],
+            },
+        };
+        let classified = |last_sync| {
+            classify(
+                "e",
+                &wanted,
+                Some(&wanted),
+                &actual,
+                &registered(&known),
+                &[],
+                last_sync,
+            )
+        };
+        let names = |list: &[FlagStatus]| list.iter().map(|f| f.flag.clone()).collect::<Vec<_>>();
+        let held_back = classified(Some(record(Some(on.clone()))));
+        assert_eq!(
+            (names(&held_back.pending), names(&held_back.drifted)),
+            (vec!["c".to_string()], vec![])
+        );
+        // Held back towards another state than the registry's: the difference is drift.
+        let other = classified(Some(record(Some(Stored::Boolean(false)))));
+        assert_eq!(
+            (names(&other.pending), names(&other.drifted)),
+            (vec![], vec!["c".to_string()])
+        );
+        let none = classified(None);
+        assert_eq!(names(&none.drifted), ["c"]);
     }
 }
