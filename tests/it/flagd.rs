@@ -72,6 +72,33 @@ fn flagd_refuses_percentage_of_time_before_writing() {
 }
 
 #[test]
+fn validate_refuses_percentage_of_time_in_a_flagd_environment() {
+    let registry = flagd_registry();
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    // Production is kept in flagd: both flags are refused there, at the key; staging is a file
+    // environment, where the policy's override lets a percentage of time stand.
+    for at in [
+        "flags/ops/sample_gitaly_rpc_logging.yml:21:5",
+        "flags/undefined/kas_agent_connection_pooling.yml:20:5",
+    ] {
+        assert!(text.contains(at), "{at} missing from:\n{text}");
+    }
+    assert!(!text.contains("sample_gitaly_rpc_logging.yml:19:"), "{text}");
+    assert_eq!(text.matches("error[backend-gates]").count(), 2, "{text}");
+    assert!(text.contains("environment `production` is kept in flagd"), "{text}");
+    assert!(
+        text.contains("help: use `percentage_of_actors` for this environment"),
+        "{text}"
+    );
+
+    without_percentage_of_time(&registry);
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
 fn flagd_file_loads_in_flagd_and_agrees_with_eval() {
     let registry = flagd_registry();
     without_percentage_of_time(&registry);
