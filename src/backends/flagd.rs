@@ -53,7 +53,9 @@ impl FlagdBackend {
         writable: bool,
     ) -> anyhow::Result<FlagdBackend> {
         if writable {
-            owned_file::remove_stale_temporaries(path)?;
+            // Reads the folder, so a folder that is not one fails here, before any change.
+            owned_file::remove_stale_temporaries(path)
+                .map_err(|error| unusable(path, environment, "written", &error))?;
         }
         Ok(FlagdBackend {
             records: FileBackend::open(state_path, environment, writable)?,
@@ -71,13 +73,14 @@ impl FlagdBackend {
         Ok(self.flags.as_mut().expect("loaded above"))
     }
 
-    /// Writes the flagd file for the recorded state, unless it already holds exactly that.
-    fn publish(&mut self) -> Result<(), BackendError> {
-        let flags = self.flags()?.clone();
-        let text = render(&flags, &self.actor_kinds)?;
-        let current = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)?;
+    /// Writes the flagd file for `flags`, unless it already holds exactly that.
+    fn publish(&self, flags: &EnvironmentState) -> Result<(), BackendError> {
+        let text = render(flags, &self.actor_kinds)?;
+        let current = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)
+            .map_err(|error| unusable(&self.path, &self.environment, "read", &error))?;
         if current.as_deref() != Some(text.as_bytes()) {
-            owned_file::replace(&self.path, text.as_bytes(), true)?;
+            owned_file::replace(&self.path, text.as_bytes(), true)
+                .map_err(|error| unusable(&self.path, &self.environment, "written", &error))?;
         }
         Ok(())
     }
@@ -87,7 +90,9 @@ impl Backend for FlagdBackend {
     fn fetch(&mut self) -> Result<Snapshot, BackendError> {
         let mut snapshot = self.records.fetch()?;
         self.flags = Some(snapshot.flags.clone());
-        let written: Value = match owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)? {
+        let bytes = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)
+            .map_err(|error| unusable(&self.path, &self.environment, "read", &error))?;
+        let written: Value = match bytes {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
                 anyhow::anyhow!(
                     "`{}` is not a flagd flag-definition file: {error}\nhelp: delete it: the next sync of `{}` writes it again",
@@ -113,18 +118,22 @@ impl Backend for FlagdBackend {
         if let Some(to) = &change.to {
             flag_definition(to, &self.actor_kinds)?;
         }
-        self.flags()?;
-        self.records.apply(change, context)?;
-        let flags = self.flags()?;
+        // The flagd file first, then the record: a change that could not be written is neither
+        // recorded nor audited, and one written but not recorded is planned again, a no-op write.
+        let mut flags = self.flags()?.clone();
         match &change.to {
             Some(stored) => flags.insert(change.flag.clone(), stored.clone()),
             None => flags.remove(&change.flag),
         };
-        self.publish()
+        self.publish(&flags)?;
+        self.records.apply(change, context)?;
+        self.flags = Some(flags);
+        Ok(())
     }
 
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
-        self.publish()?;
+        let flags = self.flags()?.clone();
+        self.publish(&flags)?;
         self.records.record_sync(record)
     }
 
@@ -155,6 +164,19 @@ impl Backend for FlagdBackend {
             )))
         }
     }
+}
+
+/// The error of a flagd file that cannot be read or written, with what to do about it.
+fn unusable(path: &Path, environment: &str, verb: &str, error: &anyhow::Error) -> anyhow::Error {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anyhow::anyhow!(
+        "the flagd file `{}` of environment `{environment}` cannot be {verb}: {error:#}\nhelp: make `{}` a folder flagops can write in, or change the environment's `path` in flagops.yml, then rerun `flagops sync`",
+        path.display(),
+        folder.display()
+    )
 }
 
 /// The whole flagd file for `flags`: `$schema` and one definition per flag, sorted.

@@ -203,3 +203,45 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert_eq!(registry.run(&["sync", "--env", "production"]).code, 0);
     assert_eq!(registry.read(FILE), after);
 }
+
+#[test]
+fn flagd_folder_that_cannot_be_written_changes_nothing_and_a_rerun_converges() {
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    // `flagd` is a regular file, so no file can be created under it, even by root, whom
+    // permissions do not stop.
+    registry.write("flagd", "not a folder\n");
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        text.contains("the flagd file `./flagd/production.json` of environment `production` cannot be written"),
+        "{text}"
+    );
+    assert!(text.contains("Not a directory"), "{text}");
+    assert!(
+        text.contains("help: make `./flagd` a folder flagops can write in"),
+        "{text}"
+    );
+    // Nothing applied, recorded or audited; the file in the way is as it was.
+    assert!(text.contains("FAILED before any change"), "{text}");
+    assert!(registry.audit("production").is_empty());
+    assert!(!registry.path().join(".flagops/state/production.json").exists());
+    assert_eq!(registry.read("flagd"), "not a folder\n");
+
+    // Once the folder can be written, a rerun applies everything and the next plan is empty.
+    registry.remove("flagd");
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    let stored = registry.state("production");
+    assert_eq!(
+        written["flags"].as_object().unwrap().len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    assert!(!registry.audit("production").is_empty());
+    let plan = registry.run(&["plan", "--env", "production", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["changes"], serde_json::json!([]), "{plans}");
+}
