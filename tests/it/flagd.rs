@@ -41,7 +41,7 @@ fn without_percentage_of_time(registry: &Registry) {
 }
 
 /// Runs tests/flagd/evaluate.mjs on `file` for `keys`, or skips (failing under CI).
-fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
+fn run_evaluator(file: &Path, keys: &[&str]) -> Option<std::process::Output> {
     let folder = repo_root().join("tests/flagd");
     let node = Command::new("node")
         .arg("--version")
@@ -50,14 +50,27 @@ fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
     if !(node && folder.join("node_modules/@openfeature/flagd-core").is_dir()) {
         return crate::deps::missing("Node.js or @openfeature/flagd-core (tests/flagd)");
     }
-    let output = Command::new("node")
-        .arg(folder.join("evaluate.mjs"))
-        .arg(file)
-        .args(keys)
-        .output()
-        .unwrap();
+    Some(
+        Command::new("node")
+            .arg(folder.join("evaluate.mjs"))
+            .arg(file)
+            .args(keys)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// flagd's answers for every flag of `file` and each of `keys`, after the file passed flagd's
+/// schema; `None` when the evaluator is missing outside CI.
+fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
+    let output = run_evaluator(file, keys)?;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// Asserts that `file` passes flagd's published schema, as flagd-core's validator compiles it.
+fn assert_schema_valid(file: &Path) {
+    evaluate(file, &[]);
 }
 
 #[test]
@@ -106,6 +119,7 @@ fn flagd_file_loads_in_flagd_and_agrees_with_eval() {
     assert_eq!(output.code, 0, "{output:?}");
     let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
     assert_eq!(written["$schema"], "https://flagd.dev/schema/v0/flags.json");
+    assert_schema_valid(&registry.path().join(FILE));
     let state = registry.state("production");
     let stored = state["flags"].as_object().unwrap();
     assert_eq!(written["flags"].as_object().unwrap().len(), stored.len());
@@ -163,6 +177,7 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
     let first = std::fs::metadata(&path).unwrap();
     let before = registry.read(FILE);
+    assert_schema_valid(&path);
 
     let output = registry.run(&["sync", "--env", "production"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -185,6 +200,7 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert_ne!(std::fs::metadata(&path).unwrap().ino(), first.ino());
     let after = registry.read(FILE);
     assert_ne!(after, before);
+    assert_schema_valid(&path);
     let written: Value = serde_json::from_str(&after).unwrap();
     assert_eq!(
         written["flags"]["kas_agent_connection_pooling"]["targeting"],
@@ -234,6 +250,7 @@ fn flagd_folder_that_cannot_be_written_changes_nothing_and_a_rerun_converges() {
     let output = registry.run(&["sync", "--env", "production", "--take-over"]);
     assert_eq!(output.code, 0, "{output:?}");
     let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    assert_schema_valid(&registry.path().join(FILE));
     let stored = registry.state("production");
     assert_eq!(
         written["flags"].as_object().unwrap().len(),
@@ -244,4 +261,28 @@ fn flagd_folder_that_cannot_be_written_changes_nothing_and_a_rerun_converges() {
     assert_eq!(plan.code, 0, "{plan:?}");
     let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(plans[0]["changes"], serde_json::json!([]), "{plans}");
+}
+
+#[test]
+fn flagd_schema_check_refuses_a_file_flagd_would_not_accept() {
+    // The check every test above makes of a written file can fail: a file with a targeting
+    // operator the schema does not know, and one with a state flagd does not know, are refused.
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
+    let written = registry.read(FILE);
+    assert!(written.contains("\"fractional\""), "{written}");
+    for (from, to, finding) in [
+        ("\"fractional\"", "\"fractional_\"", "additionalProperty"),
+        ("\"ENABLED\"", "\"ON\"", "allowedValues"),
+    ] {
+        registry.write("broken.json", written.replacen(from, to, 1));
+        let Some(output) = run_evaluator(&registry.path().join("broken.json"), &[]) else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("fails flagd's schema"), "{stderr}");
+        assert!(stderr.contains(finding), "{stderr}");
+    }
 }
