@@ -1,3 +1,6 @@
+// With `--share N PREFIX` instead of keys, evaluates every flag for the N targeting keys PREFIX1 to
+// PREFIXN and prints {"flag": how many were true}.
+//
 // Loads a flagd flag-definition file into flagd's own evaluator (@openfeature/flagd-core) with
 // strict validation, so that the file must pass the validator flagd-core precompiles from flagd's
 // published schema (flags.json and targeting.json, https://flagd.dev/schema/v0/), and evaluates
@@ -26,6 +29,24 @@ try {
   process.exit(1);
 }
 const core = new FlagdCore(storage, logger);
+if (keys[0] === '--share') {
+  const [, count, prefix] = keys;
+  const shares = {};
+  for (const [flag] of core.getFlags()) {
+    shares[flag] = 0;
+    for (let i = 1; i <= Number(count); i++) {
+      if (core.resolveBooleanEvaluation(flag, false, { targetingKey: `${prefix}${i}` }, logger).value) {
+        shares[flag] += 1;
+      }
+    }
+  }
+  if (problems.length > 0) {
+    console.error(problems.join('\n'));
+    process.exit(1);
+  }
+  console.log(JSON.stringify(shares));
+  process.exit(0);
+}
 const results = {};
 for (const [flag] of core.getFlags()) {
   results[flag] = {};

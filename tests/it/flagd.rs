@@ -286,3 +286,39 @@ fn flagd_schema_check_refuses_a_file_flagd_would_not_accept() {
         assert!(stderr.contains(finding), "{stderr}");
     }
 }
+
+#[test]
+fn flagd_percentages_open_the_share_flagops_meant() {
+    // For every flag at a percentage of actors, flagd's `fractional` over N targeting keys that no
+    // actor or group gate matches opens a share within 4.5 standard deviations of the percentage.
+    const N: u64 = 20_000;
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
+    let path = registry.path().join(FILE);
+    let Some(output) = run_evaluator(&path, &["--share", &N.to_string(), "Sample:"]) else {
+        return;
+    };
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shares: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let state = registry.state("production");
+    let mut checked = 0;
+    for (flag, stored) in state["flags"].as_object().unwrap() {
+        let on = shares[flag].as_u64().unwrap();
+        let Some(percentage) = stored["percentage_of_actors"].as_f64() else {
+            // No percentage: no sample key is an actor or in a group, so none is on unless the
+            // flag is fully on.
+            assert!(on == 0 || on == N, "{flag}: {on} of {N}");
+            continue;
+        };
+        let p = percentage / 100.0;
+        let expected = N as f64 * p;
+        let sigma = (N as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (on as f64 - expected).abs() <= 4.5 * sigma,
+            "{flag} at {percentage}%: {on} of {N} on, {expected} expected, sigma {sigma:.1}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} percentage flags in production");
+}
