@@ -596,6 +596,7 @@ fn sync_environment(
         override_freeze: freeze.and(settings.override_freeze.clone()),
         override_schedule: settings.override_schedule.clone().filter(|_| ahead),
         take_over: !report.plan.takeover.is_empty(),
+        backend: Some(environment.backend.kind().to_string()),
     };
     if let Err(error) = backend.record_sync(&record) {
         // Every change was applied; only the record of the run is missing, and a rerun (a no-op)

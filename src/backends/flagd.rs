@@ -31,7 +31,7 @@ use crate::state::{EnvironmentState, Stored};
 pub const SCHEMA: &str = "https://flagd.dev/schema/v0/flags.json";
 
 /// The total weight of a `fractional` split: Flipper's resolution, thousandths of a percent.
-const TOTAL_WEIGHT: u32 = 100_000;
+const TOTAL_WEIGHT: u32 = crate::hashing::FLAGD_TOTAL_WEIGHT;
 
 /// An environment written as a flagd flag-definition file.
 #[derive(Debug)]

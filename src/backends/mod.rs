@@ -130,6 +130,11 @@ pub struct SyncRecord {
     /// flags that flagops had not written there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over: bool,
+    /// The kind of backend the environment had (`file`, `flagd`, ...), which decides which
+    /// actors a percentage opens (`crate::hashing`); absent in records written before flagops
+    /// kept it, and in stores that do not keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 /// Who applies a change, when, and from which commit.

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::harness::{Registry, example_registry, repo_root};
 
-const FILE: &str = "flagd/production.json";
+pub(crate) const FILE: &str = "flagd/production.json";
 
 /// The example registry with `production` written to `flagd/production.json`.
-fn flagd_registry() -> Registry {
+pub(crate) fn flagd_registry() -> Registry {
     let registry = example_registry();
     let config = registry.read("flagops.yml");
     let production = config.find("  - name: production\n").unwrap();
@@ -30,7 +30,7 @@ fn flagd_registry() -> Registry {
 
 /// The example registry's two production flags at a percentage of time, moved to the same
 /// percentage of actors, which flagd can express.
-fn without_percentage_of_time(registry: &Registry) {
+pub(crate) fn without_percentage_of_time(registry: &Registry) {
     for file in [
         "flags/ops/sample_gitaly_rpc_logging.yml",
         "flags/undefined/kas_agent_connection_pooling.yml",
@@ -41,7 +41,7 @@ fn without_percentage_of_time(registry: &Registry) {
 }
 
 /// Runs tests/flagd/evaluate.mjs on `file` for `keys`, or skips (failing under CI).
-fn run_evaluator(file: &Path, keys: &[&str]) -> Option<std::process::Output> {
+pub(crate) fn run_evaluator(file: &Path, keys: &[&str]) -> Option<std::process::Output> {
     let folder = repo_root().join("tests/flagd");
     let node = Command::new("node")
         .arg("--version")

@@ -287,6 +287,7 @@ pub(super) fn read_all(
                 override_freeze: row.get(5),
                 override_schedule: row.get(6),
                 take_over: row.get(7),
+                backend: None,
             })
     } else {
         None
