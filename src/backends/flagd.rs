@@ -2,10 +2,11 @@
 //!
 //! flagops's own records (the state it applied, the audit log, the last sync record, the
 //! emergency holds and the rollout step marks) are kept by a [`FileBackend`] in `state_dir`, as
-//! for a `file` environment; the flagd file holds only what flagd reads. Every applied change
-//! rewrites the whole flagd file atomically (a temporary file renamed over it), so a watching
-//! flagd sees each change in plan order and never half a file; a file that would not change is
-//! not written. Reading compares the flagd file with what flagops would write for the state it
+//! for a `file` environment; the flagd file holds only what flagd reads. The changes of a sync
+//! are written together when it flushes them: the whole flagd file is rewritten once,
+//! atomically (a temporary file renamed over it), so a watching flagd sees all of them at once
+//! and never half a file, and only then are they recorded; a file that would not change is not
+//! written. Reading compares the flagd file with what flagops would write for the state it
 //! recorded: a flag missing from the file or changed there is reported absent, so the next sync
 //! writes it again.
 //!
@@ -41,6 +42,8 @@ pub struct FlagdBackend {
     environment: String,
     actor_kinds: BTreeMap<String, ActorKind>,
     flags: Option<EnvironmentState>,
+    /// Changes applied but not yet written or recorded, in order, with their contexts.
+    pending: Vec<(Change, ApplyContext)>,
 }
 
 impl FlagdBackend {
@@ -63,6 +66,7 @@ impl FlagdBackend {
             environment: environment.to_string(),
             actor_kinds: actor_kinds.clone(),
             flags: None,
+            pending: Vec::new(),
         })
     }
 
@@ -118,20 +122,35 @@ impl Backend for FlagdBackend {
         if let Some(to) = &change.to {
             flag_definition(to, &self.actor_kinds)?;
         }
-        // The flagd file first, then the record: a change that could not be written is neither
-        // recorded nor audited, and one written but not recorded is planned again, a no-op write.
+        self.flags()?;
+        self.pending.push((change.clone(), context.clone()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // The flagd file first, then the records: changes that could not be written are
+        // neither recorded nor audited, and a change written but not recorded is planned again,
+        // a write that changes nothing.
         let mut flags = self.flags()?.clone();
-        match &change.to {
-            Some(stored) => flags.insert(change.flag.clone(), stored.clone()),
-            None => flags.remove(&change.flag),
-        };
+        for (change, _) in &self.pending {
+            match &change.to {
+                Some(stored) => flags.insert(change.flag.clone(), stored.clone()),
+                None => flags.remove(&change.flag),
+            };
+        }
         self.publish(&flags)?;
-        self.records.apply(change, context)?;
+        for (change, context) in std::mem::take(&mut self.pending).iter() {
+            self.records.apply(change, context)?;
+        }
         self.flags = Some(flags);
         Ok(())
     }
 
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
+        self.flush()?;
         let flags = self.flags()?.clone();
         self.publish(&flags)?;
         self.records.record_sync(record)

@@ -322,3 +322,53 @@ fn flagd_percentages_open_the_share_flagops_meant() {
     }
     assert!(checked >= 2, "only {checked} percentage flags in production");
 }
+
+#[test]
+fn flagd_file_that_cannot_be_written_at_the_end_records_nothing_and_a_rerun_converges() {
+    // A file name of 240 characters can be read (it is absent) but not written: the temporary
+    // file beside it, `.<name>.flagops-XXXXXX.tmp`, is longer than a file name may be. So the
+    // sync fails when it writes its changes, after every change was applied, even as root.
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    let long = format!("flagd/{}.json", "f".repeat(235));
+    let config = registry.read("flagops.yml");
+    registry.write("flagops.yml", config.replace(FILE, &long));
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        text.contains(&format!(
+            "the flagd file `./{long}` of environment `production` cannot be written"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("0 changes applied"), "{text}");
+    // Nothing written, recorded or audited: the plan is the same as before.
+    assert!(registry.audit("production").is_empty());
+    let state_doc = registry.path().join(".flagops/state/production.json");
+    assert!(
+        !state_doc.exists()
+            || registry.state("production")["flags"]
+                .as_object()
+                .is_none_or(|f| f.is_empty())
+    );
+    assert!(!registry.path().join(&long).exists());
+
+    // With a file name that fits, a rerun writes every change once and the next plan is empty.
+    registry.write("flagops.yml", registry.read("flagops.yml").replace(&long, FILE));
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    let stored = registry.state("production");
+    assert_eq!(
+        written["flags"].as_object().unwrap().len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    assert_eq!(
+        registry.audit("production").len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    let plan = registry.run(&["plan", "--env", "production", "--format", "json"]);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["changes"], serde_json::json!([]), "{plans}");
+}
