@@ -8,7 +8,11 @@
 //! `fake_gitlab`): a first sync from empty, and no-op syncs, counting the requests each
 //! environment gets.
 //!
-//! Run with `cargo bench --bench sync`. Prints wall times and peak memory (through
+//! Last, the synthetic registry with every environment on the `flagd` backend, each its own
+//! flag-definition file: a first sync from empty and no-op syncs, which must leave the files
+//! untouched.
+//!
+//! Run with `cargo bench --bench sync` (`FLAGOPS_BENCH_ONLY=flagd` for the flagd part alone). Prints wall times and peak memory (through
 //! `/usr/bin/time` when present); record them in docs/benchmarks.md.
 
 #[path = "synthetic.rs"]
@@ -31,6 +35,11 @@ const AT: &str = "2026-11-01T00:00:00Z";
 fn main() {
     let benchmarking = synthetic::benchmarking();
     let count = synthetic::setting("FLAGOPS_BENCH_FLAGS", FLAGS, 100);
+    // `FLAGOPS_BENCH_ONLY=flagd` runs the flagd part alone.
+    if std::env::var("FLAGOPS_BENCH_ONLY").as_deref() == Ok("flagd") {
+        flagd(count, benchmarking);
+        return;
+    }
     for (name, write) in [
         ("synthetic", synthetic::write_registry as fn(&std::path::Path, usize)),
         ("realistic", synthetic::write_realistic_registry),
@@ -66,6 +75,61 @@ fn main() {
     }
 
     gitlab(count, benchmarking);
+    flagd(count, benchmarking);
+}
+
+/// The synthetic registry with each environment written to a flagd file.
+fn flagd(count: usize, benchmarking: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic::write_registry(dir.path(), count);
+    let config = std::fs::read_to_string(dir.path().join("flagops.yml")).unwrap();
+    std::fs::write(
+        dir.path().join("flagops.yml"),
+        ENVIRONMENTS.iter().fold(config, |config, name| {
+            let at = config.find(&format!("  - name: {name}\n")).unwrap();
+            let backend = at + config[at..].find("backend: { kind: file }").unwrap();
+            format!(
+                "{}backend: {{ kind: flagd, path: flagd/{name}.json }}{}",
+                &config[..backend],
+                &config[backend + "backend: { kind: file }".len()..]
+            )
+        }),
+    )
+    .unwrap();
+    let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &[]);
+    let bytes: u64 = ENVIRONMENTS
+        .iter()
+        .map(|name| {
+            std::fs::metadata(dir.path().join(format!("flagd/{name}.json")))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    println!(
+        "flagd: sync of 6 environments from empty, {count} flags: {changes} changes in {seconds:.3} s, {bytes} bytes of flagd files, peak memory {memory}"
+    );
+    let written = |name: &str| {
+        std::fs::metadata(dir.path().join(format!("flagd/{name}.json")))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before: Vec<_> = ENVIRONMENTS.iter().map(|name| written(name)).collect();
+    let mut noop = Vec::new();
+    for _ in 0..if benchmarking { 5 } else { 1 } {
+        let (seconds, memory, changes) =
+            synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &[]);
+        assert_eq!(changes, 0);
+        noop.push((seconds, memory));
+    }
+    let after: Vec<_> = ENVIRONMENTS.iter().map(|name| written(name)).collect();
+    assert_eq!(before, after, "a no-op sync rewrote a flagd file");
+    noop.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, memory) = &noop[noop.len() / 2];
+    println!(
+        "flagd: no-op sync of 6 environments, {count} flags: {seconds:.3} s (median of {}), files untouched, peak memory {memory}",
+        noop.len()
+    );
 }
 
 /// The same registry synced into six fake GitLab instances over HTTP.

@@ -378,6 +378,12 @@ pub struct EvalArgs {
     /// Also evaluate the desired state at this other time and count the actors that switch.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub compare_at: Option<String>,
+    /// Also evaluate the same state as a backend of this kind buckets actors (Flipper's CRC-32
+    /// for `file`, `gitlab` and `flipper-sql`, MurmurHash3 for `flagd` and `unleash`) and count
+    /// the actors whose answer flips; without `--actor` or `--actors-file`, the environment's
+    /// `actor_sample` is evaluated.
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with_all = ["compare_at", "percentage"])]
+    pub compare_backend: Option<BackendKind>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -807,6 +813,34 @@ pub struct InitArgs {
     /// The generic package registry the pipeline downloads flagops releases from.
     #[arg(long, value_name = "URL")]
     pub download_url: Option<String>,
+}
+
+/// The kinds of backend, as `flagops.yml` spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// The embedded `file` backend (Flipper's hashing).
+    File,
+    /// GitLab's Features API (Flipper's hashing).
+    Gitlab,
+    /// GitLab's Flipper tables in PostgreSQL (Flipper's hashing).
+    FlipperSql,
+    /// A flagd flag-definition file (flagd's `fractional`).
+    Flagd,
+    /// Unleash (its `flexibleRollout` strategy).
+    Unleash,
+}
+
+impl BackendKind {
+    /// The kind as `flagops.yml` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::File => "file",
+            BackendKind::Gitlab => "gitlab",
+            BackendKind::FlipperSql => "flipper-sql",
+            BackendKind::Flagd => "flagd",
+            BackendKind::Unleash => "unleash",
+        }
+    }
 }
 
 /// The backends `flagops init` can set up.

@@ -430,6 +430,19 @@ pub enum BackendConfig {
     },
 }
 
+impl BackendConfig {
+    /// The backend's kind, as `flagops.yml` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendConfig::File { .. } => "file",
+            BackendConfig::Gitlab { .. } => "gitlab",
+            BackendConfig::FlipperSql { .. } => "flipper-sql",
+            BackendConfig::Unleash { .. } => "unleash",
+            BackendConfig::Flagd { .. } => "flagd",
+        }
+    }
+}
+
 /// The rules of one flag type.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

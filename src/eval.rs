@@ -11,6 +11,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::hashing::Hashing;
 use crate::state::{GateSet, Stored};
 
 /// Flipper's modulus: buckets run from 0 to 99,999.
@@ -33,7 +34,7 @@ pub fn in_percentage(flag: &str, flipper_id: &str, thousandths: u32) -> bool {
 /// Flipper's comparison, in floating point as Ruby does it: the stored percentage (`"2.007"`
 /// read with `to_f`) times 1,000. For most percentages this is the bucket below the
 /// thousandths, but not all: 2.007 × 1,000 is 2007.0000000000002, so bucket 2,007 opens too.
-fn opens(bucket: u32, thousandths: u32) -> bool {
+pub fn opens(bucket: u32, thousandths: u32) -> bool {
     let percentage = f64::from(thousandths) / 1000.0;
     f64::from(bucket) < percentage * 1000.0
 }
@@ -123,7 +124,8 @@ pub struct Decision {
     pub gate: Gate,
     /// Why, in words.
     pub reason: String,
-    /// The actor's percentage-of-actors bucket (0–99,999), when a percentage was consulted.
+    /// The actor's percentage-of-actors bucket (0–99,999; Unleash's normalized hash, 1–100,
+    /// under [`evaluate_with`]), when a percentage was consulted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<u32>,
 }
@@ -132,6 +134,19 @@ pub struct Decision {
 /// Actor ids under `actors` in the registry match the subject's Flipper id through the config's
 /// `actor_kinds` (`project: [42]` matches `Project:42`).
 pub fn evaluate(
+    flag: &str,
+    default_enabled: bool,
+    stored: Option<&Stored>,
+    subject: &Subject,
+    config: &Config,
+) -> Decision {
+    evaluate_with(Hashing::Flipper, flag, default_enabled, stored, subject, config)
+}
+
+/// [`evaluate`], with the percentage of actors bucketed as `hashing` does it: what another kind
+/// of backend would answer for the same state (`crate::hashing`).
+pub fn evaluate_with(
+    hashing: Hashing,
     flag: &str,
     default_enabled: bool,
     stored: Option<&Stored>,
@@ -151,11 +166,11 @@ pub fn evaluate(
             reason: format!("the boolean gate is {on}"),
             bucket: None,
         },
-        Some(Stored::Gates(gates)) => evaluate_gates(flag, gates, subject, config),
+        Some(Stored::Gates(gates)) => evaluate_gates(hashing, flag, gates, subject, config),
     }
 }
 
-fn evaluate_gates(flag: &str, gates: &GateSet, subject: &Subject, config: &Config) -> Decision {
+fn evaluate_gates(hashing: Hashing, flag: &str, gates: &GateSet, subject: &Subject, config: &Config) -> Decision {
     let mut bucket_seen = None;
     if let Some(actor) = &subject.actor {
         if let Some((kind, id)) = config.actor_kind_of(actor)
@@ -169,16 +184,13 @@ fn evaluate_gates(flag: &str, gates: &GateSet, subject: &Subject, config: &Confi
             };
         }
         if let Some(threshold) = gates.percentage_of_actors {
-            let bucket = bucket(flag, actor);
+            let bucket = hashing.bucket(flag, actor);
             bucket_seen = Some(bucket);
-            if opens(bucket, threshold) {
+            if hashing.opens(bucket, threshold) {
                 return Decision {
                     outcome: Outcome::On,
                     gate: Gate::PercentageOfActors,
-                    reason: format!(
-                        "bucket {bucket} is below {threshold} ({}% of actors)",
-                        crate::state::percent(threshold)
-                    ),
+                    reason: hashing.reason(bucket, threshold),
                     bucket: Some(bucket),
                 };
             }
@@ -206,10 +218,9 @@ fn evaluate_gates(flag: &str, gates: &GateSet, subject: &Subject, config: &Confi
     }
     let reason = match (&subject.actor, gates.percentage_of_actors, bucket_seen) {
         (None, Some(_), _) => "no gate opened: percentage of actors never opens without an actor".to_string(),
-        (Some(_), Some(threshold), Some(bucket)) => format!(
-            "no gate opened: bucket {bucket} is not below {threshold} ({}% of actors)",
-            crate::state::percent(threshold)
-        ),
+        (Some(_), Some(threshold), Some(bucket)) => {
+            format!("no gate opened: {}", hashing.reason(bucket, threshold))
+        }
         _ => "no gate opened".to_string(),
     };
     Decision {

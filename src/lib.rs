@@ -20,6 +20,7 @@ pub mod escape;
 pub mod eval;
 pub mod graph;
 pub mod guard;
+pub mod hashing;
 pub mod history;
 pub mod hold;
 pub mod import;

@@ -229,6 +229,7 @@ mod tests {
             override_freeze: None,
             override_schedule: None,
             take_over: false,
+            backend: None,
             observed: crate::backends::Observations {
                 guards: Vec::new(),
                 held_back: vec![crate::backends::HeldBack {

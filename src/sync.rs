@@ -293,6 +293,18 @@ pub fn apply_plan(
         }
     }
     report.not_applied = changes.cloned().collect();
+    // A store that writes its changes together writes them now; if it cannot, none took effect.
+    if !report.applied.is_empty()
+        && let Err(error) = retrying(retry, "writing the changes", || backend.flush())
+    {
+        let mut unwritten = std::mem::take(&mut report.applied).into_iter();
+        let first = unwritten.next().expect("not empty");
+        let mut not_applied: Vec<Change> = unwritten.collect();
+        not_applied.extend(report.failed.take().map(|(change, _)| change));
+        not_applied.append(&mut report.not_applied);
+        report.failed = Some((first, error_chain(&anyhow::Error::new(error))));
+        report.not_applied = not_applied;
+    }
     report
 }
 
@@ -605,6 +617,7 @@ fn sync_environment(
             override_freeze: freeze.and(settings.override_freeze.clone()),
             override_schedule: settings.override_schedule.clone().filter(|_| ahead),
             take_over: !report.plan.takeover.is_empty(),
+            backend: Some(environment.backend.kind().to_string()),
             observed,
         },
     };

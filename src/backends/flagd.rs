@@ -2,10 +2,11 @@
 //!
 //! flagops's own records (the state it applied, the audit log, the last sync record, the
 //! emergency holds and the rollout step marks) are kept by a [`FileBackend`] in `state_dir`, as
-//! for a `file` environment; the flagd file holds only what flagd reads. Every applied change
-//! rewrites the whole flagd file atomically (a temporary file renamed over it), so a watching
-//! flagd sees each change in plan order and never half a file; a file that would not change is
-//! not written. Reading compares the flagd file with what flagops would write for the state it
+//! for a `file` environment; the flagd file holds only what flagd reads. The changes of a sync
+//! are written together when it flushes them: the whole flagd file is rewritten once,
+//! atomically (a temporary file renamed over it), so a watching flagd sees all of them at once
+//! and never half a file, and only then are they recorded; a file that would not change is not
+//! written. Reading compares the flagd file with what flagops would write for the state it
 //! recorded: a flag missing from the file or changed there is reported absent, so the next sync
 //! writes it again.
 //!
@@ -31,7 +32,7 @@ use crate::state::{EnvironmentState, Stored};
 pub const SCHEMA: &str = "https://flagd.dev/schema/v0/flags.json";
 
 /// The total weight of a `fractional` split: Flipper's resolution, thousandths of a percent.
-const TOTAL_WEIGHT: u32 = 100_000;
+const TOTAL_WEIGHT: u32 = crate::hashing::FLAGD_TOTAL_WEIGHT;
 
 /// An environment written as a flagd flag-definition file.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub struct FlagdBackend {
     environment: String,
     actor_kinds: BTreeMap<String, ActorKind>,
     flags: Option<EnvironmentState>,
+    /// Changes applied but not yet written or recorded, in order, with their contexts.
+    pending: Vec<(Change, ApplyContext)>,
 }
 
 impl FlagdBackend {
@@ -53,7 +56,9 @@ impl FlagdBackend {
         writable: bool,
     ) -> anyhow::Result<FlagdBackend> {
         if writable {
-            owned_file::remove_stale_temporaries(path)?;
+            // Reads the folder, so a folder that is not one fails here, before any change.
+            owned_file::remove_stale_temporaries(path)
+                .map_err(|error| unusable(path, environment, "written", &error))?;
         }
         Ok(FlagdBackend {
             records: FileBackend::open(state_path, environment, writable)?,
@@ -61,6 +66,7 @@ impl FlagdBackend {
             environment: environment.to_string(),
             actor_kinds: actor_kinds.clone(),
             flags: None,
+            pending: Vec::new(),
         })
     }
 
@@ -71,13 +77,14 @@ impl FlagdBackend {
         Ok(self.flags.as_mut().expect("loaded above"))
     }
 
-    /// Writes the flagd file for the recorded state, unless it already holds exactly that.
-    fn publish(&mut self) -> Result<(), BackendError> {
-        let flags = self.flags()?.clone();
-        let text = render(&flags, &self.actor_kinds)?;
-        let current = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)?;
+    /// Writes the flagd file for `flags`, unless it already holds exactly that.
+    fn publish(&self, flags: &EnvironmentState) -> Result<(), BackendError> {
+        let text = render(flags, &self.actor_kinds)?;
+        let current = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)
+            .map_err(|error| unusable(&self.path, &self.environment, "read", &error))?;
         if current.as_deref() != Some(text.as_bytes()) {
-            owned_file::replace(&self.path, text.as_bytes(), true)?;
+            owned_file::replace(&self.path, text.as_bytes(), true)
+                .map_err(|error| unusable(&self.path, &self.environment, "written", &error))?;
         }
         Ok(())
     }
@@ -87,7 +94,9 @@ impl Backend for FlagdBackend {
     fn fetch(&mut self) -> Result<Snapshot, BackendError> {
         let mut snapshot = self.records.fetch()?;
         self.flags = Some(snapshot.flags.clone());
-        let written: Value = match owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)? {
+        let bytes = owned_file::read(&self.path, owned_file::MAX_DOCUMENT_BYTES)
+            .map_err(|error| unusable(&self.path, &self.environment, "read", &error))?;
+        let written: Value = match bytes {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
                 anyhow::anyhow!(
                     "`{}` is not a flagd flag-definition file: {error}\nhelp: delete it: the next sync of `{}` writes it again",
@@ -114,17 +123,36 @@ impl Backend for FlagdBackend {
             flag_definition(to, &self.actor_kinds)?;
         }
         self.flags()?;
-        self.records.apply(change, context)?;
-        let flags = self.flags()?;
-        match &change.to {
-            Some(stored) => flags.insert(change.flag.clone(), stored.clone()),
-            None => flags.remove(&change.flag),
-        };
-        self.publish()
+        self.pending.push((change.clone(), context.clone()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // The flagd file first, then the records: changes that could not be written are
+        // neither recorded nor audited, and a change written but not recorded is planned again,
+        // a write that changes nothing.
+        let mut flags = self.flags()?.clone();
+        for (change, _) in &self.pending {
+            match &change.to {
+                Some(stored) => flags.insert(change.flag.clone(), stored.clone()),
+                None => flags.remove(&change.flag),
+            };
+        }
+        self.publish(&flags)?;
+        for (change, context) in std::mem::take(&mut self.pending).iter() {
+            self.records.apply(change, context)?;
+        }
+        self.flags = Some(flags);
+        Ok(())
     }
 
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
-        self.publish()?;
+        self.flush()?;
+        let flags = self.flags()?.clone();
+        self.publish(&flags)?;
         self.records.record_sync(record)
     }
 
@@ -155,6 +183,19 @@ impl Backend for FlagdBackend {
             )))
         }
     }
+}
+
+/// The error of a flagd file that cannot be read or written, with what to do about it.
+fn unusable(path: &Path, environment: &str, verb: &str, error: &anyhow::Error) -> anyhow::Error {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anyhow::anyhow!(
+        "the flagd file `{}` of environment `{environment}` cannot be {verb}: {error:#}\nhelp: make `{}` a folder flagops can write in, or change the environment's `path` in flagops.yml, then rerun `flagops sync`",
+        path.display(),
+        folder.display()
+    )
 }
 
 /// The whole flagd file for `flags`: `$schema` and one definition per flag, sorted.

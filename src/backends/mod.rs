@@ -36,6 +36,13 @@ pub trait Backend {
     /// A sync calls it after the step's change (if any) was applied, so a mark never runs ahead
     /// of the store; marks live in the store, so every sync, `plan` and `status` see them.
     fn record_step(&mut self, mark: &StepMark) -> Result<(), BackendError>;
+    /// Makes the changes `apply` accepted since the last flush take effect, for a store that
+    /// writes them together (the `flagd` backend rewrites its whole file once); on an error,
+    /// none of them has. `sync::apply_plan` calls it after its changes. The default does
+    /// nothing: most stores apply each change as `apply` returns.
+    fn flush(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// Rewrites the actors of a desired state into the form `fetch` reports them in, so that a
     /// plan compares like with like (GitLab lists `Project:278964` where a flag file says
     /// `project: gitlab-org/gitlab`), or refuses an actor the store cannot hold, before any
@@ -130,6 +137,11 @@ pub struct SyncRecord {
     /// flags that flagops had not written there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over: bool,
+    /// The kind of backend the environment had (`file`, `flagd`, ...), which decides which
+    /// actors a percentage opens (`crate::hashing`); absent in records written before flagops
+    /// kept it, and in stores that do not keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// What the last sync run saw that `status` and the site show without asking again: the
     /// metric guards' last verdicts and the changes it held back. A run that held changes back
     /// completes no sync, so it stores the last completed sync's record with only this part

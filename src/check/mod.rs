@@ -138,6 +138,12 @@ pub static CHECKS: &[Check] = &[
         run: state::check_gates,
     },
     Check {
+        id: "backend-gates",
+        summary: "Ensure every state is one its environment's backend can hold: a `flagd` environment cannot hold `percentage_of_time`.",
+        why: "flagd evaluates deterministically, so it has no way to give a random share of calls the feature; `plan` and `sync` would refuse the environment whole.",
+        run: state::check_backend_gates,
+    },
+    Check {
         id: "requires-unknown",
         summary: "Ensure every flag named in `requires` exists and is not the flag itself.",
         why: "A dependency on a missing flag can never be satisfied.",

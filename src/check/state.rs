@@ -169,6 +169,37 @@ pub(super) fn check_gates(registry: &Registry, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Ensure every state can be held by its environment's backend: a `flagd` environment cannot
+/// hold a percentage of time.
+pub(super) fn check_backend_gates(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    for file in &registry.flags {
+        for (at, state) in states(file) {
+            let State::Gates(gates) = state else { continue };
+            if gates.percentage_of_time.is_none() {
+                continue;
+            }
+            let Some(environment) = registry.config.environment(at.environment) else {
+                continue;
+            };
+            if !matches!(environment.backend, crate::config::BackendConfig::Flagd { .. }) {
+                continue;
+            }
+            out.push(
+                at_key(
+                    "backend-gates",
+                    file,
+                    &push_pointer(&at.pointer(), "percentage_of_time"),
+                    format!(
+                        "environment `{}` is kept in flagd, which cannot hold a percentage of time: its evaluation is deterministic",
+                        at.environment
+                    ),
+                )
+                .with_help("use `percentage_of_actors` for this environment: flagd splits actors by `fractional`, so each actor gets the same answer on every call"),
+            );
+        }
+    }
+}
+
 /// The percentage in thousandths, if it has at most three decimals.
 pub fn thousandths(value: f64) -> Option<u32> {
     let scaled = value * 1000.0;

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::ExitStatus;
 use crate::cli::{EvalArgs, ReportFormat};
-use crate::eval::{Decision, Outcome, Subject, evaluate};
+use crate::eval::{Decision, Outcome, Subject, evaluate_with};
+use crate::hashing::Hashing;
 use crate::load::Workspace;
 use crate::state::{GateSet, Stored};
 
@@ -31,6 +32,9 @@ struct Report {
     state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     compared_state: Option<String>,
+    /// The backend kinds compared (`--compare-backend`): the environment's, then the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compared_backends: Option<[&'static str; 2]>,
     results: Vec<Row>,
     #[serde(skip_serializing_if = "Option::is_none")]
     switched_on: Option<usize>,
@@ -94,6 +98,33 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
             }
         }
     }
+    let current_kind = registry
+        .config
+        .environment(&environment)
+        .expect("selected")
+        .backend
+        .kind();
+    let backends = args.compare_backend.map(|kind| [current_kind, kind.as_str()]);
+    if backends.is_some() && actors.is_empty() {
+        // The environment's actor sample, each line read as `--actor` reads its value.
+        let samples = super::plan::read_samples(workspace, &registry, std::slice::from_ref(&environment))?;
+        let Some(sample) = samples.get(&environment) else {
+            return super::finish(Err(super::refused(format!(
+                "`--compare-backend` needs actors to count, and `{environment}` has no `actor_sample`\nhelp: name actors with `--actor` or `--actors-file`, or give the environment an `actor_sample` file in flagops.yml"
+            ))));
+        };
+        for (line, actor) in sample.iter().enumerate() {
+            match registry.config.flipper_id(actor) {
+                Some(id) => actors.push(Some(id)),
+                None => {
+                    return super::finish(Err(super::refused(format!(
+                        "cannot read the actor `{actor}` (line {} of the actor sample of `{environment}`): it names no actor kind of flagops.yml\nhelp: write Flipper ids, such as `Project:123`, one a line",
+                        line + 1
+                    ))));
+                }
+            }
+        }
+    }
     if actors.is_empty() {
         actors.push(None);
     }
@@ -120,8 +151,11 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
                 })?;
             Some(Some(with_percentage(state.as_ref(), thousandths)))
         }
-        (None, None) => None,
+        (None, None) => backends.map(|_| state.clone()),
     };
+    // The environment's backend buckets actors its own way, and `--compare-backend` another's.
+    let hashing = Hashing::of_kind(current_kind).unwrap_or(Hashing::Flipper);
+    let compared_hashing = backends.and_then(|[_, to]| Hashing::of_kind(to));
 
     let results: Vec<Row> = actors
         .into_iter()
@@ -130,12 +164,21 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
                 actor: actor.clone(),
                 groups: args.groups.clone(),
             };
-            let decide = |stored: Option<&Stored>| {
-                evaluate(&flag.name, flag.default_enabled, stored, &subject, &registry.config)
+            let decide = |hashing: Hashing, stored: Option<&Stored>| {
+                evaluate_with(
+                    hashing,
+                    &flag.name,
+                    flag.default_enabled,
+                    stored,
+                    &subject,
+                    &registry.config,
+                )
             };
             Row {
-                decision: decide(state.as_ref()),
-                compared: compared_state.as_ref().map(|other| decide(other.as_ref())),
+                decision: decide(hashing, state.as_ref()),
+                compared: compared_state
+                    .as_ref()
+                    .map(|other| decide(compared_hashing.unwrap_or(hashing), other.as_ref())),
                 actor,
             }
         })
@@ -154,6 +197,7 @@ pub(super) fn run(workspace: &Workspace, args: EvalArgs) -> anyhow::Result<ExitS
         compared_state: compared_state
             .as_ref()
             .map(|other| crate::plan::show_effective(other.as_ref(), flag.default_enabled)),
+        compared_backends: backends,
         switched_on: compared_state.as_ref().map(|_| switched(Outcome::Off, Outcome::On)),
         switched_off: compared_state.as_ref().map(|_| switched(Outcome::On, Outcome::Off)),
         results,
@@ -194,8 +238,17 @@ fn human(report: &Report) -> String {
         "{} in {} {when}: {}",
         report.flag, report.environment, report.state
     );
-    if let Some(other) = &report.compared_state {
-        let _ = writeln!(out, "compared with: {other}");
+    match (&report.compared_backends, &report.compared_state) {
+        (Some([from, to]), _) => {
+            let _ = writeln!(
+                out,
+                "compared with the same state in a `{to}` backend (this environment's is `{from}`)"
+            );
+        }
+        (None, Some(other)) => {
+            let _ = writeln!(out, "compared with: {other}");
+        }
+        (None, None) => {}
     }
     // Actors are padded to a column, but no wider than `MAX_COLUMN`: a format width must fit in
     // a `u16`, and an actor may be any length.

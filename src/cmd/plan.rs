@@ -33,7 +33,15 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
                     .map_err(anyhow::Error::new)
                 });
                 match reading {
-                    Ok(reading) => plans.push(crate::sync::plan_with_holds(&registry, name, &reading, prune)),
+                    Ok(reading) => {
+                        let mut plan = crate::sync::plan_with_holds(&registry, name, &reading, prune);
+                        // The kind of backend the last sync wrote with, when it recorded one.
+                        if let Some(before) = reading.snapshot.last_sync.as_ref().and_then(|r| r.backend.as_deref()) {
+                            plan.rehashed =
+                                crate::hashing::rehash(before, environment.backend.kind(), &reading.desired);
+                        }
+                        plans.push(plan);
+                    }
                     Err(error) => unavailable.push((name.clone(), error)),
                 }
             }
@@ -57,6 +65,14 @@ pub(super) fn run(workspace: &Workspace, args: PlanArgs) -> anyhow::Result<ExitS
             }
         };
         let mut notes = String::new();
+        for plan in &plans {
+            if let Some(rehash) = &plan.rehashed {
+                notes.push_str(&format!(
+                    "{bullet}{}\n",
+                    line(crate::hashing::describe(&plan.environment, rehash))
+                ));
+            }
+        }
         let wall_clock = jiff::Timestamp::now();
         for plan in plans.iter().filter(|plan| !plan.is_empty()) {
             if let Some(window) = registry.config.freeze_at(&plan.environment, wall_clock) {
@@ -211,6 +227,13 @@ fn plans_against_revision(
                 .map(|base| crate::resolve::desired(base, name, at))
                 .unwrap_or_default();
             let mut plan = crate::sync::plan_environment(registry, name, &before, at, prune);
+            let kind = |config: &crate::config::Config| config.environment(name).map(|e| e.backend.kind());
+            if let (Some(before), Some(after)) = (
+                base_registry.as_ref().and_then(|base| kind(&base.config)),
+                kind(&registry.config),
+            ) {
+                plan.rehashed = crate::hashing::rehash(before, after, &crate::resolve::desired(registry, name, at));
+            }
             let sample = samples.get(name).map(Vec::as_slice);
             plan.steps = crate::review::step_changes(base_registry.as_ref(), registry, name, sample);
             for change in &plan.changes {
@@ -230,7 +253,7 @@ fn plans_against_revision(
 
 /// The actor sample of each of `environments` that names one (`actor_sample`), read within the
 /// limits of every registry file.
-fn read_samples(
+pub(super) fn read_samples(
     workspace: &Workspace,
     registry: &Registry,
     environments: &[String],

@@ -406,6 +406,10 @@ impl Backend for Notifying {
         outcome
     }
 
+    fn flush(&mut self) -> Result<(), BackendError> {
+        self.inner.flush()
+    }
+
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {
         self.inner.record_sync(record)
     }

@@ -51,6 +51,11 @@ pub struct Plan {
     /// For reviewers (`plan --base`): the blast radius of each change, by flag.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub radius: BTreeMap<String, crate::review::Radius>,
+    /// When the environment's backend hashes actors differently from the one that last held
+    /// its flags (its last sync's, or `--base`'s): the flags at a percentage of actors, which
+    /// will open the same share but other actors (`crate::hashing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehashed: Option<crate::hashing::Rehash>,
 }
 
 /// One flag's change in one environment.
@@ -152,6 +157,7 @@ impl Plan {
             rollouts,
             steps: self.steps.clone(),
             radius: self.radius.clone(),
+            rehashed: self.rehashed.clone(),
         };
         (plan, widening)
     }
@@ -225,6 +231,7 @@ pub fn diff(
         rollouts: Vec::new(),
         steps: Vec::new(),
         radius: BTreeMap::new(),
+        rehashed: None,
     }
 }
 

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::harness::{Registry, example_registry, repo_root};
 
-const FILE: &str = "flagd/production.json";
+pub(crate) const FILE: &str = "flagd/production.json";
 
 /// The example registry with `production` written to `flagd/production.json`.
-fn flagd_registry() -> Registry {
+pub(crate) fn flagd_registry() -> Registry {
     let registry = example_registry();
     let config = registry.read("flagops.yml");
     let production = config.find("  - name: production\n").unwrap();
@@ -30,7 +30,7 @@ fn flagd_registry() -> Registry {
 
 /// The example registry's two production flags at a percentage of time, moved to the same
 /// percentage of actors, which flagd can express.
-fn without_percentage_of_time(registry: &Registry) {
+pub(crate) fn without_percentage_of_time(registry: &Registry) {
     for file in [
         "flags/ops/sample_gitaly_rpc_logging.yml",
         "flags/undefined/kas_agent_connection_pooling.yml",
@@ -41,7 +41,7 @@ fn without_percentage_of_time(registry: &Registry) {
 }
 
 /// Runs tests/flagd/evaluate.mjs on `file` for `keys`, or skips (failing under CI).
-fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
+pub(crate) fn run_evaluator(file: &Path, keys: &[&str]) -> Option<std::process::Output> {
     let folder = repo_root().join("tests/flagd");
     let node = Command::new("node")
         .arg("--version")
@@ -50,14 +50,27 @@ fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
     if !(node && folder.join("node_modules/@openfeature/flagd-core").is_dir()) {
         return crate::deps::missing("Node.js or @openfeature/flagd-core (tests/flagd)");
     }
-    let output = Command::new("node")
-        .arg(folder.join("evaluate.mjs"))
-        .arg(file)
-        .args(keys)
-        .output()
-        .unwrap();
+    Some(
+        Command::new("node")
+            .arg(folder.join("evaluate.mjs"))
+            .arg(file)
+            .args(keys)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// flagd's answers for every flag of `file` and each of `keys`, after the file passed flagd's
+/// schema; `None` when the evaluator is missing outside CI.
+fn evaluate(file: &Path, keys: &[&str]) -> Option<Value> {
+    let output = run_evaluator(file, keys)?;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// Asserts that `file` passes flagd's published schema, as flagd-core's validator compiles it.
+fn assert_schema_valid(file: &Path) {
+    evaluate(file, &[]);
 }
 
 #[test]
@@ -72,6 +85,33 @@ fn flagd_refuses_percentage_of_time_before_writing() {
 }
 
 #[test]
+fn validate_refuses_percentage_of_time_in_a_flagd_environment() {
+    let registry = flagd_registry();
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    // Production is kept in flagd: both flags are refused there, at the key; staging is a file
+    // environment, where the policy's override lets a percentage of time stand.
+    for at in [
+        "flags/ops/sample_gitaly_rpc_logging.yml:21:5",
+        "flags/undefined/kas_agent_connection_pooling.yml:20:5",
+    ] {
+        assert!(text.contains(at), "{at} missing from:\n{text}");
+    }
+    assert!(!text.contains("sample_gitaly_rpc_logging.yml:19:"), "{text}");
+    assert_eq!(text.matches("error[backend-gates]").count(), 2, "{text}");
+    assert!(text.contains("environment `production` is kept in flagd"), "{text}");
+    assert!(
+        text.contains("help: use `percentage_of_actors` for this environment"),
+        "{text}"
+    );
+
+    without_percentage_of_time(&registry);
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
 fn flagd_file_loads_in_flagd_and_agrees_with_eval() {
     let registry = flagd_registry();
     without_percentage_of_time(&registry);
@@ -79,6 +119,7 @@ fn flagd_file_loads_in_flagd_and_agrees_with_eval() {
     assert_eq!(output.code, 0, "{output:?}");
     let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
     assert_eq!(written["$schema"], "https://flagd.dev/schema/v0/flags.json");
+    assert_schema_valid(&registry.path().join(FILE));
     let state = registry.state("production");
     let stored = state["flags"].as_object().unwrap();
     assert_eq!(written["flags"].as_object().unwrap().len(), stored.len());
@@ -136,6 +177,7 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
     let first = std::fs::metadata(&path).unwrap();
     let before = registry.read(FILE);
+    assert_schema_valid(&path);
 
     let output = registry.run(&["sync", "--env", "production"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -158,6 +200,7 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert_ne!(std::fs::metadata(&path).unwrap().ino(), first.ino());
     let after = registry.read(FILE);
     assert_ne!(after, before);
+    assert_schema_valid(&path);
     let written: Value = serde_json::from_str(&after).unwrap();
     assert_eq!(
         written["flags"]["kas_agent_connection_pooling"]["targeting"],
@@ -175,4 +218,157 @@ fn flagd_file_is_replaced_by_rename_and_a_no_op_sync_writes_nothing() {
     assert!(plan.stdout.contains("kas_agent_connection_pooling"), "{plan:?}");
     assert_eq!(registry.run(&["sync", "--env", "production"]).code, 0);
     assert_eq!(registry.read(FILE), after);
+}
+
+#[test]
+fn flagd_folder_that_cannot_be_written_changes_nothing_and_a_rerun_converges() {
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    // `flagd` is a regular file, so no file can be created under it, even by root, whom
+    // permissions do not stop.
+    registry.write("flagd", "not a folder\n");
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        text.contains("the flagd file `./flagd/production.json` of environment `production` cannot be written"),
+        "{text}"
+    );
+    assert!(text.contains("Not a directory"), "{text}");
+    assert!(
+        text.contains("help: make `./flagd` a folder flagops can write in"),
+        "{text}"
+    );
+    // Nothing applied, recorded or audited; the file in the way is as it was.
+    assert!(text.contains("FAILED before any change"), "{text}");
+    assert!(registry.audit("production").is_empty());
+    assert!(!registry.path().join(".flagops/state/production.json").exists());
+    assert_eq!(registry.read("flagd"), "not a folder\n");
+
+    // Once the folder can be written, a rerun applies everything and the next plan is empty.
+    registry.remove("flagd");
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    assert_schema_valid(&registry.path().join(FILE));
+    let stored = registry.state("production");
+    assert_eq!(
+        written["flags"].as_object().unwrap().len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    assert!(!registry.audit("production").is_empty());
+    let plan = registry.run(&["plan", "--env", "production", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["changes"], serde_json::json!([]), "{plans}");
+}
+
+#[test]
+fn flagd_schema_check_refuses_a_file_flagd_would_not_accept() {
+    // The check every test above makes of a written file can fail: a file with a targeting
+    // operator the schema does not know, and one with a state flagd does not know, are refused.
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
+    let written = registry.read(FILE);
+    assert!(written.contains("\"fractional\""), "{written}");
+    for (from, to, finding) in [
+        ("\"fractional\"", "\"fractional_\"", "additionalProperty"),
+        ("\"ENABLED\"", "\"ON\"", "allowedValues"),
+    ] {
+        registry.write("broken.json", written.replacen(from, to, 1));
+        let Some(output) = run_evaluator(&registry.path().join("broken.json"), &[]) else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("fails flagd's schema"), "{stderr}");
+        assert!(stderr.contains(finding), "{stderr}");
+    }
+}
+
+#[test]
+fn flagd_percentages_open_the_share_flagops_meant() {
+    // For every flag at a percentage of actors, flagd's `fractional` over N targeting keys that no
+    // actor or group gate matches opens a share within 4.5 standard deviations of the percentage.
+    const N: u64 = 20_000;
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    assert_eq!(registry.run(&["sync", "--env", "production", "--take-over"]).code, 0);
+    let path = registry.path().join(FILE);
+    let Some(output) = run_evaluator(&path, &["--share", &N.to_string(), "Sample:"]) else {
+        return;
+    };
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shares: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let state = registry.state("production");
+    let mut checked = 0;
+    for (flag, stored) in state["flags"].as_object().unwrap() {
+        let on = shares[flag].as_u64().unwrap();
+        let Some(percentage) = stored["percentage_of_actors"].as_f64() else {
+            // No percentage: no sample key is an actor or in a group, so none is on unless the
+            // flag is fully on.
+            assert!(on == 0 || on == N, "{flag}: {on} of {N}");
+            continue;
+        };
+        let p = percentage / 100.0;
+        let expected = N as f64 * p;
+        let sigma = (N as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (on as f64 - expected).abs() <= 4.5 * sigma,
+            "{flag} at {percentage}%: {on} of {N} on, {expected} expected, sigma {sigma:.1}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} percentage flags in production");
+}
+
+#[test]
+fn flagd_file_that_cannot_be_written_at_the_end_records_nothing_and_a_rerun_converges() {
+    // A file name of 240 characters can be read (it is absent) but not written: the temporary
+    // file beside it, `.<name>.flagops-XXXXXX.tmp`, is longer than a file name may be. So the
+    // sync fails when it writes its changes, after every change was applied, even as root.
+    let registry = flagd_registry();
+    without_percentage_of_time(&registry);
+    let long = format!("flagd/{}.json", "f".repeat(235));
+    let config = registry.read("flagops.yml");
+    registry.write("flagops.yml", config.replace(FILE, &long));
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        text.contains(&format!(
+            "the flagd file `./{long}` of environment `production` cannot be written"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("0 changes applied"), "{text}");
+    // Nothing written, recorded or audited: the plan is the same as before.
+    assert!(registry.audit("production").is_empty());
+    let state_doc = registry.path().join(".flagops/state/production.json");
+    assert!(
+        !state_doc.exists()
+            || registry.state("production")["flags"]
+                .as_object()
+                .is_none_or(|f| f.is_empty())
+    );
+    assert!(!registry.path().join(&long).exists());
+
+    // With a file name that fits, a rerun writes every change once and the next plan is empty.
+    registry.write("flagops.yml", registry.read("flagops.yml").replace(&long, FILE));
+    let output = registry.run(&["sync", "--env", "production", "--take-over"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let written: Value = serde_json::from_str(&registry.read(FILE)).unwrap();
+    let stored = registry.state("production");
+    assert_eq!(
+        written["flags"].as_object().unwrap().len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    assert_eq!(
+        registry.audit("production").len(),
+        stored["flags"].as_object().unwrap().len()
+    );
+    let plan = registry.run(&["plan", "--env", "production", "--format", "json"]);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["changes"], serde_json::json!([]), "{plans}");
 }

@@ -18,6 +18,7 @@ mod hardening_paths;
 mod hardening_state;
 mod hardening_text;
 mod harness;
+mod hashing;
 mod history;
 mod hostile;
 mod import;

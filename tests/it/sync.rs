@@ -776,7 +776,10 @@ fn first_sync_that_holds_changes_back_is_recorded() {
     );
     // What was held back is still asked for: pending, not drift.
     let status = registry.run(&["status", "--env", "production"]);
-    assert!(status.stdout.contains("  pending  widen: (absent) → true\n"), "{status:?}");
+    assert!(
+        status.stdout.contains("  pending  widen: (absent) → true\n"),
+        "{status:?}"
+    );
     assert!(!status.stdout.contains("drifted  widen"), "{status:?}");
 
     registry.write("flags/wip/kill.yml", flag("kill", &everywhere("true")));

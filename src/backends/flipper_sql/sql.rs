@@ -294,6 +294,7 @@ pub(super) fn read_all(
                     .get::<_, Option<serde_json::Value>>(8)
                     .and_then(|value| serde_json::from_value(value).ok())
                     .unwrap_or_default(),
+                backend: None,
             })
     } else {
         None
