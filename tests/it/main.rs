@@ -42,3 +42,4 @@ mod sync;
 #[path = "../../benches/synthetic.rs"]
 mod synthetic;
 mod transcripts;
+mod unleash;
