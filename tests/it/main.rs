@@ -43,3 +43,4 @@ mod sync;
 mod synthetic;
 mod transcripts;
 mod unleash;
+mod unleash_server;
