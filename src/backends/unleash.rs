@@ -27,7 +27,7 @@
 //! rollout step marks) are kept by a [`FileBackend`] in `state_dir`, as for a `flagd`
 //! environment; Unleash keeps only what its SDKs read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -90,8 +90,10 @@ pub struct UnleashBackend {
     mapping: Mapping,
     /// Whether the project and the environment were found.
     checked: bool,
-    /// Every flag's state as the last `fetch` read it, less the flags written since.
+    /// Every flag's state as the last `fetch` read it.
     known: Option<BTreeMap<String, Remote>>,
+    /// The flags written since the last `fetch`: read again before another write.
+    written: BTreeSet<String>,
 }
 
 /// How states become strategies.
@@ -508,6 +510,7 @@ impl UnleashBackend {
             },
             checked: false,
             known: None,
+            written: BTreeSet::new(),
         })
     }
 
@@ -651,7 +654,9 @@ impl UnleashBackend {
 
     /// One flag's state: from the last export unless it was written since.
     fn read_one(&mut self, flag: &str) -> Result<Remote, BackendError> {
-        if let Some(known) = &self.known {
+        if let Some(known) = &self.known
+            && !self.written.contains(flag)
+        {
             return Ok(known.get(flag).cloned().unwrap_or_default());
         }
         self.check_target()?;
@@ -689,7 +694,7 @@ impl UnleashBackend {
             let response = self.client.post_json(&self.features_path(), &body, &[])?;
             if response.status == 409 {
                 // Already there: written by a run that stopped before it knew, or taken elsewhere.
-                self.known = None;
+                self.written.insert(flag.to_string());
                 remote = self.read_one(flag)?;
                 if !remote.exists {
                     return Err(BackendError::Rejected(format!(
@@ -789,6 +794,7 @@ impl Backend for UnleashBackend {
             })
             .collect();
         self.known = Some(flags);
+        self.written.clear();
         Ok(snapshot)
     }
 
@@ -798,13 +804,9 @@ impl Backend for UnleashBackend {
             .encode(&change.flag, change.to.as_ref())
             .map_err(|reason| BackendError::Rejected(format!("`{}`: {reason}", change.flag)))?;
         let written = self.write(&change.flag, &target);
-        // What was written is known only by reading it again: a later change to the flag does.
-        if let Some(known) = &mut self.known {
-            known.remove(&change.flag);
-        }
-        if written.is_err() {
-            self.known = None;
-        }
+        // What was written, or half written, is known only by reading it again: a later change
+        // to the flag, or the retry of this one, does.
+        self.written.insert(change.flag.clone());
         written?;
         self.records.apply(change, context)
     }
@@ -848,8 +850,6 @@ impl Backend for UnleashBackend {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
 
     fn mapping() -> Mapping {

@@ -435,3 +435,28 @@ fn unleash_server_errors_and_timeouts_are_retried() {
     assert!(said.contains("500") && said.contains("database down"), "{said}");
     assert!(!said.contains("secret-token"), "{said}");
 }
+
+// A fractional percentage is refused in an Unleash environment, where an SDK would read it as off
+// or round it, with the check's id, the value's place and a hint; the same value in a `file`
+// environment passes, and `sync` refuses the registry before reading any backend.
+#[test]
+fn unleash_refuses_fractional_percentages_at_validate() {
+    let registry = one_flag("http://127.0.0.1:9", 5);
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag(
+            "alpha",
+            "environments:\n  staging:\n    percentage_of_actors: 12.5\n  production:\n    percentage_of_actors: 12.5\n",
+        ),
+    );
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{}\n{}", output.stdout, output.stderr);
+    let said = format!("{}{}", output.stdout, output.stderr);
+    assert_eq!(said.matches("error[unleash-whole-percentage]").count(), 1, "{said}");
+    let text = registry.read("flags/wip/alpha.yml");
+    let line = text.lines().position(|l| l.contains("production:")).unwrap() + 2;
+    assert!(said.contains(&format!("flags/wip/alpha.yml:{line}:27")), "{said}");
+    assert!(said.contains("help: Unleash's SDKs take whole percentages only: use 12 or 13"), "{said}");
+    let sync = sync(&registry, "secret-token");
+    assert_eq!(sync.code, 1, "{}\n{}", sync.stdout, sync.stderr);
+}
