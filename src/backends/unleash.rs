@@ -272,7 +272,7 @@ impl Mapping {
             Some(Stored::Gates(gates)) => gates,
         };
         let whole = |key: &str, thousandths: u32| {
-            if thousandths % 1000 == 0 {
+            if thousandths.is_multiple_of(1000) {
                 Ok(thousandths / 1000)
             } else {
                 Err(format!(
@@ -391,7 +391,7 @@ impl Mapping {
             .filter(|(_, kind)| self.actor_field(kind) == field)
             .filter_map(|(name, kind)| {
                 let id = value.strip_prefix(kind.flipper_type.as_str())?.strip_prefix(':')?;
-                (!id.is_empty()).then(|| (kind.flipper_type.len(), name, id))
+                (!id.is_empty()).then_some((kind.flipper_type.len(), name, id))
             })
             .max_by_key(|(length, _, _)| *length)
             .map(|(_, name, id)| Actor {

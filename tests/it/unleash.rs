@@ -456,7 +456,10 @@ fn unleash_refuses_fractional_percentages_at_validate() {
     let text = registry.read("flags/wip/alpha.yml");
     let line = text.lines().position(|l| l.contains("production:")).unwrap() + 2;
     assert!(said.contains(&format!("flags/wip/alpha.yml:{line}:27")), "{said}");
-    assert!(said.contains("help: Unleash's SDKs take whole percentages only: use 12 or 13"), "{said}");
+    assert!(
+        said.contains("help: Unleash's SDKs take whole percentages only: use 12 or 13"),
+        "{said}"
+    );
     let sync = sync(&registry, "secret-token");
     assert_eq!(sync.code, 1, "{}\n{}", sync.stdout, sync.stderr);
 }

@@ -25,7 +25,7 @@ pub const ADMIN_TOKEN: &str = "*:*.flagops-test-admin-token";
 pub struct Server {
     /// The base URL.
     pub url: String,
-    _child: Mutex<Child>,
+    child: Mutex<Child>,
     _database: Database,
     _dir: tempfile::TempDir,
 }
@@ -91,13 +91,16 @@ impl Server {
             {
                 return Some(Server {
                     url,
-                    _child: Mutex::new(child),
+                    child: Mutex::new(child),
                     _database: database,
                     _dir: dir,
                 });
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!(
             "unleash-server did not become healthy: {}",
             std::fs::read_to_string(dir.path().join("unleash.log")).unwrap_or_default()
@@ -152,6 +155,14 @@ impl Server {
             .collect();
         found.sort();
         found.into_iter().map(|(_, kind)| kind).collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
