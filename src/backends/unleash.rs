@@ -50,6 +50,10 @@ pub const DEFAULT_GROUP_FIELD: &str = "group";
 
 const STRATEGY: &str = "flexibleRollout";
 
+/// The most values Unleash takes in one constraint by default (`UNLEASH_CONSTRAINT_VALUES_LIMIT`):
+/// longer actor lists are split over several strategies.
+const MAX_CONSTRAINT_VALUES: usize = 250;
+
 /// Where and how to reach one environment's Unleash server.
 #[derive(Debug)]
 pub struct Settings<'a> {
@@ -293,8 +297,16 @@ impl Mapping {
                 .or_default()
                 .push(format!("{}:{}", kind.flipper_type, actor.id));
         }
-        for (field, values) in by_field {
-            specs.push(Spec::rollout(flag, 100, "default", vec![membership(field, values)]));
+        for (field, mut values) in by_field {
+            values.sort();
+            for chunk in values.chunks(MAX_CONSTRAINT_VALUES) {
+                specs.push(Spec::rollout(
+                    flag,
+                    100,
+                    "default",
+                    vec![membership(field, chunk.to_vec())],
+                ));
+            }
         }
         if !gates.groups.is_empty() {
             let constraint = membership(&self.group_field, gates.groups.iter().cloned());
@@ -894,6 +906,28 @@ mod tests {
             assert_eq!(mapping.round_trip("f", &target), Some(stored));
         }
         assert_eq!(mapping.round_trip("f", &Target::Absent), None);
+    }
+
+    #[test]
+    fn long_actor_lists_are_split_and_read_back_whole() {
+        let mapping = mapping();
+        let gates = GateSet {
+            actors: (0..600)
+                .map(|i| Actor {
+                    kind: "user".into(),
+                    id: i.to_string(),
+                })
+                .collect(),
+            ..GateSet::default()
+        };
+        let stored = Stored::Gates(gates);
+        let target = mapping.encode("f", Some(&stored)).unwrap();
+        let Target::On(specs) = &target else {
+            panic!("{target:?}")
+        };
+        let sizes: Vec<usize> = specs.iter().map(|spec| spec.constraints[0].values.len()).collect();
+        assert_eq!(sizes, [250, 250, 100]);
+        assert_eq!(mapping.round_trip("f", &target), Some(stored));
     }
 
     #[test]

@@ -61,6 +61,8 @@ impl Server {
             .env("CHECK_VERSION", "false")
             .env("SEND_TELEMETRY", "false")
             .env("LOG_LEVEL", "warn")
+            // The default limit of 5,000 flags is below the benchmark's 10,000.
+            .env("UNLEASH_FEATURE_FLAGS_LIMIT", "100000")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
