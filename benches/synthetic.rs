@@ -320,7 +320,19 @@ pub fn run_sync(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (f64, String
             .unwrap()
     };
     let seconds = start.elapsed().as_secs_f64();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        // `--format json` reports an environment's failure on standard output.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let tail: String = stdout
+            .chars()
+            .rev()
+            .take(4000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        panic!("{tail}\n{}", String::from_utf8_lossy(&output.stderr));
+    }
     let memory = if timer.is_file() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let kib: u64 = stderr

@@ -422,6 +422,16 @@ pub enum BackendConfig {
         environment: Option<String>,
         /// The environment variable holding the token.
         token_env: String,
+        /// The stickiness of percentage-of-actors rollouts: the context field Unleash hashes
+        /// (default `userId`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stickiness: Option<String>,
+        /// The context field that carries an actor's Flipper feature group (default `group`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_field: Option<String>,
+        /// How long one request may take, in seconds (default 30).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<u64>,
     },
     /// A flagd flag-definition file.
     Flagd {
@@ -489,6 +499,10 @@ pub struct ActorKind {
     /// The Features API parameter for this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_param: Option<String>,
+    /// The Unleash context field that carries actors of this kind, as Flipper ids (default
+    /// `userId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unleash_field: Option<String>,
 }
 
 /// Site settings.

@@ -8,6 +8,7 @@ pub mod file;
 pub mod flagd;
 pub mod flipper_sql;
 pub mod gitlab;
+pub mod unleash;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -317,6 +318,11 @@ pub fn environment_files(root: &Path, config: &Config, environment: &Environment
             let audit = file::audit_path(&state);
             files.extend([state, audit, root.join(path)]);
         }
+        BackendConfig::Unleash { .. } => {
+            let state = default_state_path(root, config, &environment.name);
+            let audit = file::audit_path(&state);
+            files.extend([state, audit]);
+        }
         _ => {}
     }
     files
@@ -463,15 +469,27 @@ pub fn open(
             &config.actor_kinds,
             writable,
         )?)),
-        other => {
-            let kind = serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v["kind"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            anyhow::bail!(
-                "the `{kind}` backend of environment `{}` is not available in this version of flagops\nhelp: use `kind: file`, `kind: gitlab`, `kind: flipper-sql` or `kind: flagd`",
-                environment.name
-            )
-        }
+        BackendConfig::Unleash {
+            url,
+            project,
+            environment: unleash_environment,
+            token_env,
+            stickiness,
+            group_field,
+            timeout_seconds,
+        } => Ok(Box::new(unleash::UnleashBackend::open(unleash::Settings {
+            environment: &environment.name,
+            url,
+            project: project.as_deref().unwrap_or("default"),
+            unleash_environment: unleash_environment.as_deref().unwrap_or(&environment.name),
+            token: unleash::read_token(token_env, &environment.name)?,
+            token_env,
+            timeout: timeout_seconds.map_or(gitlab::client::DEFAULT_TIMEOUT, Duration::from_secs),
+            stickiness: stickiness.as_deref().unwrap_or(unleash::DEFAULT_STICKINESS),
+            group_field: group_field.as_deref().unwrap_or(unleash::DEFAULT_GROUP_FIELD),
+            actor_kinds: &config.actor_kinds,
+            state_path: &default_state_path(root, config, &environment.name),
+            writable,
+        })?)),
     }
 }

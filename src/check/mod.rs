@@ -144,6 +144,12 @@ pub static CHECKS: &[Check] = &[
         run: state::check_backend_gates,
     },
     Check {
+        id: "unleash-whole-percentage",
+        summary: "Ensure every percentage set in an environment with `kind: unleash` is a whole number.",
+        why: "Unleash's SDKs read a rollout as a whole number: Yggdrasil turns `12.5` into a strategy that is off for everyone, and the Node client into 12%.",
+        run: state::check_unleash_percentages,
+    },
+    Check {
         id: "requires-unknown",
         summary: "Ensure every flag named in `requires` exists and is not the flag itself.",
         why: "A dependency on a missing flag can never be satisfied.",

@@ -200,6 +200,48 @@ pub(super) fn check_backend_gates(registry: &Registry, out: &mut Vec<Diagnostic>
     }
 }
 
+/// Ensure every percentage set in an environment with `kind: unleash` is a whole number.
+pub(super) fn check_unleash_percentages(registry: &Registry, out: &mut Vec<Diagnostic>) {
+    let unleash = |environment: &str| {
+        registry
+            .config
+            .environment(environment)
+            .is_some_and(|environment| matches!(environment.backend, crate::config::BackendConfig::Unleash { .. }))
+    };
+    for file in &registry.flags {
+        for (at, state) in states(file) {
+            let State::Gates(gates) = state else { continue };
+            if !unleash(at.environment) {
+                continue;
+            }
+            for (key, value) in [
+                ("percentage_of_actors", gates.percentage_of_actors),
+                ("percentage_of_time", gates.percentage_of_time),
+            ] {
+                let Some(value) = value else { continue };
+                if value.fract() != 0.0 {
+                    out.push(
+                        at_value(
+                            "unleash-whole-percentage",
+                            file,
+                            &push_pointer(&at.pointer(), key),
+                            format!(
+                                "{value}% is not a whole number, and `{}` is an Unleash environment",
+                                at.environment
+                            ),
+                        )
+                        .with_help(format!(
+                            "Unleash's SDKs take whole percentages only: use {} or {}",
+                            value.floor(),
+                            value.ceil()
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The percentage in thousandths, if it has at most three decimals.
 pub fn thousandths(value: f64) -> Option<u32> {
     let scaled = value * 1000.0;

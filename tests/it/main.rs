@@ -43,3 +43,5 @@ mod sync;
 #[path = "../../benches/synthetic.rs"]
 mod synthetic;
 mod transcripts;
+mod unleash;
+mod unleash_server;

@@ -414,6 +414,7 @@ mod tests {
             description: None,
             flipper_type: flipper_type.to_string(),
             api_param: None,
+            unleash_field: None,
         };
         ActorTypes::new(
             &[
@@ -602,6 +603,7 @@ mod tests {
             description: None,
             flipper_type: "Group".into(),
             api_param: None,
+            unleash_field: None,
         };
         let error = ActorTypes::new(&[("a".to_string(), kind.clone()), ("b".to_string(), kind)].into()).unwrap_err();
         assert!(

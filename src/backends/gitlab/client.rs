@@ -164,6 +164,14 @@ impl Client {
         self.finish("POST", path, request.send(body))
     }
 
+    /// `PUT <api><path>` with a JSON body.
+    pub fn put_json(&self, path: &str, body: &str) -> Result<Response, BackendError> {
+        let request = self
+            .authorize(self.agent.put(self.url(path)))
+            .header("Content-Type", "application/json");
+        self.finish("PUT", path, request.send(body))
+    }
+
     /// The environment variable the token came from, for messages.
     pub fn token_env(&self) -> &str {
         &self.token_env
@@ -319,7 +327,7 @@ fn transport(endpoint: &str, error: ureq::Error) -> BackendError {
 
 /// GitLab's explanation in an error body: `{"message": ...}` (a string, or an object of field
 /// errors) or Grape's `{"error": ...}`; otherwise the start of the body.
-pub(super) fn message(body: &str) -> String {
+pub(crate) fn message(body: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(value) => match value.get("message").or_else(|| value.get("error")) {
             Some(serde_json::Value::String(text)) => text.clone(),
@@ -347,7 +355,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-pub(super) fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     ureq::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|code| code.canonical_reason())

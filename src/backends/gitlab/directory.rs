@@ -481,6 +481,7 @@ mod tests {
                 description: None,
                 flipper_type: "Project".into(),
                 api_param: Some("project".into()),
+                unleash_field: None,
             },
         )]
         .into();
