@@ -208,12 +208,7 @@ fn finish(
             .map(|folder| folder.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
     }
-    let registry = Registry {
-        config,
-        flags_dir: display_path(flags_dir),
-        flags,
-        unreadable,
-    };
+    let registry = Registry::new(config, flags, display_path(flags_dir), unreadable);
     let found = crate::check::run(&registry, &options.skip);
     for diagnostic in &found {
         if !loaded.sources.contains_key(&diagnostic.path)
