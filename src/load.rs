@@ -319,6 +319,7 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
                 path: file.path.clone(),
                 folder: String::new(),
                 index: document.index,
+                times: crate::resolve::step_times(&flag.rollout),
                 flag,
             }),
             Vec::new(),

@@ -292,6 +292,10 @@ pub struct FlagFile {
     pub index: PointerIndex,
     /// The flag.
     pub flag: Flag,
+    /// The time each step of the flag's rollout plan takes effect, or why it has none
+    /// ([`crate::resolve::step_times`]), worked out once when the file is read: the checks and
+    /// every environment of a sync ask for them again and again.
+    pub times: Vec<Result<jiff::Timestamp, crate::resolve::StepTimeError>>,
 }
 
 /// Every flag of the registry with its config.
@@ -413,7 +417,10 @@ mod tests {
     use super::*;
 
     fn source(path: &str, text: String) -> crate::source::SourceFile {
-        crate::source::SourceFile { path: path.into(), text }
+        crate::source::SourceFile {
+            path: path.into(),
+            text,
+        }
     }
 
     fn flag_text(name: &str) -> String {
