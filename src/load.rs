@@ -208,12 +208,7 @@ fn finish(
             .map(|folder| folder.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
     }
-    let registry = Registry {
-        config,
-        flags_dir: display_path(flags_dir),
-        flags,
-        unreadable,
-    };
+    let registry = Registry::new(config, flags, display_path(flags_dir), unreadable);
     let found = crate::check::run(&registry, &options.skip);
     for diagnostic in &found {
         if !loaded.sources.contains_key(&diagnostic.path)
@@ -324,6 +319,7 @@ pub fn parse_flag(file: &SourceFile) -> (Option<FlagFile>, Vec<Diagnostic>) {
                 path: file.path.clone(),
                 folder: String::new(),
                 index: document.index,
+                times: crate::resolve::step_times(&flag.rollout),
                 flag,
             }),
             Vec::new(),

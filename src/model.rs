@@ -3,9 +3,10 @@
 //! These are the input types: strict (`deny_unknown_fields`), deserialized only from data the
 //! JSON Schema has already accepted. This module is pure: no I/O, clock or environment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -291,6 +292,10 @@ pub struct FlagFile {
     pub index: PointerIndex,
     /// The flag.
     pub flag: Flag,
+    /// The time each step of the flag's rollout plan takes effect, or why it has none
+    /// ([`crate::resolve::step_times`]), worked out once when the file is read: the checks and
+    /// every environment of a sync ask for them again and again.
+    pub times: Vec<Result<jiff::Timestamp, crate::resolve::StepTimeError>>,
 }
 
 /// Every flag of the registry with its config.
@@ -304,17 +309,49 @@ pub struct Registry {
     pub flags_dir: PathBuf,
     /// Flag files that could not be read, by file stem, so cross-file checks know them.
     pub unreadable: BTreeMap<String, Vec<PathBuf>>,
+    /// The position in `flags` of the first file defining each name, built on the first lookup,
+    /// so that looking up every flag of a large registry by name stays linear.
+    by_name: OnceLock<HashMap<String, usize>>,
 }
 
 impl Registry {
-    /// Whether any file, readable or not, defines `name`.
-    pub fn knows(&self, name: &str) -> bool {
-        self.unreadable.contains_key(name) || self.flags.iter().any(|file| file.flag.name == name)
+    /// A registry of `flags`, sorted by path, read from `flags_dir`.
+    pub fn new(
+        config: Config,
+        flags: Vec<FlagFile>,
+        flags_dir: PathBuf,
+        unreadable: BTreeMap<String, Vec<PathBuf>>,
+    ) -> Registry {
+        Registry {
+            config,
+            flags,
+            flags_dir,
+            unreadable,
+            by_name: OnceLock::new(),
+        }
     }
 
-    /// The flag named `name`, when a readable file defines it.
+    /// Whether any file, readable or not, defines `name`.
+    pub fn knows(&self, name: &str) -> bool {
+        self.unreadable.contains_key(name) || self.flag(name).is_some()
+    }
+
+    /// The flag named `name`, when a readable file defines it: the first such file in `flags`.
     pub fn flag(&self, name: &str) -> Option<&Flag> {
-        self.flags.iter().map(|file| &file.flag).find(|flag| flag.name == name)
+        let by_name = self.by_name.get_or_init(|| {
+            let mut by_name = HashMap::with_capacity(self.flags.len());
+            for (position, file) in self.flags.iter().enumerate() {
+                by_name.entry(file.flag.name.clone()).or_insert(position);
+            }
+            by_name
+        });
+        let found = by_name.get(name).map(|&position| self.flags.get(position));
+        match found {
+            Some(Some(file)) if file.flag.name == name => Some(&file.flag),
+            None if by_name.len() == self.flags.len() => None,
+            // `flags` changed since the index was built: look the name up the slow way.
+            _ => self.flags.iter().map(|file| &file.flag).find(|flag| flag.name == name),
+        }
     }
 
     /// The name of every flag some file defines, readable or not.
@@ -378,6 +415,49 @@ impl<'de> Deserialize<'de> for ActorId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(path: &str, text: String) -> crate::source::SourceFile {
+        crate::source::SourceFile {
+            path: path.into(),
+            text,
+        }
+    }
+
+    fn flag_text(name: &str) -> String {
+        format!(
+            "name: {name}\ndescription: A flag.\ntype: wip\ngroup: group::test\nmilestone: \"19.5\"\n\
+             introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1\ndefault_enabled: false\n"
+        )
+    }
+
+    #[test]
+    fn registry_looks_flags_up_by_name_even_after_flags_change() {
+        let loaded = crate::load::load_sources(
+            source("flagops.yml", include_str!("../flagops.yml").to_string()),
+            vec![
+                source("flags/wip/a.yml", flag_text("a")),
+                source("flags/wip/b.yml", flag_text("b")),
+            ],
+            std::path::Path::new("flags"),
+            &crate::load::LoadOptions::default(),
+        );
+        let mut registry = loaded.registry.expect("the config reads");
+        assert_eq!(registry.flags.len(), 2, "{:?}", loaded.diagnostics);
+        assert_eq!(registry.flag("b").map(|flag| flag.name.as_str()), Some("b"));
+        assert!(registry.flag("c").is_none());
+        assert!(registry.knows("a"));
+        assert!(!registry.knows("c"));
+        // The index was built by the lookups above; a flag added or moved since is still found.
+        let mut added = registry.flags[0].clone();
+        added.flag.name = "c".to_string();
+        registry.flags.insert(0, added);
+        assert_eq!(registry.flag("c").map(|flag| flag.name.as_str()), Some("c"));
+        assert_eq!(registry.flag("b").map(|flag| flag.name.as_str()), Some("b"));
+        registry.flags.remove(0);
+        registry.flags.remove(0);
+        assert!(registry.flag("a").is_none());
+        assert!(registry.flag("b").is_some());
+    }
 
     #[test]
     fn state_reads_boolean_and_gates() {

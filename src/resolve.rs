@@ -4,6 +4,7 @@
 //! The desired state at a time T is a pure function of the flag file and T. This module is pure:
 //! it is handed the time, never reads a clock.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, SpanRelativeTo, Timestamp};
@@ -111,7 +112,7 @@ pub fn step_times(steps: &[RolloutStep]) -> Vec<Result<Timestamp, StepTimeError>
 pub fn desired(registry: &Registry, environment: &str, at: jiff::Timestamp) -> EnvironmentState {
     let mut state = EnvironmentState::new();
     for file in &registry.flags {
-        if let Some(stored) = desired_flag(&file.flag, environment, at) {
+        if let Some(stored) = Timeline::of(file).desired(environment, at) {
             state.insert(file.flag.name.clone(), stored);
         }
     }
@@ -156,7 +157,7 @@ pub fn progress(flag: &model::Flag, at: Timestamp) -> Progress {
 #[derive(Clone, Debug)]
 pub struct Timeline<'a> {
     flag: &'a model::Flag,
-    times: Vec<Result<Timestamp, StepTimeError>>,
+    times: Cow<'a, [Result<Timestamp, StepTimeError>]>,
 }
 
 impl<'a> Timeline<'a> {
@@ -164,7 +165,16 @@ impl<'a> Timeline<'a> {
     pub fn new(flag: &'a model::Flag) -> Timeline<'a> {
         Timeline {
             flag,
-            times: step_times(&flag.rollout),
+            times: Cow::Owned(step_times(&flag.rollout)),
+        }
+    }
+
+    /// The timeline of the plan of a flag read from a file, with the times worked out when it
+    /// was read.
+    pub fn of(file: &'a model::FlagFile) -> Timeline<'a> {
+        Timeline {
+            flag: &file.flag,
+            times: Cow::Borrowed(&file.times),
         }
     }
 
@@ -233,6 +243,33 @@ pub fn friendly(duration: SignedDuration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_file_keeps_the_times_of_its_plan() {
+        let text = "name: a\ndescription: A flag.\ntype: wip\ngroup: group::test\nmilestone: \"19.5\"\n\
+                    introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1\ndefault_enabled: false\n\
+                    environments:\n  production: false\n\
+                    rollout:\n  - at: \"2026-11-24T09:00:00Z\"\n    production: true\n  - after: 15m\n    production: false\n";
+        let (file, found) = crate::load::parse_flag(&crate::source::SourceFile {
+            path: "flags/wip/a.yml".into(),
+            text: text.to_string(),
+        });
+        let file = file.unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(file.times, step_times(&file.flag.rollout));
+        let shown: Vec<String> = file.times.iter().map(|t| t.as_ref().unwrap().to_string()).collect();
+        assert_eq!(shown, ["2026-11-24T09:00:00Z", "2026-11-24T09:15:00Z"]);
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        for moment in ["2026-11-24T08:00:00Z", "2026-11-24T09:05:00Z", "2026-11-24T09:20:00Z"] {
+            assert_eq!(
+                Timeline::of(&file).desired("production", at(moment)),
+                Timeline::new(&file.flag).desired("production", at(moment)),
+            );
+        }
+        assert_eq!(
+            Timeline::of(&file).desired("production", at("2026-11-24T09:05:00Z")),
+            Some(Stored::from_model(&model::State::Boolean(true)))
+        );
+    }
 
     fn step(at: Option<&str>, after: Option<&str>) -> RolloutStep {
         RolloutStep {

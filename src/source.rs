@@ -1,8 +1,9 @@
 //! Source files and positions.
 //!
-//! This module owns the step from YAML text to data: it parses a document once with saphyr,
-//! keeping a span for every node, and turns it into a `serde_json::Value` plus a
-//! [`PointerIndex`] that maps each JSON pointer back to a line and column.
+//! This module owns the step from YAML text to data: it turns a document into a
+//! `serde_json::Value` plus a [`PointerIndex`] that maps each JSON pointer back to a line and
+//! column. Plain data is built straight from the parser's events; anything else, and the index,
+//! go through saphyr's tree, which keeps a span for every node.
 //! Every later diagnostic, from the JSON Schema or from a semantic check, is located through it.
 //! It is pure: it is handed text and never reads the file system.
 
@@ -204,12 +205,107 @@ pub fn push_pointer(pointer: &str, token: &str) -> String {
 /// The file must hold exactly one document whose nodes are plain data: no duplicate keys, no
 /// more than [`ALIAS_LIMIT`] alias-produced nodes, no nesting deeper than [`DEPTH_LIMIT`].
 pub fn parse_yaml(file: &SourceFile) -> Result<Document, Box<Diagnostic>> {
-    let value = convert_document(file, None)?;
+    // Plain data, as nearly every flag file is, is built straight from the parser's events;
+    // anything else (an error, an alias, a tag, a duplicate key, ...) takes the full path,
+    // which explains it.
+    let value = match direct_value(&file.text) {
+        Some(value) => value,
+        None => convert_document(file, None)?,
+    };
     let index = PointerIndex {
         text: Arc::from(file.text.as_str()),
         spans: OnceLock::new(),
     };
     Ok(Document { value, index })
+}
+
+/// A collection still open while [`direct_value`] builds a value.
+enum Open {
+    Sequence(Vec<Value>),
+    /// A mapping, and the key read whose value comes next.
+    Mapping(Map<String, Value>, Option<String>),
+}
+
+/// Builds the JSON value of a document of plain data straight from the parser's events,
+/// without saphyr's tree: one document of mappings with string keys, sequences and scalars,
+/// with no tag, anchor, alias or duplicate key, nested at most [`DEPTH_LIMIT`] levels.
+///
+/// Returns `None` for anything else, including every text that [`convert_document`] refuses,
+/// so that it gives the same value as [`convert_document`] or leaves the text to it.
+fn direct_value(text: &str) -> Option<Value> {
+    let mut open: Vec<Open> = Vec::new();
+    let mut root = None;
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, _) = event.ok()?;
+        let value = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => continue,
+            // A second document, even after an empty one.
+            Event::DocumentStart(_) if documents > 0 => return None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                continue;
+            }
+            Event::Alias(_) => return None,
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
+                if anchor != 0 || tag.is_some() || open.len() >= DEPTH_LIMIT =>
+            {
+                return None;
+            }
+            // A collection as a mapping key.
+            Event::SequenceStart(..) | Event::MappingStart(..)
+                if matches!(open.last(), Some(Open::Mapping(_, None))) =>
+            {
+                return None;
+            }
+            Event::SequenceStart(..) => {
+                open.push(Open::Sequence(Vec::new()));
+                continue;
+            }
+            Event::MappingStart(..) => {
+                open.push(Open::Mapping(Map::new(), None));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match open.pop()? {
+                Open::Sequence(items) => Value::Array(items),
+                Open::Mapping(entries, None) => Value::Object(entries),
+                Open::Mapping(_, Some(_)) => return None,
+            },
+            Event::Scalar(text, style, anchor, tag) => {
+                if anchor != 0 || tag.is_some() || open.len() > DEPTH_LIMIT {
+                    return None;
+                }
+                match Scalar::parse_from_cow_and_metadata(text, style, None)? {
+                    Scalar::String(text) => {
+                        if let Some(Open::Mapping(_, key @ None)) = open.last_mut() {
+                            *key = Some(text.into_owned());
+                            continue;
+                        }
+                        Value::String(text.into_owned())
+                    }
+                    // Only a string may be a key here; the full path turns the others into text.
+                    _ if matches!(open.last(), Some(Open::Mapping(_, None))) => return None,
+                    Scalar::Null => Value::Null,
+                    Scalar::Boolean(flag) => Value::Bool(flag),
+                    Scalar::Integer(integer) => Value::Number(Number::from(integer)),
+                    Scalar::FloatingPoint(float) => Value::Number(Number::from_f64(float.into_inner())?),
+                }
+            }
+        };
+        match open.last_mut() {
+            None if root.is_none() => root = Some(value),
+            None => return None,
+            Some(Open::Sequence(items)) => items.push(value),
+            Some(Open::Mapping(entries, key)) => {
+                let key = key.take()?;
+                if entries.contains_key(&key) {
+                    return None;
+                }
+                entries.insert(key, value);
+            }
+        }
+    }
+    root
 }
 
 /// Parses the text and converts it to JSON, recording node spans into `spans` when given.
@@ -525,6 +621,52 @@ mod tests {
         assert_eq!((diagnostic.span.line, diagnostic.span.column), (2, 1));
     }
 
+    /// The value the full path builds through saphyr's tree, for comparison with the direct one.
+    fn full(text: &str) -> Result<Value, Box<Diagnostic>> {
+        let file = SourceFile {
+            path: "f.yml".into(),
+            text: text.to_string(),
+        };
+        convert_document(&file, None)
+    }
+
+    #[test]
+    fn direct_value_builds_plain_data_as_the_full_path_does() {
+        let text = "name: a\nempty:\nlist: [1, -2.5, 'x', \"y\", ~, true, yes, 0x1F]\nnested:\n  - k: |\n      two\n      lines\n    n: null\n";
+        let direct = direct_value(text).expect("plain data is built directly");
+        assert_eq!(direct, full(text).unwrap());
+        assert_eq!(direct["list"][6], "yes");
+        assert_eq!(direct["list"][7], 31);
+        assert!(direct["empty"].is_null());
+        // The keys keep the document's order.
+        let keys: Vec<&String> = direct.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["name", "empty", "list", "nested"]);
+    }
+
+    #[test]
+    fn direct_value_leaves_everything_else_to_the_full_path() {
+        for text in [
+            "",
+            "# only a comment\n",
+            "a: 1\na: 2\n",
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "a: !!set {b: null}\n",
+            "1: a\n",
+            "true: a\n",
+            "? [a]\n: b\n",
+            "a: 1\n---\nb: 2\n",
+            "---\n...\n---\na: 1\n",
+            "a: .inf\n",
+            "a: [1, 2\n",
+            "a: 'open\n",
+        ] {
+            assert_eq!(direct_value(text), None, "{text:?}");
+        }
+        let deep = format!("{}1{}", "[".repeat(DEPTH_LIMIT + 1), "]".repeat(DEPTH_LIMIT + 1));
+        assert_eq!(direct_value(&deep), None);
+    }
+
     #[test]
     fn pointer_escapes_slash_and_tilde() {
         assert_eq!(push_pointer("/a", "b/c~d"), "/a/b~1c~0d");
@@ -535,6 +677,14 @@ mod tests {
 
         // Any text, YAML or not, gives a document or a diagnostic: never a panic, and every
         // position the index gives lies in the text.
+        // Whatever the direct build accepts, the full path reads to the same value.
+        #[test]
+        fn direct_value_agrees_with_the_full_path(text in "\\PC{0,120}|[-:{}\\[\\],\"'!&*#|>?%@` \n\ta-z0-9\\\\]{0,160}|([a-c]{1,2}: ?([0-9a-c~.-]{0,3}|\\[[0-9a-c, ]{0,8}\\]|\\{[a-c0-9:, ]{0,8}\\}|'[a-c]{0,2}')?\n( {2,4}(- )?)?){0,8}") {
+            if let Some(value) = direct_value(&text) {
+                proptest::prop_assert_eq!(Some(value), full(&text).ok());
+            }
+        }
+
         #[test]
         fn parse_yaml_never_panics(text in "\\PC{0,120}|[-:{}\\[\\],\"'!&*#|>?%@` \n\ta-z0-9\\\\]{0,160}") {
             match parse(&text) {

@@ -26,7 +26,7 @@ use crate::backends::StepMark;
 use crate::config::Config;
 use crate::guard::Verdict;
 use crate::model::{Flag, Registry};
-use crate::resolve::{parse_duration, parse_time, step_times};
+use crate::resolve::{StepTimeError, parse_duration, parse_time, step_times};
 use crate::state::{EnvironmentState, Stored};
 
 /// Where one flag's rollout stands in one environment at a moment.
@@ -138,7 +138,16 @@ pub fn resolve(
         let flag = &file.flag;
         let min_wait = min_wait(&registry.config, environment, flag);
         let verdict = verdicts.iter().find(|verdict| verdict.flag == flag.name);
-        let desired = match standing(flag, environment, marks.get(&flag.name), moment, min_wait, verdict) {
+        let found = standing_at(
+            flag,
+            &file.times,
+            environment,
+            marks.get(&flag.name),
+            moment,
+            min_wait,
+            verdict,
+        );
+        let desired = match found {
             Some(standing) => {
                 let desired = standing.state.clone();
                 standings.push(standing);
@@ -175,12 +184,27 @@ pub fn standing(
     min_wait: Option<SignedDuration>,
     verdict: Option<&Verdict>,
 ) -> Option<Standing> {
+    let times = step_times(&flag.rollout);
+    standing_at(flag, &times, environment, mark, moment, min_wait, verdict)
+}
+
+/// [`standing`], with the times of the plan's steps worked out already (`FlagFile::times`).
+fn standing_at(
+    flag: &Flag,
+    times: &[Result<Timestamp, StepTimeError>],
+    environment: &str,
+    mark: Option<&StepMark>,
+    moment: Moment,
+    min_wait: Option<SignedDuration>,
+    verdict: Option<&Verdict>,
+) -> Option<Standing> {
     let Moment { at, applied_at } = moment;
     let mut steps = Vec::new();
-    for (position, (step, time)) in flag.rollout.iter().zip(step_times(&flag.rollout)).enumerate() {
+    for (position, (step, time)) in flag.rollout.iter().zip(times).enumerate() {
         // A plan with an invalid time is refused by `validate`; its steps from there on never
         // take effect.
         let Ok(time) = time else { break };
+        let time = *time;
         if let Some(state) = step.environments.get(environment) {
             steps.push(EnvironmentStep {
                 number: position + 1,

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::diagnostic::Diagnostic;
 use crate::model::{FlagFile, Registry};
 use crate::plan::show_effective;
-use crate::resolve::{Timeline, step_times};
+use crate::resolve::Timeline;
 use crate::source::push_pointer;
 use crate::state::{Reach, Stored, narrows, percent, percentages, reach};
 
@@ -112,7 +112,7 @@ pub(super) fn check_promotion_order(registry: &Registry, out: &mut Vec<Diagnosti
         if flag.overrides.contains_key("promotion-order") {
             continue;
         }
-        let timeline = Timeline::new(flag);
+        let timeline = Timeline::of(file);
         let moments = moments(&timeline);
         for pair in chain.windows(2) {
             let (before, after) = (pair[0], pair[1]);
@@ -165,7 +165,7 @@ pub(super) fn check_min_wait(registry: &Registry, out: &mut Vec<Diagnostic>) {
         if flag.overrides.contains_key("min-wait") {
             continue;
         }
-        let times = step_times(&flag.rollout);
+        let times = &file.times;
         for position in 1..flag.rollout.len() {
             let step = &flag.rollout[position];
             let (Ok(previous), Ok(time)) = (&times[position - 1], &times[position]) else {
@@ -218,7 +218,7 @@ pub(super) fn check_max_step(registry: &Registry, out: &mut Vec<Diagnostic>) {
             Some(limit) => (limit, true),
             None => (registry.config.policies.max_step, false),
         };
-        let timeline = Timeline::new(flag);
+        let timeline = Timeline::of(file);
         for (position, (step, time)) in flag.rollout.iter().zip(timeline.times()).enumerate() {
             let Ok(time) = time else { continue };
             if step.rollback {
@@ -313,7 +313,7 @@ pub(super) fn check_no_percentage_of_time(registry: &Registry, out: &mut Vec<Dia
 pub(super) fn check_exposure_increase(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
         let flag = &file.flag;
-        let timeline = Timeline::new(flag);
+        let timeline = Timeline::of(file);
         for (position, (step, time)) in flag.rollout.iter().zip(timeline.times()).enumerate() {
             let Ok(time) = time else { continue };
             if step.rollback {
@@ -358,15 +358,16 @@ pub(super) fn check_requires_on(registry: &Registry, out: &mut Vec<Diagnostic>) 
         if flag.requires.is_empty() {
             continue;
         }
-        let timeline = Timeline::new(flag);
+        let timeline = Timeline::of(file);
         for required in &flag.requires {
-            let Some(other) = by_name.get(required.as_str()).map(|file| &file.flag) else {
+            let Some(other_file) = by_name.get(required.as_str()) else {
                 continue;
             };
+            let other = &other_file.flag;
             if other.name == flag.name {
                 continue;
             }
-            let other_timeline = Timeline::new(other);
+            let other_timeline = Timeline::of(other_file);
             let mut both = moments(&timeline);
             both.extend(moments(&other_timeline));
             both.sort();
@@ -437,8 +438,7 @@ pub(super) fn check_protected_rollout_issue(registry: &Registry, out: &mut Vec<D
 /// Warn about rollout steps that fall inside a change freeze of an environment they change.
 pub(super) fn check_freeze_window(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        let times = step_times(&file.flag.rollout);
-        for (position, (step, time)) in file.flag.rollout.iter().zip(&times).enumerate() {
+        for (position, (step, time)) in file.flag.rollout.iter().zip(&file.times).enumerate() {
             let Ok(time) = time else { continue };
             for environment in step.environments.keys() {
                 let Some(window) = registry.config.freeze_at(environment, *time) else {

@@ -2,7 +2,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Registry;
-use crate::resolve::{StepTimeError, step_times};
+use crate::resolve::StepTimeError;
 
 use super::{at_key, at_value};
 
@@ -10,7 +10,7 @@ use super::{at_key, at_value};
 /// duration), and the first step has `at`.
 pub(super) fn check_rollout_times(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        for (position, time) in step_times(&file.flag.rollout).iter().enumerate() {
+        for (position, time) in file.times.iter().enumerate() {
             let step = format!("/rollout/{position}");
             let diagnostic = match time {
                 Ok(_) | Err(StepTimeError::AfterInvalid) => continue,
@@ -53,7 +53,7 @@ pub(super) fn check_rollout_times(registry: &Registry, out: &mut Vec<Diagnostic>
 /// Ensure rollout steps are in strictly increasing time order.
 pub(super) fn check_rollout_order(registry: &Registry, out: &mut Vec<Diagnostic>) {
     for file in &registry.flags {
-        let times = step_times(&file.flag.rollout);
+        let times = &file.times;
         let mut latest: Option<(usize, jiff::Timestamp)> = None;
         for (position, time) in times.iter().enumerate() {
             let Ok(time) = time else { continue };
