@@ -5,8 +5,8 @@
 //! Delivery goes through the environment's outbox (`outbox`), so that a crash loses none and a
 //! notification is sent again only when a crash came between its send and the line recording
 //! it. `wrap` puts a `Notifying` backend around the environment's backend: before each change is
-//! applied it appends the change's notifications as `prepared`, and after it `applied` or
-//! `void`; its `fetch` settles what a crashed run left `prepared` against the state the
+//! applied it appends the change's notifications as `prepared`, and once the backend has
+//! written it (`flush`) `applied`, or `void`; its `fetch` settles what a crashed run left `prepared` against the state the
 //! environment holds. `deliver`, after the environment's sync, writes the summaries and sends
 //! everything pending, retrying transient failures; a notification that still fails stays
 //! pending for the next sync or `flagops notify --retry` (`retry`), and never fails the sync.
@@ -142,6 +142,7 @@ pub fn wrap(root: &Path, registry: &Registry, environment: &str, backend: Box<dy
         root: root.to_path_buf(),
         repository_url: config.site.repository_url.clone(),
         written: BTreeSet::new(),
+        unflushed: Vec::new(),
     })
 }
 
@@ -301,9 +302,35 @@ struct Notifying {
     repository_url: Option<String>,
     /// The notifications this run has written.
     written: BTreeSet<String>,
+    /// The notifications of changes the backend accepted but has not written yet: they are
+    /// `applied` only once `flush` has written the changes (a `flagd` file is written whole,
+    /// once per sync), and `void` when it could not.
+    unflushed: Vec<String>,
 }
 
 impl Notifying {
+    /// Records how the changes of the notifications `ids` ended; if the outbox cannot be written,
+    /// the next read of the environment settles them against what it holds.
+    fn settle(&mut self, ids: impl Iterator<Item = String>, status: Status, what: &str) {
+        let settled: Vec<Entry> = ids
+            .map(|id| Entry {
+                id,
+                status,
+                notifier: None,
+                message: None,
+                error: None,
+                url: None,
+            })
+            .collect();
+        if settled.is_empty() {
+            return;
+        }
+        if let Err(error) = outbox::append(&self.path, &settled) {
+            let text = format!("warning: could not record the notifications of {what}: {error:#}");
+            eprintln!("{}", crate::escape::shown(&text));
+        }
+    }
+
     /// The notifications of `change` applied in `context`: one per notifier that hears of it.
     fn notifications(&mut self, change: &Change, context: &ApplyContext) -> Vec<(String, String, Message)> {
         let (merge_request, title) = self.origin(context.commit.as_deref()).clone();
@@ -383,31 +410,21 @@ impl Backend for Notifying {
             .collect();
         outbox::append(&self.path, &prepared)?;
         let outcome = self.inner.apply(change, context);
-        let status = if outcome.is_ok() { Status::Applied } else { Status::Void };
-        let settled: Vec<Entry> = notifications
-            .into_iter()
-            .map(|(id, _, _)| Entry {
-                id,
-                status,
-                notifier: None,
-                message: None,
-                error: None,
-                url: None,
-            })
-            .collect();
-        if let Err(error) = outbox::append(&self.path, &settled) {
-            // The change stands; the next read of the environment settles its notifications.
-            let text = format!(
-                "warning: could not record the notifications of `{}`: {error:#}",
-                change.flag
-            );
-            eprintln!("{}", crate::escape::shown(&text));
+        let ids = notifications.into_iter().map(|(id, _, _)| id);
+        match outcome {
+            // Applied once the backend has written it (`flush`).
+            Ok(()) => self.unflushed.extend(ids),
+            Err(_) => self.settle(ids, Status::Void, &format!("`{}`", change.flag)),
         }
         outcome
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
-        self.inner.flush()
+        let outcome = self.inner.flush();
+        let status = if outcome.is_ok() { Status::Applied } else { Status::Void };
+        let ids = std::mem::take(&mut self.unflushed);
+        self.settle(ids.into_iter(), status, "the changes written together");
+        outcome
     }
 
     fn record_sync(&mut self, record: &SyncRecord) -> Result<(), BackendError> {

@@ -657,3 +657,47 @@ fn notify_announces_an_emergency_change_with_its_reason() {
         "{retry:?}"
     );
 }
+
+// A backend that writes a sync's changes together (`flagd`) announces them only once they are
+// written: when the file cannot be written, no change is announced (its notifications are void),
+// and the rerun that writes it announces each change once.
+#[test]
+fn notify_announces_changes_only_once_their_flagd_file_is_written() {
+    let fake = FakeGitlab::start();
+    let registry = crate::flagd::flagd_registry();
+    crate::flagd::without_percentage_of_time(&registry);
+    let long = format!("flagd/{}.json", "f".repeat(235));
+    let config = registry.read("flagops.yml").replace(crate::flagd::FILE, &long);
+    registry.write(
+        "flagops.yml",
+        format!(
+            "{config}\nnotifications:\n  hook: {{ kind: webhook, url: \"{}/hooks/json\", secret_env: FLAGOPS_TEST_HOOK_SECRET, environments: [production] }}\n",
+            fake.url()
+        ),
+    );
+    let failed = run(&registry, &fake, &["sync", "--env", "production", "--take-over"]);
+    assert_eq!(failed.code, 2, "{failed:?}");
+    let announced = |fake: &FakeGitlab| {
+        received(fake)
+            .hooks
+            .into_iter()
+            .filter(|payload| payload["event"] != "summary")
+            .map(|payload| payload["flag"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(announced(&fake), Vec::<String>::new());
+    assert_eq!(run(&registry, &fake, &["notify", "--retry"]).code, 0);
+    assert_eq!(announced(&fake), Vec::<String>::new());
+
+    registry.write(
+        "flagops.yml",
+        registry.read("flagops.yml").replace(&long, crate::flagd::FILE),
+    );
+    let synced = run(&registry, &fake, &["sync", "--env", "production", "--take-over"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let flags = announced(&fake);
+    let distinct: BTreeSet<&String> = flags.iter().collect();
+    assert!(!flags.is_empty());
+    assert_eq!(distinct.len(), flags.len(), "{flags:?}");
+    assert_eq!(flags.len(), registry.audit("production").len(), "{flags:?}");
+}
