@@ -6,8 +6,8 @@
 //! notification is sent again only when a crash came between its send and the line recording
 //! it. `wrap` puts a `Notifying` backend around the environment's backend: before each change is
 //! applied it appends the change's notifications as `prepared`, and once the backend has
-//! written it (`flush`) `applied`, or `void`; its `fetch` settles what a crashed run left `prepared` against the state the
-//! environment holds. `deliver`, after the environment's sync, writes the summaries and sends
+//! written it (`flush`) `applied`, or `void`; its `fetch` settles what a crashed run left
+//! `prepared` against the state the environment holds. `deliver`, after the environment's sync, writes the summaries and sends
 //! everything pending, retrying transient failures; a notification that still fails stays
 //! pending for the next sync or `flagops notify --retry` (`retry`), and never fails the sync.
 //!
