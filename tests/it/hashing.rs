@@ -83,13 +83,13 @@ fn flagd_bucketing_matches_flagd_actor_by_actor() {
 
 #[test]
 fn unleash_bucketing_matches_unleash_client_actor_by_actor() {
-    let folder = repo_root().join("tests/hashing");
+    let folder = repo_root().join("tests/unleash");
     let node = Command::new("node")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !(node && folder.join("node_modules/unleash-client").is_dir()) {
-        crate::deps::missing::<()>("Node.js or unleash-client (tests/hashing)");
+        crate::deps::missing::<()>("Node.js or unleash-client (tests/unleash)");
         return;
     }
     let registry = Registry::new();
