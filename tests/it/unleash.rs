@@ -233,6 +233,68 @@ fn unleash_sync_noop_drift_and_client() {
         }
     }
     assert!(checked > 3000, "{checked}");
+
+    // `eval --actual` reads the environment back from Unleash and answers each user of the
+    // contexts without a feature group as the client did: booleans, actor lists and Unleash's
+    // own hashing of percentages.
+    registry.write(
+        "users.txt",
+        users.iter().map(|user| format!("{user}\n")).collect::<String>(),
+    );
+    let mut evaluated = 0;
+    for (flag, state) in meant
+        .iter()
+        .filter(|(_, state)| state.get("percentage_of_time").is_none())
+    {
+        let output = registry.run_with_env(
+            &[
+                "eval",
+                "--env",
+                "production",
+                "--actual",
+                "--actors-file",
+                "users.txt",
+                "--format",
+                "json",
+                flag,
+            ],
+            &[(TOKEN_ENV, ADMIN_TOKEN)],
+        );
+        assert_eq!(output.code, 0, "{output:?}");
+        let report: Value = serde_json::from_str(&output.stdout).unwrap();
+        let ours: Vec<bool> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["outcome"] == "on")
+            .collect();
+        let theirs: Vec<bool> = answers["enabled"][flag].as_array().unwrap()[..users.len()]
+            .iter()
+            .map(|got| got.as_bool() == Some(true))
+            .collect();
+        assert_eq!(
+            ours, theirs,
+            "`eval --actual` of `{flag}` ({state}) against unleash-client"
+        );
+        evaluated += 1;
+    }
+    assert!(evaluated > 20, "{evaluated}");
+
+    // The site reads production from Unleash too: drift made there shows on the flag's page.
+    let (status, _) = server.admin(
+        "POST",
+        &format!("{features}/global_search_code_indexing/environments/production/off"),
+        None,
+    );
+    assert_eq!(status, 200);
+    let site = registry.run_with_env(&["site", "--out", "public"], &[(TOKEN_ENV, ADMIN_TOKEN)]);
+    assert_eq!(site.code, 0, "{site:?}");
+    let page = registry.read("public/flags/global_search_code_indexing.html");
+    assert!(
+        page.contains("<span class=\"marker drift\">⚠ drift</span>"),
+        "no drift on the flag page:\n{page}"
+    );
+    assert!(!page.contains(ADMIN_TOKEN));
 }
 
 // A token Unleash refuses (401) and a project it does not have (404 for its flags) fail the
