@@ -89,11 +89,13 @@ pub fn xml(text: &str) -> Cow<'_, str> {
     )
 }
 
-/// `url` with any user name and password replaced by `***`, so a credential written into a
-/// backend's or an environment's URL is never printed.
+/// `url` with any user name and password, and the value of any query parameter that carries a
+/// credential (`private_token=`, `access_token=`, `api_key=`, ...: [`is_secret_parameter`]),
+/// replaced by `***`, so a credential written into a backend's or an environment's URL is never
+/// printed.
 ///
-/// Only the user-info part between `://` and the first `@` of the authority is touched; a URL
-/// without one is returned as it is.
+/// Only the user-info part between `://` and the first `@` of the authority and those values
+/// are touched; a URL without either is returned as it is.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
     let Some(scheme_end) = url.find("://") else {
         return Cow::Borrowed(url);
@@ -101,16 +103,60 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     let authority_start = scheme_end + 3;
     let rest = &url[authority_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let mut out = match rest[..authority_end].rfind('@') {
         Some(at) => Cow::Owned(format!("{}***{}", &url[..authority_start], &rest[at..])),
         None => Cow::Borrowed(url),
+    };
+    let Some(query_start) = out.find('?').map(|at| at + 1) else {
+        return out;
+    };
+    let query_end = out[query_start..].find('#').map_or(out.len(), |at| query_start + at);
+    let query = &out[query_start..query_end];
+    if !query
+        .split('&')
+        .any(|pair| pair.split_once('=').is_some_and(|(name, _)| is_secret_parameter(name)))
+    {
+        return out;
     }
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_parameter(name) => format!("{name}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    out = Cow::Owned(format!(
+        "{}{}{}",
+        &out[..query_start],
+        redacted.join("&"),
+        &out[query_end..]
+    ));
+    out
+}
+
+/// Whether a URL's query parameter `name` carries a credential: a name holding `token`,
+/// `secret`, `password`, `passwd`, `apikey`, `api_key` or `access_key` (in any case, `-` read as
+/// `_`), or one of `key`, `sig`, `signature` and `auth`.
+pub fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "api_key",
+        "access_key",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+        || matches!(name.as_str(), "key" | "sig" | "signature" | "auth")
 }
 
 /// Replaces every URL with credentials in `text` (a message that may quote one) by its
 /// redacted form.
 pub fn redact_urls(text: &str) -> Cow<'_, str> {
-    if !text.contains('@') {
+    if !text.contains("://") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -141,8 +187,9 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Whether `text` is a URL (`scheme://...`) that names a user or a password before its host.
-pub fn has_user_info(text: &str) -> bool {
+/// Whether `text` is a URL (`scheme://...`) that names a user or a password before its host, or
+/// carries a credential in its query (`?private_token=...`).
+pub fn has_credentials(text: &str) -> bool {
     let scheme = text.split("://").next().unwrap_or_default();
     let is_scheme = scheme.starts_with(|character: char| character.is_ascii_alphabetic())
         && scheme
@@ -201,13 +248,35 @@ mod tests {
     }
 
     #[test]
+    fn redact_url_hides_credentials_in_queries() {
+        assert_eq!(
+            redact_url("https://prom/api?private_token=glpat-1&query=up#x"),
+            "https://prom/api?private_token=***&query=up#x"
+        );
+        assert_eq!(
+            redact_url("https://h/?X-Api-Key=k&key=v&author=ada"),
+            "https://h/?X-Api-Key=***&key=***&author=ada"
+        );
+        assert_eq!(
+            redact_url("https://h/?q=token&keyword=a"),
+            "https://h/?q=token&keyword=a"
+        );
+        assert!(has_credentials("https://h/?access_token=a"));
+        assert!(!has_credentials("https://h/?sort=desc"));
+        assert_eq!(
+            redact_urls("failed: GET http://h/q?apikey=s3cret (timeout)"),
+            "failed: GET http://h/q?apikey=*** (timeout)"
+        );
+    }
+
+    #[test]
     fn redact_url_hides_user_info_only() {
         assert_eq!(redact_url("https://user:pass@host/a@b"), "https://***@host/a@b");
         assert_eq!(redact_url("https://host/a@b"), "https://host/a@b");
         assert_eq!(redact_url("postgres://u:p@db:5432/x"), "postgres://***@db:5432/x");
         assert_eq!(redact_url("not a url"), "not a url");
-        assert!(has_user_info("http://token@host"));
-        assert!(!has_user_info("http://host/?who=a@b"));
+        assert!(has_credentials("http://token@host"));
+        assert!(!has_credentials("http://host/?who=a@b"));
         assert_eq!(
             redact_urls("GET https://u:p@h/api failed; see http://x/y"),
             "GET https://***@h/api failed; see http://x/y"

@@ -78,7 +78,8 @@ pub const PROSE_KEYS: &[&str] = &["description", "note"];
 /// Before the schema, every key and string value is checked for control characters
 /// (`control-character`): they could rewrite terminals, Markdown notes and XML reports.
 /// Only the values of [`PROSE_KEYS`] and override reasons may hold line feeds and tabs.
-/// Every string that is a URL with a user name or password is refused too (`url-credentials`),
+/// Every string that is a URL with a user name, a password or a token in its query is refused
+/// too (`url-credentials`),
 /// whatever key holds it.
 pub fn check(kind: SchemaKind, file: &SourceFile, document: &Document) -> Vec<Diagnostic> {
     let compiled = kind.compiled();
@@ -128,17 +129,17 @@ fn check_strings<'a>(
                 let span = document.index.value_span(&pointer(path));
                 out.push(control_diagnostic(file, span, "this value", character, prose));
             }
-            if crate::escape::has_user_info(text) {
+            if crate::escape::has_credentials(text) {
                 let span = document.index.value_span(&pointer(path));
                 out.push(
                     Diagnostic::error(
                         "url-credentials",
                         file,
                         span,
-                        "this URL holds a user name or password",
+                        "this URL holds a user name, a password or a token",
                     )
                     .with_help(
-                        "remove the `user:password@` part: the registry is in git and its URLs are printed and published; \
+                        "remove the `user:password@` part or the token in its query: the registry is in git and its URLs are printed and published; \
                          a backend reads its token from the variable `token_env` names",
                     ),
                 );

@@ -292,7 +292,7 @@ pub static INPUT_CHECKS: &[InputCheck] = &[
     },
     InputCheck {
         id: "url-credentials",
-        summary: "A URL with a user name or password (`https://user:secret@host`), anywhere: a backend's token goes in the variable `token_env` names.",
+        summary: "A URL with a user name or password (`https://user:secret@host`) or a credential in its query (`?private_token=...`), anywhere: a backend's token goes in the variable `token_env` names.",
     },
     InputCheck {
         id: "unknown-key",

@@ -96,7 +96,7 @@ pub(super) fn send(
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{}/{project}/-/issues/{iid}", url.trim_end_matches('/')));
             let web_url =
-                (crate::check::is_http_url(&web_url) && !crate::escape::has_user_info(&web_url)).then_some(web_url);
+                (crate::check::is_http_url(&web_url) && !crate::escape::has_credentials(&web_url)).then_some(web_url);
             let path = format!("/projects/{}/issues/{iid}", segment(project));
             let response = client.put_form(&path, &[("state_event", "close".to_string())])?;
             expect(&client, &format!("close log issue `{project}#{iid}`"), &response)?;

@@ -301,6 +301,25 @@ fn url_credentials_are_refused_and_never_printed() {
     let output = registry.run(&["validate", "--format", "json"]);
     let findings: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(positions(&findings), [("url-credentials".to_string(), 7, 20)]);
+    // A token in a URL's query is a credential too, refused where it is written and never shown.
+    registry.write(
+        "flags/wip/a.yml",
+        flag(
+            "a",
+            "introduced_by_url: https://gitlab.com/mr/1?private_token=glpat-hunter3\n",
+        )
+        .replace(
+            "introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1\n",
+            "",
+        ),
+    );
+    let output = registry.run(&["validate"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("url-credentials"), "{output:?}");
+    assert!(
+        !output.stdout.contains("hunter3") && !output.stderr.contains("hunter3"),
+        "{output:?}"
+    );
 
     // Past the check (a program using the library), the backend's messages and the site still
     // show the URL without its credentials.
