@@ -285,6 +285,72 @@ mod tests {
         assert_eq!(verdict(Some(10.0), Some(5.0), "7"), healthy("7"));
     }
 
+    // Each step's own `on_breach` decides what a breach of its guard does, not the next step's.
+    #[test]
+    fn a_check_takes_the_on_breach_of_its_own_step() {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        let mut config: Config = serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap();
+        config.guards.insert(
+            "error_rate".into(),
+            GuardConfig {
+                description: None,
+                query: "errors{flag=\"{{flag}}\",environment=\"{{environment}}\"}".into(),
+                max: Some(0.01),
+                min: None,
+            },
+        );
+        let step = |on_breach| crate::model::RolloutStep {
+            at: Some("2026-11-24T09:00:00Z".into()),
+            after: None,
+            rollback: false,
+            note: None,
+            guard: Some("error_rate".into()),
+            on_breach,
+            environments: [(
+                "production".to_string(),
+                serde_json::from_value(serde_json::json!(true)).unwrap(),
+            )]
+            .into(),
+        };
+        let flag = Flag {
+            rollout: vec![
+                step(Some(OnBreach::Rollback)),
+                step(Some(OnBreach::Hold)),
+                step(Some(OnBreach::Rollback)),
+            ],
+            ..Flag::example("f")
+        };
+        let applying = |step: usize| Standing {
+            flag: "f".into(),
+            steps: 3,
+            applied: None,
+            applying: Some(step),
+            next: None,
+            state: None,
+            guard: None,
+            rolled_back: None,
+            mark: None,
+        };
+        let check = |step: usize| check_for(&config, &flag, "production", &applying(step)).unwrap();
+        assert_eq!(
+            check(1),
+            Check {
+                flag: "f".into(),
+                step: 1,
+                guard: "error_rate".into(),
+                query: "errors{flag=\"f\",environment=\"production\"}".into(),
+                max: Some(0.01),
+                min: None,
+                on_breach: OnBreach::Rollback,
+            }
+        );
+        assert_eq!(check(2).on_breach, OnBreach::Hold);
+        assert_eq!(check(3).on_breach, OnBreach::Rollback);
+    }
+
     #[test]
     fn queries_name_their_variables() {
         assert_eq!(unknown_variables("{{}}"), [""]);
