@@ -421,6 +421,116 @@ mod tests {
         standing.mark.clone().expect("a step applies")
     }
 
+    fn config() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+    }
+
+    fn registry(flags: Vec<Flag>) -> Registry {
+        Registry {
+            config: config(),
+            flags: flags
+                .into_iter()
+                .map(|flag| model::FlagFile {
+                    path: format!("flags/{}.yml", flag.name).into(),
+                    folder: String::new(),
+                    index: Default::default(),
+                    flag,
+                })
+                .collect(),
+            flags_dir: "flags".into(),
+            unreadable: BTreeMap::new(),
+        }
+    }
+
+    // `min-wait` counts only in a protected environment, when the policy is on and the flag does
+    // not override it.
+    #[test]
+    fn min_wait_counts_in_protected_environments_unless_turned_off() {
+        let config = config();
+        let flag = flag();
+        let fifteen = Some(SignedDuration::from_mins(15));
+        assert_eq!(min_wait(&config, "production", &flag), fifteen);
+        assert_eq!(min_wait(&config, "dev", &flag), None);
+        assert_eq!(min_wait(&config, "nowhere", &flag), None);
+        let overridden = Flag {
+            overrides: [("min-wait".to_string(), "urgent".to_string())].into(),
+            ..flag.clone()
+        };
+        assert_eq!(min_wait(&config, "production", &overridden), None);
+        let mut disabled = config.clone();
+        disabled.policies.disabled.insert("min-wait".into());
+        assert_eq!(min_wait(&disabled, "production", &flag), None);
+        let mut other = config.clone();
+        other.policies.disabled.insert("max-step".into());
+        assert_eq!(min_wait(&other, "production", &flag), fifteen);
+    }
+
+    // `resolve` gives each flag the state of its step, or its `environments` entry, and hands a
+    // flag only its own guard's verdict.
+    #[test]
+    fn resolve_gives_each_flag_its_step_or_its_entry() {
+        let entry = |state: serde_json::Value| -> model::Environments {
+            serde_json::from_value(serde_json::json!({ "production": state })).unwrap()
+        };
+        let plain = Flag {
+            environments: entry(serde_json::json!(true)),
+            ..Flag::example("plain")
+        };
+        let elsewhere = Flag {
+            environments: entry(serde_json::json!(false)),
+            rollout: vec![RolloutStep {
+                environments: [("staging".to_string(), percent(10))].into(),
+                ..step("2026-11-24T09:00:00Z", percent(10), false)
+            }],
+            ..Flag::example("elsewhere")
+        };
+        let guarded = Flag {
+            environments: entry(serde_json::json!(false)),
+            ..Flag {
+                name: "guarded".into(),
+                ..flag()
+            }
+        };
+        let registry = registry(vec![plain, elsewhere, flag(), guarded, Flag::example("unset")]);
+        let breach = Verdict {
+            flag: "guarded".into(),
+            step: 1,
+            guard: "error_rate".into(),
+            query: "q".into(),
+            limit: "max 0.01".into(),
+            on_breach: model::OnBreach::Hold,
+            outcome: crate::guard::Outcome::Breached { value: "1".into() },
+        };
+        let (state, standings) = resolve(
+            &registry,
+            "production",
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            &BTreeMap::new(),
+            &[breach],
+        );
+        let expected: EnvironmentState = [
+            ("elsewhere", Stored::Boolean(false)),
+            ("f", Stored::from_model(&percent(25))),
+            ("guarded", Stored::Boolean(false)),
+            ("plain", Stored::Boolean(true)),
+        ]
+        .into_iter()
+        .map(|(name, state)| (name.to_string(), state))
+        .collect();
+        assert_eq!(state, expected);
+        assert_eq!(
+            standings
+                .iter()
+                .map(|standing| (standing.flag.as_str(), standing.applying, standing.guard.is_some()))
+                .collect::<Vec<_>>(),
+            [("f", Some(1), false), ("guarded", None, true)]
+        );
+    }
+
     #[test]
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
