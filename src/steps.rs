@@ -589,6 +589,192 @@ mod tests {
         .unwrap();
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
+        assert_eq!(
+            describe(&first),
+            "step 1 of 3 takes effect; step 2 due at 2026-11-24T09:20:00Z (held past its time 2026-11-24T09:15:00Z: min-wait after step 1)"
+        );
+        let before = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T08:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&before),
+            "no step of 3 applied yet; step 1 due at 2026-11-24T09:00:00Z"
+        );
+        let last = StepMark {
+            flag: "f".into(),
+            step: 3,
+            scheduled: "2026-11-24T09:30:00Z".into(),
+            state: Stored::Boolean(true),
+            applied_at: "2026-11-24T09:40:00Z".into(),
+            guard: None,
+        };
+        let done = standing(
+            &flag,
+            "production",
+            Some(&last),
+            Moment::at(at("2026-11-24T12:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&done),
+            "step 3 of 3 applied at 2026-11-24T09:40:00Z; no step to come"
+        );
+    }
+
+    fn verdict(step: usize, outcome: crate::guard::Outcome, on_breach: model::OnBreach) -> Verdict {
+        Verdict {
+            flag: "f".into(),
+            step,
+            guard: "error_rate".into(),
+            query: "q".into(),
+            limit: "max 0.01".into(),
+            on_breach,
+            outcome,
+        }
+    }
+
+    // A healthy guard lets its step go ahead; a breach holds it, or rolls the environment back to
+    // its `environments` entry, where the plan stays until the guarded step is edited.
+    #[test]
+    fn a_guard_lets_its_step_go_ahead_holds_it_or_rolls_the_plan_back() {
+        use crate::guard::Outcome;
+        use model::OnBreach;
+        let flag = Flag {
+            environments: serde_json::from_value(serde_json::json!({ "production": false })).unwrap(),
+            ..flag()
+        };
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            None,
+            None,
+        )
+        .unwrap();
+        let first = mark(&first);
+        let quarter = Moment {
+            at: at("2026-11-24T09:15:00Z"),
+            applied_at: at("2026-11-24T09:15:30Z"),
+        };
+        let judged =
+            |verdict: &Verdict| standing(&flag, "production", Some(&first), quarter, None, Some(verdict)).unwrap();
+
+        let healthy = verdict(2, Outcome::Healthy { value: "0.001".into() }, OnBreach::Rollback);
+        let passed = judged(&healthy);
+        assert_eq!((passed.applying, passed.guard.as_ref()), (Some(2), Some(&healthy)));
+        assert_eq!(
+            passed.mark,
+            Some(StepMark {
+                flag: "f".into(),
+                step: 2,
+                scheduled: "2026-11-24T09:15:00Z".into(),
+                state: Stored::from_model(&percent(50)),
+                applied_at: "2026-11-24T09:15:30Z".into(),
+                guard: Some(healthy.clone()),
+            })
+        );
+        // A verdict on another step says nothing of this one.
+        let elsewhere = judged(&verdict(3, Outcome::NoData, OnBreach::Hold));
+        assert_eq!((elsewhere.applying, elsewhere.guard), (Some(2), None));
+
+        let breach = verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Hold);
+        let held = judged(&breach);
+        assert_eq!(
+            (held.applying, held.state.clone(), held.mark.clone()),
+            (None, Some(Stored::from_model(&percent(25))), None)
+        );
+        assert_eq!(
+            describe(&held),
+            "step 1 of 3 applied at 2026-11-24T09:00:00Z; step 2 due at 2026-11-24T09:15:00Z; guard `error_rate` holds step 2: 0.5 breaches max 0.01"
+        );
+        // No data holds the step, even with `on_breach: rollback`.
+        let silent = judged(&verdict(2, Outcome::NoData, OnBreach::Rollback));
+        assert_eq!((silent.applying, silent.mark), (None, None));
+        assert_eq!(silent.next.map(|next| next.step), Some(2));
+
+        let breach = verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Rollback);
+        let rolling = judged(&breach);
+        assert_eq!(
+            (rolling.applying, rolling.state.clone(), rolling.next),
+            (None, Some(Stored::Boolean(false)), None)
+        );
+        let rollback = StepMark {
+            flag: "f".into(),
+            step: 2,
+            scheduled: "2026-11-24T09:15:00Z".into(),
+            state: Stored::Boolean(false),
+            applied_at: "2026-11-24T09:15:30Z".into(),
+            guard: Some(breach.clone()),
+        };
+        assert_eq!(rolling.mark.as_ref(), Some(&rollback));
+        // Later, the plan stays rolled back.
+        let later = Moment::at(at("2026-11-24T10:00:00Z"));
+        let stopped = standing(&flag, "production", Some(&rollback), later, None, None).unwrap();
+        assert_eq!(
+            stopped,
+            Standing {
+                flag: "f".into(),
+                steps: 3,
+                applied: None,
+                applying: None,
+                next: None,
+                state: Some(Stored::Boolean(false)),
+                guard: Some(breach.clone()),
+                rolled_back: Some(at("2026-11-24T09:15:30Z")),
+                mark: None,
+            }
+        );
+        assert_eq!(
+            describe(&stopped),
+            "rolled back at 2026-11-24T09:15:30Z by guard `error_rate` before step 2, back to the state before the plan: 0.5 breaches max 0.01; the plan goes on once step 2 is edited"
+        );
+        // A hold's mark does not stop the plan.
+        let kept = StepMark {
+            guard: Some(verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Hold)),
+            ..rollback.clone()
+        };
+        assert_eq!(
+            standing(&flag, "production", Some(&kept), later, None, None)
+                .unwrap()
+                .applying,
+            Some(1)
+        );
+        // Once step 2 is edited (another time), the plan starts again.
+        let mut edited = flag.clone();
+        edited.rollout[1].at = Some("2026-11-24T09:20:00Z".into());
+        let resumed = standing(&edited, "production", Some(&rollback), later, None, None).unwrap();
+        assert_eq!((resumed.rolled_back, resumed.applying), (None, Some(1)));
+    }
+
+    // A rollback step is never guarded: it goes ahead whatever a verdict on it says.
+    #[test]
+    fn a_rollback_step_is_not_guarded() {
+        let mut flag = flag();
+        flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
+        let breach = verdict(
+            3,
+            crate::guard::Outcome::Breached { value: "0.5".into() },
+            model::OnBreach::Hold,
+        );
+        let rollback = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:30:00Z")),
+            None,
+            Some(&breach),
+        )
+        .unwrap();
+        assert_eq!((rollback.applying, rollback.guard), (Some(3), None));
     }
 
     #[test]
