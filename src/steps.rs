@@ -815,6 +815,59 @@ mod tests {
         assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
     }
 
+    // A mark names its step by number, time and state; only when no step has all three does the
+    // latest step with its state, scheduled no later than the mark's apply, stand in for it.
+    #[test]
+    fn a_mark_names_its_step_by_number_time_and_state() {
+        // 25% at 09:00, 50% at 09:15, 25% again at 09:30.
+        let mut flag = flag();
+        flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(25), false);
+        let mark = |step: usize, scheduled: &str, applied_at: &str| StepMark {
+            flag: "f".into(),
+            step,
+            scheduled: scheduled.into(),
+            state: Stored::from_model(&percent(25)),
+            applied_at: applied_at.into(),
+            guard: None,
+        };
+        let applied = |mark: &StepMark| {
+            standing(
+                &flag,
+                "production",
+                Some(mark),
+                Moment::at(at("2026-11-24T12:00:00Z")),
+                None,
+                None,
+            )
+            .unwrap()
+            .applied
+            .map(|applied| (applied.step, applied.at))
+        };
+        let last = mark(3, "2026-11-24T09:30:00Z", "2026-11-24T09:30:00Z");
+        assert_eq!(applied(&last), Some((3, at("2026-11-24T09:30:00Z"))));
+        let first = mark(1, "2026-11-24T09:00:00Z", "2026-11-24T09:40:00Z");
+        assert_eq!(applied(&first), Some((1, at("2026-11-24T09:40:00Z"))));
+        // Step 3's number and state at another time: the latest 25% step scheduled by its apply.
+        let moved = mark(3, "2026-11-24T09:35:00Z", "2026-11-24T09:29:59Z");
+        assert_eq!(applied(&moved), Some((1, at("2026-11-24T09:29:59Z"))));
+        let moved = mark(3, "2026-11-24T09:35:00Z", "2026-11-24T09:30:00Z");
+        assert_eq!(applied(&moved), Some((3, at("2026-11-24T09:30:00Z"))));
+        // Step 1's number and time, another state.
+        let other = StepMark {
+            state: Stored::Boolean(true),
+            ..first.clone()
+        };
+        assert_eq!(applied(&other), None);
+        // A mark applied before any step with its state was scheduled names none.
+        let early = mark(1, "2026-11-24T08:00:00Z", "2026-11-24T08:59:59Z");
+        assert_eq!(applied(&early), None);
+        let unreadable = StepMark {
+            applied_at: "yesterday".into(),
+            ..first
+        };
+        assert_eq!(applied(&unreadable), None);
+    }
+
     #[test]
     fn a_rollback_step_goes_ahead_at_its_time() {
         let mut flag = flag();
