@@ -662,6 +662,182 @@ mod tests {
         );
     }
 
+    // Each case: the file, the environment, the state (none: removed) and the file after.
+    #[test]
+    fn edits_keep_the_file_s_indentation_order_and_comments() {
+        let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
+            // A four-space file is edited with four spaces; a new first entry goes before the first.
+            (
+                "name: a\nenvironments:\n    production: false\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 5, "groups": ["beta"]})),
+                "name: a\nenvironments:\n    dev:\n        percentage_of_actors: 5\n        groups:\n            - beta\n    production: false\n",
+            ),
+            // An environment the config does not know goes last; one it knows before the unknown.
+            (
+                "name: a\nenvironments:\n  production: false\n  custom: true\n",
+                "zeta",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  production: false\n  custom: true\n  zeta: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  production: false\n  custom: true\n",
+                "ops",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  ops: true\n  production: false\n  custom: true\n",
+            ),
+            // Gates in the registry's order: a percentage of time after a percentage of actors,
+            // groups after actors, and a new actor kind among the kinds.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      user: [a]\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 5, "percentage_of_time": 2.5, "actors": {"user": ["a"]}})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    percentage_of_time: 2.5\n    actors:\n      user: [a]\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      user: [a]\n",
+                "dev",
+                Some(
+                    json!({"percentage_of_actors": 5, "actors": {"user": ["a"], "project": ["1"]}, "groups": ["beta"]}),
+                ),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      project:\n        - \"1\"\n      user: [a]\n    groups:\n      - beta\n",
+            ),
+            // A new `environments` entry goes where `flagops new` writes it.
+            (
+                "name: a\ndescription: d\nrequires: [b]\noverrides:\n  min-wait: x\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\ndescription: d\nrequires: [b]\nenvironments:\n  dev: true\noverrides:\n  min-wait: x\n",
+            ),
+            // Numbers as the registry writes them.
+            (
+                "name: a\nenvironments:\n  dev: 50\n",
+                "dev",
+                Some(json!(12.5)),
+                "name: a\nenvironments:\n  dev: 12.5\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: true\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 50.0})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 50\n",
+            ),
+            // An actor id written as a string is the same id as the number.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"278964\"\n",
+                "dev",
+                Some(json!({"actors": {"project": [278964, "gitlab-org/gitlab"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"278964\"\n        - gitlab-org/gitlab\n",
+            ),
+            // Items reordered: the list is written again.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2\n        - 3\n",
+                "dev",
+                Some(json!({"actors": {"project": ["3", "1", "4"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"3\"\n        - \"1\"\n        - \"4\"\n",
+            ),
+            // An item appended to a file without a final line break.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2",
+                "dev",
+                Some(json!({"actors": {"project": ["1", "2", "5"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2\n        - \"5\"\n",
+            ),
+            // A removed entry takes its lines, not the comment after it; the last one takes
+            // `environments` with it; removing what is not there changes nothing.
+            (
+                "name: a\nenvironments:\n  dev: true\n  production: false\n# end\n",
+                "production",
+                None,
+                "name: a\nenvironments:\n  dev: true\n# end\n",
+            ),
+            ("name: a\nenvironments:\n  dev: true\n", "dev", None, "name: a\n"),
+            (
+                "name: a\nenvironments:\n  dev: true\n",
+                "staging",
+                None,
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            // Flow collections, quoted and block scalars are written again whole.
+            (
+                "name: a\nenvironments:\n  dev: {percentage_of_actors: 5}\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: [beta]\n",
+                "dev",
+                Some(json!({"groups": ["beta", "x"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - beta\n      - x\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: '5'\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: |\n    x\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5 # five\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6 # five\n",
+            ),
+        ];
+        for (text, environment, state, expected) in cases {
+            assert_eq!(
+                set(text, environment, state.clone()),
+                expected,
+                "{text:?} {environment} {state:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_compares_data_not_spelling() {
+        assert!(same(&json!(50), &json!(50.0)));
+        assert!(!same(&json!(50), &json!(51)));
+        assert!(same(&json!(278964), &json!("278964")));
+        assert!(same(&json!("278964"), &json!(278964)));
+        assert!(!same(&json!(278964), &json!("278965")));
+        assert!(same(&json!([1, "a"]), &json!(["1", "a"])));
+        assert!(!same(&json!([1, "a"]), &json!([1, "b"])));
+        assert!(!same(&json!([1]), &json!([1, 1])));
+        assert!(same(&json!({"a": [1], "b": true}), &json!({"b": true, "a": ["1"]})));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 2})));
+        assert!(!same(&json!({"a": 1}), &json!({"b": 1})));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": 1})));
+        assert!(same(&json!(true), &json!(true)));
+        assert!(!same(&json!(true), &json!("true")));
+        assert!(!same(&json!(null), &json!(false)));
+    }
+
+    #[test]
+    fn scalars_and_indentation_as_the_registry_writes_them() {
+        let written = |value: Value| inline(&value);
+        assert_eq!(written(json!(50.0)), "50");
+        assert_eq!(written(json!(-3.0)), "-3");
+        assert_eq!(written(json!(12.5)), "12.5");
+        assert_eq!(written(json!(1e15)), "1000000000000000.0");
+        assert_eq!(written(json!(null)), "null");
+        assert_eq!(written(json!([])), "[]");
+        assert_eq!(written(json!({})), "{}");
+        assert_eq!(written(json!("a: b")), "\"a: b\"");
+        assert_eq!(written(json!([1])), "[1]");
+        assert_eq!(written(json!({"a": 1})), "{\"a\":1}");
+        assert_eq!(detect_step("a:\n    b: 1\n"), 4);
+        assert_eq!(detect_step("a:\n  - x\n  - y\nb:\n   c: 1\n"), 3);
+        assert_eq!(detect_step("# c\n\na:\n\n  # x\n      b: 1\n"), 6);
+        assert_eq!(detect_step("a: 1\nb: 2\n"), 2);
+        assert_eq!(detect_step("a: x\n  b: 1\n"), 2);
+    }
+
     #[test]
     fn a_file_in_flow_style_is_refused() {
         let flow = "{name: a, environments: {dev: true}}\n";
