@@ -799,6 +799,127 @@ mod tests {
         }
     }
 
+    // More shapes of the file around the entry: each case is the file, the environment, the
+    // state and the file after.
+    #[test]
+    fn edits_of_lists_comments_aliases_and_empty_collections() {
+        let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
+            // An entry that exists is changed where it is, whatever the file's order.
+            (
+                "name: a\nenvironments:\n  production: true\n  dev: true\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  production: true\n  dev: false\n",
+            ),
+            // An alias would carry the edit elsewhere: the whole entry is written again.
+            (
+                "name: a\nenvironments:\n  dev: &on true\n  production: *on\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n  production: true\n",
+            ),
+            // The last item removed and one appended, next to each other; quotes kept.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - b\n",
+                "dev",
+                Some(json!({"groups": ["a", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - 'b'\n",
+                "dev",
+                Some(json!({"groups": ["a", "b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - 'b'\n      - c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a # first\n      - b\n",
+                "dev",
+                Some(json!({"groups": ["b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n      - c\n",
+            ),
+            // An item on the line after its dash belongs to its entry.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      -\n        a\n      - b\n  production: true\n",
+                "dev",
+                None,
+                "name: a\nenvironments:\n  production: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n    - a\n    - b\n  production: true\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n    - b\n  production: true\n",
+            ),
+            // A comment on the key's line stays there, whatever the value becomes.
+            (
+                "name: a\nenvironments:\n  dev: true # on\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev: # on\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: # on\n    groups: [b]\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true # on\n",
+            ),
+            // Nested and empty collections.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - [a]\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: []\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n",
+                "dev",
+                Some(json!({"groups": []})),
+                "name: a\nenvironments:\n  dev:\n    groups: []\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: {}\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n",
+                "dev",
+                Some(json!({})),
+                "name: a\nenvironments:\n  dev: {}\n",
+            ),
+            (
+                "name: a\nenvironments: {}\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+        ];
+        for (text, environment, state, expected) in cases {
+            assert_eq!(
+                set(text, environment, state.clone()),
+                expected,
+                "{text:?} {environment} {state:?}"
+            );
+        }
+        let refused = |text: &str| set_environment(text, "dev", Some(&json!(true)), &order()).unwrap_err();
+        assert_eq!(refused("name: a\nenvironments: 5\n"), "`environments` is not a mapping");
+        assert_eq!(refused("- a\n"), "the file is not a mapping");
+        assert!(refused("name: [\n").starts_with("the file cannot be parsed: "));
+    }
+
     #[test]
     fn same_compares_data_not_spelling() {
         assert!(same(&json!(50), &json!(50.0)));
@@ -836,6 +957,10 @@ mod tests {
         assert_eq!(detect_step("# c\n\na:\n\n  # x\n      b: 1\n"), 6);
         assert_eq!(detect_step("a: 1\nb: 2\n"), 2);
         assert_eq!(detect_step("a: x\n  b: 1\n"), 2);
+        assert_eq!(detect_step("a:\nb:\n   c: 1\n"), 3);
+        assert_eq!(detect_step("a:\n- x\nb:\n   c: 1\n"), 3);
+        assert_eq!(trailing_comment("  # x\r"), "  # x");
+        assert_eq!(trailing_comment(" x # y"), "");
     }
 
     #[test]
