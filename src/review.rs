@@ -497,6 +497,41 @@ mod tests {
         );
     }
 
+    // A step inserted before the others shifts their numbers: they still pair by time, and only
+    // the new step is listed.
+    #[test]
+    fn a_step_inserted_first_pairs_the_others_by_time() {
+        let base = registry(vec![planned(
+            "a",
+            vec![
+                step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                step("2026-01-01T10:00:00Z", "production", percent_of_actors(50), false),
+            ],
+        )]);
+        let head = registry(vec![planned(
+            "a",
+            vec![
+                step("2026-01-01T08:00:00Z", "production", percent_of_actors(5), false),
+                step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                step("2026-01-01T10:00:00Z", "production", percent_of_actors(50), false),
+            ],
+        )]);
+        assert_eq!(
+            step_changes(Some(&base), &head, "production", None),
+            [StepChange {
+                flag: "a".into(),
+                kind: StepKind::Added,
+                step: 1,
+                at: time("2026-01-01T08:00:00Z"),
+                at_before: None,
+                state: stored(percent_of_actors(5)),
+                state_before: None,
+                rollback: false,
+                radius: jump(5_000),
+            }]
+        );
+    }
+
     #[test]
     fn radius_measures_exposure_and_counts_the_sample() {
         let config = config();
