@@ -637,6 +637,12 @@ mod tests {
             set(flow, "production", Some(json!(false))),
             "name: a\nenvironments:\n  dev: true\n  production: false\n"
         );
+        // Written again whole, a new environment still takes its place in promotion order.
+        let flow = "name: a\nenvironments: {production: false}\n";
+        assert_eq!(
+            set(flow, "dev", Some(json!(true))),
+            "name: a\nenvironments:\n  dev: true\n  production: false\n"
+        );
         let quoted = "name: a\nenvironments:\n  \"dev\": 'true'\n";
         assert_eq!(
             set(quoted, "dev", Some(json!(true))),
