@@ -843,6 +843,14 @@ mod tests {
                 Some(json!({"groups": ["b", "c"]})),
                 "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n      - c\n",
             ),
+            // A blank line or a comment inside an entry belongs to it; the comment on the next
+            // entry's line stays.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n\n    # the beta\n    groups:\n      - a\n  production: true # kept\n",
+                "dev",
+                None,
+                "name: a\nenvironments:\n  production: true # kept\n",
+            ),
             // An item on the line after its dash belongs to its entry.
             (
                 "name: a\nenvironments:\n  dev:\n    groups:\n      -\n        a\n      - b\n  production: true\n",
