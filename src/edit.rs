@@ -877,7 +877,14 @@ mod tests {
                 Some(json!(true)),
                 "name: a\nenvironments:\n  dev: true # on\n",
             ),
-            // Nested and empty collections.
+            // Nested and empty collections; a scalar that becomes a list is written in block
+            // style, not replaced in place by a flow list.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: none\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
             (
                 "name: a\nenvironments:\n  dev:\n    groups:\n      - [a]\n",
                 "dev",
