@@ -877,6 +877,13 @@ mod tests {
                 Some(json!(true)),
                 "name: a\nenvironments:\n  dev: true # on\n",
             ),
+            // A scalar is replaced in place: the spaces before it stay.
+            (
+                "name: a\nenvironments:\n  dev:   true\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev:   false\n",
+            ),
             // Nested and empty collections; a scalar that becomes a list is written in block
             // style, not replaced in place by a flow list.
             (
