@@ -884,6 +884,27 @@ mod tests {
                 Some(json!(false)),
                 "name: a\nenvironments:\n  dev:   false\n",
             ),
+            // A quoted scalar is written again whole, with one space after its key.
+            (
+                "name: a\nenvironments:\n  dev:   'true'\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n",
+            ),
+            // A list that holds a collection, or whose items change order, is written again
+            // whole; the other entries keep their comments.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - [x]\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["a"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n  production: true # kept\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - b\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["b", "a"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n      - a\n  production: true # kept\n",
+            ),
             // Nested and empty collections; a scalar that becomes a list is written in block
             // style, not replaced in place by a flow list.
             (
