@@ -247,5 +247,245 @@ mod tests {
         for bad in ["101", "-5", "1e3", "50%", "", ".5", "5.", "True", "12.3456", "nan"] {
             assert!(parse_value(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_value("false"), Ok(SetValue::Off));
+        assert_eq!(parse_value("0"), Ok(SetValue::Off));
+        assert_eq!(parse_value("100.000"), Ok(SetValue::On));
+        assert_eq!(parse_value("99.999"), Ok(SetValue::Percentage(99.999)));
+        assert_eq!(parse_value("0.125"), Ok(SetValue::Percentage(0.125)));
+        assert_eq!(
+            parse_value("100.001"),
+            Err("`100.001` is out of range\nhelp: a percentage is from 0 to 100".to_string())
+        );
+        assert_eq!(
+            parse_value("1.0001"),
+            Err("`1.0001` has more than three decimals\nhelp: Flipper keeps percentages to a thousandth, such as `0.125`".to_string())
+        );
+        assert_eq!(
+            parse_value("1.x"),
+            Err("`1.x` is not a value\nhelp: write `true`, `false` or a percentage from 0 to 100, such as `50` or `12.5`".to_string())
+        );
+    }
+
+    fn request(value: SetValue, of: PercentageOf) -> Request {
+        Request {
+            value,
+            of,
+            both_modifiers: false,
+            allow_random: false,
+            actors: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn for_project(value: SetValue, id: &str) -> Request {
+        Request {
+            actors: vec![("project".into(), id.into())],
+            ..request(value, PercentageOf::Unset)
+        }
+    }
+
+    fn for_group(value: SetValue, group: &str) -> Request {
+        Request {
+            groups: vec![group.into()],
+            ..request(value, PercentageOf::Unset)
+        }
+    }
+
+    fn gates(value: serde_json::Value) -> State {
+        serde_json::from_value(value).unwrap()
+    }
+
+    // Each guard, in ChatOps's order: the first that fails says why.
+    #[test]
+    fn check_applies_chatops_guards_in_its_order() {
+        let half = SetValue::Percentage(50.0);
+        assert_eq!(check(&request(half, PercentageOf::Actors)), Ok(()));
+        assert_eq!(check(&request(SetValue::On, PercentageOf::Unset)), Ok(()));
+        assert_eq!(check(&for_project(SetValue::On, "1")), Ok(()));
+        assert_eq!(check(&for_group(SetValue::Off, "beta")), Ok(()));
+        let both = Request {
+            both_modifiers: true,
+            ..request(half, PercentageOf::Actors)
+        };
+        assert_eq!(
+            check(&both),
+            Err("`--actors` and `--random` cannot be combined\nhelp: choose one".to_string())
+        );
+        assert_eq!(
+            check(&request(half, PercentageOf::Unset)),
+            Err("One of `--actors` or `--random` must be set for percentage values.\nhelp: `--actors` rolls out to a percentage of actors, as rollout issues do".to_string())
+        );
+        let scoped = "`--actors` and `--random` cannot be combined with `--project`, `--group`, `--feature-group`, `--namespace`, `--user` or `--repository`\nhelp: percentages are global: set them in a command of their own";
+        for scoped_request in [for_project(SetValue::On, "1"), for_group(SetValue::On, "beta")] {
+            let with_actors = Request {
+                of: PercentageOf::Actors,
+                ..scoped_request
+            };
+            assert_eq!(check(&with_actors), Err(scoped.to_string()));
+        }
+        let random = "Time percentage feature flags are being deprecated: use `--actors` for a percentage of actors.\nhelp: pass `--ignore-random-deprecation-check` to set a percentage of time anyway";
+        assert_eq!(check(&request(half, PercentageOf::Time)), Err(random.to_string()));
+        let allowed = Request {
+            allow_random: true,
+            ..request(half, PercentageOf::Time)
+        };
+        assert_eq!(check(&allowed), Ok(()));
+    }
+
+    // A boolean clears every gate; a percentage replaces its own gate and keeps the others.
+    #[test]
+    fn apply_sets_booleans_and_percentages_as_the_features_api_does() {
+        let mixed = gates(
+            serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["1"] }, "groups": ["beta"] }),
+        );
+        assert_eq!(
+            apply(Some(&mixed), &request(SetValue::On, PercentageOf::Unset)),
+            Ok(State::Boolean(true))
+        );
+        assert_eq!(
+            apply(Some(&mixed), &request(SetValue::Off, PercentageOf::Unset)),
+            Ok(State::Boolean(false))
+        );
+        let random = request(SetValue::Percentage(2.5), PercentageOf::Time);
+        assert_eq!(
+            apply(Some(&mixed), &random),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 10, "percentage_of_time": 2.5, "actors": { "project": ["1"] }, "groups": ["beta"] })
+            ))
+        );
+        let actors = request(SetValue::Percentage(25.0), PercentageOf::Actors);
+        assert_eq!(
+            apply(Some(&mixed), &actors),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 25, "actors": { "project": ["1"] }, "groups": ["beta"] })
+            ))
+        );
+        assert_eq!(
+            apply(None, &actors),
+            Ok(gates(serde_json::json!({ "percentage_of_actors": 25 })))
+        );
+        assert_eq!(
+            apply(Some(&State::Boolean(false)), &random),
+            Ok(gates(serde_json::json!({ "percentage_of_time": 2.5 })))
+        );
+        // A fully-on flag refuses a percentage.
+        assert_eq!(
+            apply(Some(&State::Boolean(true)), &actors),
+            Err("Cannot enable percentage of actors for a fully-enabled flag\nhelp: set `false` first (it clears every gate), then the percentage".to_string())
+        );
+        let always = gates(serde_json::json!({ "percentage_of_time": 100 }));
+        assert_eq!(
+            apply(Some(&always), &random),
+            Err("Cannot enable percentage of time for a fully-enabled flag\nhelp: set `false` first (it clears every gate), then the percentage".to_string())
+        );
+        let often = gates(serde_json::json!({ "percentage_of_time": 99.5 }));
+        assert_eq!(
+            apply(Some(&often), &actors),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_time": 99.5, "percentage_of_actors": 25 })
+            ))
+        );
+    }
+
+    // An actor or a feature group is added or removed on its own; removing the last gate leaves
+    // the flag stored and off.
+    #[test]
+    fn apply_adds_and_removes_actors_and_groups_alone() {
+        assert_eq!(
+            apply(None, &for_project(SetValue::On, "1")),
+            Ok(gates(serde_json::json!({ "actors": { "project": ["1"] } })))
+        );
+        assert_eq!(
+            apply(Some(&State::Boolean(true)), &for_project(SetValue::Off, "1")),
+            Ok(State::Boolean(true))
+        );
+        let listed = gates(
+            serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["1", "2"] }, "groups": ["beta"] }),
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_project(SetValue::On, "1")),
+            Ok(listed.clone())
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_project(SetValue::On, "3")),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["1", "2", "3"] }, "groups": ["beta"] })
+            ))
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_project(SetValue::Off, "1")),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["2"] }, "groups": ["beta"] })
+            ))
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_project(SetValue::Off, "9")),
+            Ok(listed.clone())
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_group(SetValue::On, "beta")),
+            Ok(listed.clone())
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_group(SetValue::On, "gamma")),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["1", "2"] }, "groups": ["beta", "gamma"] })
+            ))
+        );
+        assert_eq!(
+            apply(Some(&listed), &for_group(SetValue::Off, "beta")),
+            Ok(gates(
+                serde_json::json!({ "percentage_of_actors": 10, "actors": { "project": ["1", "2"] } })
+            ))
+        );
+        // The last gate removed: stored and off, whatever zero percentages remain.
+        let last = gates(serde_json::json!({ "percentage_of_actors": 0, "percentage_of_time": 0, "groups": ["beta"] }));
+        assert_eq!(
+            apply(Some(&last), &for_group(SetValue::Off, "beta")),
+            Ok(State::Boolean(false))
+        );
+        let one = gates(serde_json::json!({ "actors": { "project": ["1"] } }));
+        assert_eq!(
+            apply(Some(&one), &for_project(SetValue::Off, "1")),
+            Ok(State::Boolean(false))
+        );
+        assert_eq!(
+            apply(None, &for_group(SetValue::Off, "beta")),
+            Ok(State::Boolean(false))
+        );
+        // Each remaining gate keeps the flag conditional.
+        for kept in [
+            serde_json::json!({ "percentage_of_actors": 5, "groups": ["beta"] }),
+            serde_json::json!({ "percentage_of_time": 5, "groups": ["beta"] }),
+            serde_json::json!({ "actors": { "user": ["a"] }, "groups": ["beta"] }),
+            serde_json::json!({ "groups": ["beta", "gamma"] }),
+        ] {
+            let result = apply(Some(&gates(kept.clone())), &for_group(SetValue::Off, "beta"));
+            assert!(matches!(result, Ok(State::Gates(_))), "{kept}: {result:?}");
+        }
+        assert_eq!(
+            apply(None, &for_project(SetValue::Percentage(5.0), "1")),
+            Err("actors and feature groups are set with `true` or `false`".to_string())
+        );
+    }
+
+    #[test]
+    fn to_value_writes_whole_percentages_as_integers() {
+        assert_eq!(to_value(&State::Boolean(true)), serde_json::json!(true));
+        assert_eq!(to_value(&State::Boolean(false)), serde_json::json!(false));
+        let state = gates(
+            serde_json::json!({ "percentage_of_actors": 25, "percentage_of_time": 2.5, "actors": { "project": ["1", "a/b"], "user": ["x"] }, "groups": ["beta", "alpha"] }),
+        );
+        let value = to_value(&state);
+        assert_eq!(
+            value,
+            serde_json::json!({ "percentage_of_actors": 25, "percentage_of_time": 2.5, "actors": { "project": ["1", "a/b"], "user": ["x"] }, "groups": ["beta", "alpha"] })
+        );
+        assert!(value["percentage_of_actors"].is_u64());
+        assert_eq!(
+            to_value(&gates(serde_json::json!({ "percentage_of_time": 3 }))),
+            serde_json::json!({ "percentage_of_time": 3 })
+        );
+        assert_eq!(to_value(&gates(serde_json::json!({}))), serde_json::json!({}));
     }
 }

@@ -637,6 +637,12 @@ mod tests {
             set(flow, "production", Some(json!(false))),
             "name: a\nenvironments:\n  dev: true\n  production: false\n"
         );
+        // Written again whole, a new environment still takes its place in promotion order.
+        let flow = "name: a\nenvironments: {production: false}\n";
+        assert_eq!(
+            set(flow, "dev", Some(json!(true))),
+            "name: a\nenvironments:\n  dev: true\n  production: false\n"
+        );
         let quoted = "name: a\nenvironments:\n  \"dev\": 'true'\n";
         assert_eq!(
             set(quoted, "dev", Some(json!(true))),
@@ -660,6 +666,350 @@ mod tests {
             edited,
             crlf.replace("      - alice\r\n", "      - alice\r\n  staging: true\r\n")
         );
+    }
+
+    // Each case: the file, the environment, the state (none: removed) and the file after.
+    #[test]
+    fn edits_keep_the_file_s_indentation_order_and_comments() {
+        let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
+            // A four-space file is edited with four spaces; a new first entry goes before the first.
+            (
+                "name: a\nenvironments:\n    production: false\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 5, "groups": ["beta"]})),
+                "name: a\nenvironments:\n    dev:\n        percentage_of_actors: 5\n        groups:\n            - beta\n    production: false\n",
+            ),
+            // An environment the config does not know goes last; one it knows before the unknown.
+            (
+                "name: a\nenvironments:\n  production: false\n  custom: true\n",
+                "zeta",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  production: false\n  custom: true\n  zeta: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  production: false\n  custom: true\n",
+                "ops",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  ops: true\n  production: false\n  custom: true\n",
+            ),
+            // Gates in the registry's order: a percentage of time after a percentage of actors,
+            // groups after actors, and a new actor kind among the kinds.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      user: [a]\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 5, "percentage_of_time": 2.5, "actors": {"user": ["a"]}})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    percentage_of_time: 2.5\n    actors:\n      user: [a]\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      user: [a]\n",
+                "dev",
+                Some(
+                    json!({"percentage_of_actors": 5, "actors": {"user": ["a"], "project": ["1"]}, "groups": ["beta"]}),
+                ),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n    actors:\n      project:\n        - \"1\"\n      user: [a]\n    groups:\n      - beta\n",
+            ),
+            // A new `environments` entry goes where `flagops new` writes it.
+            (
+                "name: a\ndescription: d\nrequires: [b]\noverrides:\n  min-wait: x\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\ndescription: d\nrequires: [b]\nenvironments:\n  dev: true\noverrides:\n  min-wait: x\n",
+            ),
+            // Numbers as the registry writes them.
+            (
+                "name: a\nenvironments:\n  dev: 50\n",
+                "dev",
+                Some(json!(12.5)),
+                "name: a\nenvironments:\n  dev: 12.5\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: true\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 50.0})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 50\n",
+            ),
+            // An actor id written as a string is the same id as the number.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"278964\"\n",
+                "dev",
+                Some(json!({"actors": {"project": [278964, "gitlab-org/gitlab"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"278964\"\n        - gitlab-org/gitlab\n",
+            ),
+            // Items reordered: the list is written again.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2\n        - 3\n",
+                "dev",
+                Some(json!({"actors": {"project": ["3", "1", "4"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - \"3\"\n        - \"1\"\n        - \"4\"\n",
+            ),
+            // An item appended to a file without a final line break.
+            (
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2",
+                "dev",
+                Some(json!({"actors": {"project": ["1", "2", "5"]}})),
+                "name: a\nenvironments:\n  dev:\n    actors:\n      project:\n        - 1\n        - 2\n        - \"5\"\n",
+            ),
+            // A removed entry takes its lines, not the comment after it; the last one takes
+            // `environments` with it; removing what is not there changes nothing.
+            (
+                "name: a\nenvironments:\n  dev: true\n  production: false\n# end\n",
+                "production",
+                None,
+                "name: a\nenvironments:\n  dev: true\n# end\n",
+            ),
+            ("name: a\nenvironments:\n  dev: true\n", "dev", None, "name: a\n"),
+            (
+                "name: a\nenvironments:\n  dev: true\n",
+                "staging",
+                None,
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            // Flow collections, quoted and block scalars are written again whole.
+            (
+                "name: a\nenvironments:\n  dev: {percentage_of_actors: 5}\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: [beta]\n",
+                "dev",
+                Some(json!({"groups": ["beta", "x"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - beta\n      - x\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: '5'\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: |\n    x\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5 # five\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 6})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6 # five\n",
+            ),
+        ];
+        for (text, environment, state, expected) in cases {
+            assert_eq!(
+                set(text, environment, state.clone()),
+                expected,
+                "{text:?} {environment} {state:?}"
+            );
+        }
+    }
+
+    // More shapes of the file around the entry: each case is the file, the environment, the
+    // state and the file after.
+    #[test]
+    fn edits_of_lists_comments_aliases_and_empty_collections() {
+        let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
+            // An entry that exists is changed where it is, whatever the file's order.
+            (
+                "name: a\nenvironments:\n  production: true\n  dev: true\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  production: true\n  dev: false\n",
+            ),
+            // An alias would carry the edit elsewhere: the whole entry is written again.
+            (
+                "name: a\nenvironments:\n  dev: &on true\n  production: *on\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n  production: true\n",
+            ),
+            // The last item removed and one appended, next to each other; quotes kept.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - b\n",
+                "dev",
+                Some(json!({"groups": ["a", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - 'b'\n",
+                "dev",
+                Some(json!({"groups": ["a", "b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - 'b'\n      - c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a # first\n      - b\n",
+                "dev",
+                Some(json!({"groups": ["b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n      - c\n",
+            ),
+            // A blank line or a comment inside an entry belongs to it; the comment on the next
+            // entry's line stays.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n\n    # the beta\n    groups:\n      - a\n  production: true # kept\n",
+                "dev",
+                None,
+                "name: a\nenvironments:\n  production: true # kept\n",
+            ),
+            // An item on the line after its dash belongs to its entry.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      -\n        a\n      - b\n  production: true\n",
+                "dev",
+                None,
+                "name: a\nenvironments:\n  production: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n    - a\n    - b\n  production: true\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n    - b\n  production: true\n",
+            ),
+            // A comment on the key's line stays there, whatever the value becomes.
+            (
+                "name: a\nenvironments:\n  dev: true # on\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev: # on\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: # on\n    groups: [b]\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true # on\n",
+            ),
+            // A scalar is replaced in place: the spaces before it stay.
+            (
+                "name: a\nenvironments:\n  dev:   true\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev:   false\n",
+            ),
+            // A quoted scalar is written again whole, with one space after its key.
+            (
+                "name: a\nenvironments:\n  dev:   'true'\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n",
+            ),
+            // A list that holds a collection, or whose items change order, is written again
+            // whole; the other entries keep their comments.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - \"a\"\n      - [x]\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["a"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n  production: true # kept\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - b\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["b", "a"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n      - a\n  production: true # kept\n",
+            ),
+            // Nested and empty collections; a scalar that becomes a list is written in block
+            // style, not replaced in place by a flow list.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: none\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - [a]\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: []\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n",
+                "dev",
+                Some(json!({"groups": []})),
+                "name: a\nenvironments:\n  dev:\n    groups: []\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev: {}\n",
+                "dev",
+                Some(json!({"groups": ["b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - b\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 5\n",
+                "dev",
+                Some(json!({})),
+                "name: a\nenvironments:\n  dev: {}\n",
+            ),
+            (
+                "name: a\nenvironments: {}\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+            (
+                "name: a\nenvironments:\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true\n",
+            ),
+        ];
+        for (text, environment, state, expected) in cases {
+            assert_eq!(
+                set(text, environment, state.clone()),
+                expected,
+                "{text:?} {environment} {state:?}"
+            );
+        }
+        let refused = |text: &str| set_environment(text, "dev", Some(&json!(true)), &order()).unwrap_err();
+        assert_eq!(refused("name: a\nenvironments: 5\n"), "`environments` is not a mapping");
+        assert_eq!(refused("- a\n"), "the file is not a mapping");
+        assert!(refused("name: [\n").starts_with("the file cannot be parsed: "));
+    }
+
+    #[test]
+    fn same_compares_data_not_spelling() {
+        assert!(same(&json!(50), &json!(50.0)));
+        assert!(!same(&json!(50), &json!(51)));
+        assert!(same(&json!(278964), &json!("278964")));
+        assert!(same(&json!("278964"), &json!(278964)));
+        assert!(!same(&json!(278964), &json!("278965")));
+        assert!(same(&json!([1, "a"]), &json!(["1", "a"])));
+        assert!(!same(&json!([1, "a"]), &json!([1, "b"])));
+        assert!(!same(&json!([1]), &json!([1, 1])));
+        assert!(same(&json!({"a": [1], "b": true}), &json!({"b": true, "a": ["1"]})));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 2})));
+        assert!(!same(&json!({"a": 1}), &json!({"b": 1})));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": 1})));
+        assert!(same(&json!(true), &json!(true)));
+        assert!(!same(&json!(true), &json!("true")));
+        assert!(!same(&json!(null), &json!(false)));
+    }
+
+    #[test]
+    fn scalars_and_indentation_as_the_registry_writes_them() {
+        let written = |value: Value| inline(&value);
+        assert_eq!(written(json!(50.0)), "50");
+        assert_eq!(written(json!(-3.0)), "-3");
+        assert_eq!(written(json!(12.5)), "12.5");
+        assert_eq!(written(json!(1e15)), "1000000000000000.0");
+        assert_eq!(written(json!(null)), "null");
+        assert_eq!(written(json!([])), "[]");
+        assert_eq!(written(json!({})), "{}");
+        assert_eq!(written(json!("a: b")), "\"a: b\"");
+        assert_eq!(written(json!([1])), "[1]");
+        assert_eq!(written(json!({"a": 1})), "{\"a\":1}");
+        assert_eq!(detect_step("a:\n    b: 1\n"), 4);
+        assert_eq!(detect_step("a:\n  - x\n  - y\nb:\n   c: 1\n"), 3);
+        assert_eq!(detect_step("# c\n\na:\n\n  # x\n      b: 1\n"), 6);
+        assert_eq!(detect_step("a: 1\nb: 2\n"), 2);
+        assert_eq!(detect_step("a: x\n  b: 1\n"), 2);
+        assert_eq!(detect_step("a:\nb:\n   c: 1\n"), 3);
+        assert_eq!(detect_step("a:\n- x\nb:\n   c: 1\n"), 3);
+        assert_eq!(trailing_comment("  # x\r"), "  # x");
+        assert_eq!(trailing_comment(" x # y"), "");
     }
 
     #[test]

@@ -230,6 +230,12 @@ pub fn describe(verdict: &Verdict) -> String {
 mod tests {
     use super::*;
 
+    impl Verdict {
+        fn with(self, outcome: Outcome) -> Verdict {
+            Verdict { outcome, ..self }
+        }
+    }
+
     fn check() -> Check {
         Check {
             flag: "f".into(),
@@ -283,6 +289,242 @@ mod tests {
         assert_eq!(verdict(None, Some(5.0), "10"), healthy("10"));
         assert_eq!(verdict(None, Some(5.0), "4"), breached("4"));
         assert_eq!(verdict(Some(10.0), Some(5.0), "7"), healthy("7"));
+    }
+
+    /// The example config with two guards: `error_rate` and `latency`.
+    fn config() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        let mut config: Config = serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap();
+        config.guards.insert(
+            "error_rate".into(),
+            GuardConfig {
+                description: None,
+                query: "errors{flag=\"{{flag}}\",environment=\"{{environment}}\"}".into(),
+                max: Some(0.01),
+                min: None,
+            },
+        );
+        config.guards.insert(
+            "latency".into(),
+            GuardConfig {
+                description: None,
+                query: "latency".into(),
+                max: None,
+                min: Some(1.0),
+            },
+        );
+        config
+    }
+
+    /// A step in production with its own guard and `on_breach`.
+    fn step(guard: Option<&str>, on_breach: Option<OnBreach>) -> crate::model::RolloutStep {
+        crate::model::RolloutStep {
+            at: Some("2026-11-24T09:00:00Z".into()),
+            after: None,
+            rollback: false,
+            note: None,
+            guard: guard.map(str::to_string),
+            on_breach,
+            environments: [(
+                "production".to_string(),
+                serde_json::from_value(serde_json::json!(true)).unwrap(),
+            )]
+            .into(),
+        }
+    }
+
+    /// `flag`'s standing with step `step` taking effect.
+    fn applying(flag: &str, step: usize) -> Standing {
+        Standing {
+            flag: flag.into(),
+            steps: 3,
+            applied: None,
+            applying: Some(step),
+            next: None,
+            state: None,
+            guard: None,
+            rolled_back: None,
+            mark: None,
+        }
+    }
+
+    // Each step's own `on_breach` decides what a breach of its guard does, not the next step's.
+    #[test]
+    fn a_check_takes_the_on_breach_of_its_own_step() {
+        let config = config();
+        let step = |on_breach| step(Some("error_rate"), on_breach);
+        let flag = Flag {
+            rollout: vec![
+                step(Some(OnBreach::Rollback)),
+                step(Some(OnBreach::Hold)),
+                step(Some(OnBreach::Rollback)),
+            ],
+            ..Flag::example("f")
+        };
+        let check = |step: usize| check_for(&config, &flag, "production", &applying("f", step)).unwrap();
+        assert_eq!(
+            check(1),
+            Check {
+                flag: "f".into(),
+                step: 1,
+                guard: "error_rate".into(),
+                query: "errors{flag=\"f\",environment=\"production\"}".into(),
+                max: Some(0.01),
+                min: None,
+                on_breach: OnBreach::Rollback,
+            }
+        );
+        assert_eq!(check(2).on_breach, OnBreach::Hold);
+        assert_eq!(check(3).on_breach, OnBreach::Rollback);
+    }
+
+    // A step's guard is its own, else its flag's, else its type's; a rollback step has none. What
+    // a breach does is the step's, else the flag's, else `hold`.
+    #[test]
+    fn guards_and_breaches_are_inherited_from_the_flag_and_its_type() {
+        let mut config = config();
+        let rollback = crate::model::RolloutStep {
+            rollback: true,
+            ..step(Some("latency"), None)
+        };
+        let steps = vec![
+            step(Some("latency"), None),
+            step(None, Some(OnBreach::Rollback)),
+            rollback,
+        ];
+        let plain = Flag {
+            rollout: steps.clone(),
+            ..Flag::example("plain")
+        };
+        let guarded = Flag {
+            rollout: steps,
+            guard: Some("error_rate".into()),
+            on_breach: Some(OnBreach::Rollback),
+            ..Flag::example("guarded")
+        };
+        fn guards<'a>(config: &'a Config, flag: &'a Flag) -> Vec<Option<&'a str>> {
+            (0..4).map(|position| guard_of(config, flag, position)).collect()
+        }
+        assert_eq!(guards(&config, &plain), [Some("latency"), None, None, None]);
+        assert_eq!(
+            guards(&config, &guarded),
+            [Some("latency"), Some("error_rate"), None, None]
+        );
+        config.types.get_mut("wip").unwrap().guard = Some("error_rate".into());
+        assert_eq!(
+            guards(&config, &plain),
+            [Some("latency"), Some("error_rate"), None, None]
+        );
+        let breaches = |flag: &Flag| (0..4).map(|position| on_breach(flag, position)).collect::<Vec<_>>();
+        assert_eq!(
+            breaches(&plain),
+            [OnBreach::Hold, OnBreach::Rollback, OnBreach::Hold, OnBreach::Hold]
+        );
+        assert_eq!(breaches(&guarded), [OnBreach::Rollback; 4]);
+
+        // `pending` asks the query of each guarded step taking effect, for flags it knows.
+        let registry = Registry {
+            config,
+            flags: [plain, guarded]
+                .into_iter()
+                .map(|flag| crate::model::FlagFile {
+                    path: format!("flags/{}.yml", flag.name).into(),
+                    folder: String::new(),
+                    index: Default::default(),
+                    flag,
+                })
+                .collect(),
+            flags_dir: "flags".into(),
+            unreadable: Default::default(),
+        };
+        let standings = [
+            applying("plain", 2),
+            applying("guarded", 1),
+            applying("guarded", 3),
+            applying("unknown", 1),
+            Standing {
+                applying: None,
+                ..applying("plain", 1)
+            },
+        ];
+        assert_eq!(
+            pending(&registry, "staging", &standings),
+            [
+                Check {
+                    flag: "plain".into(),
+                    step: 2,
+                    guard: "error_rate".into(),
+                    query: "errors{flag=\"plain\",environment=\"staging\"}".into(),
+                    max: Some(0.01),
+                    min: None,
+                    on_breach: OnBreach::Rollback,
+                },
+                Check {
+                    flag: "guarded".into(),
+                    step: 1,
+                    guard: "latency".into(),
+                    query: "latency".into(),
+                    max: None,
+                    min: Some(1.0),
+                    on_breach: OnBreach::Rollback,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn verdicts_say_whether_a_step_goes_ahead_or_rolls_back() {
+        let verdict = |outcome: Outcome, on_breach| {
+            Verdict {
+                on_breach,
+                ..judge(&check(), Ok(vec![]))
+            }
+            .with(outcome)
+        };
+        let breached = Outcome::Breached { value: "1".into() };
+        assert!(Outcome::Healthy { value: "0".into() }.is_healthy());
+        for unhealthy in [
+            breached.clone(),
+            Outcome::NoData,
+            Outcome::Unreachable { error: "e".into() },
+        ] {
+            assert!(!unhealthy.is_healthy());
+        }
+        assert!(verdict(breached.clone(), OnBreach::Rollback).rolls_back());
+        assert!(!verdict(breached.clone(), OnBreach::Hold).rolls_back());
+        assert!(!verdict(Outcome::NoData, OnBreach::Rollback).rolls_back());
+        assert!(!verdict(Outcome::Healthy { value: "0".into() }, OnBreach::Rollback).rolls_back());
+        let words = |outcome, on_breach| describe(&verdict(outcome, on_breach));
+        assert_eq!(
+            words(Outcome::Healthy { value: "0.002".into() }, OnBreach::Rollback),
+            "guard `error_rate` passed step 2: 0.002 within max 0.01"
+        );
+        assert_eq!(
+            words(breached.clone(), OnBreach::Hold),
+            "guard `error_rate` holds step 2: 1 breaches max 0.01"
+        );
+        assert_eq!(
+            words(breached, OnBreach::Rollback),
+            "guard `error_rate` before step 2, back to the state before the plan: 1 breaches max 0.01"
+        );
+        assert_eq!(
+            words(Outcome::NoData, OnBreach::Rollback),
+            "guard `error_rate` holds step 2: the query returned no data"
+        );
+        assert_eq!(
+            words(
+                Outcome::Unreachable {
+                    error: "refused".into()
+                },
+                OnBreach::Hold
+            ),
+            "guard `error_rate` holds step 2: Prometheus did not answer: refused"
+        );
+        assert_eq!(limit(Some(5.0), Some(10.5)), "min 5, max 10.5");
+        assert_eq!(limit(None, None), "");
     }
 
     #[test]

@@ -283,3 +283,338 @@ fn environment_steps(flag: &Flag, environment: &str) -> Vec<EnvironmentStep> {
     }
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{FlagFile, RolloutStep};
+
+    fn config() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+    }
+
+    fn registry(flags: Vec<Flag>) -> Registry {
+        Registry {
+            config: config(),
+            flags: flags
+                .into_iter()
+                .map(|flag| FlagFile {
+                    path: PathBuf::from(format!("flags/{}.yml", flag.name)),
+                    folder: String::new(),
+                    index: Default::default(),
+                    flag,
+                })
+                .collect(),
+            flags_dir: PathBuf::from("flags"),
+            unreadable: BTreeMap::new(),
+        }
+    }
+
+    /// A step at `time` setting `environment` to `state`.
+    fn step(time: &str, environment: &str, state: serde_json::Value, rollback: bool) -> RolloutStep {
+        RolloutStep {
+            at: Some(time.to_string()),
+            after: None,
+            rollback,
+            note: None,
+            guard: None,
+            on_breach: None,
+            environments: [(environment.to_string(), serde_json::from_value(state).unwrap())].into(),
+        }
+    }
+
+    /// A flag off in production with `rollout`.
+    fn planned(name: &str, rollout: Vec<RolloutStep>) -> Flag {
+        Flag {
+            environments: serde_json::from_value(json!({ "production": false })).unwrap(),
+            rollout,
+            ..Flag::example(name)
+        }
+    }
+
+    fn stored(state: serde_json::Value) -> Stored {
+        Stored::from_model(&serde_json::from_value(state).unwrap())
+    }
+
+    fn time(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn jump(jump: i64) -> Radius {
+        Radius { jump, sample: None }
+    }
+
+    fn percent_of_actors(value: u32) -> serde_json::Value {
+        json!({ "percentage_of_actors": value })
+    }
+
+    // Steps are paired by time, then by number; a step that sets another environment counts in
+    // the numbers but is not listed; an unchanged step is left out.
+    #[test]
+    fn step_changes_pairs_steps_by_time_then_by_number() {
+        let base = registry(vec![
+            planned(
+                "a",
+                vec![
+                    step("2026-01-01T09:00:00Z", "staging", json!(true), false),
+                    step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                    step("2026-01-02T09:00:00Z", "production", percent_of_actors(50), false),
+                    step("2026-01-03T09:00:00Z", "production", json!(true), false),
+                    step("2026-01-04T09:00:00Z", "production", json!(false), true),
+                ],
+            ),
+            planned(
+                "b",
+                vec![step("2026-01-01T10:00:00Z", "production", percent_of_actors(20), false)],
+            ),
+        ]);
+        let head = registry(vec![
+            planned(
+                "a",
+                vec![
+                    step("2026-01-01T09:00:00Z", "staging", json!(true), false),
+                    step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                    step("2026-01-02T09:00:00Z", "production", percent_of_actors(40), false),
+                    step("2026-01-03T12:00:00Z", "production", json!(true), false),
+                    step("2026-01-04T09:00:00Z", "production", json!(false), false),
+                    step("2026-01-05T09:00:00Z", "production", json!(true), false),
+                ],
+            ),
+            planned(
+                "c",
+                vec![step("2026-01-01T08:00:00Z", "production", percent_of_actors(5), false)],
+            ),
+        ]);
+        let change = |flag: &str, kind, step, at: &str| StepChange {
+            flag: flag.into(),
+            kind,
+            step,
+            at: time(at),
+            at_before: None,
+            state: Stored::Boolean(true),
+            state_before: None,
+            rollback: false,
+            radius: jump(0),
+        };
+        assert_eq!(
+            step_changes(Some(&base), &head, "production", None),
+            [
+                StepChange {
+                    state: stored(percent_of_actors(40)),
+                    state_before: Some(stored(percent_of_actors(50))),
+                    radius: jump(30_000),
+                    ..change("a", StepKind::Changed, 3, "2026-01-02T09:00:00Z")
+                },
+                StepChange {
+                    at_before: Some(time("2026-01-03T09:00:00Z")),
+                    radius: jump(60_000),
+                    ..change("a", StepKind::Changed, 4, "2026-01-03T12:00:00Z")
+                },
+                StepChange {
+                    state: Stored::Boolean(false),
+                    radius: jump(-100_000),
+                    ..change("a", StepKind::Changed, 5, "2026-01-04T09:00:00Z")
+                },
+                StepChange {
+                    radius: jump(100_000),
+                    ..change("a", StepKind::Added, 6, "2026-01-05T09:00:00Z")
+                },
+                StepChange {
+                    state: stored(percent_of_actors(20)),
+                    radius: jump(20_000),
+                    ..change("b", StepKind::Removed, 1, "2026-01-01T10:00:00Z")
+                },
+                StepChange {
+                    state: stored(percent_of_actors(5)),
+                    radius: jump(5_000),
+                    ..change("c", StepKind::Added, 1, "2026-01-01T08:00:00Z")
+                },
+            ]
+        );
+        // Without a base, every step is added.
+        let added = step_changes(None, &head, "production", None);
+        assert_eq!(
+            added
+                .iter()
+                .map(|change| (change.flag.as_str(), change.step))
+                .collect::<Vec<_>>(),
+            [("a", 2), ("a", 3), ("a", 4), ("a", 5), ("a", 6), ("c", 1)]
+        );
+        assert!(added.iter().all(|change| change.kind == StepKind::Added));
+        // The other way round, a changed step takes the rollback mark of the newer plan.
+        let removed = step_changes(Some(&head), &base, "production", None);
+        assert_eq!(
+            removed
+                .iter()
+                .map(|change| (change.flag.as_str(), change.kind, change.step, change.rollback))
+                .collect::<Vec<_>>(),
+            [
+                ("a", StepKind::Changed, 3, false),
+                ("a", StepKind::Changed, 4, false),
+                ("a", StepKind::Changed, 5, true),
+                ("a", StepKind::Removed, 6, false),
+                ("b", StepKind::Added, 1, false),
+                ("c", StepKind::Removed, 1, false),
+            ]
+        );
+        // The same plan twice changes nothing; an environment no step sets neither.
+        assert_eq!(step_changes(Some(&head), &head, "production", None), []);
+        assert_eq!(step_changes(Some(&base), &head, "dev", None), []);
+    }
+
+    // A step moved to another time and another number is paired by neither: removed and added.
+    #[test]
+    fn a_step_moved_to_another_number_and_time_is_removed_and_added() {
+        let base = registry(vec![planned(
+            "a",
+            vec![step("2026-01-01T09:00:00Z", "production", json!(true), false)],
+        )]);
+        let head = registry(vec![planned(
+            "a",
+            vec![
+                step("2026-01-01T08:00:00Z", "staging", json!(true), false),
+                step("2026-01-01T10:00:00Z", "production", json!(true), false),
+            ],
+        )]);
+        let changes = step_changes(Some(&base), &head, "production", None);
+        assert_eq!(
+            changes
+                .iter()
+                .map(|change| (change.kind, change.step, change.at))
+                .collect::<Vec<_>>(),
+            [
+                (StepKind::Removed, 1, time("2026-01-01T09:00:00Z")),
+                (StepKind::Added, 2, time("2026-01-01T10:00:00Z")),
+            ]
+        );
+    }
+
+    // A step inserted before the others shifts their numbers: they still pair by time, and only
+    // the new step is listed.
+    #[test]
+    fn a_step_inserted_first_pairs_the_others_by_time() {
+        let base = registry(vec![planned(
+            "a",
+            vec![
+                step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                step("2026-01-01T10:00:00Z", "production", percent_of_actors(50), false),
+            ],
+        )]);
+        let head = registry(vec![planned(
+            "a",
+            vec![
+                step("2026-01-01T08:00:00Z", "production", percent_of_actors(5), false),
+                step("2026-01-01T09:00:00Z", "production", percent_of_actors(10), false),
+                step("2026-01-01T10:00:00Z", "production", percent_of_actors(50), false),
+            ],
+        )]);
+        assert_eq!(
+            step_changes(Some(&base), &head, "production", None),
+            [StepChange {
+                flag: "a".into(),
+                kind: StepKind::Added,
+                step: 1,
+                at: time("2026-01-01T08:00:00Z"),
+                at_before: None,
+                state: stored(percent_of_actors(5)),
+                state_before: None,
+                rollback: false,
+                radius: jump(5_000),
+            }]
+        );
+    }
+
+    #[test]
+    fn radius_measures_exposure_and_counts_the_sample() {
+        let config = config();
+        let flag = Flag::example("a");
+        let on = Flag {
+            default_enabled: true,
+            ..Flag::example("a")
+        };
+        let radius = |flag: &Flag, before: Option<Stored>, after: Option<Stored>| {
+            radius(flag, &config, before.as_ref(), after.as_ref(), None).jump
+        };
+        assert_eq!(radius(&flag, None, Some(Stored::Boolean(true))), 100_000);
+        assert_eq!(radius(&on, None, Some(Stored::Boolean(false))), -100_000);
+        assert_eq!(radius(&on, Some(Stored::Boolean(true)), None), 0);
+        assert_eq!(radius(&flag, Some(Stored::Boolean(false)), None), 0);
+        assert_eq!(
+            radius(
+                &flag,
+                Some(stored(json!({ "percentage_of_actors": 10, "percentage_of_time": 30 }))),
+                Some(stored(json!({ "percentage_of_time": 5, "percentage_of_actors": 20 }))),
+            ),
+            -10_000
+        );
+        assert_eq!(
+            radius(&flag, Some(stored(json!({ "actors": { "project": [1] } }))), None),
+            0
+        );
+        let sample: Vec<String> = (1..=3).map(|id| format!("Project:{id}")).collect();
+        let counted = |before: Stored, after: Stored| {
+            super::radius(&flag, &config, Some(&before), Some(&after), Some(&sample))
+                .sample
+                .unwrap()
+        };
+        let listed = stored(json!({ "actors": { "project": [1] } }));
+        assert_eq!(
+            counted(Stored::Boolean(false), listed.clone()),
+            SampleCount {
+                actors: 3,
+                switch_on: 1,
+                switch_off: 0
+            }
+        );
+        assert_eq!(
+            counted(listed, Stored::Boolean(true)),
+            SampleCount {
+                actors: 3,
+                switch_on: 2,
+                switch_off: 0
+            }
+        );
+        assert_eq!(
+            counted(Stored::Boolean(true), stored(json!({ "actors": { "project": [2] } }))),
+            SampleCount {
+                actors: 3,
+                switch_on: 0,
+                switch_off: 2
+            }
+        );
+    }
+
+    #[test]
+    fn describe_signs_the_jump_and_counts_the_sample() {
+        assert_eq!(describe(&jump(0)), "+0 pp");
+        assert_eq!(describe(&jump(1_500)), "+1.5 pp");
+        assert_eq!(describe(&jump(-25_000)), "-25 pp");
+        assert_eq!(
+            describe(&Radius {
+                jump: 25_000,
+                sample: Some(SampleCount {
+                    actors: 1000,
+                    switch_on: 250,
+                    switch_off: 3
+                })
+            }),
+            "+25 pp; of 1000 sample actors, 250 switch on and 3 switch off"
+        );
+    }
+
+    #[test]
+    fn parse_sample_skips_blank_lines_and_comments() {
+        assert_eq!(
+            parse_sample("# a sample\nProject:1\n\n  User:2  \n   \n  # indented\nGroup:#3\n"),
+            ["Project:1", "User:2", "Group:#3"]
+        );
+    }
+}

@@ -445,6 +445,116 @@ mod tests {
         standing.mark.clone().expect("a step applies")
     }
 
+    fn config() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+    }
+
+    fn registry(flags: Vec<Flag>) -> Registry {
+        Registry {
+            config: config(),
+            flags: flags
+                .into_iter()
+                .map(|flag| model::FlagFile {
+                    path: format!("flags/{}.yml", flag.name).into(),
+                    folder: String::new(),
+                    index: Default::default(),
+                    flag,
+                })
+                .collect(),
+            flags_dir: "flags".into(),
+            unreadable: BTreeMap::new(),
+        }
+    }
+
+    // `min-wait` counts only in a protected environment, when the policy is on and the flag does
+    // not override it.
+    #[test]
+    fn min_wait_counts_in_protected_environments_unless_turned_off() {
+        let config = config();
+        let flag = flag();
+        let fifteen = Some(SignedDuration::from_mins(15));
+        assert_eq!(min_wait(&config, "production", &flag), fifteen);
+        assert_eq!(min_wait(&config, "dev", &flag), None);
+        assert_eq!(min_wait(&config, "nowhere", &flag), None);
+        let overridden = Flag {
+            overrides: [("min-wait".to_string(), "urgent".to_string())].into(),
+            ..flag.clone()
+        };
+        assert_eq!(min_wait(&config, "production", &overridden), None);
+        let mut disabled = config.clone();
+        disabled.policies.disabled.insert("min-wait".into());
+        assert_eq!(min_wait(&disabled, "production", &flag), None);
+        let mut other = config.clone();
+        other.policies.disabled.insert("max-step".into());
+        assert_eq!(min_wait(&other, "production", &flag), fifteen);
+    }
+
+    // `resolve` gives each flag the state of its step, or its `environments` entry, and hands a
+    // flag only its own guard's verdict.
+    #[test]
+    fn resolve_gives_each_flag_its_step_or_its_entry() {
+        let entry = |state: serde_json::Value| -> model::Environments {
+            serde_json::from_value(serde_json::json!({ "production": state })).unwrap()
+        };
+        let plain = Flag {
+            environments: entry(serde_json::json!(true)),
+            ..Flag::example("plain")
+        };
+        let elsewhere = Flag {
+            environments: entry(serde_json::json!(false)),
+            rollout: vec![RolloutStep {
+                environments: [("staging".to_string(), percent(10))].into(),
+                ..step("2026-11-24T09:00:00Z", percent(10), false)
+            }],
+            ..Flag::example("elsewhere")
+        };
+        let guarded = Flag {
+            environments: entry(serde_json::json!(false)),
+            ..Flag {
+                name: "guarded".into(),
+                ..flag()
+            }
+        };
+        let registry = registry(vec![plain, elsewhere, flag(), guarded, Flag::example("unset")]);
+        let breach = Verdict {
+            flag: "guarded".into(),
+            step: 1,
+            guard: "error_rate".into(),
+            query: "q".into(),
+            limit: "max 0.01".into(),
+            on_breach: model::OnBreach::Hold,
+            outcome: crate::guard::Outcome::Breached { value: "1".into() },
+        };
+        let (state, standings) = resolve(
+            &registry,
+            "production",
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            &BTreeMap::new(),
+            &[breach],
+        );
+        let expected: EnvironmentState = [
+            ("elsewhere", Stored::Boolean(false)),
+            ("f", Stored::from_model(&percent(25))),
+            ("guarded", Stored::Boolean(false)),
+            ("plain", Stored::Boolean(true)),
+        ]
+        .into_iter()
+        .map(|(name, state)| (name.to_string(), state))
+        .collect();
+        assert_eq!(state, expected);
+        assert_eq!(
+            standings
+                .iter()
+                .map(|standing| (standing.flag.as_str(), standing.applying, standing.guard.is_some()))
+                .collect::<Vec<_>>(),
+            [("f", Some(1), false), ("guarded", None, true)]
+        );
+    }
+
     #[test]
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
@@ -503,6 +613,192 @@ mod tests {
         .unwrap();
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
+        assert_eq!(
+            describe(&first),
+            "step 1 of 3 takes effect; step 2 due at 2026-11-24T09:20:00Z (held past its time 2026-11-24T09:15:00Z: min-wait after step 1)"
+        );
+        let before = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T08:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&before),
+            "no step of 3 applied yet; step 1 due at 2026-11-24T09:00:00Z"
+        );
+        let last = StepMark {
+            flag: "f".into(),
+            step: 3,
+            scheduled: "2026-11-24T09:30:00Z".into(),
+            state: Stored::Boolean(true),
+            applied_at: "2026-11-24T09:40:00Z".into(),
+            guard: None,
+        };
+        let done = standing(
+            &flag,
+            "production",
+            Some(&last),
+            Moment::at(at("2026-11-24T12:00:00Z")),
+            wait,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&done),
+            "step 3 of 3 applied at 2026-11-24T09:40:00Z; no step to come"
+        );
+    }
+
+    fn verdict(step: usize, outcome: crate::guard::Outcome, on_breach: model::OnBreach) -> Verdict {
+        Verdict {
+            flag: "f".into(),
+            step,
+            guard: "error_rate".into(),
+            query: "q".into(),
+            limit: "max 0.01".into(),
+            on_breach,
+            outcome,
+        }
+    }
+
+    // A healthy guard lets its step go ahead; a breach holds it, or rolls the environment back to
+    // its `environments` entry, where the plan stays until the guarded step is edited.
+    #[test]
+    fn a_guard_lets_its_step_go_ahead_holds_it_or_rolls_the_plan_back() {
+        use crate::guard::Outcome;
+        use model::OnBreach;
+        let flag = Flag {
+            environments: serde_json::from_value(serde_json::json!({ "production": false })).unwrap(),
+            ..flag()
+        };
+        let first = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:00:00Z")),
+            None,
+            None,
+        )
+        .unwrap();
+        let first = mark(&first);
+        let quarter = Moment {
+            at: at("2026-11-24T09:15:00Z"),
+            applied_at: at("2026-11-24T09:15:30Z"),
+        };
+        let judged =
+            |verdict: &Verdict| standing(&flag, "production", Some(&first), quarter, None, Some(verdict)).unwrap();
+
+        let healthy = verdict(2, Outcome::Healthy { value: "0.001".into() }, OnBreach::Rollback);
+        let passed = judged(&healthy);
+        assert_eq!((passed.applying, passed.guard.as_ref()), (Some(2), Some(&healthy)));
+        assert_eq!(
+            passed.mark,
+            Some(StepMark {
+                flag: "f".into(),
+                step: 2,
+                scheduled: "2026-11-24T09:15:00Z".into(),
+                state: Stored::from_model(&percent(50)),
+                applied_at: "2026-11-24T09:15:30Z".into(),
+                guard: Some(healthy.clone()),
+            })
+        );
+        // A verdict on another step says nothing of this one.
+        let elsewhere = judged(&verdict(3, Outcome::NoData, OnBreach::Hold));
+        assert_eq!((elsewhere.applying, elsewhere.guard), (Some(2), None));
+
+        let breach = verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Hold);
+        let held = judged(&breach);
+        assert_eq!(
+            (held.applying, held.state.clone(), held.mark.clone()),
+            (None, Some(Stored::from_model(&percent(25))), None)
+        );
+        assert_eq!(
+            describe(&held),
+            "step 1 of 3 applied at 2026-11-24T09:00:00Z; step 2 due at 2026-11-24T09:15:00Z; guard `error_rate` holds step 2: 0.5 breaches max 0.01"
+        );
+        // No data holds the step, even with `on_breach: rollback`.
+        let silent = judged(&verdict(2, Outcome::NoData, OnBreach::Rollback));
+        assert_eq!((silent.applying, silent.mark), (None, None));
+        assert_eq!(silent.next.map(|next| next.step), Some(2));
+
+        let breach = verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Rollback);
+        let rolling = judged(&breach);
+        assert_eq!(
+            (rolling.applying, rolling.state.clone(), rolling.next),
+            (None, Some(Stored::Boolean(false)), None)
+        );
+        let rollback = StepMark {
+            flag: "f".into(),
+            step: 2,
+            scheduled: "2026-11-24T09:15:00Z".into(),
+            state: Stored::Boolean(false),
+            applied_at: "2026-11-24T09:15:30Z".into(),
+            guard: Some(breach.clone()),
+        };
+        assert_eq!(rolling.mark.as_ref(), Some(&rollback));
+        // Later, the plan stays rolled back.
+        let later = Moment::at(at("2026-11-24T10:00:00Z"));
+        let stopped = standing(&flag, "production", Some(&rollback), later, None, None).unwrap();
+        assert_eq!(
+            stopped,
+            Standing {
+                flag: "f".into(),
+                steps: 3,
+                applied: None,
+                applying: None,
+                next: None,
+                state: Some(Stored::Boolean(false)),
+                guard: Some(breach.clone()),
+                rolled_back: Some(at("2026-11-24T09:15:30Z")),
+                mark: None,
+            }
+        );
+        assert_eq!(
+            describe(&stopped),
+            "rolled back at 2026-11-24T09:15:30Z by guard `error_rate` before step 2, back to the state before the plan: 0.5 breaches max 0.01; the plan goes on once step 2 is edited"
+        );
+        // A hold's mark does not stop the plan.
+        let kept = StepMark {
+            guard: Some(verdict(2, Outcome::Breached { value: "0.5".into() }, OnBreach::Hold)),
+            ..rollback.clone()
+        };
+        assert_eq!(
+            standing(&flag, "production", Some(&kept), later, None, None)
+                .unwrap()
+                .applying,
+            Some(1)
+        );
+        // Once step 2 is edited (another time), the plan starts again.
+        let mut edited = flag.clone();
+        edited.rollout[1].at = Some("2026-11-24T09:20:00Z".into());
+        let resumed = standing(&edited, "production", Some(&rollback), later, None, None).unwrap();
+        assert_eq!((resumed.rolled_back, resumed.applying), (None, Some(1)));
+    }
+
+    // A rollback step is never guarded: it goes ahead whatever a verdict on it says.
+    #[test]
+    fn a_rollback_step_is_not_guarded() {
+        let mut flag = flag();
+        flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
+        let breach = verdict(
+            3,
+            crate::guard::Outcome::Breached { value: "0.5".into() },
+            model::OnBreach::Hold,
+        );
+        let rollback = standing(
+            &flag,
+            "production",
+            None,
+            Moment::at(at("2026-11-24T09:30:00Z")),
+            None,
+            Some(&breach),
+        )
+        .unwrap();
+        assert_eq!((rollback.applying, rollback.guard), (Some(3), None));
     }
 
     #[test]
@@ -541,6 +837,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
+    }
+
+    // A mark names its step by number, time and state; only when no step has all three does the
+    // latest step with its state, scheduled no later than the mark's apply, stand in for it.
+    #[test]
+    fn a_mark_names_its_step_by_number_time_and_state() {
+        // 25% at 09:00, 50% at 09:15, 25% again at 09:30.
+        let mut flag = flag();
+        flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(25), false);
+        let mark = |step: usize, scheduled: &str, applied_at: &str| StepMark {
+            flag: "f".into(),
+            step,
+            scheduled: scheduled.into(),
+            state: Stored::from_model(&percent(25)),
+            applied_at: applied_at.into(),
+            guard: None,
+        };
+        let applied = |mark: &StepMark| {
+            standing(
+                &flag,
+                "production",
+                Some(mark),
+                Moment::at(at("2026-11-24T12:00:00Z")),
+                None,
+                None,
+            )
+            .unwrap()
+            .applied
+            .map(|applied| (applied.step, applied.at))
+        };
+        let last = mark(3, "2026-11-24T09:30:00Z", "2026-11-24T09:30:00Z");
+        assert_eq!(applied(&last), Some((3, at("2026-11-24T09:30:00Z"))));
+        let first = mark(1, "2026-11-24T09:00:00Z", "2026-11-24T09:40:00Z");
+        assert_eq!(applied(&first), Some((1, at("2026-11-24T09:40:00Z"))));
+        // Step 3's number and state at another time: the latest 25% step scheduled by its apply.
+        let moved = mark(3, "2026-11-24T09:35:00Z", "2026-11-24T09:29:59Z");
+        assert_eq!(applied(&moved), Some((1, at("2026-11-24T09:29:59Z"))));
+        let moved = mark(3, "2026-11-24T09:35:00Z", "2026-11-24T09:30:00Z");
+        assert_eq!(applied(&moved), Some((3, at("2026-11-24T09:30:00Z"))));
+        // Step 1's number and time, another state.
+        let other = StepMark {
+            state: Stored::Boolean(true),
+            ..first.clone()
+        };
+        assert_eq!(applied(&other), None);
+        // A mark applied before any step with its state was scheduled names none.
+        let early = mark(1, "2026-11-24T08:00:00Z", "2026-11-24T08:59:59Z");
+        assert_eq!(applied(&early), None);
+        let unreadable = StepMark {
+            applied_at: "yesterday".into(),
+            ..first
+        };
+        assert_eq!(applied(&unreadable), None);
     }
 
     #[test]
