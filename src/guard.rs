@@ -426,20 +426,12 @@ mod tests {
         assert_eq!(breaches(&guarded), [OnBreach::Rollback; 4]);
 
         // `pending` asks the query of each guarded step taking effect, for flags it knows.
-        let registry = Registry {
+        let registry = Registry::new(
             config,
-            flags: [plain, guarded]
-                .into_iter()
-                .map(|flag| crate::model::FlagFile {
-                    path: format!("flags/{}.yml", flag.name).into(),
-                    folder: String::new(),
-                    index: Default::default(),
-                    flag,
-                })
-                .collect(),
-            flags_dir: "flags".into(),
-            unreadable: Default::default(),
-        };
+            [plain, guarded].into_iter().map(crate::model::FlagFile::of).collect(),
+            "flags".into(),
+            Default::default(),
+        );
         let standings = [
             applying("plain", 2),
             applying("guarded", 1),

@@ -298,6 +298,20 @@ pub struct FlagFile {
     pub times: Vec<Result<jiff::Timestamp, crate::resolve::StepTimeError>>,
 }
 
+impl FlagFile {
+    /// `flag` as if read from `flags/<name>.yml`, with no index: the unit tests' registries.
+    #[cfg(test)]
+    pub(crate) fn of(flag: Flag) -> FlagFile {
+        FlagFile {
+            path: format!("flags/{}.yml", flag.name).into(),
+            folder: String::new(),
+            index: Default::default(),
+            times: crate::resolve::step_times(&flag.rollout),
+            flag,
+        }
+    }
+}
+
 /// Every flag of the registry with its config.
 #[derive(Clone, Debug)]
 pub struct Registry {

@@ -291,7 +291,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{FlagFile, RolloutStep};
+    use crate::model::RolloutStep;
 
     fn config() -> Config {
         let file = crate::source::SourceFile {
@@ -302,20 +302,12 @@ mod tests {
     }
 
     fn registry(flags: Vec<Flag>) -> Registry {
-        Registry {
-            config: config(),
-            flags: flags
-                .into_iter()
-                .map(|flag| FlagFile {
-                    path: PathBuf::from(format!("flags/{}.yml", flag.name)),
-                    folder: String::new(),
-                    index: Default::default(),
-                    flag,
-                })
-                .collect(),
-            flags_dir: PathBuf::from("flags"),
-            unreadable: BTreeMap::new(),
-        }
+        Registry::new(
+            config(),
+            flags.into_iter().map(crate::model::FlagFile::of).collect(),
+            PathBuf::from("flags"),
+            BTreeMap::new(),
+        )
     }
 
     /// A step at `time` setting `environment` to `state`.

@@ -454,20 +454,12 @@ mod tests {
     }
 
     fn registry(flags: Vec<Flag>) -> Registry {
-        Registry {
-            config: config(),
-            flags: flags
-                .into_iter()
-                .map(|flag| model::FlagFile {
-                    path: format!("flags/{}.yml", flag.name).into(),
-                    folder: String::new(),
-                    index: Default::default(),
-                    flag,
-                })
-                .collect(),
-            flags_dir: "flags".into(),
-            unreadable: BTreeMap::new(),
-        }
+        Registry::new(
+            config(),
+            flags.into_iter().map(crate::model::FlagFile::of).collect(),
+            "flags".into(),
+            BTreeMap::new(),
+        )
     }
 
     // `min-wait` counts only in a protected environment, when the policy is on and the flag does
