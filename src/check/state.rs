@@ -230,11 +230,16 @@ pub(super) fn check_unleash_percentages(registry: &Registry, out: &mut Vec<Diagn
                                 at.environment
                             ),
                         )
-                        .with_help(format!(
-                            "Unleash's SDKs take whole percentages only: use {} or {}",
-                            value.floor(),
-                            value.ceil()
-                        )),
+                        .with_help(if value < 1.0 {
+                            // 0% of actors is no gate at all: the key is left out.
+                            format!("Unleash's SDKs take whole percentages only: use 1, or leave `{key}` out")
+                        } else {
+                            format!(
+                                "Unleash's SDKs take whole percentages only: use {} or {}",
+                                value.floor(),
+                                value.ceil()
+                            )
+                        }),
                     );
                 }
             }

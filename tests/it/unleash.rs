@@ -524,4 +524,17 @@ fn unleash_refuses_fractional_percentages_at_validate() {
     );
     let sync = sync(&registry, "secret-token");
     assert_eq!(sync.code, 1, "{}\n{}", sync.stdout, sync.stderr);
+    // Below 1%, rounding down would be no gate at all: the hint says to leave the key out.
+    registry.write(
+        "flags/wip/alpha.yml",
+        flag("alpha", "environments:\n  production:\n    percentage_of_actors: 0.5\n"),
+    );
+    let output = registry.run(&["validate"]);
+    assert!(
+        output
+            .stdout
+            .contains("help: Unleash's SDKs take whole percentages only: use 1, or leave `percentage_of_actors` out"),
+        "{}",
+        output.stdout
+    );
 }
