@@ -6,8 +6,9 @@
 //!
 //! Run with `cargo bench --bench site` (or `scripts/bench`, which installs Hugo first).
 //! `FLAGOPS_BENCH_FLAGS`, `FLAGOPS_BENCH_COMMITS` and `FLAGOPS_BENCH_RUNS` change the sizes;
-//! `HUGO` names the Hugo binary (else `hugo` on `PATH`); `FLAGOPS_BENCH_KEEP=1` keeps the
-//! generated repository, for profiling.
+//! `HUGO` names the Hugo binary (else `hugo` on `PATH`); `FLAGOPS_BENCH_BASELINE` another build
+//! of flagops to compare with; `FLAGOPS_BENCH_KEEP=1` keeps the generated repository, for
+//! profiling.
 
 #[path = "synthetic.rs"]
 mod synthetic;
@@ -40,19 +41,45 @@ fn main() {
         "generated {flags} realistic flags and {commits} commits in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_flagops"));
+    // `FLAGOPS_BENCH_BASELINE` names another build of flagops, measured in turn with this one
+    // (before, after, before, ...) and checked to write the same bytes.
+    let mut binaries = vec![("flagops", PathBuf::from(env!("CARGO_BIN_EXE_flagops")))];
+    if let Some(baseline) = std::env::var_os("FLAGOPS_BENCH_BASELINE") {
+        binaries.insert(0, ("baseline", PathBuf::from(baseline)));
+    }
     // The first build walks the history and fills its cache; the builds measured read the cache,
     // as a pipeline's builds after the first do.
-    measure(root, &binary, &["site", "--out", "public-warm"]);
-    let pages = count_pages(&root.join("public-warm"));
-    let (seconds, memory) = median_of(runs, |n| {
-        measure(root, &binary, &["site", "--out", &format!("public-{n}")])
-    });
-    println!(
-        "flagops site: {pages} pages in {seconds:.3} s ({:.3} ms a page, median of {runs}), peak memory {}",
-        seconds * 1000.0 / pages as f64,
-        mebibytes(memory)
-    );
+    for (label, binary) in &binaries {
+        measure(root, binary, &["site", "--out", &format!("public-{label}")]);
+    }
+    let pages = count_pages(&root.join("public-flagops"));
+    if binaries.len() == 2 {
+        let same = Command::new("diff")
+            .args(["-r", "-q", "public-baseline", "public-flagops"])
+            .current_dir(root)
+            .status()
+            .unwrap();
+        assert!(same.success(), "the baseline and this build write different sites");
+        println!("baseline and flagops wrote the same {pages} pages, byte for byte");
+    }
+    let mut results: Vec<Vec<(f64, u64)>> = vec![Vec::new(); binaries.len()];
+    for n in 0..runs {
+        for ((label, binary), results) in binaries.iter().zip(&mut results) {
+            results.push(measure(
+                root,
+                binary,
+                &["site", "--out", &format!("public-{label}-{n}")],
+            ));
+        }
+    }
+    for ((label, _), results) in binaries.iter().zip(results) {
+        let (seconds, memory) = median_of(results.len(), |n| results[n]);
+        println!(
+            "{label} site: {pages} pages in {seconds:.3} s ({:.3} ms a page, median of {runs}), peak memory {}",
+            seconds * 1000.0 / pages as f64,
+            mebibytes(memory)
+        );
+    }
 
     let hugo = std::env::var_os("HUGO")
         .map(PathBuf::from)
