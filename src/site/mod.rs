@@ -8,6 +8,7 @@
 
 mod chart;
 mod context;
+mod lazy;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
+use minijinja::value::{Serde, Value};
 use minijinja::{Environment, context};
 use rayon::prelude::*;
 
@@ -23,6 +24,7 @@ use crate::backends::Snapshot;
 use crate::history::History;
 use crate::model::Registry;
 use crate::owned_file;
+use lazy::Rows;
 
 use context::Views;
 pub use context::build_views;
@@ -283,55 +285,6 @@ fn staging_folder(out: &Path) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir(&staging).with_context(|| format!("failed to create `{}`", staging.display()))?;
     Ok(staging)
-}
-
-/// The flags of a page as a template value that turns each flag's view into a template value
-/// only when the template reaches it, so that a page listing every flag never holds them all
-/// converted at once.
-#[derive(Debug)]
-struct Rows {
-    views: Arc<Views>,
-    /// The flags listed, by position in `Views::flags`; all of them when `None`.
-    positions: Option<Vec<usize>>,
-}
-
-impl Rows {
-    fn all(views: &Arc<Views>) -> Value {
-        Value::from_object(Rows {
-            views: Arc::clone(views),
-            positions: None,
-        })
-    }
-
-    fn some(views: &Arc<Views>, positions: &[usize]) -> Value {
-        Value::from_object(Rows {
-            views: Arc::clone(views),
-            positions: Some(positions.to_vec()),
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.positions.as_ref().map_or(self.views.flags.len(), Vec::len)
-    }
-}
-
-impl Object for Rows {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Seq
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let index = key.as_usize()?;
-        let position = match &self.positions {
-            Some(positions) => *positions.get(index)?,
-            None => index,
-        };
-        self.views.flags.get(position).map(|flag| Value::from(Serde(flag)))
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Seq(self.len())
-    }
 }
 
 /// The template environment: embedded templates, each replaced by `dir/templates/NAME` when
