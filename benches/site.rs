@@ -6,9 +6,9 @@
 //!
 //! Run with `cargo bench --bench site` (or `scripts/bench`, which installs Hugo first).
 //! `FLAGOPS_BENCH_FLAGS`, `FLAGOPS_BENCH_COMMITS` and `FLAGOPS_BENCH_RUNS` change the sizes;
-//! `HUGO` names the Hugo binary (else `hugo` on `PATH`); `FLAGOPS_BENCH_BASELINE` another build
-//! of flagops to compare with; `FLAGOPS_BENCH_KEEP=1` keeps the generated repository, for
-//! profiling.
+//! `HUGO` names the Hugo binary (else `hugo` on `PATH`); `FLAGOPS_BIN` the build of flagops
+//! measured, `FLAGOPS_BENCH_BASELINE` another build to compare with; `FLAGOPS_BENCH_KEEP=1`
+//! keeps the generated repository, for profiling.
 
 #[path = "synthetic.rs"]
 mod synthetic;
@@ -43,7 +43,10 @@ fn main() {
     );
     // `FLAGOPS_BENCH_BASELINE` names another build of flagops, measured in turn with this one
     // (before, after, before, ...) and checked to write the same bytes.
-    let mut binaries = vec![("flagops", PathBuf::from(env!("CARGO_BIN_EXE_flagops")))];
+    // `FLAGOPS_BIN` names the build measured, by default the one `cargo bench` builds.
+    let binary =
+        std::env::var_os("FLAGOPS_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flagops")), PathBuf::from);
+    let mut binaries = vec![("flagops", binary)];
     if let Some(baseline) = std::env::var_os("FLAGOPS_BENCH_BASELINE") {
         binaries.insert(0, ("baseline", PathBuf::from(baseline)));
     }
@@ -206,7 +209,7 @@ fn write_hugo_site(dir: &Path, flags: usize, commits: usize) {
     std::fs::write(
         dir.join("layouts/_default/list.html"),
         r#"<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1>
-<table>{{ range .Pages }}<tr><td><a href="{{ .RelPermalink }}">{{ .Title }}</a></td><td>{{ .Params.type }}</td><td>{{ delimit .Params.owners ", " }}</td><td>{{ .Params.description }}</td>{{ range .Params.states }}<td><span class="chip">{{ .state }}</span></td>{{ end }}</tr>{{ end }}</table></body></html>"#,
+<table>{{ range (cond .IsHome site.RegularPages .Pages) }}<tr><td><a href="{{ .RelPermalink }}">{{ .Title }}</a></td><td>{{ .Params.type }}</td><td>{{ with .Params.owners }}{{ delimit . ", " }}{{ end }}</td><td>{{ .Params.description }}</td>{{ range .Params.states }}<td><span class="chip">{{ .state }}</span></td>{{ end }}</tr>{{ end }}</table></body></html>"#,
     )
     .unwrap();
     let mut histories: Vec<Vec<usize>> = vec![Vec::new(); flags];
