@@ -294,10 +294,10 @@ fn templates(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
     // Pages and the feed are HTML and XML: a character XML 1.0 forbids (a control character in
     // a commit message or an author's name) would make the feed not well-formed, and HTML
     // refuses the same, so every value loses them before minijinja's auto-escaping.
-    environment.set_formatter(|out, state, value| match value.as_str() {
-        Some(text) if !value.is_safe() => {
-            let cleaned = minijinja::Value::from(crate::escape::xml(text).as_ref());
-            minijinja::escape_formatter(out, state, &cleaned)
+    // A text that holds none of them, nearly every one, is written as it is, without a copy.
+    environment.set_formatter(|out, state, value| match value.as_str().map(crate::escape::xml) {
+        Some(std::borrow::Cow::Owned(cleaned)) if !value.is_safe() => {
+            minijinja::escape_formatter(out, state, &Value::from(cleaned))
         }
         _ => minijinja::escape_formatter(out, state, value),
     });
