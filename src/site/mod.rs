@@ -8,19 +8,25 @@
 
 mod chart;
 mod context;
+mod lazy;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use minijinja::Environment;
-use minijinja::value::Serde;
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, context};
+use rayon::prelude::*;
 
 use crate::backends::Snapshot;
 use crate::history::History;
 use crate::model::Registry;
 use crate::owned_file;
+use lazy::Rows;
 
+use context::Views;
 pub use context::build_views;
 
 /// Default templates and static files, embedded in the binary.
@@ -71,102 +77,17 @@ impl SiteInput {
 const MARKER: &str = ".flagops-site";
 
 /// Builds the site into `out`, replacing what it held. Returns the number of pages written.
+///
+/// Pages are rendered and written one by one, in parallel, into a new folder beside `out`, which
+/// replaces `out` once every file is written: only one page at a time per thread is held in
+/// memory, and a failed build leaves `out` as it was.
 pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Result<usize> {
     let environment = templates(input.templates.as_deref())?;
-    let views = build_views(registry, input);
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-
-    let render = |name: &str, context: minijinja::Value| -> anyhow::Result<Vec<u8>> {
-        let template = environment
-            .get_template(name)
-            .with_context(|| format!("no template `{name}`"))?;
-        let text = template
-            .render(context)
-            .map_err(|error| anyhow::anyhow!("failed to render `{name}`: {error:#}"))?;
-        Ok(text.into_bytes())
-    };
-    let page = |root: &str| minijinja::context! { site => Serde(&views.site), root => root };
-
-    files.insert("index.html".into(), render("index.html", minijinja::context! { flags => Serde(&views.flags), environments => Serde(&views.environments), types => Serde(&views.types), ..page("") })?);
-    for flag in &views.flags {
-        files.insert(
-            format!("flags/{}.html", flag.name),
-            render("flag.html", minijinja::context! { flag => Serde(flag), ..page("../") })?,
-        );
-    }
-    for environment_view in &views.environments {
-        files.insert(
-            format!("environments/{}.html", environment_view.name),
-            render(
-                "environment.html",
-                minijinja::context! { environment => Serde(environment_view), ..page("../") },
-            )?,
-        );
-    }
-    for (folder, lists) in [("groups", &views.groups), ("owners", &views.owners)] {
-        for list in lists {
-            let rows: Vec<_> = list.flags.iter().map(|&position| &views.flags[position]).collect();
-            files.insert(
-                format!("{folder}/{}.html", list.slug),
-                render(
-                    "list.html",
-                    minijinja::context! { list => Serde(list), flags => Serde(&rows), ..page("../") },
-                )?,
-            );
-        }
-    }
-    for type_view in &views.types {
-        files.insert(
-            format!("types/{}.html", type_view.name),
-            render(
-                "type.html",
-                minijinja::context! { type_view => Serde(type_view), ..page("../") },
-            )?,
-        );
-    }
-    files.insert(
-        "stale.html".into(),
-        render(
-            "stale.html",
-            minijinja::context! { flags => Serde(&views.stale), ..page("") },
-        )?,
-    );
-    files.insert(
-        "feed.xml".into(),
-        render(
-            "feed.xml",
-            minijinja::context! { entries => Serde(&views.feed), ..page("") },
-        )?,
-    );
-    let mut json = serde_json::to_vec_pretty(&views.export)?;
-    json.push(b'\n');
-    files.insert("flags.json".into(), json);
-    let mut search = serde_json::to_vec(&views.search)?;
-    search.push(b'\n');
-    files.insert("search.json".into(), search);
-    for (name, text) in STATIC {
-        let bytes = match override_file(input.templates.as_deref(), &format!("static/{name}"))? {
-            Some(bytes) => bytes,
-            None => text.as_bytes().to_vec(),
-        };
-        files.insert(format!("static/{name}"), bytes);
-    }
-
     if let Some(dir) = &input.templates
         && !dir.is_dir()
     {
         anyhow::bail!("the templates folder `{}` does not exist", dir.display());
     }
-    // Every file name is checked before anything is deleted: a name from the registry (a flag,
-    // type or environment name) must never lead out of `out`.
-    let mut targets = Vec::with_capacity(files.len() + 1);
-    for (name, bytes) in files {
-        targets.push((crate::paths::inside(out, Path::new(&name))?, bytes));
-    }
-    targets.push((
-        crate::paths::inside(out, Path::new(MARKER))?,
-        b"This folder is built by `flagops site`, which replaces it on every build.\n".to_vec(),
-    ));
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .map(|mut entries| entries.next().is_none())
@@ -177,24 +98,193 @@ pub fn build(registry: &Registry, input: &SiteInput, out: &Path) -> anyhow::Resu
                 out.display()
             );
         }
-        std::fs::remove_dir_all(out).with_context(|| format!("failed to clear `{}`", out.display()))?;
+    }
+    let mut statics = Vec::with_capacity(STATIC.len());
+    for (name, text) in STATIC {
+        let bytes = match override_file(input.templates.as_deref(), &format!("static/{name}"))? {
+            Some(bytes) => bytes,
+            None => text.as_bytes().to_vec(),
+        };
+        statics.push((format!("static/{name}"), bytes));
+    }
+    let views = Arc::new(build_views(registry, input));
+    let files = files(&environment, &views, &statics);
+
+    let staging = staging_folder(out)?;
+    match write_files(&staging, files) {
+        Ok(pages) => {
+            if out.exists() {
+                std::fs::remove_dir_all(out).with_context(|| format!("failed to clear `{}`", out.display()))?;
+            }
+            std::fs::rename(&staging, out)
+                .with_context(|| format!("failed to move `{}` to `{}`", staging.display(), out.display()))?;
+            Ok(pages)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(error)
+        }
+    }
+}
+
+/// Writes one file's bytes.
+type Writer<'a> = Box<dyn Fn(&mut dyn Write) -> anyhow::Result<()> + Send + Sync + 'a>;
+
+/// Every file of the site: its path in the output folder and what writes it. Nothing is
+/// rendered yet.
+fn files<'a>(
+    environment: &'a Environment<'static>,
+    views: &'a Arc<Views>,
+    statics: &'a [(String, Vec<u8>)],
+) -> Vec<(String, Writer<'a>)> {
+    // A page's context is built when the page is rendered, and dropped with it.
+    let page = move |name: &'static str, context: Box<dyn Fn() -> Value + Send + Sync + 'a>| -> Writer<'a> {
+        Box::new(move |out: &mut dyn Write| {
+            let template = environment
+                .get_template(name)
+                .with_context(|| format!("no template `{name}`"))?;
+            let text = template
+                .render(context())
+                .map_err(|error| anyhow::anyhow!("failed to render `{name}`: {error:#}"))?;
+            Ok(out.write_all(text.as_bytes())?)
+        })
+    };
+    let site = move |root: &'static str| context! { site => Serde(&views.site), root => root };
+    let mut files: Vec<(String, Writer<'a>)> = Vec::new();
+    // The index is the largest page: first, so that it does not end the build alone.
+    files.push((
+        "index.html".into(),
+        page(
+            "index.html",
+            Box::new(move || {
+                context! { flags => Rows::all(views), environments => Serde(&views.environments), types => Serde(&views.types), ..site("") }
+            }),
+        ),
+    ));
+    for flag in &views.flags {
+        files.push((
+            format!("flags/{}.html", flag.name),
+            page(
+                "flag.html",
+                Box::new(move || context! { flag => Serde(flag), ..site("../") }),
+            ),
+        ));
+    }
+    for environment_view in &views.environments {
+        files.push((
+            format!("environments/{}.html", environment_view.name),
+            page(
+                "environment.html",
+                Box::new(move || context! { environment => Serde(environment_view), ..site("../") }),
+            ),
+        ));
+    }
+    for (folder, lists) in [("groups", &views.groups), ("owners", &views.owners)] {
+        for list in lists {
+            files.push((
+                format!("{folder}/{}.html", list.slug),
+                page(
+                    "list.html",
+                    Box::new(move || {
+                        context! { list => Serde(list), flags => Rows::some(views, &list.flags), ..site("../") }
+                    }),
+                ),
+            ));
+        }
+    }
+    for type_view in &views.types {
+        files.push((
+            format!("types/{}.html", type_view.name),
+            page(
+                "type.html",
+                Box::new(move || context! { type_view => Serde(type_view), ..site("../") }),
+            ),
+        ));
+    }
+    files.push((
+        "stale.html".into(),
+        page(
+            "stale.html",
+            Box::new(move || context! { flags => Serde(&views.stale), ..site("") }),
+        ),
+    ));
+    files.push((
+        "feed.xml".into(),
+        page(
+            "feed.xml",
+            Box::new(move || context! { entries => Serde(&views.feed), ..site("") }),
+        ),
+    ));
+    files.push((
+        "flags.json".into(),
+        Box::new(move |out: &mut dyn Write| {
+            serde_json::to_writer_pretty(&mut *out, &views.export)?;
+            Ok(out.write_all(b"\n")?)
+        }),
+    ));
+    files.push((
+        "search.json".into(),
+        Box::new(move |out: &mut dyn Write| {
+            serde_json::to_writer(&mut *out, &views.search)?;
+            Ok(out.write_all(b"\n")?)
+        }),
+    ));
+    for (name, bytes) in statics {
+        files.push((
+            name.clone(),
+            Box::new(move |out: &mut dyn Write| Ok(out.write_all(bytes)?)),
+        ));
+    }
+    files.push((
+        MARKER.into(),
+        Box::new(|out: &mut dyn Write| {
+            Ok(out.write_all(b"This folder is built by `flagops site`, which replaces it on every build.\n")?)
+        }),
+    ));
+    files
+}
+
+/// Writes every file into `folder` and returns the number of pages.
+fn write_files(folder: &Path, files: Vec<(String, Writer<'_>)>) -> anyhow::Result<usize> {
+    // Every file name is checked before anything is written: a name from the registry (a flag,
+    // type or environment name) must never lead out of the folder.
+    let mut targets = Vec::with_capacity(files.len());
+    for (name, writer) in files {
+        targets.push((crate::paths::inside(folder, Path::new(&name))?, writer));
     }
     let pages = targets
         .iter()
         .filter(|(path, _)| path.extension().is_some_and(|extension| extension == "html"))
         .count();
-    let folders: std::collections::BTreeSet<PathBuf> = targets
-        .iter()
-        .filter_map(|(path, _)| path.parent().map(Path::to_path_buf))
-        .collect();
+    let folders: std::collections::BTreeSet<&Path> = targets.iter().filter_map(|(path, _)| path.parent()).collect();
     for folder in folders {
-        std::fs::create_dir_all(&folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+        std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
     }
-    // One after another: files created in one folder wait for its lock anyway.
-    for (path, bytes) in targets {
-        std::fs::write(&path, bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
-    }
+    targets.par_iter().try_for_each(|(path, writer)| {
+        let file = std::fs::File::create(path).with_context(|| format!("failed to write `{}`", path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        writer(&mut out)?;
+        out.flush()
+            .with_context(|| format!("failed to write `{}`", path.display()))
+    })?;
     Ok(pages)
+}
+
+/// A new, empty folder beside `out` to build the site in; what a build that was killed left
+/// there is removed.
+fn staging_folder(out: &Path) -> anyhow::Result<PathBuf> {
+    let name = out
+        .file_name()
+        .with_context(|| format!("`{}` cannot be the site's folder", out.display()))?;
+    let mut staging_name = std::ffi::OsString::from(".");
+    staging_name.push(name);
+    staging_name.push(".flagops-building");
+    let staging = out.with_file_name(staging_name);
+    if std::fs::symlink_metadata(&staging).is_ok() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("failed to clear `{}`", staging.display()))?;
+    }
+    std::fs::create_dir(&staging).with_context(|| format!("failed to create `{}`", staging.display()))?;
+    Ok(staging)
 }
 
 /// The template environment: embedded templates, each replaced by `dir/templates/NAME` when
@@ -204,10 +294,10 @@ fn templates(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
     // Pages and the feed are HTML and XML: a character XML 1.0 forbids (a control character in
     // a commit message or an author's name) would make the feed not well-formed, and HTML
     // refuses the same, so every value loses them before minijinja's auto-escaping.
-    environment.set_formatter(|out, state, value| match value.as_str() {
-        Some(text) if !value.is_safe() => {
-            let cleaned = minijinja::Value::from(crate::escape::xml(text).as_ref());
-            minijinja::escape_formatter(out, state, &cleaned)
+    // A text that holds none of them, nearly every one, is written as it is, without a copy.
+    environment.set_formatter(|out, state, value| match value.as_str().map(crate::escape::xml) {
+        Some(std::borrow::Cow::Owned(cleaned)) if !value.is_safe() => {
+            minijinja::escape_formatter(out, state, &Value::from(cleaned))
         }
         _ => minijinja::escape_formatter(out, state, value),
     });

@@ -208,6 +208,36 @@ fn site_templates_can_be_overridden() {
     assert!(registry.read("public/index.html").contains("<table id=\"flags\""));
 }
 
+// A build is written beside the output folder and replaces it only once every file is written:
+// a template that fails leaves the last site as it was, and nothing of the failed build behind.
+#[test]
+fn site_failed_build_keeps_the_last_site() {
+    let registry = registry();
+    assert_eq!(registry.run(&["site"]).code, 0);
+    let before = files(&registry.path().join("public"));
+    // What a killed build left is cleared by the next one.
+    registry.write(".public.flagops-building/stale.html", "left by a killed build");
+    registry.write("theme/templates/flag.html", "{{ no_such_function() }}");
+    let output = registry.run(&["site", "--templates", "theme"]);
+    assert_ne!(output.code, 0, "{output:?}");
+    assert!(
+        output.stderr.contains("failed to render `flag.html`"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        files(&registry.path().join("public")) == before,
+        "the last site changed"
+    );
+    assert!(!registry.path().join(".public.flagops-building").exists());
+    std::fs::remove_file(registry.path().join("theme/templates/flag.html")).unwrap();
+    registry.write("theme/templates/stale.html", "custom");
+    assert_eq!(registry.run(&["site", "--templates", "theme"]).code, 0);
+    assert_eq!(registry.read("public/stale.html"), "custom");
+    assert!(files(&registry.path().join("public")).len() == before.len());
+    assert!(!registry.path().join(".public.flagops-building").exists());
+}
+
 // The main job ends by building the site.
 #[test]
 fn site_is_built_by_the_main_job() {

@@ -22,7 +22,8 @@ use flag::{
     FlagView, HoldView, OverrideView, Resolved, StateView, commit_views, guard_views, link, state_view, status_lookup,
     step_views,
 };
-use index::{Export, ListView, SearchEntry, export_flag, list_views, search_entry, slugs};
+use index::{Export, ExportFlag, ListView, SearchEntry, export_flag, list_views, search_entry, slugs};
+use rayon::prelude::*;
 
 /// Everything the site shows.
 #[derive(Debug, Serialize)]
@@ -108,7 +109,7 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             }
         }
     }
-    let mut guards_by_flag = guard_views(&environments, &input.snapshots);
+    let guards_by_flag = guard_views(&environments, &input.snapshots);
     let freezes_now: Vec<HoldView> = config
         .environments
         .iter()
@@ -148,137 +149,146 @@ pub fn build_views(registry: &Registry, input: &SiteInput) -> Views {
             .flat_map(|file| file.flag.owners.iter().map(String::as_str)),
     );
 
-    let mut flags = Vec::new();
-    let mut export = Vec::new();
-    let mut search = Vec::new();
-    let mut stale = Vec::new();
-    for file in files_sorted {
-        let flag = &file.flag;
-        let path = file.path.display().to_string();
-        let standing = lifecycle::standing(flag, config, now_timestamp);
-        if standing.status != Status::Ok {
-            stale.push(standing.clone());
-        }
-        // Per environment: the desired state now, and what the backend holds when it was read.
-        let resolved: Vec<Resolved> = environments
-            .iter()
-            .map(|environment| Resolved {
-                environment,
-                desired: crate::resolve::desired_flag(flag, environment, now_timestamp),
-                synced: input
-                    .snapshots
-                    .get(environment)
-                    .map(|snapshot| snapshot.flags.get(&flag.name).cloned()),
-            })
-            .collect();
-        let states: Vec<StateView> = resolved
-            .iter()
-            .map(|r| {
-                let mut view = state_view(
-                    r.environment,
-                    r.desired.as_ref(),
-                    r.synced.clone(),
-                    statuses.get(&(r.environment.as_str(), flag.name.as_str())),
-                );
-                view.order = order[r.environment.as_str()];
-                view.important = important.contains(r.environment);
-                view
-            })
-            .collect();
-        let flag_events = events_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
-        let history = commit_views(&flag_events, repository.as_deref());
-        let rollout = step_views(flag, now_timestamp);
-        let charts = timeline::chart_for(flag, &environments, &flag_events, now);
-        let mut holds = holds_by_flag.remove(flag.name.as_str()).unwrap_or_default();
-        holds.extend(freezes_now.iter().cloned());
-        holds.extend(states.iter().filter_map(|state| {
-            state.held_back.as_ref().map(|why| HoldView {
-                environment: state.environment.clone(),
-                text: format!(
-                    "the last sync held back the change from {} to {}: {why}",
-                    state.synced.as_deref().unwrap_or("absent"),
-                    state.text
-                ),
-            })
-        }));
-        let mut links = vec![link("Introduced by", &flag.introduced_by_url)];
-        if let Some(url) = &flag.feature_issue_url {
-            links.push(link("Feature issue", url));
-        }
-        if let Some(url) = &flag.rollout_issue_url {
-            links.push(link("Rollout issue", url));
-        }
-        // What a person on call may type: the name, description, group, owners and type, and
-        // every state in `plan`'s words (`50% of actors`, `project:gitlab-org/gitlab`), desired
-        // and held.
-        let mut search_text = format!(
-            "{} {} {} {} {}",
-            flag.name,
-            flag.description,
-            flag.group,
-            flag.owners.join(" "),
-            flag.flag_type
-        );
-        for state in &states {
-            search_text.push(' ');
-            search_text.push_str(&state.text);
-            if let Some(synced) = state.synced.as_ref().filter(|_| state.drift) {
-                search_text.push(' ');
-                search_text.push_str(synced);
-            }
-        }
-        let search_text = search_text.to_lowercase();
-        let flag_group_slug = group_slugs[flag.group.as_str()].clone();
-        let flag_owner_slugs: Vec<String> = flag
-            .owners
-            .iter()
-            .map(|owner| owner_slugs[owner.as_str()].clone())
-            .collect();
-        search.push(search_entry(
-            flag,
-            &states,
-            &search_text,
-            standing.status,
-            (&flag_group_slug, &flag_owner_slugs),
-        ));
-        export.push(export_flag(flag, resolved, standing.status));
-        flags.push(FlagView {
-            name: flag.name.clone(),
-            description: flag.description.clone(),
-            flag_type: flag.flag_type.clone(),
-            group: flag.group.clone(),
-            group_slug: flag_group_slug,
-            owners: flag.owners.clone(),
-            owner_slugs: flag_owner_slugs,
-            milestone: flag.milestone.clone(),
-            default_enabled: flag.default_enabled,
-            log_state_changes: flag.log_state_changes.unwrap_or(false),
-            path,
-            overrides: flag
-                .overrides
+    // Each flag's views depend on that flag alone: they are built in parallel, in name order.
+    let built: Vec<(Option<Standing>, SearchEntry, ExportFlag, FlagView)> = files_sorted
+        .par_iter()
+        .map(|file| {
+            let flag = &file.flag;
+            let path = file.path.display().to_string();
+            let standing = lifecycle::standing(flag, config, now_timestamp);
+            let stale = (standing.status != Status::Ok).then(|| standing.clone());
+            // Per environment: the desired state now, and what the backend holds when it was read.
+            let resolved: Vec<Resolved> = environments
                 .iter()
-                .map(|(policy, reason)| OverrideView {
-                    policy: policy.clone(),
-                    reason: reason.clone(),
+                .map(|environment| Resolved {
+                    environment,
+                    desired: crate::resolve::desired_flag(flag, environment, now_timestamp),
+                    synced: input
+                        .snapshots
+                        .get(environment)
+                        .map(|snapshot| snapshot.flags.get(&flag.name).cloned()),
                 })
-                .collect(),
-            links,
-            states,
-            requires: flag.requires.clone(),
-            required_by: required_by
-                .get(flag.name.as_str())
-                .map(|set| set.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default(),
-            rollout,
-            history,
-            chart: charts.chart,
-            detail_chart: charts.detail,
-            timeline: charts.stretches,
-            holds,
-            guards: guards_by_flag.remove(flag.name.as_str()).unwrap_or_default(),
-            standing,
-            search: search_text,
-        });
+                .collect();
+            let states: Vec<StateView> = resolved
+                .iter()
+                .map(|r| {
+                    let mut view = state_view(
+                        r.environment,
+                        r.desired.as_ref(),
+                        r.synced.clone(),
+                        statuses.get(&(r.environment.as_str(), flag.name.as_str())),
+                    );
+                    view.order = order[r.environment.as_str()];
+                    view.important = important.contains(r.environment);
+                    view
+                })
+                .collect();
+            let flag_events = events_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
+            let history = commit_views(&flag_events, repository.as_deref());
+            let rollout = step_views(flag, now_timestamp);
+            let charts = timeline::chart_for(flag, &environments, &flag_events, now);
+            let mut holds = holds_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default();
+            holds.extend(freezes_now.iter().cloned());
+            holds.extend(states.iter().filter_map(|state| {
+                state.held_back.as_ref().map(|why| HoldView {
+                    environment: state.environment.clone(),
+                    text: format!(
+                        "the last sync held back the change from {} to {}: {why}",
+                        state.synced.as_deref().unwrap_or("absent"),
+                        state.text
+                    ),
+                })
+            }));
+            let mut links = vec![link("Introduced by", &flag.introduced_by_url)];
+            if let Some(url) = &flag.feature_issue_url {
+                links.push(link("Feature issue", url));
+            }
+            if let Some(url) = &flag.rollout_issue_url {
+                links.push(link("Rollout issue", url));
+            }
+            // What a person on call may type: the name, description, group, owners and type, and
+            // every state in `plan`'s words (`50% of actors`, `project:gitlab-org/gitlab`), desired
+            // and held.
+            let mut search_text = format!(
+                "{} {} {} {} {}",
+                flag.name,
+                flag.description,
+                flag.group,
+                flag.owners.join(" "),
+                flag.flag_type
+            );
+            for state in &states {
+                search_text.push(' ');
+                search_text.push_str(&state.text);
+                if let Some(synced) = state.synced.as_ref().filter(|_| state.drift) {
+                    search_text.push(' ');
+                    search_text.push_str(synced);
+                }
+            }
+            let search_text = search_text.to_lowercase();
+            let flag_group_slug = group_slugs[flag.group.as_str()].clone();
+            let flag_owner_slugs: Vec<String> = flag
+                .owners
+                .iter()
+                .map(|owner| owner_slugs[owner.as_str()].clone())
+                .collect();
+            let search = search_entry(
+                flag,
+                &states,
+                &search_text,
+                standing.status,
+                (&flag_group_slug, &flag_owner_slugs),
+            );
+            let export = export_flag(flag, resolved, standing.status);
+            let view = FlagView {
+                name: flag.name.clone(),
+                description: flag.description.clone(),
+                flag_type: flag.flag_type.clone(),
+                group: flag.group.clone(),
+                group_slug: flag_group_slug,
+                owners: flag.owners.clone(),
+                owner_slugs: flag_owner_slugs,
+                milestone: flag.milestone.clone(),
+                default_enabled: flag.default_enabled,
+                log_state_changes: flag.log_state_changes.unwrap_or(false),
+                path,
+                overrides: flag
+                    .overrides
+                    .iter()
+                    .map(|(policy, reason)| OverrideView {
+                        policy: policy.clone(),
+                        reason: reason.clone(),
+                    })
+                    .collect(),
+                links,
+                states,
+                requires: flag.requires.clone(),
+                required_by: required_by
+                    .get(flag.name.as_str())
+                    .map(|set| set.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default(),
+                rollout,
+                history,
+                chart: charts.chart,
+                detail_chart: charts.detail,
+                timeline: charts.stretches,
+                holds,
+                guards: guards_by_flag.get(flag.name.as_str()).cloned().unwrap_or_default(),
+                standing,
+                search: search_text,
+            };
+            (stale, search, export, view)
+        })
+        .collect();
+    let mut flags = Vec::with_capacity(built.len());
+    let mut export = Vec::with_capacity(built.len());
+    let mut search = Vec::with_capacity(built.len());
+    let mut stale = Vec::new();
+    for (standing, search_row, export_row, view) in built {
+        stale.extend(standing);
+        search.push(search_row);
+        export.push(export_row);
+        flags.push(view);
     }
     stale.sort_by(|a, b| (a.status, &a.limit, &a.flag).cmp(&(b.status, &b.limit, &b.flag)));
 
