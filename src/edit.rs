@@ -297,8 +297,9 @@ impl<'a> Editor<'a> {
                     .map(|cut| key_start + cut)
                     .ok_or("no `:` after a key")?;
                 let head = &self.text[line_start..=colon];
-                // A comment after the value on the key's line stays there.
-                let after = if !is_collection(old) && node.value.line == key_span.line {
+                // A comment after the value on the key's line (a scalar, or a collection in
+                // flow style) stays there.
+                let after = if node.value.line == key_span.line && (!is_collection(old) || !self.is_block(&pointer)) {
                     node.value.byte_range(self.text).end.max(colon + 1)
                 } else {
                     colon + 1
