@@ -796,6 +796,29 @@ mod tests {
                 Some(json!({"percentage_of_actors": 6})),
                 "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6 # five\n",
             ),
+            // The fine edits below, done wrong, would read back wrong and fall back to writing
+            // `environments` again whole, which drops the comment after `production`.
+            // A list at its key's indentation goes with its key.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 10\n    groups:\n    - a\n  production: true # kept\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 10})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 10\n  production: true # kept\n",
+            ),
+            // A plain scalar over several lines is written again whole, not in place.
+            (
+                "name: a\nenvironments:\n  dev: some\n    words\n  production: true # kept\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n  production: true # kept\n",
+            ),
+            // An anchor is part of its item's value: the list is still edited item by item.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["a", "b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n      - c\n  production: true # kept\n",
+            ),
         ];
         for (text, environment, state, expected) in cases {
             assert_eq!(
