@@ -812,6 +812,14 @@ mod tests {
                 Some(json!(false)),
                 "name: a\nenvironments:\n  dev: false\n  production: true # kept\n",
             ),
+            // The step comes from a key below a top-level key, not from the continuation of a
+            // scalar over several lines.
+            (
+                "name: a\ndescription: some\n  words\nenvironments:\n    dev: true\n",
+                "production",
+                Some(json!({"percentage_of_actors": 50})),
+                "name: a\ndescription: some\n  words\nenvironments:\n    dev: true\n    production:\n        percentage_of_actors: 50\n",
+            ),
             // An anchor is part of its item's value: the list is still edited item by item.
             (
                 "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n  production: true # kept\n",

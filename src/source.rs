@@ -104,14 +104,7 @@ impl Span {
     /// The span of a collection in flow style with its closing `]` or `}`, which the parser
     /// leaves out (it ends the collection where the bracket starts); other spans as they are.
     fn through_flow_closer(self, text: &str) -> Span {
-        let start = byte_offset(text, self.line, self.column);
-        let end = byte_offset(text, self.end_line, self.end_column);
-        let closer = match text[start..].chars().next() {
-            Some('[') => ']',
-            Some('{') => '}',
-            _ => return self,
-        };
-        if end > start && text[end..].starts_with(closer) {
+        if text[byte_offset(text, self.line, self.column)..].starts_with(['[', '{']) {
             Span {
                 end_column: self.end_column + 1,
                 ..self
