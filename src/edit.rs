@@ -820,6 +820,19 @@ mod tests {
                 Some(json!({"percentage_of_actors": 50})),
                 "name: a\ndescription: some\n  words\nenvironments:\n    dev: true\n    production:\n        percentage_of_actors: 50\n",
             ),
+            // A comment after a collection in flow style on its key's line stays.
+            (
+                "name: a\nenvironments:\n  dev: {groups: [a]} # c\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true # c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: [a]  # c\n",
+                "dev",
+                Some(json!({"groups": ["a", "b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:  # c\n      - a\n      - b\n",
+            ),
             // An anchor is part of its item's value: the list is still edited item by item.
             (
                 "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n  production: true # kept\n",
