@@ -297,8 +297,9 @@ impl<'a> Editor<'a> {
                     .map(|cut| key_start + cut)
                     .ok_or("no `:` after a key")?;
                 let head = &self.text[line_start..=colon];
-                // A comment after the value on the key's line stays there.
-                let after = if !is_collection(old) && node.value.line == key_span.line {
+                // A comment after the value on the key's line (a scalar, or a collection in
+                // flow style) stays there.
+                let after = if node.value.line == key_span.line && (!is_collection(old) || !self.is_block(&pointer)) {
                     node.value.byte_range(self.text).end.max(colon + 1)
                 } else {
                     colon + 1
@@ -794,6 +795,50 @@ mod tests {
                 "dev",
                 Some(json!({"percentage_of_actors": 6})),
                 "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 6 # five\n",
+            ),
+            // The fine edits below, done wrong, would read back wrong and fall back to writing
+            // `environments` again whole, which drops the comment after `production`.
+            // A list at its key's indentation goes with its key.
+            (
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 10\n    groups:\n    - a\n  production: true # kept\n",
+                "dev",
+                Some(json!({"percentage_of_actors": 10})),
+                "name: a\nenvironments:\n  dev:\n    percentage_of_actors: 10\n  production: true # kept\n",
+            ),
+            // A plain scalar over several lines is written again whole, not in place.
+            (
+                "name: a\nenvironments:\n  dev: some\n    words\n  production: true # kept\n",
+                "dev",
+                Some(json!(false)),
+                "name: a\nenvironments:\n  dev: false\n  production: true # kept\n",
+            ),
+            // The step comes from a key below a top-level key, not from the continuation of a
+            // scalar over several lines.
+            (
+                "name: a\ndescription: some\n  words\nenvironments:\n    dev: true\n",
+                "production",
+                Some(json!({"percentage_of_actors": 50})),
+                "name: a\ndescription: some\n  words\nenvironments:\n    dev: true\n    production:\n        percentage_of_actors: 50\n",
+            ),
+            // A comment after a collection in flow style on its key's line stays.
+            (
+                "name: a\nenvironments:\n  dev: {groups: [a]} # c\n",
+                "dev",
+                Some(json!(true)),
+                "name: a\nenvironments:\n  dev: true # c\n",
+            ),
+            (
+                "name: a\nenvironments:\n  dev:\n    groups: [a]  # c\n",
+                "dev",
+                Some(json!({"groups": ["a", "b"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:  # c\n      - a\n      - b\n",
+            ),
+            // An anchor is part of its item's value: the list is still edited item by item.
+            (
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n  production: true # kept\n",
+                "dev",
+                Some(json!({"groups": ["a", "b", "c"]})),
+                "name: a\nenvironments:\n  dev:\n    groups:\n      - a\n      - &x b\n      - c\n  production: true # kept\n",
             ),
         ];
         for (text, environment, state, expected) in cases {

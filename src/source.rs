@@ -101,6 +101,19 @@ impl Span {
         }
     }
 
+    /// The span of a collection in flow style with its closing `]` or `}`, which the parser
+    /// leaves out (it ends the collection where the bracket starts); other spans as they are.
+    fn through_flow_closer(self, text: &str) -> Span {
+        if text[byte_offset(text, self.line, self.column)..].starts_with(['[', '{']) {
+            Span {
+                end_column: self.end_column + 1,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     fn from_saphyr(span: &saphyr_parser::Span) -> Span {
         let start = span.start;
         let end = span.end;
@@ -463,7 +476,10 @@ impl Converter<'_> {
         key: Option<Span>,
         depth: usize,
     ) -> Result<Value, Box<Diagnostic>> {
-        let span = Span::from_saphyr(&node.span);
+        let mut span = Span::from_saphyr(&node.span);
+        if matches!(node.data, YamlData::Sequence(_) | YamlData::Mapping(_)) {
+            span = span.through_flow_closer(&self.file.text);
+        }
         if depth > DEPTH_LIMIT {
             return Err(Box::new(
                 Diagnostic::error("too-deep", self.file, span, "the document is nested too deeply")
@@ -603,6 +619,20 @@ mod tests {
         assert_eq!(node.key.unwrap().column, 5);
         assert_eq!(node.value.column, 27);
         assert_eq!(document.value["environments"]["production"]["percentage_of_actors"], 25);
+    }
+
+    #[test]
+    fn a_flow_collection_s_span_ends_past_its_closing_bracket() {
+        let text = "a: [x, y] # c\nb: {k: v}\nc: []\nd:\n  - x\n";
+        let document = parse(text).unwrap();
+        let spanned = |pointer: &str| {
+            let span = document.index.get(pointer).unwrap().value;
+            &text[span.byte_range(text)]
+        };
+        assert_eq!(spanned("/a"), "[x, y]");
+        assert_eq!(spanned("/b"), "{k: v}");
+        assert_eq!(spanned("/c"), "[]");
+        assert_eq!(spanned("/d/0"), "x");
     }
 
     #[test]

@@ -740,3 +740,38 @@ fn set_to_the_current_entry_still_says_a_due_step_decides() {
     );
     assert_eq!(registry.read(relative), before);
 }
+
+#[test]
+fn set_keeps_the_comment_after_a_flow_collection_on_the_key_s_line() {
+    // The comment after a value on its key's line stays when `set` writes the entry again,
+    // whether the value was a scalar or a collection in flow style.
+    let cases = [
+        (
+            "  dev: {groups: [gitlab_team_members]} # c\n",
+            &["set", "my_flag", "true", "--dev"][..],
+            "  dev: true # c\n",
+        ),
+        (
+            "  dev:\n    actors:\n      project: [gitlab-org/gitlab] # c\n",
+            &["set", "my_flag", "true", "--project=gitlab-org/gitlab-qa", "--dev"][..],
+            "  dev:\n    actors:\n      project: # c\n        - gitlab-org/gitlab\n        - gitlab-org/gitlab-qa\n",
+        ),
+        (
+            "  dev: {groups: [gitlab_team_members]}  # c\n",
+            &["set", "my_flag", "50", "--actors", "--dev"][..],
+            "  dev:  # c\n    percentage_of_actors: 50\n    groups:\n      - gitlab_team_members\n",
+        ),
+    ];
+    for (entry, args, expected) in cases {
+        let registry = Registry::new();
+        let relative = "flags/wip/my_flag.yml";
+        registry.write(relative, flag("my_flag", &format!("environments:\n{entry}")));
+        let output = registry.run(args);
+        assert_eq!(output.code, 0, "{entry:?}: {output:?}");
+        assert_eq!(
+            registry.read(relative),
+            flag("my_flag", &format!("environments:\n{expected}")),
+            "{entry:?}"
+        );
+    }
+}
