@@ -113,12 +113,20 @@ impl Moment {
     }
 }
 
-/// One step of a plan that sets the environment.
-struct EnvironmentStep {
+/// One step of a plan that sets the environment. Its state stays the flag file's until it is
+/// needed ([`EnvironmentStep::stored`]): most steps of most plans are neither applied nor due.
+struct EnvironmentStep<'a> {
     number: usize,
     time: Timestamp,
-    state: Stored,
+    state: &'a crate::model::State,
     rollback: bool,
+}
+
+impl EnvironmentStep<'_> {
+    /// The state the step sets, as a store holds it.
+    fn stored(&self) -> Stored {
+        Stored::from_model(self.state)
+    }
 }
 
 /// The desired state of every flag of `registry` in `environment` at `at`, given the step
@@ -134,9 +142,10 @@ pub fn resolve(
 ) -> (EnvironmentState, Vec<Standing>) {
     let mut state = EnvironmentState::new();
     let mut standings = Vec::new();
+    let environment_wait = environment_min_wait(&registry.config, environment);
     for file in &registry.flags {
         let flag = &file.flag;
-        let min_wait = min_wait(&registry.config, environment, flag);
+        let min_wait = environment_wait.filter(|_| !flag.overrides.contains_key("min-wait"));
         let verdict = verdicts.iter().find(|verdict| verdict.flag == flag.name);
         let found = standing_at(
             flag,
@@ -165,8 +174,13 @@ pub fn resolve(
 /// The wait `min-wait` asks for between steps of `flag` in `environment`: `None` unless the
 /// environment is protected and the policy is on and not overridden by the flag.
 pub fn min_wait(config: &Config, environment: &str, flag: &Flag) -> Option<SignedDuration> {
+    environment_min_wait(config, environment).filter(|_| !flag.overrides.contains_key("min-wait"))
+}
+
+/// The wait `min-wait` asks for in `environment` of a flag that does not override it.
+fn environment_min_wait(config: &Config, environment: &str) -> Option<SignedDuration> {
     let protected = config.environment(environment).is_some_and(|e| e.protected);
-    if !protected || config.policies.disabled.contains("min-wait") || flag.overrides.contains_key("min-wait") {
+    if !protected || config.policies.disabled.contains("min-wait") {
         return None;
     }
     parse_duration(&config.policies.min_wait).ok()
@@ -209,7 +223,7 @@ fn standing_at(
             steps.push(EnvironmentStep {
                 number: position + 1,
                 time,
-                state: Stored::from_model(state),
+                state,
                 rollback: step.rollback,
             });
         }
@@ -291,7 +305,7 @@ fn standing_at(
         next,
         state: match current {
             _ if rollback_mark.is_some() => entry,
-            Some((position, _)) => Some(steps[position].state.clone()),
+            Some((position, _)) => Some(steps[position].stored()),
             None => entry,
         },
         rolled_back: None,
@@ -300,7 +314,7 @@ fn standing_at(
                 flag: flag.name.clone(),
                 step: steps[position].number,
                 scheduled: steps[position].time.to_string(),
-                state: steps[position].state.clone(),
+                state: steps[position].stored(),
                 applied_at: applied_at.to_string(),
                 guard: guard.clone(),
             })
@@ -391,11 +405,11 @@ fn matching(steps: &[EnvironmentStep], mark: &StepMark) -> Option<(usize, Timest
     let scheduled = parse_time(&mark.scheduled).ok();
     let exact = steps
         .iter()
-        .position(|step| step.number == mark.step && Some(step.time) == scheduled && step.state == mark.state);
+        .position(|step| step.number == mark.step && Some(step.time) == scheduled && step.stored() == mark.state);
     let position = exact.or_else(|| {
         steps
             .iter()
-            .rposition(|step| step.state == mark.state && step.time <= applied)
+            .rposition(|step| step.time <= applied && step.stored() == mark.state)
     })?;
     Some((position, applied))
 }
@@ -588,6 +602,25 @@ mod tests {
             describe(&early),
             "step 1 of 3 applied at 2026-11-24T10:00:00Z; step 2 due at 2026-11-24T10:15:00Z (held past its time 2026-11-24T09:15:00Z: the plan's spacing after step 1, counted from its apply)"
         );
+    }
+
+    #[test]
+    fn min_wait_counts_in_protected_environments_for_flags_that_do_not_override_it() {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        let config: Config = serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap();
+        let policy = parse_duration(&config.policies.min_wait).ok();
+        assert!(policy.is_some());
+        let plain = flag();
+        let mut overriding = flag();
+        overriding
+            .overrides
+            .insert("min-wait".to_string(), "Incident 1234 needs the fix now.".to_string());
+        assert_eq!(min_wait(&config, "production", &plain), policy);
+        assert_eq!(min_wait(&config, "production", &overriding), None);
+        assert_eq!(min_wait(&config, "dev", &plain), None);
     }
 
     #[test]
