@@ -537,6 +537,16 @@ fn default_state_dir() -> String {
 }
 
 impl Config {
+    /// The repository's example `flagops.yml`: the unit tests' configuration.
+    #[cfg(test)]
+    pub(crate) fn example() -> Config {
+        let file = crate::source::SourceFile {
+            path: "flagops.yml".into(),
+            text: include_str!("../flagops.yml").to_string(),
+        };
+        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+    }
+
     /// The environment named `name`.
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|environment| environment.name == name)

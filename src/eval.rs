@@ -416,11 +416,6 @@ mod tests {
     }
 
     fn example_config() -> Config {
-        let file = crate::source::SourceFile {
-            path: "flagops.yml".into(),
-            text: include_str!("../flagops.yml").to_string(),
-        };
-        let document = crate::source::parse_yaml(&file).unwrap();
-        serde_json::from_value(document.value).unwrap()
+        Config::example()
     }
 }

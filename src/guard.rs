@@ -293,11 +293,7 @@ mod tests {
 
     /// The example config with two guards: `error_rate` and `latency`.
     fn config() -> Config {
-        let file = crate::source::SourceFile {
-            path: "flagops.yml".into(),
-            text: include_str!("../flagops.yml").to_string(),
-        };
-        let mut config: Config = serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap();
+        let mut config = Config::example();
         config.guards.insert(
             "error_rate".into(),
             GuardConfig {

@@ -329,6 +329,18 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The example configuration with `flags`, as if read from `flags/`: the unit tests'
+    /// registries.
+    #[cfg(test)]
+    pub(crate) fn of_example(config: Config, flags: Vec<Flag>) -> Registry {
+        Registry::new(
+            config,
+            flags.into_iter().map(FlagFile::of).collect(),
+            "flags".into(),
+            BTreeMap::new(),
+        )
+    }
+
     /// A registry of `flags`, sorted by path, read from `flags_dir`.
     pub fn new(
         config: Config,

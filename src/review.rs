@@ -286,7 +286,6 @@ fn environment_steps(flag: &Flag, environment: &str) -> Vec<EnvironmentStep> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use serde_json::json;
 
@@ -294,20 +293,11 @@ mod tests {
     use crate::model::RolloutStep;
 
     fn config() -> Config {
-        let file = crate::source::SourceFile {
-            path: "flagops.yml".into(),
-            text: include_str!("../flagops.yml").to_string(),
-        };
-        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+        Config::example()
     }
 
     fn registry(flags: Vec<Flag>) -> Registry {
-        Registry::new(
-            config(),
-            flags.into_iter().map(crate::model::FlagFile::of).collect(),
-            PathBuf::from("flags"),
-            BTreeMap::new(),
-        )
+        Registry::of_example(config(), flags)
     }
 
     /// A step at `time` setting `environment` to `state`.

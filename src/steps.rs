@@ -460,20 +460,11 @@ mod tests {
     }
 
     fn config() -> Config {
-        let file = crate::source::SourceFile {
-            path: "flagops.yml".into(),
-            text: include_str!("../flagops.yml").to_string(),
-        };
-        serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap()
+        Config::example()
     }
 
     fn registry(flags: Vec<Flag>) -> Registry {
-        Registry::new(
-            config(),
-            flags.into_iter().map(crate::model::FlagFile::of).collect(),
-            "flags".into(),
-            BTreeMap::new(),
-        )
+        Registry::of_example(config(), flags)
     }
 
     // `min-wait` counts only in a protected environment, when the policy is on and the flag does
@@ -606,11 +597,7 @@ mod tests {
 
     #[test]
     fn min_wait_counts_in_protected_environments_for_flags_that_do_not_override_it() {
-        let file = crate::source::SourceFile {
-            path: "flagops.yml".into(),
-            text: include_str!("../flagops.yml").to_string(),
-        };
-        let config: Config = serde_json::from_value(crate::source::parse_yaml(&file).unwrap().value).unwrap();
+        let config = Config::example();
         let policy = parse_duration(&config.policies.min_wait).ok();
         assert!(policy.is_some());
         let plain = flag();
