@@ -276,8 +276,8 @@ fn human(report: &Report) -> String {
     if let (Some(on), Some(off)) = (report.switched_on, report.switched_off) {
         let _ = writeln!(
             out,
-            "of {} actors, {on} switch on and {off} switch off",
-            report.results.len()
+            "of {}, {on} switch on and {off} switch off",
+            crate::plan::render::count(report.results.len(), "actor")
         );
     }
     out
