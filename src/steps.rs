@@ -455,6 +455,11 @@ mod tests {
         }
     }
 
+    /// Where `flag` stands in `production` at `time`, given its last mark and the min-wait.
+    fn in_production(flag: &Flag, mark: Option<&StepMark>, time: &str, wait: Option<SignedDuration>) -> Standing {
+        standing(flag, "production", mark, Moment::at(at(time)), wait, None).unwrap()
+    }
+
     fn mark(standing: &Standing) -> StepMark {
         standing.mark.clone().expect("a step applies")
     }
@@ -556,38 +561,14 @@ mod tests {
     fn a_late_sync_applies_one_step_and_holds_the_next() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(
-            &flag,
-            "production",
-            None,
-            Moment::at(at("2026-11-24T10:00:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let first = in_production(&flag, None, "2026-11-24T10:00:00Z", wait);
         assert_eq!(first.applying, Some(1));
         let next = first.next.unwrap();
         assert_eq!((next.step, next.due), (2, at("2026-11-24T10:15:00Z")));
         assert_eq!(next.wait, Wait::Spacing(1));
-        let early = standing(
-            &flag,
-            "production",
-            Some(&mark(&first)),
-            Moment::at(at("2026-11-24T10:14:59Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let early = in_production(&flag, Some(&mark(&first)), "2026-11-24T10:14:59Z", wait);
         assert_eq!((early.applying, early.applied.map(|a| a.step)), (None, Some(1)));
-        let second = standing(
-            &flag,
-            "production",
-            Some(&mark(&first)),
-            Moment::at(at("2026-11-24T10:15:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let second = in_production(&flag, Some(&mark(&first)), "2026-11-24T10:15:00Z", wait);
         assert_eq!(second.applying, Some(2));
         assert_eq!(
             describe(&early),
@@ -614,30 +595,14 @@ mod tests {
     fn min_wait_holds_a_step_the_plan_spaces_closer() {
         let flag = flag();
         let wait = Some(SignedDuration::from_mins(20));
-        let first = standing(
-            &flag,
-            "production",
-            None,
-            Moment::at(at("2026-11-24T09:00:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let first = in_production(&flag, None, "2026-11-24T09:00:00Z", wait);
         let next = first.next.unwrap();
         assert_eq!((next.due, next.wait), (at("2026-11-24T09:20:00Z"), Wait::MinWait(1)));
         assert_eq!(
             describe(&first),
             "step 1 of 3 takes effect; step 2 due at 2026-11-24T09:20:00Z (held past its time 2026-11-24T09:15:00Z: min-wait after step 1)"
         );
-        let before = standing(
-            &flag,
-            "production",
-            None,
-            Moment::at(at("2026-11-24T08:00:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let before = in_production(&flag, None, "2026-11-24T08:00:00Z", wait);
         assert_eq!(
             describe(&before),
             "no step of 3 applied yet; step 1 due at 2026-11-24T09:00:00Z"
@@ -650,15 +615,7 @@ mod tests {
             applied_at: "2026-11-24T09:40:00Z".into(),
             guard: None,
         };
-        let done = standing(
-            &flag,
-            "production",
-            Some(&last),
-            Moment::at(at("2026-11-24T12:00:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let done = in_production(&flag, Some(&last), "2026-11-24T12:00:00Z", wait);
         assert_eq!(
             describe(&done),
             "step 3 of 3 applied at 2026-11-24T09:40:00Z; no step to come"
@@ -687,15 +644,7 @@ mod tests {
             environments: serde_json::from_value(serde_json::json!({ "production": false })).unwrap(),
             ..flag()
         };
-        let first = standing(
-            &flag,
-            "production",
-            None,
-            Moment::at(at("2026-11-24T09:00:00Z")),
-            None,
-            None,
-        )
-        .unwrap();
+        let first = in_production(&flag, None, "2026-11-24T09:00:00Z", None);
         let first = mark(&first);
         let quarter = Moment {
             at: at("2026-11-24T09:15:00Z"),
@@ -827,27 +776,11 @@ mod tests {
         };
         // A step inserted before: step 3 now sets 50%.
         flag.rollout.insert(0, step("2026-11-24T08:00:00Z", percent(10), false));
-        let moved = standing(
-            &flag,
-            "production",
-            Some(&applied),
-            Moment::at(at("2026-11-24T09:16:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let moved = in_production(&flag, Some(&applied), "2026-11-24T09:16:00Z", wait);
         assert_eq!(moved.applied.map(|a| a.step), Some(3));
         // No step sets 50% any more: the plan starts again.
         flag.rollout.remove(2);
-        let restarted = standing(
-            &flag,
-            "production",
-            Some(&applied),
-            Moment::at(at("2026-11-24T09:16:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let restarted = in_production(&flag, Some(&applied), "2026-11-24T09:16:00Z", wait);
         assert_eq!((restarted.applied, restarted.applying), (None, Some(1)));
     }
 
@@ -867,17 +800,9 @@ mod tests {
             guard: None,
         };
         let applied = |mark: &StepMark| {
-            standing(
-                &flag,
-                "production",
-                Some(mark),
-                Moment::at(at("2026-11-24T12:00:00Z")),
-                None,
-                None,
-            )
-            .unwrap()
-            .applied
-            .map(|applied| (applied.step, applied.at))
+            in_production(&flag, Some(mark), "2026-11-24T12:00:00Z", None)
+                .applied
+                .map(|applied| (applied.step, applied.at))
         };
         let last = mark(3, "2026-11-24T09:30:00Z", "2026-11-24T09:30:00Z");
         assert_eq!(applied(&last), Some((3, at("2026-11-24T09:30:00Z"))));
@@ -909,24 +834,8 @@ mod tests {
         let mut flag = flag();
         flag.rollout[2] = step("2026-11-24T09:30:00Z", percent(0), true);
         let wait = Some(SignedDuration::from_mins(15));
-        let first = standing(
-            &flag,
-            "production",
-            None,
-            Moment::at(at("2026-11-24T09:00:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
-        let rollback = standing(
-            &flag,
-            "production",
-            Some(&mark(&first)),
-            Moment::at(at("2026-11-24T09:30:00Z")),
-            wait,
-            None,
-        )
-        .unwrap();
+        let first = in_production(&flag, None, "2026-11-24T09:00:00Z", wait);
+        let rollback = in_production(&flag, Some(&mark(&first)), "2026-11-24T09:30:00Z", wait);
         assert_eq!(rollback.applying, Some(3));
     }
 }

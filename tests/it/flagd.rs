@@ -11,20 +11,25 @@ use crate::harness::{Registry, example_registry, repo_root};
 
 pub(crate) const FILE: &str = "flagd/production.json";
 
-/// The example registry with `production` written to `flagd/production.json`.
-pub(crate) fn flagd_registry() -> Registry {
-    let registry = example_registry();
+/// `registry` with its `production` environment in `backend`.
+pub(crate) fn with_production_backend(registry: &Registry, backend: &str) {
     let config = registry.read("flagops.yml");
     let production = config.find("  - name: production\n").unwrap();
-    let backend = production + config[production..].find("backend: { kind: file }").unwrap();
+    let at = production + config[production..].find("backend: { kind: file }").unwrap();
     registry.write(
         "flagops.yml",
         format!(
-            "{}backend: {{ kind: flagd, path: {FILE} }}{}",
-            &config[..backend],
-            &config[backend + "backend: { kind: file }".len()..]
+            "{}backend: {backend}{}",
+            &config[..at],
+            &config[at + "backend: { kind: file }".len()..]
         ),
     );
+}
+
+/// The example registry with `production` written to `flagd/production.json`.
+pub(crate) fn flagd_registry() -> Registry {
+    let registry = example_registry();
+    with_production_backend(&registry, &format!("{{ kind: flagd, path: {FILE} }}"));
     registry
 }
 

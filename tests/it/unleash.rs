@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::flagd::with_production_backend;
 use crate::harness::{Registry, example_registry, flag};
 use crate::unleash_server::{ADMIN_TOKEN, Server, folder, node};
 
@@ -21,21 +22,6 @@ static SERVER: OnceLock<Option<Server>> = OnceLock::new();
 /// writes to it.
 fn server() -> Option<&'static Server> {
     SERVER.get_or_init(Server::start).as_ref()
-}
-
-/// `registry` with its `production` environment in `backend`.
-fn with_production_backend(registry: &Registry, backend: &str) {
-    let config = registry.read("flagops.yml");
-    let production = config.find("  - name: production\n").unwrap();
-    let at = production + config[production..].find("backend: { kind: file }").unwrap();
-    registry.write(
-        "flagops.yml",
-        format!(
-            "{}backend: {backend}{}",
-            &config[..at],
-            &config[at + "backend: { kind: file }".len()..]
-        ),
-    );
 }
 
 /// The example registry with `production` in the Unleash environment `production`, its
