@@ -18,19 +18,8 @@ fn main() {
     let benchmarking = synthetic::benchmarking();
     let flags = synthetic::setting("FLAGOPS_BENCH_FLAGS", 10_000, 50);
     let commits = synthetic::setting("FLAGOPS_BENCH_COMMITS", 100_000, 300);
-    let dir = tempfile::tempdir().unwrap();
-    // FLAGOPS_BENCH_KEEP=1 keeps the generated repository, for profiling.
-    let dir = if std::env::var_os("FLAGOPS_BENCH_KEEP").is_some() {
-        let kept = dir.keep();
-        println!("repository kept in {}", kept.display());
-        Err(kept)
-    } else {
-        Ok(dir)
-    };
-    let root = match &dir {
-        Ok(dir) => dir.path(),
-        Err(kept) => kept.as_path(),
-    };
+    let (_dir, root) = synthetic::work_dir();
+    let root = root.as_path();
     let started = Instant::now();
     write_repository(root, flags, commits);
     println!(

@@ -280,6 +280,20 @@ pub fn benchmarking() -> bool {
 
 /// A size from the environment variable `name`, else `bench` in a benchmark run and `smoke` in
 /// a smoke run.
+/// A new temporary folder for a benchmark's repository, and its path; with `FLAGOPS_BENCH_KEEP`
+/// set, the folder is kept (and named) for profiling, and no guard deletes it.
+pub fn work_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("FLAGOPS_BENCH_KEEP").is_some() {
+        let kept = dir.keep();
+        println!("repository kept in {}", kept.display());
+        (None, kept)
+    } else {
+        let path = dir.path().to_path_buf();
+        (Some(dir), path)
+    }
+}
+
 pub fn setting(name: &str, bench: usize, smoke: usize) -> usize {
     std::env::var(name)
         .ok()
