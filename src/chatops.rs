@@ -118,7 +118,7 @@ pub fn apply(old: Option<&State>, request: &Request) -> Result<State, String> {
             // The boolean gate is open: adding or removing an actor leaves the flag on for
             // everyone.
             Some(State::Boolean(true)) => return Ok(State::Boolean(true)),
-            Some(State::Gates(gates)) => gates.clone(),
+            Some(State::Gates(gates)) => (**gates).clone(),
             Some(State::Boolean(false)) | None => Gates::default(),
         };
         let enable = match request.value {
@@ -150,7 +150,7 @@ pub fn apply(old: Option<&State>, request: &Request) -> Result<State, String> {
         return Ok(if is_off(&gates) {
             State::Boolean(false)
         } else {
-            State::Gates(gates)
+            State::Gates(Box::new(gates))
         });
     }
     match request.value {
@@ -158,7 +158,7 @@ pub fn apply(old: Option<&State>, request: &Request) -> Result<State, String> {
         SetValue::Off => Ok(State::Boolean(false)),
         SetValue::Percentage(percentage) => {
             let mut gates = match old {
-                Some(State::Gates(gates)) => gates.clone(),
+                Some(State::Gates(gates)) => (**gates).clone(),
                 _ => Gates::default(),
             };
             let fully_on = match old {
@@ -181,7 +181,7 @@ pub fn apply(old: Option<&State>, request: &Request) -> Result<State, String> {
             } else {
                 gates.percentage_of_actors = Some(percentage);
             }
-            Ok(State::Gates(gates))
+            Ok(State::Gates(Box::new(gates)))
         }
     }
 }

@@ -272,10 +272,13 @@ fn check_flag_source(file: SourceFile) -> FileRead {
         Some(flag) => FileOutcome::Flag(Box::new(flag)),
         None => unreadable(&file.path),
     };
+    // The text is kept for excerpts only when there is something to show: a flag's own
+    // index holds it too.
+    let source = (!found.is_empty()).then_some(file);
     FileRead {
         outcome,
         diagnostics: found,
-        source: Some(file),
+        source,
     }
 }
 
@@ -355,19 +358,22 @@ enum Links {
 fn read_file(path: &Path, links: Links) -> anyhow::Result<Result<SourceFile, Box<Diagnostic>>> {
     let shown = display_path(path);
     let failed = || format!("failed to read `{}`", path.display());
-    if links == Links::Refuse {
-        let metadata = std::fs::symlink_metadata(path).with_context(failed)?;
-        if !metadata.is_file() {
-            return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
-        }
-    }
-    // Checked again on the open file: the path may have changed since.
+    // Opening never waits or follows a refused link, so what the path is gets checked on the
+    // open file; only what cannot be opened at all (a socket) is looked at by its path.
     let mut file = match open_to_read(path, links) {
         Ok(file) => file,
         Err(error) if links == Links::Refuse && is_refused_link(&error) => {
             return Ok(Err(Box::new(not_a_file(&shown, "a symbolic link"))));
         }
-        Err(error) => return Err(error).with_context(failed),
+        Err(error) => {
+            if let Ok(metadata) = std::fs::symlink_metadata(path)
+                && !metadata.is_file()
+                && !metadata.is_symlink()
+            {
+                return Ok(Err(Box::new(not_a_file(&shown, kind_of(&metadata.file_type())))));
+            }
+            return Err(error).with_context(failed);
+        }
     };
     let metadata = file.metadata().with_context(failed)?;
     if !metadata.is_file() {
@@ -376,7 +382,8 @@ fn read_file(path: &Path, links: Links) -> anyhow::Result<Result<SourceFile, Box
     if metadata.len() > MAX_FILE_BYTES {
         return Ok(Err(Box::new(too_large(&shown, metadata.len()))));
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file and the read that finds its end, so one read takes it.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
     std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES + 1), &mut bytes)
         .with_context(failed)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -408,7 +415,7 @@ fn read_file(path: &Path, links: Links) -> anyhow::Result<Result<SourceFile, Box
 #[cfg(unix)]
 fn open_to_read(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut flags = libc::O_NONBLOCK;
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
     if links == Links::Refuse {
         flags |= libc::O_NOFOLLOW;
     }
@@ -521,8 +528,8 @@ pub fn discover_flag_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// Never compare these spellings: compare `paths::absolute` forms.
 pub fn display_path(path: &Path) -> PathBuf {
     let normalized = crate::paths::absolute(path);
-    if let Ok(current) = std::env::current_dir()
-        && let Ok(relative) = normalized.strip_prefix(crate::paths::absolute(&current))
+    if let Some(current) = crate::paths::working_dir()
+        && let Ok(relative) = normalized.strip_prefix(current)
     {
         if relative.as_os_str().is_empty() {
             return PathBuf::from(".");

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::config::Config;
@@ -83,13 +84,14 @@ pub struct Flag {
 }
 
 /// The stored state of a flag in one environment: a boolean or a set of Flipper gates.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum State {
     /// The boolean gate: on or off for everyone.
     Boolean(bool),
-    /// Gates that open together: on for an actor when any opens.
-    Gates(Gates),
+    /// Gates that open together: on for an actor when any opens. Boxed: a state is a map's
+    /// value in every rollout step, and a map node holds room for eleven of them.
+    Gates(Box<Gates>),
 }
 
 /// A flag's `environments`: the states it sets, by environment, and the environments it
@@ -181,25 +183,83 @@ impl<const N: usize> From<[(String, State); N]> for Environments {
 
 impl<'de> Deserialize<'de> for Environments {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Entry {
-            State(State),
-            Word(String),
-        }
+        deserializer.deserialize_map(EnvironmentsVisitor)
+    }
+}
+
+struct EnvironmentsVisitor;
+
+impl<'de> Visitor<'de> for EnvironmentsVisitor {
+    type Value = Environments;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a map of environments to states")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Environments, A::Error> {
         let mut environments = Environments::default();
-        for (environment, entry) in BTreeMap::<String, Entry>::deserialize(deserializer)? {
-            match entry {
-                Entry::State(state) => environments.insert(environment, state),
-                Entry::Word(word) if word == ABSENT => environments.set_absent(environment),
-                Entry::Word(word) => {
-                    return Err(serde::de::Error::custom(format!(
-                        "`{word}` is not a state: write `true`, `false`, gates or `{ABSENT}`"
-                    )));
-                }
+        while let Some(environment) = map.next_key::<String>()? {
+            match map.next_value_seed(EntryVisitor { absent: true })? {
+                Some(state) => environments.insert(environment, state),
+                None => environments.set_absent(environment),
             }
         }
         Ok(environments)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        EntryVisitor { absent: false }
+            .deserialize(deserializer)?
+            .ok_or_else(|| serde::de::Error::custom("a state cannot be `absent` here"))
+    }
+}
+
+/// Reads a state, or (where `absent` allows it) the word `absent` as `None`, by the data's own
+/// kind: a boolean or a map of gates. Written out rather than derived as an untagged enum, which
+/// buffers every state before trying each form: states are most of a registry's nodes.
+struct EntryVisitor {
+    absent: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for EntryVisitor {
+    type Value = Option<State>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<State>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = Option<State>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        if self.absent {
+            write!(formatter, "`true`, `false`, gates or `{ABSENT}`")
+        } else {
+            formatter.write_str("`true`, `false` or gates")
+        }
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Option<State>, E> {
+        Ok(Some(State::Boolean(value)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<Option<State>, E> {
+        if self.absent && word == ABSENT {
+            return Ok(None);
+        }
+        Err(E::custom(if self.absent {
+            format!("`{word}` is not a state: write `true`, `false`, gates or `{ABSENT}`")
+        } else {
+            format!("`{word}` is not a state: write `true`, `false` or gates")
+        }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<State>, A::Error> {
+        let gates = Gates::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Some(State::Gates(Box::new(gates))))
     }
 }
 
@@ -242,8 +302,8 @@ pub struct Gates {
 #[serde(transparent)]
 pub struct ActorId(pub String);
 
-/// One step of a rollout plan.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// One step of a rollout plan: its fields, and every other key an environment's state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RolloutStep {
     /// An absolute time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,6 +326,51 @@ pub struct RolloutStep {
     /// The states the step sets, by environment.
     #[serde(flatten)]
     pub environments: BTreeMap<String, State>,
+}
+
+impl<'de> Deserialize<'de> for RolloutStep {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+/// Reads a step's own fields by name and every other key as an environment's state: what
+/// `#[serde(flatten)]` does, without buffering the whole step first.
+struct StepVisitor;
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = RolloutStep;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a rollout step")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RolloutStep, A::Error> {
+        let mut step = RolloutStep {
+            at: None,
+            after: None,
+            rollback: false,
+            note: None,
+            guard: None,
+            on_breach: None,
+            environments: BTreeMap::new(),
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "at" => step.at = map.next_value()?,
+                "after" => step.after = map.next_value()?,
+                "rollback" => step.rollback = map.next_value()?,
+                "note" => step.note = map.next_value()?,
+                "guard" => step.guard = map.next_value()?,
+                "on_breach" => step.on_breach = map.next_value()?,
+                _ => {
+                    let state = map.next_value()?;
+                    step.environments.insert(key, state);
+                }
+            }
+        }
+        Ok(step)
+    }
 }
 
 /// What a breached metric guard does instead of the step it guards.

@@ -7,14 +7,29 @@
 //! `absolute` forms, never the spellings shown to users.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 
 /// `path` made absolute against the working directory, with `.` dropped and `..` taken
 /// lexically (links are not followed), so one place on disk has one spelling.
 pub fn absolute(path: &Path) -> PathBuf {
-    let joined = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    normalize(&joined)
+    if path.is_absolute() || path.as_os_str().is_empty() {
+        return normalize(path);
+    }
+    match working_dir() {
+        Some(current) => normalize(&current.join(path)),
+        None => normalize(path),
+    }
+}
+
+/// The working directory in absolute, normalized form, asked of the system once: flagops never
+/// changes it, and reading a registry makes the path of every file absolute, twice.
+pub fn working_dir() -> Option<&'static Path> {
+    static CURRENT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CURRENT
+        .get_or_init(|| std::env::current_dir().ok().map(|current| normalize(&current)))
+        .as_deref()
 }
 
 /// Whether `path` is `folder` or lies below it, compared lexically in absolute form.

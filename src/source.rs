@@ -309,13 +309,12 @@ fn direct_value(text: &str) -> Option<Value> {
             None if root.is_none() => root = Some(value),
             None => return None,
             Some(Open::Sequence(items)) => items.push(value),
-            Some(Open::Mapping(entries, key)) => {
-                let key = key.take()?;
-                if entries.contains_key(&key) {
-                    return None;
+            Some(Open::Mapping(entries, key)) => match entries.entry(key.take()?) {
+                serde_json::map::Entry::Vacant(entry) => {
+                    entry.insert(value);
                 }
-                entries.insert(key, value);
-            }
+                serde_json::map::Entry::Occupied(_) => return None,
+            },
         }
     }
     root

@@ -135,12 +135,12 @@ pub fn file_state(
         }
     }
     let percentage = |thousandths: u32| f64::from(thousandths) / 1000.0;
-    model::State::Gates(model::Gates {
+    model::State::Gates(Box::new(model::Gates {
         percentage_of_actors: gates.percentage_of_actors.map(percentage),
         percentage_of_time: gates.percentage_of_time.map(percentage),
         actors,
         groups,
-    })
+    }))
 }
 
 impl GateSet {

@@ -230,8 +230,9 @@ pub fn read_environment(
     // The plans' own schedule is put in the backend's terms before the read, as it always was:
     // what `canonicalize` learns (a `gitlab` repository's path for its hashed id) names the
     // actors `fetch` reports. The step marks then choose the states actually wanted.
-    let scheduled = crate::resolve::desired(registry, environment, at);
-    retrying(retry, &what, || backend.canonicalize(&mut scheduled.clone()))?;
+    // `canonicalize` leaves a state as it was when it fails, so a retry needs no fresh copy.
+    let mut scheduled = crate::resolve::desired(registry, environment, at);
+    retrying(retry, &what, || backend.canonicalize(&mut scheduled))?;
     let snapshot = retrying(retry, &what, || backend.fetch())?;
     let (resolved, rollouts) = crate::steps::resolve(registry, environment, moment, &snapshot.steps, &[]);
     // A step due with a metric guard takes effect only on the guard's healthy answer, asked now.
@@ -242,10 +243,8 @@ pub fn read_environment(
         let verdicts = crate::prometheus::evaluate(&registry.config, &checks, jiff::Timestamp::now(), retry);
         crate::steps::resolve(registry, environment, moment, &snapshot.steps, &verdicts)
     };
-    let desired = retrying(retry, &what, || {
-        let mut desired = resolved.clone();
-        backend.canonicalize(&mut desired).map(|()| desired)
-    })?;
+    let mut desired = resolved;
+    retrying(retry, &what, || backend.canonicalize(&mut desired))?;
     Ok(Reading {
         desired,
         snapshot,

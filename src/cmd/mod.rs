@@ -122,6 +122,13 @@ fn workspace(explicit: Option<&std::path::Path>) -> anyhow::Result<Workspace> {
     Workspace::find(explicit, &current)
 }
 
+/// Lets a large value go without freeing it, where the command ends right after: freeing a
+/// registry of 10,000 flags one allocation at a time only delays the exit (a twentieth of a
+/// `validate` of 10,000 flags). The memory goes back with the process.
+pub(super) fn release_at_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 /// Writes `text` to stdout, reporting a closed pipe as an error the caller maps to success.
 ///
 /// Every command's output goes through here, so every value in it, whatever its source, is

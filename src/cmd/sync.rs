@@ -15,7 +15,9 @@ pub(super) fn run(workspace: &Workspace, args: SyncArgs) -> anyhow::Result<ExitS
     let Some(registry) = super::load_valid(workspace, "syncing")? else {
         return Ok(ExitStatus::Failure);
     };
-    sync_registry(workspace, &registry, args)
+    let status = sync_registry(workspace, &registry, args);
+    super::release_at_exit(registry);
+    status
 }
 
 /// Syncs a registry already read and found valid.
@@ -42,13 +44,15 @@ fn sync_registry(workspace: &Workspace, registry: &Registry, args: SyncArgs) -> 
     };
     super::print(&text)?;
     // A failure is 2; changes held back by a hold, with nothing failed, are 1.
-    Ok(if reports.iter().any(|report| report.failed.is_some()) {
+    let status = if reports.iter().any(|report| report.failed.is_some()) {
         ExitStatus::Error
     } else if reports.iter().all(EnvironmentReport::succeeded) {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
-    })
+    };
+    super::release_at_exit(reports);
+    Ok(status)
 }
 
 /// The change lock in words, when the variable `policies.change_lock_env` names is set and not

@@ -11,7 +11,9 @@ use crate::load::{self, LoadOptions, Workspace};
 use crate::paths;
 
 pub(super) fn run(workspace: &Workspace, args: ValidateArgs) -> anyhow::Result<ExitStatus> {
-    Ok(validate(workspace, args)?.0)
+    let (status, registry) = validate(workspace, args)?;
+    super::release_at_exit(registry);
+    Ok(status)
 }
 
 /// Validates and reports; also returns the registry read, for `deploy` to go on with.

@@ -48,7 +48,7 @@ fn full_flag() -> Flag {
         requires: vec!["other".into()],
         environments: [
             ("staging".to_string(), State::Boolean(true)),
-            ("production".to_string(), State::Gates(gates)),
+            ("production".to_string(), State::Gates(Box::new(gates))),
         ]
         .into(),
         rollout: vec![

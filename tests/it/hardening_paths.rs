@@ -151,8 +151,8 @@ fn mkfifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
-// A link, a named pipe, a folder named like a flag file and a link to a folder of flags are each
-// an error at their path: none is followed, opened or silently skipped.
+// A link, a named pipe, a socket, a folder named like a flag file and a link to a folder of flags
+// are each an error at their path: none is followed, waited on or silently skipped.
 #[test]
 fn entries_that_are_not_flag_files_are_errors() {
     let registry = Registry::new();
@@ -171,6 +171,8 @@ fn entries_that_are_not_flag_files_are_errors() {
     )
     .unwrap();
     mkfifo(&registry.path().join("flags/wip/piped.yml"));
+    // A socket cannot be opened at all: it is named for what it is all the same.
+    let _socket = std::os::unix::net::UnixListener::bind(registry.path().join("flags/wip/socket.yml")).unwrap();
 
     let output = registry.run(&["validate", "--format", "json", "--skip", "path-layout"]);
     assert_eq!(
@@ -180,13 +182,15 @@ fn entries_that_are_not_flag_files_are_errors() {
             not_a_file("flags/wip/folder.yml"),
             not_a_file("flags/wip/linked.yml"),
             not_a_file("flags/wip/piped.yml"),
+            not_a_file("flags/wip/socket.yml"),
         ],
         "{output:?}"
     );
     assert_eq!(output.code, 1);
     // The flag inside the folder is still read; the one behind the link to a folder is not.
     let human = registry.run(&["validate", "--skip", "path-layout"]);
-    assert!(human.stdout.contains("checked 6 flag files: 4 errors"), "{human:?}");
+    assert!(human.stdout.contains("checked 7 flag files: 5 errors"), "{human:?}");
+    assert!(human.stdout.contains("is a socket"), "{}", human.stdout);
     assert!(
         human
             .stdout
