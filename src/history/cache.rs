@@ -163,9 +163,10 @@ impl Segment {
         })
     }
 
-    /// Writes `events` (newest first) oldest first; the events of later commits follow.
-    pub(super) fn write(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        for event in events.iter().rev() {
+    /// Writes `events` (each commit's, newest first) oldest first; the events of later commits
+    /// follow.
+    pub(super) fn write(&mut self, events: &[Vec<Event>]) -> anyhow::Result<()> {
+        for event in events.iter().rev().flat_map(|commit| commit.iter().rev()) {
             serde_json::to_writer(&mut self.file, event)?;
             self.file.write_all(b"\n")?;
         }

@@ -76,7 +76,8 @@ pub(crate) struct CommitInfo<'a> {
     pub(crate) id: String,
     pub(crate) author: &'a str,
     pub(crate) time: i64,
-    pub(crate) message: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) merge_request: Option<u64>,
 }
 
 /// Reads a flag from a file's text, ignoring problems a validation would report.
@@ -95,7 +96,7 @@ pub(crate) fn events(
     commit: &CommitInfo<'_>,
     changed: &BTreeMap<String, (Vec<Version<'_>>, Vec<Version<'_>>)>,
 ) -> Vec<Event> {
-    let (title, merge_request) = title_and_merge_request(commit.message);
+    let (title, merge_request) = (commit.title, commit.merge_request);
     let mut out = Vec::new();
     for (stem, (before, after)) in changed {
         let mut push = |kind: EventKind, text: String, state: Option<(String, Option<Stored>, Option<Stored>)>| {
@@ -108,7 +109,7 @@ pub(crate) fn events(
                 commit: commit.id.clone(),
                 author: commit.author.to_string(),
                 time: commit.time,
-                title: title.clone(),
+                title: title.to_string(),
                 merge_request,
                 kind,
                 environment,

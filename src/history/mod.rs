@@ -222,7 +222,9 @@ pub fn load_history(
     // The walk reads each commit's flags-directory tree, mostly the same one again (commits
     // outside it): a cache of decoded objects serves those. The comparisons and blob reads,
     // which read each object once, turn it off in their own handles.
-    repository.object_cache_size_if_unset(64 * 1024 * 1024);
+    // It is kept small: the commits go through it too, each read once, and a large cache
+    // holding them was a fifth of a long history's peak memory.
+    repository.object_cache_size_if_unset(4 * 1024 * 1024);
     let head = match repository.head_id() {
         Ok(head) => head.detach(),
         // A branch with no commit yet has no history.
@@ -302,8 +304,8 @@ pub fn load_history(
             segment.write(&run)?;
         }
         runs.push(match only {
-            Some(name) => run.into_iter().filter(|event| event.flag == name).collect(),
-            None => run,
+            Some(name) => run.into_iter().flatten().filter(|event| event.flag == name).collect(),
+            None => run.into_iter().flatten().collect(),
         });
         Ok(())
     })?;
@@ -328,7 +330,7 @@ pub fn load_history(
 const RUN: usize = 4096;
 
 /// The events of the commits (newest first), handed to `sink` a run of `run_length` commits at
-/// a time: the oldest run first, each run's events newest first.
+/// a time: the oldest run first, each run as the events of each of its commits, newest first.
 ///
 /// Every flag blob is read and parsed once. Only the versions a run needs are held, with the
 /// last version of each file the runs before it left, which is the version the next change to
@@ -341,7 +343,7 @@ fn events_of(
     flags_dir: &str,
     oldest_first: bool,
     run_length: usize,
-    mut sink: impl FnMut(Vec<Event>) -> anyhow::Result<()>,
+    mut sink: impl FnMut(Vec<Vec<Event>>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use gix::objs::FindExt;
     use rayon::prelude::*;
@@ -399,7 +401,7 @@ fn events_of(
             .par_iter()
             .map(|commit| commit_events(commit, &parsed, flags_dir))
             .collect::<Vec<_>>();
-        sink(events.into_iter().flatten().collect())?;
+        sink(events)?;
 
         for commit in run.iter().rev() {
             for (path, (_, after)) in &commit.files {
@@ -456,7 +458,8 @@ fn commit_events(
         id: commit.id.to_string(),
         author: &commit.author,
         time: commit.time,
-        message: &commit.message,
+        title: &commit.title,
+        merge_request: commit.merge_request,
     };
     events::events(&info, &changed)
 }
@@ -554,7 +557,7 @@ mod tests {
                 walk.oldest_first,
                 run_length,
                 |run| {
-                    runs.push(run);
+                    runs.push(run.into_iter().flatten().collect::<Vec<_>>());
                     Ok(())
                 },
             )

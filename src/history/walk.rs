@@ -1,7 +1,7 @@
 //! One first-parent walk of the branch, descending into the flags directory only where its
 //! tree changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use anyhow::anyhow;
 use gix::ObjectId;
@@ -16,13 +16,17 @@ pub(crate) struct FlagCommit {
     pub(crate) id: ObjectId,
     pub(crate) author: String,
     pub(crate) time: i64,
-    pub(crate) message: String,
+    /// The commit's title and merge request ([`super::title_and_merge_request`]): all its events
+    /// show of the message, which is not kept, since a walk holds every commit it found.
+    pub(crate) title: String,
+    pub(crate) merge_request: Option<u64>,
     /// Changed files, by path below the flags directory.
     pub(crate) files: ChangedFiles,
 }
 
-/// Changed files by path: (blob before, blob after).
-pub(crate) type ChangedFiles = BTreeMap<String, (Option<ObjectId>, Option<ObjectId>)>;
+/// Changed files, sorted by path: (path, (blob before, blob after)). A list, not a map: a commit
+/// mostly changes one file, and a walk holds every commit's list until its events are made.
+pub(crate) type ChangedFiles = Vec<(String, (Option<ObjectId>, Option<ObjectId>))>;
 
 /// What a walk found.
 pub(crate) struct Walk {
@@ -76,6 +80,7 @@ pub(crate) fn walk(
         };
         let tree = commit.tree();
         let parent = commit.parents().next();
+        let (title, merge_request) = super::title_and_merge_request(&String::from_utf8_lossy(commit.message));
         let info = FlagCommit {
             id,
             author: commit
@@ -83,8 +88,9 @@ pub(crate) fn walk(
                 .map(|a| format!("{} <{}>", a.name, a.email))
                 .unwrap_or_default(),
             time: commit.time().map(|t| t.seconds).unwrap_or_default(),
-            message: commit.message.to_string(),
-            files: BTreeMap::new(),
+            title,
+            merge_request,
+            files: ChangedFiles::new(),
         };
         let flags = subtree(objects, tree, flags_path, &mut tree_buffer)?;
         if let Some((child, child_flags)) = pending.take()
@@ -138,6 +144,8 @@ pub(crate) fn walk(
                     String::new(),
                     &mut commit.files,
                 )?;
+                commit.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                commit.files.shrink_to_fit();
                 Ok(commit)
             };
             if oldest_first {
@@ -153,8 +161,13 @@ pub(crate) fn walk(
             Ok(out)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Moved run by run, so that only one run is held twice.
+    let mut commits = Vec::with_capacity(found.iter().map(Vec::len).sum());
+    for run in found {
+        commits.extend(run);
+    }
     Ok(Walk {
-        commits: found.into_iter().flatten().collect(),
+        commits,
         met_stop,
         oldest_first,
     })
@@ -329,7 +342,7 @@ fn diff_trees(
             diff_trees(objects, trees, subtree(&a), subtree(&b), path.clone(), out)?;
         }
         if blob(&a).is_some() || blob(&b).is_some() {
-            out.insert(path, (blob(&a), blob(&b)));
+            out.push((path, (blob(&a), blob(&b))));
         }
     }
     trees.keep(&prefix, before.zip(old_bytes), after.zip(new_bytes));
@@ -560,7 +573,7 @@ mod tests {
                     "flags/",
                 ],
             );
-            let mut files = BTreeMap::new();
+            let mut files = ChangedFiles::new();
             for line in raw.lines().filter(|line| line.starts_with(':')) {
                 let (fields, path) = line.split_once('\t').unwrap();
                 let fields: Vec<&str> = fields.trim_start_matches(':').split(' ').collect();
@@ -569,9 +582,10 @@ mod tests {
                 };
                 let change = (side(fields[0], fields[2]), side(fields[1], fields[3]));
                 if change != (None, None) {
-                    files.insert(path.trim_start_matches("flags/").to_string(), change);
+                    files.push((path.trim_start_matches("flags/").to_string(), change));
                 }
             }
+            files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             if !files.is_empty() {
                 out.push((commit.to_string(), files));
             }
