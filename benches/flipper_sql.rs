@@ -56,15 +56,7 @@ fn main() {
 /// Makes production a `flipper-sql` environment, and its project actors numeric ids: the
 /// synthetic registry names `gitlab-org/gitlab` by path, which a database backend refuses.
 fn point_production_at_flipper_sql(dir: &std::path::Path) {
-    let config_path = dir.join("flagops.yml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let at = config.rfind("backend: { kind: file }").unwrap();
-    let config = format!(
-        "{}backend: {{ kind: flipper-sql, url_env: FLIPPER_DATABASE }}{}",
-        &config[..at],
-        &config[at + "backend: { kind: file }".len()..]
-    );
-    std::fs::write(config_path, config).unwrap();
+    synthetic::set_backend(dir, "production", "{ kind: flipper-sql, url_env: FLIPPER_DATABASE }");
     for entry in walkdir::WalkDir::new(dir.join("flags")) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {

@@ -82,20 +82,9 @@ fn main() {
 fn flagd(count: usize, benchmarking: bool) {
     let dir = tempfile::tempdir().unwrap();
     synthetic::write_registry(dir.path(), count);
-    let config = std::fs::read_to_string(dir.path().join("flagops.yml")).unwrap();
-    std::fs::write(
-        dir.path().join("flagops.yml"),
-        ENVIRONMENTS.iter().fold(config, |config, name| {
-            let at = config.find(&format!("  - name: {name}\n")).unwrap();
-            let backend = at + config[at..].find("backend: { kind: file }").unwrap();
-            format!(
-                "{}backend: {{ kind: flagd, path: flagd/{name}.json }}{}",
-                &config[..backend],
-                &config[backend + "backend: { kind: file }".len()..]
-            )
-        }),
-    )
-    .unwrap();
+    for name in ENVIRONMENTS {
+        synthetic::set_backend(dir.path(), name, &format!("{{ kind: flagd, path: flagd/{name}.json }}"));
+    }
     let (seconds, memory, changes) = synthetic::run_sync(dir.path(), &["sync", "--at", AT, "--format", "json"], &[]);
     let bytes: u64 = ENVIRONMENTS
         .iter()

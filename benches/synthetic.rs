@@ -367,3 +367,15 @@ pub fn run_sync(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (f64, String
         .sum();
     (seconds, memory, changes)
 }
+
+/// Gives `environment` of the registry's config `backend` (a flow mapping such as
+/// `{ kind: flipper-sql, url_env: FLIPPER_DATABASE }`) in place of its `file` backend.
+pub fn set_backend(dir: &Path, environment: &str, backend: &str) {
+    const FILE: &str = "backend: { kind: file }";
+    let config_path = dir.join("flagops.yml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let entry = config.find(&format!("  - name: {environment}\n")).unwrap();
+    let at = entry + config[entry..].find(FILE).unwrap();
+    let config = format!("{}backend: {backend}{}", &config[..at], &config[at + FILE.len()..]);
+    std::fs::write(config_path, config).unwrap();
+}

@@ -58,15 +58,11 @@ fn main() {
 /// Makes production the Unleash environment `production` of project `default`, and rounds the
 /// synthetic percentages down to whole ones.
 fn point_production_at_unleash(dir: &std::path::Path, url: &str) {
-    let config_path = dir.join("flagops.yml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let at = config.rfind("backend: { kind: file }").unwrap();
-    let config = format!(
-        "{}backend: {{ kind: unleash, url: \"{url}\", token_env: UNLEASH_BENCH_TOKEN }}{}",
-        &config[..at],
-        &config[at + "backend: { kind: file }".len()..]
+    synthetic::set_backend(
+        dir,
+        "production",
+        &format!("{{ kind: unleash, url: \"{url}\", token_env: UNLEASH_BENCH_TOKEN }}"),
     );
-    std::fs::write(config_path, config).unwrap();
     for entry in walkdir::WalkDir::new(dir.join("flags")) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {

@@ -487,15 +487,12 @@ struct FeatureEnvironment {
 
 /// The admin token of `environment`, from the variable `token_env`.
 pub fn read_token(token_env: &str, environment: &str) -> anyhow::Result<Token> {
-    match std::env::var(token_env) {
-        Ok(value) if !value.trim().is_empty() => Ok(Token::new(value.trim().to_string())),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            anyhow::bail!("the token variable `{token_env}` of environment `{environment}` is not valid UTF-8")
-        }
-        _ => anyhow::bail!(
-            "environment `{environment}` reads its Unleash token from `{token_env}`, which is not set\nhelp: set `{token_env}` to an admin API token or a personal access token"
-        ),
-    }
+    Token::from_env(
+        token_env,
+        environment,
+        "Unleash",
+        "an admin API token or a personal access token",
+    )
 }
 
 impl UnleashBackend {

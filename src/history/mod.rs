@@ -469,20 +469,25 @@ fn is_flag_path(path: &str) -> bool {
     !hidden && (path.ends_with(".yml") || path.ends_with(".yaml"))
 }
 
+/// Repositories for tests, written through `git fast-import`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::process::{ChildStdin, Command, Stdio};
 
-    /// A repository whose commits edit, move, break, mend, remove and bring back a handful of
-    /// flags, at random.
-    fn edited_repository(dir: &Path, commits: usize) {
-        let git = |args: &[&str]| {
-            let status = Command::new("git").args(args).current_dir(dir).status().unwrap();
-            assert!(status.success(), "git {args:?}");
-        };
-        git(&["init", "-q", "-b", "main"]);
+    /// Makes a repository at `dir` whose branch `main` holds what `write` streams to
+    /// `git fast-import`; `write` also gets numbers below a bound, random from `seed` on.
+    pub(crate) fn fast_import(
+        dir: &Path,
+        mut seed: u64,
+        write: impl FnOnce(&mut ChildStdin, &mut dyn FnMut(usize) -> usize),
+    ) {
+        let status = Command::new("git")
+            .args(["init", "-q", "-b", "main"])
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git init");
         let mut child = Command::new("git")
             .args(["fast-import", "--quiet"])
             .current_dir(dir)
@@ -490,53 +495,66 @@ mod tests {
             .spawn()
             .unwrap();
         let mut stream = child.stdin.take().unwrap();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = |bound: usize| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             (seed % bound as u64) as usize
         };
-        let names = ["alpha", "beta", "gamma", "delta", "eps"];
-        let folders = ["wip", "ops"];
-        // Where each flag lives, if it does.
-        let mut places: [Option<&str>; 5] = [None; 5];
-        for number in 0..commits {
-            writeln!(
-                stream,
-                "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 9\nchange {}\n",
-                1_700_000_000 + number,
-                number % 10
-            )
-            .unwrap();
-            let i = next(names.len());
-            let folder = folders[next(folders.len())];
-            let path = |folder: &str| format!("flags/{folder}/{}.yml", names[i]);
-            let text = match next(6) {
-                0 => "name: [broken\n".to_string(),
-                choice => format!(
-                    "name: {}\ndescription: Flag.\ntype: {folder}\ngroup: group::test\nmilestone: \"19.{}\"\nintroduced_by_url: https://example.com/1\ndefault_enabled: false\nenvironments:\n  production:\n    percentage_of_actors: {}\n",
-                    names[i],
-                    choice % 3,
-                    1 + number % 90
-                ),
-            };
-            match places[i] {
-                Some(old) if next(4) == 0 => {
-                    writeln!(stream, "D {}", path(old)).unwrap();
-                    places[i] = None;
-                }
-                old => {
-                    if let Some(old) = old.filter(|old| *old != folder) {
-                        writeln!(stream, "D {}", path(old)).unwrap();
-                    }
-                    writeln!(stream, "M 100644 inline {}\ndata {}\n{text}", path(folder), text.len()).unwrap();
-                    places[i] = Some(folder);
-                }
-            }
-        }
+        write(&mut stream, &mut next);
         drop(stream);
         assert!(child.wait().unwrap().success());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// A repository whose commits edit, move, break, mend, remove and bring back a handful of
+    /// flags, at random.
+    fn edited_repository(dir: &Path, commits: usize) {
+        testing::fast_import(dir, 0x9e37_79b9_7f4a_7c15, |stream, next| {
+            let names = ["alpha", "beta", "gamma", "delta", "eps"];
+            let folders = ["wip", "ops"];
+            // Where each flag lives, if it does.
+            let mut places: [Option<&str>; 5] = [None; 5];
+            for number in 0..commits {
+                writeln!(
+                    stream,
+                    "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 9\nchange {}\n",
+                    1_700_000_000 + number,
+                    number % 10
+                )
+                .unwrap();
+                let i = next(names.len());
+                let folder = folders[next(folders.len())];
+                let path = |folder: &str| format!("flags/{folder}/{}.yml", names[i]);
+                let text = match next(6) {
+                    0 => "name: [broken\n".to_string(),
+                    choice => format!(
+                        "name: {}\ndescription: Flag.\ntype: {folder}\ngroup: group::test\nmilestone: \"19.{}\"\nintroduced_by_url: https://example.com/1\ndefault_enabled: false\nenvironments:\n  production:\n    percentage_of_actors: {}\n",
+                        names[i],
+                        choice % 3,
+                        1 + number % 90
+                    ),
+                };
+                match places[i] {
+                    Some(old) if next(4) == 0 => {
+                        writeln!(stream, "D {}", path(old)).unwrap();
+                        places[i] = None;
+                    }
+                    old => {
+                        if let Some(old) = old.filter(|old| *old != folder) {
+                            writeln!(stream, "D {}", path(old)).unwrap();
+                        }
+                        writeln!(stream, "M 100644 inline {}\ndata {}\n{text}", path(folder), text.len()).unwrap();
+                        places[i] = Some(folder);
+                    }
+                }
+            }
+        });
     }
 
     // Runs of any length give the events one run of every commit gives: each file's version

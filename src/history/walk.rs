@@ -492,7 +492,7 @@ mod tests {
         }
     }
     use std::path::Path;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     fn git(dir: &Path, args: &[&str]) -> String {
         let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
@@ -508,52 +508,37 @@ mod tests {
     /// around each other in git's tree order (`a-b.yml`, `a.yml`, the folder `a`, `a0.yml`),
     /// a nested folder, a symbolic link, whole folders appearing and going.
     fn random_repository(dir: &Path, commits: usize) {
-        git(dir, &["init", "-q", "-b", "main"]);
-        let mut child = Command::new("git")
-            .args(["fast-import", "--quiet"])
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stream = child.stdin.take().unwrap();
         let folders = ["beta", "ops", "wip", "beta/a", "ops/deep/er"];
         let names = ["a-b.yml", "a.yml", "a0.yml", "b.yml", "c.yaml", "z.yml", "link"];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        };
-        for number in 0..commits {
-            writeln!(
-                stream,
-                "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 2\nc\n",
-                1_700_000_000 + number
-            )
-            .unwrap();
-            for _ in 0..=next(3) {
-                let folder = folders[next(folders.len())];
-                let name = names[next(names.len())];
-                let path = format!("flags/{folder}/{name}");
-                match next(5) {
-                    0 => writeln!(stream, "D {path}").unwrap(),
-                    1 if number % 7 == 0 => writeln!(stream, "D flags/{folder}").unwrap(),
-                    _ if name == "link" => {
-                        writeln!(stream, "M 120000 inline {path}\ndata 5\nb.yml").unwrap();
-                    }
-                    _ => {
-                        let text = format!("revision: {number}\n");
-                        writeln!(stream, "M 100644 inline {path}\ndata {}\n{text}", text.len()).unwrap();
+        crate::history::testing::fast_import(dir, 0x2545_f491_4f6c_dd1d, |stream, next| {
+            for number in 0..commits {
+                writeln!(
+                    stream,
+                    "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 2\nc\n",
+                    1_700_000_000 + number
+                )
+                .unwrap();
+                for _ in 0..=next(3) {
+                    let folder = folders[next(folders.len())];
+                    let name = names[next(names.len())];
+                    let path = format!("flags/{folder}/{name}");
+                    match next(5) {
+                        0 => writeln!(stream, "D {path}").unwrap(),
+                        1 if number % 7 == 0 => writeln!(stream, "D flags/{folder}").unwrap(),
+                        _ if name == "link" => {
+                            writeln!(stream, "M 120000 inline {path}\ndata 5\nb.yml").unwrap();
+                        }
+                        _ => {
+                            let text = format!("revision: {number}\n");
+                            writeln!(stream, "M 100644 inline {path}\ndata {}\n{text}", text.len()).unwrap();
+                        }
                     }
                 }
+                if number % 4 == 0 {
+                    writeln!(stream, "M 100644 inline README.md\ndata 2\n{}\n", number % 10).unwrap();
+                }
             }
-            if number % 4 == 0 {
-                writeln!(stream, "M 100644 inline README.md\ndata 2\n{}\n", number % 10).unwrap();
-            }
-        }
-        drop(stream);
-        assert!(child.wait().unwrap().success());
+        });
     }
 
     /// What `git diff-tree` says each commit did under `flags/`, files only (no links).

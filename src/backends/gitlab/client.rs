@@ -62,6 +62,20 @@ impl Token {
         Token(value)
     }
 
+    /// The token `environment` reads from the variable `token_env`, trimmed, for a backend on
+    /// `service` (`GitLab`, `Unleash`); `help` says what to set the variable to.
+    pub fn from_env(token_env: &str, environment: &str, service: &str, help: &str) -> anyhow::Result<Token> {
+        match std::env::var(token_env) {
+            Ok(value) if !value.trim().is_empty() => Ok(Token::new(value.trim().to_string())),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                anyhow::bail!("the token variable `{token_env}` of environment `{environment}` is not valid UTF-8")
+            }
+            _ => anyhow::bail!(
+                "environment `{environment}` reads its {service} token from `{token_env}`, which is not set\nhelp: set `{token_env}` to {help}"
+            ),
+        }
+    }
+
     /// The secret itself, for the one place that must use it other than as a header: a webhook
     /// URL, an HMAC key.
     pub(crate) fn reveal(&self) -> &str {

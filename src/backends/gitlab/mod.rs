@@ -329,15 +329,12 @@ pub fn cache_path(cache_dir: &Path, environment: &str) -> PathBuf {
 /// Reads environment `environment`'s access token from the variable `token_env`; only this
 /// backend reads it, and it is never printed.
 pub fn read_token(token_env: &str, environment: &str) -> anyhow::Result<Token> {
-    match std::env::var(token_env) {
-        Ok(value) if !value.trim().is_empty() => Ok(Token::new(value.trim().to_string())),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            anyhow::bail!("the token variable `{token_env}` of environment `{environment}` is not valid UTF-8")
-        }
-        _ => anyhow::bail!(
-            "environment `{environment}` reads its GitLab token from `{token_env}`, which is not set\nhelp: set `{token_env}` to an administrator's access token with the `api` scope"
-        ),
-    }
+    Token::from_env(
+        token_env,
+        environment,
+        "GitLab",
+        "an administrator's access token with the `api` scope",
+    )
 }
 
 /// What an operation does to a flag, for messages: ``set `alpha` to 25% of actors``.
