@@ -65,10 +65,86 @@ pub enum EventKind {
     Invalid,
 }
 
-/// A flag file at one commit: its path and its flag, if it could be read.
+/// A flag file at one commit: its path and what the events need of its flag, if it could be
+/// read.
 pub(crate) struct Version<'a> {
     pub(crate) path: String,
-    pub(crate) flag: Option<&'a Flag>,
+    pub(crate) flag: Option<&'a Facts>,
+}
+
+/// The definition fields an event names when they change, in the order it names them.
+const FIELDS: [&str; 11] = [
+    "type",
+    "group",
+    "milestone",
+    "default_enabled",
+    "owners",
+    "requires",
+    "rollout issue",
+    "feature issue",
+    "introduced by",
+    "intended_to_rollout_by",
+    "log_state_changes",
+];
+
+/// What the events need of one version of a flag: its fields as they are shown ([`FIELDS`]),
+/// its states as stored, and its description and rollout plan for comparison only.
+///
+/// A history holds one of these for the latest version of every flag file, so it is kept small:
+/// a [`Flag`] is several times larger, most of it in the rollout plan's maps.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    fields: [Box<str>; FIELDS.len()],
+    description: Box<str>,
+    environments: Box<[(Box<str>, Stored)]>,
+    /// The rollout plan's step count and the plan as JSON, which is equal exactly when the
+    /// plans are.
+    rollout: (usize, Box<str>),
+}
+
+impl Facts {
+    fn of(flag: &Flag) -> Facts {
+        let list = |values: &[String]| {
+            if values.is_empty() {
+                "(none)".into()
+            } else {
+                values.join(", ").into_boxed_str()
+            }
+        };
+        let optional = |value: &Option<String>| value.as_deref().unwrap_or("(none)").into();
+        Facts {
+            fields: [
+                flag.flag_type.as_str().into(),
+                flag.group.as_str().into(),
+                flag.milestone.as_str().into(),
+                flag.default_enabled.to_string().into(),
+                list(&flag.owners),
+                list(&flag.requires),
+                optional(&flag.rollout_issue_url),
+                optional(&flag.feature_issue_url),
+                flag.introduced_by_url.as_str().into(),
+                optional(&flag.intended_to_rollout_by),
+                flag.log_state_changes.unwrap_or(false).to_string().into(),
+            ],
+            description: flag.description.as_str().into(),
+            environments: flag
+                .environments
+                .into_iter()
+                .map(|(environment, state)| (environment.as_str().into(), Stored::from_model(state)))
+                .collect(),
+            rollout: (
+                flag.rollout.len(),
+                serde_json::to_string(&flag.rollout).unwrap_or_default().into(),
+            ),
+        }
+    }
+
+    fn state(&self, environment: &str) -> Option<&Stored> {
+        self.environments
+            .iter()
+            .find(|(name, _)| &**name == environment)
+            .map(|(_, state)| state)
+    }
 }
 
 /// The commit facts every event of it shares.
@@ -80,14 +156,16 @@ pub(crate) struct CommitInfo<'a> {
     pub(crate) merge_request: Option<u64>,
 }
 
-/// Reads a flag from a file's text, ignoring problems a validation would report.
-pub(crate) fn read_flag(path: &str, text: &str) -> Option<Flag> {
+/// Reads what the events need of a flag from a file's text, ignoring problems a validation
+/// would report.
+pub(crate) fn read_flag(path: &str, text: &str) -> Option<Facts> {
     let file = SourceFile {
         path: Path::new(path).to_path_buf(),
         text: text.to_string(),
     };
     let document = crate::source::parse_yaml(&file).ok()?;
-    serde_json::from_value(document.value).ok()
+    let flag: Flag = serde_json::from_value(document.value).ok()?;
+    Some(Facts::of(&flag))
 }
 
 /// The events of one commit, from the versions of each changed flag before and after it, keyed
@@ -99,9 +177,9 @@ pub(crate) fn events(
     let (title, merge_request) = (commit.title, commit.merge_request);
     let mut out = Vec::new();
     for (stem, (before, after)) in changed {
-        let mut push = |kind: EventKind, text: String, state: Option<(String, Option<Stored>, Option<Stored>)>| {
+        let mut push = |kind: EventKind, text: String, state: Option<(&str, Option<Stored>, Option<Stored>)>| {
             let (environment, from, to) = match state {
-                Some((environment, from, to)) => (Some(environment), from, to),
+                Some((environment, from, to)) => (Some(environment.to_string()), from, to),
                 None => (None, None, None),
             };
             out.push(Event {
@@ -124,12 +202,10 @@ pub(crate) fn events(
             (None, None) => {}
             (None, Some(new)) => {
                 push(EventKind::Created, format!("created at `{}`", new.path), None);
-                match &new.flag {
+                match new.flag {
                     Some(flag) => {
-                        for (environment, state) in &flag.environments {
-                            let to = Stored::from_model(state);
-                            let text = format!("{environment}: {}", show(Some(&to)));
-                            push(EventKind::State, text, Some((environment.clone(), None, Some(to))));
+                        for (text, state) in initial_states(flag) {
+                            push(EventKind::State, text, Some(state));
                         }
                     }
                     None => push(EventKind::Invalid, format!("`{}` could not be read", new.path), None),
@@ -144,17 +220,17 @@ pub(crate) fn events(
                         None,
                     );
                 }
-                match (&old.flag, &new.flag) {
+                match (old.flag, new.flag) {
                     (Some(before), Some(after)) => {
                         for text in field_changes(before, after) {
                             push(EventKind::Changed, text, None);
                         }
                         for (environment, from, to) in state_changes(before, after) {
-                            let text = format!("{environment}: {} → {}", show(from.as_ref()), show(to.as_ref()));
-                            push(EventKind::State, text, Some((environment, from, to)));
+                            let text = format!("{environment}: {} → {}", show(from), show(to));
+                            push(EventKind::State, text, Some((environment, from.cloned(), to.cloned())));
                         }
                         if before.rollout != after.rollout {
-                            let text = match (before.rollout.len(), after.rollout.len()) {
+                            let text = match (before.rollout.0, after.rollout.0) {
                                 (0, n) => format!("rollout plan added ({n} steps)"),
                                 (_, 0) => "rollout plan removed".to_string(),
                                 (a, b) if a == b => format!("rollout plan edited ({b} steps)"),
@@ -166,13 +242,8 @@ pub(crate) fn events(
                     (_, None) => push(EventKind::Invalid, format!("`{}` could not be read", new.path), None),
                     (None, Some(flag)) => {
                         push(EventKind::Changed, format!("`{}` is readable again", new.path), None);
-                        for (environment, state) in &flag.environments {
-                            let to = Stored::from_model(state);
-                            push(
-                                EventKind::State,
-                                format!("{environment}: {}", show(Some(&to))),
-                                Some((environment.clone(), None, Some(to))),
-                            );
+                        for (text, state) in initial_states(flag) {
+                            push(EventKind::State, text, Some(state));
                         }
                     }
                 }
@@ -182,73 +253,41 @@ pub(crate) fn events(
     out
 }
 
+/// The state events of a flag that appears: each environment's state, from nothing.
+fn initial_states(flag: &Facts) -> impl Iterator<Item = (String, (&str, Option<Stored>, Option<Stored>))> {
+    flag.environments.iter().map(|(environment, state)| {
+        let text = format!("{environment}: {}", show(Some(state)));
+        (text, (&**environment, None, Some(state.clone())))
+    })
+}
+
 /// Definition fields that changed, in words.
-fn field_changes(before: &Flag, after: &Flag) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = |name: &str, old: String, new: String| {
-        if old != new {
-            out.push(format!("{name} {old} → {new}"));
-        }
-    };
-    field("type", before.flag_type.clone(), after.flag_type.clone());
-    field("group", before.group.clone(), after.group.clone());
-    field("milestone", before.milestone.clone(), after.milestone.clone());
-    field(
-        "default_enabled",
-        before.default_enabled.to_string(),
-        after.default_enabled.to_string(),
-    );
-    let list = |values: &[String]| {
-        if values.is_empty() {
-            "(none)".to_string()
-        } else {
-            values.join(", ")
-        }
-    };
-    field("owners", list(&before.owners), list(&after.owners));
-    field("requires", list(&before.requires), list(&after.requires));
-    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".to_string());
-    field(
-        "rollout issue",
-        optional(&before.rollout_issue_url),
-        optional(&after.rollout_issue_url),
-    );
-    field(
-        "feature issue",
-        optional(&before.feature_issue_url),
-        optional(&after.feature_issue_url),
-    );
-    field(
-        "introduced by",
-        before.introduced_by_url.clone(),
-        after.introduced_by_url.clone(),
-    );
-    field(
-        "intended_to_rollout_by",
-        optional(&before.intended_to_rollout_by),
-        optional(&after.intended_to_rollout_by),
-    );
-    let logging = |value: Option<bool>| value.unwrap_or(false).to_string();
-    field(
-        "log_state_changes",
-        logging(before.log_state_changes),
-        logging(after.log_state_changes),
-    );
+fn field_changes(before: &Facts, after: &Facts) -> Vec<String> {
+    let mut out: Vec<String> = FIELDS
+        .iter()
+        .zip(before.fields.iter().zip(&after.fields))
+        .filter(|(_, (old, new))| old != new)
+        .map(|(name, (old, new))| format!("{name} {old} → {new}"))
+        .collect();
     if before.description != after.description {
         out.push("description edited".to_string());
     }
     out
 }
 
-/// Environments whose state entry changed: (environment, before, after).
-fn state_changes(before: &Flag, after: &Flag) -> Vec<(String, Option<Stored>, Option<Stored>)> {
-    let environments: BTreeSet<&String> = before.environments.keys().chain(after.environments.keys()).collect();
+/// Environments whose state entry changed: (environment, before, after), in name order.
+fn state_changes<'a>(before: &'a Facts, after: &'a Facts) -> Vec<(&'a str, Option<&'a Stored>, Option<&'a Stored>)> {
+    let environments: BTreeSet<&str> = before
+        .environments
+        .iter()
+        .chain(after.environments.iter())
+        .map(|(name, _)| &**name)
+        .collect();
     environments
         .into_iter()
         .filter_map(|environment| {
-            let from = before.environments.get(environment).map(Stored::from_model);
-            let to = after.environments.get(environment).map(Stored::from_model);
-            (from != to).then(|| (environment.clone(), from, to))
+            let (from, to) = (before.state(environment), after.state(environment));
+            (from != to).then_some((environment, from, to))
         })
         .collect()
 }

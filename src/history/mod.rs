@@ -352,7 +352,7 @@ fn events_of(
     let shared = repository.clone().into_sync();
     // The flags parsed so far that a later run may need, and the blob each file holds after
     // the runs so far.
-    let mut parsed: HashMap<gix::ObjectId, Option<crate::model::Flag>> = HashMap::new();
+    let mut parsed: HashMap<gix::ObjectId, Option<events::Facts>> = HashMap::new();
     let mut latest: HashMap<&str, gix::ObjectId> = HashMap::new();
     for run in commits.rchunks(run_length) {
         // The versions of each flag file this run needs and no run before parsed, newest first.
@@ -378,7 +378,7 @@ fn events_of(
                     local.object_cache_size(0);
                     (local, Vec::new())
                 },
-                |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<crate::model::Flag>)>> {
+                |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<events::Facts>)>> {
                     if oldest_first {
                         ids.reverse();
                     }
@@ -424,7 +424,7 @@ fn events_of(
 /// The events of one commit, from the parsed versions of the files it changed.
 fn commit_events(
     commit: &walk::FlagCommit,
-    parsed: &std::collections::HashMap<gix::ObjectId, Option<crate::model::Flag>>,
+    parsed: &std::collections::HashMap<gix::ObjectId, Option<events::Facts>>,
     flags_dir: &str,
 ) -> Vec<Event> {
     use std::collections::BTreeMap;
