@@ -4,7 +4,7 @@
 //! Changed paths are mapped to flags by file stem, never by similarity: a move between folders
 //! keeps the name and so the history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -94,8 +94,10 @@ const FIELDS: [&str; 11] = [
 /// a [`Flag`] is several times larger, most of it in the rollout plan's maps.
 #[derive(Debug)]
 pub(crate) struct Facts {
-    fields: [Box<str>; FIELDS.len()],
-    description: Box<str>,
+    /// The fields as shown ([`FIELDS`]) and the description, one after another, ending where
+    /// `ends` says.
+    text: Box<str>,
+    ends: [usize; FIELDS.len() + 1],
     environments: Box<[(Box<str>, Stored)]>,
     /// The rollout plan's step count and the plan as JSON, which is equal exactly when the
     /// plans are.
@@ -104,29 +106,37 @@ pub(crate) struct Facts {
 
 impl Facts {
     fn of(flag: &Flag) -> Facts {
+        const NONE: &str = "(none)";
         let list = |values: &[String]| {
             if values.is_empty() {
-                "(none)".into()
+                NONE.to_string()
             } else {
-                values.join(", ").into_boxed_str()
+                values.join(", ")
             }
         };
-        let optional = |value: &Option<String>| value.as_deref().unwrap_or("(none)").into();
+        let fields: [&str; FIELDS.len() + 1] = [
+            &flag.flag_type,
+            &flag.group,
+            &flag.milestone,
+            &flag.default_enabled.to_string(),
+            &list(&flag.owners),
+            &list(&flag.requires),
+            flag.rollout_issue_url.as_deref().unwrap_or(NONE),
+            flag.feature_issue_url.as_deref().unwrap_or(NONE),
+            &flag.introduced_by_url,
+            flag.intended_to_rollout_by.as_deref().unwrap_or(NONE),
+            &flag.log_state_changes.unwrap_or(false).to_string(),
+            &flag.description,
+        ];
+        let mut ends = [0; FIELDS.len() + 1];
+        let mut end = 0;
+        for (field, slot) in fields.iter().zip(&mut ends) {
+            end += field.len();
+            *slot = end;
+        }
         Facts {
-            fields: [
-                flag.flag_type.as_str().into(),
-                flag.group.as_str().into(),
-                flag.milestone.as_str().into(),
-                flag.default_enabled.to_string().into(),
-                list(&flag.owners),
-                list(&flag.requires),
-                optional(&flag.rollout_issue_url),
-                optional(&flag.feature_issue_url),
-                flag.introduced_by_url.as_str().into(),
-                optional(&flag.intended_to_rollout_by),
-                flag.log_state_changes.unwrap_or(false).to_string().into(),
-            ],
-            description: flag.description.as_str().into(),
+            text: fields.concat().into_boxed_str(),
+            ends,
             environments: flag
                 .environments
                 .into_iter()
@@ -137,6 +147,12 @@ impl Facts {
                 serde_json::to_string(&flag.rollout).unwrap_or_default().into(),
             ),
         }
+    }
+
+    /// Field `index` of [`FIELDS`] as shown; the description after the last.
+    fn field(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.text[start..self.ends[index]]
     }
 
     fn state(&self, environment: &str) -> Option<&Stored> {
@@ -168,12 +184,12 @@ pub(crate) fn read_flag(path: &str, text: &str) -> Option<Facts> {
     Some(Facts::of(&flag))
 }
 
-/// The events of one commit, from the versions of each changed flag before and after it, keyed
-/// by file stem.
-pub(crate) fn events(
-    commit: &CommitInfo<'_>,
-    changed: &BTreeMap<String, (Vec<Version<'_>>, Vec<Version<'_>>)>,
-) -> Vec<Event> {
+/// A flag a commit changed: its file stem, and its versions before and after the commit. A file
+/// that moved shows once on each side; an edit in place shows on both.
+pub(crate) type Changed<'a> = (String, (Vec<Version<'a>>, Vec<Version<'a>>));
+
+/// The events of (some of) the flags one commit changed, in the order given.
+pub(crate) fn events(commit: &CommitInfo<'_>, changed: &[Changed<'_>]) -> Vec<Event> {
     let (title, merge_request) = (commit.title, commit.merge_request);
     let mut out = Vec::new();
     for (stem, (before, after)) in changed {
@@ -265,11 +281,12 @@ fn initial_states(flag: &Facts) -> impl Iterator<Item = (String, (&str, Option<S
 fn field_changes(before: &Facts, after: &Facts) -> Vec<String> {
     let mut out: Vec<String> = FIELDS
         .iter()
-        .zip(before.fields.iter().zip(&after.fields))
-        .filter(|(_, (old, new))| old != new)
-        .map(|(name, (old, new))| format!("{name} {old} → {new}"))
+        .enumerate()
+        .map(|(index, name)| (name, before.field(index), after.field(index)))
+        .filter(|(_, old, new)| old != new)
+        .map(|(name, old, new)| format!("{name} {old} → {new}"))
         .collect();
-    if before.description != after.description {
+    if before.field(FIELDS.len()) != after.field(FIELDS.len()) {
         out.push("description edited".to_string());
     }
     out

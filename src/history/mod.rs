@@ -298,22 +298,22 @@ pub fn load_history(
         (Some(path), _, _) => Some(cache::Segment::create(path, &flags_path_text)?),
         (None, _, _) => None,
     };
-    let mut runs: Vec<Vec<Event>> = Vec::new();
-    events_of(&repository, &commits, flags_dir, oldest_first, RUN, |run| {
+    let mut batches: Vec<Vec<Event>> = Vec::new();
+    events_of(&repository, &commits, flags_dir, oldest_first, RUN, WINDOW, |batch| {
         if let Some(segment) = &mut segment {
-            segment.write(&run)?;
+            segment.write(&batch)?;
         }
-        runs.push(match only {
-            Some(name) => run.into_iter().flatten().filter(|event| event.flag == name).collect(),
-            None => run.into_iter().flatten().collect(),
+        batches.push(match only {
+            Some(name) => batch.into_iter().flatten().filter(|event| event.flag == name).collect(),
+            None => batch.into_iter().flatten().collect(),
         });
         Ok(())
     })?;
     if let Some(segment) = segment {
         segment.finish(&head_text, head_time)?;
     }
-    // The runs came oldest first, each newest first.
-    let mut events: Vec<Event> = runs.into_iter().rev().flatten().collect();
+    // The batches came oldest first, each newest first.
+    let mut events: Vec<Event> = batches.into_iter().rev().flatten().collect();
     if let (Some(cached), true) = (cached, met_stop) {
         events.extend(cached.events);
     }
@@ -329,9 +329,18 @@ pub fn load_history(
 /// that the flags parsed for them stay small beside the repository.
 const RUN: usize = 4096;
 
-/// The events of the commits (newest first), handed to `sink` a run of `run_length` commits at
-/// a time: the oldest run first, each run as the events of each of its commits, newest first.
+/// How many flags' events are made at a time: enough to keep every core busy, few enough that
+/// the events of a commit that changes every flag (58,000 for 10,000 flags in six environments)
+/// are never all held.
+const WINDOW: usize = 2048;
+
+/// The events of the commits (newest first), handed to `sink` in batches, oldest first, each as
+/// the events of parts of commits, newest first: the parts of a commit, in their order, make its
+/// events. A batch holds the events of about `window` flags: a commit that changes every flag
+/// (the import of a registry) makes events for each of its flags, so it is made in parts of a
+/// sixteenth of a window, which several cores share.
 ///
+/// The blobs are read a run of `run_length` commits at a time.
 /// Every flag blob is read and parsed once. Only the versions a run needs are held, with the
 /// last version of each file the runs before it left, which is the version the next change to
 /// that file starts from. Within a run, the versions of each file are read in the order its
@@ -343,16 +352,18 @@ fn events_of(
     flags_dir: &str,
     oldest_first: bool,
     run_length: usize,
+    window: usize,
     mut sink: impl FnMut(Vec<Vec<Event>>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use gix::objs::FindExt;
     use rayon::prelude::*;
     use std::collections::{BTreeMap, HashMap, HashSet};
 
+    let part_length = (window / 16).max(1);
     let shared = repository.clone().into_sync();
     // The flags parsed so far that a later run may need, and the blob each file holds after
     // the runs so far.
-    let mut parsed: HashMap<gix::ObjectId, Option<events::Facts>> = HashMap::new();
+    let mut parsed: HashMap<gix::ObjectId, Option<Box<events::Facts>>> = HashMap::new();
     let mut latest: HashMap<&str, gix::ObjectId> = HashMap::new();
     for run in commits.rchunks(run_length) {
         // The versions of each flag file this run needs and no run before parsed, newest first.
@@ -360,7 +371,7 @@ fn events_of(
         for commit in run {
             for (path, (before, after)) in &commit.files {
                 if is_flag_path(path) {
-                    let list = versions.entry(path.as_str()).or_default();
+                    let list = versions.entry(&**path).or_default();
                     for id in [after, before].into_iter().flatten() {
                         if list.last() != Some(id) && !parsed.contains_key(id) {
                             list.push(*id);
@@ -378,7 +389,7 @@ fn events_of(
                     local.object_cache_size(0);
                     (local, Vec::new())
                 },
-                |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<events::Facts>)>> {
+                |(local, buffer), (_, mut ids)| -> anyhow::Result<Vec<(gix::ObjectId, Option<Box<events::Facts>>)>> {
                     if oldest_first {
                         ids.reverse();
                     }
@@ -389,28 +400,42 @@ fn events_of(
                                 .find_blob(&id, buffer)
                                 .map_err(|e| anyhow!("cannot read blob {id}: {e}"))?;
                             let text = String::from_utf8_lossy(blob.data);
-                            Ok((id, events::read_flag("flag.yml", &text)))
+                            Ok((id, events::read_flag("flag.yml", &text).map(Box::new)))
                         })
                         .collect()
                 },
             )
             .collect::<anyhow::Result<Vec<_>>>()?;
+        parsed.reserve(read.iter().map(Vec::len).sum());
         parsed.extend(read.into_iter().flatten());
 
-        let events = run
-            .par_iter()
-            .map(|commit| commit_events(commit, &parsed, flags_dir))
-            .collect::<Vec<_>>();
-        sink(events)?;
+        // Oldest commit first, and each commit's flags last first, as the sink's order reversed.
+        let mut batch: Vec<(&walk::FlagCommit, Vec<events::Changed<'_>>)> = Vec::new();
+        let mut weight = 0;
+        for commit in run.iter().rev() {
+            let mut changed = changed_flags(commit, &parsed, flags_dir);
+            while !changed.is_empty() {
+                let part = changed.split_off(changed.len().saturating_sub(part_length));
+                weight += part.len();
+                batch.push((commit, part));
+                if weight >= window {
+                    make_events(std::mem::take(&mut batch), &mut sink)?;
+                    weight = 0;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            make_events(batch, &mut sink)?;
+        }
 
         for commit in run.iter().rev() {
             for (path, (_, after)) in &commit.files {
                 match after {
                     Some(id) if is_flag_path(path) => {
-                        latest.insert(path.as_str(), *id);
+                        latest.insert(&**path, *id);
                     }
                     _ => {
-                        latest.remove(path.as_str());
+                        latest.remove(&**path);
                     }
                 }
             }
@@ -421,12 +446,36 @@ fn events_of(
     Ok(())
 }
 
-/// The events of one commit, from the parsed versions of the files it changed.
-fn commit_events(
+/// Makes the events of `batch` (parts of commits, oldest first) in parallel, and hands them to
+/// `sink` newest first.
+fn make_events(
+    batch: Vec<(&walk::FlagCommit, Vec<events::Changed<'_>>)>,
+    sink: &mut impl FnMut(Vec<Vec<Event>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let mut made: Vec<Vec<Event>> = batch
+        .into_par_iter()
+        .map(|(commit, changed)| {
+            let info = events::CommitInfo {
+                id: commit.id.to_string(),
+                author: &commit.author,
+                time: commit.time,
+                title: &commit.title,
+                merge_request: commit.merge_request,
+            };
+            events::events(&info, &changed)
+        })
+        .collect();
+    made.reverse();
+    sink(made)
+}
+
+/// The flags one commit changed, by file stem, with their parsed versions.
+fn changed_flags<'a>(
     commit: &walk::FlagCommit,
-    parsed: &std::collections::HashMap<gix::ObjectId, Option<events::Facts>>,
+    parsed: &'a std::collections::HashMap<gix::ObjectId, Option<Box<events::Facts>>>,
     flags_dir: &str,
-) -> Vec<Event> {
+) -> Vec<events::Changed<'a>> {
     use std::collections::BTreeMap;
 
     let mut changed: BTreeMap<String, (Vec<events::Version<'_>>, Vec<events::Version<'_>>)> = BTreeMap::new();
@@ -434,7 +483,7 @@ fn commit_events(
         if !is_flag_path(path) {
             continue;
         }
-        let stem = Path::new(path)
+        let stem = Path::new(&**path)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -443,25 +492,17 @@ fn commit_events(
         if let Some(id) = before {
             entry.0.push(events::Version {
                 path: shown.clone(),
-                flag: parsed[id].as_ref(),
+                flag: parsed[id].as_deref(),
             });
         }
         if let Some(id) = after {
             entry.1.push(events::Version {
                 path: shown,
-                flag: parsed[id].as_ref(),
+                flag: parsed[id].as_deref(),
             });
         }
     }
-    // A file that moved shows once on each side; an edit in place shows on both.
-    let info = events::CommitInfo {
-        id: commit.id.to_string(),
-        author: &commit.author,
-        time: commit.time,
-        title: &commit.title,
-        merge_request: commit.merge_request,
-    };
-    events::events(&info, &changed)
+    changed.into_iter().collect()
 }
 
 fn is_flag_path(path: &str) -> bool {
@@ -513,7 +554,7 @@ mod tests {
     use std::io::Write as _;
 
     /// A repository whose commits edit, move, break, mend, remove and bring back a handful of
-    /// flags, at random.
+    /// flags, at random, mostly one a commit.
     fn edited_repository(dir: &Path, commits: usize) {
         testing::fast_import(dir, 0x9e37_79b9_7f4a_7c15, |stream, next| {
             let names = ["alpha", "beta", "gamma", "delta", "eps"];
@@ -528,29 +569,33 @@ mod tests {
                     number % 10
                 )
                 .unwrap();
-                let i = next(names.len());
-                let folder = folders[next(folders.len())];
-                let path = |folder: &str| format!("flags/{folder}/{}.yml", names[i]);
-                let text = match next(6) {
-                    0 => "name: [broken\n".to_string(),
-                    choice => format!(
-                        "name: {}\ndescription: Flag.\ntype: {folder}\ngroup: group::test\nmilestone: \"19.{}\"\nintroduced_by_url: https://example.com/1\ndefault_enabled: false\nenvironments:\n  production:\n    percentage_of_actors: {}\n",
-                        names[i],
-                        choice % 3,
-                        1 + number % 90
-                    ),
-                };
-                match places[i] {
-                    Some(old) if next(4) == 0 => {
-                        writeln!(stream, "D {}", path(old)).unwrap();
-                        places[i] = None;
-                    }
-                    old => {
-                        if let Some(old) = old.filter(|old| *old != folder) {
+                // Every tenth commit changes three flags at once.
+                let first = next(names.len());
+                for k in 0..if number % 10 == 0 { 3 } else { 1 } {
+                    let i = (first + k) % names.len();
+                    let folder = folders[next(folders.len())];
+                    let path = |folder: &str| format!("flags/{folder}/{}.yml", names[i]);
+                    let text = match next(6) {
+                        0 => "name: [broken\n".to_string(),
+                        choice => format!(
+                            "name: {}\ndescription: Flag.\ntype: {folder}\ngroup: group::test\nmilestone: \"19.{}\"\nintroduced_by_url: https://example.com/1\ndefault_enabled: false\nenvironments:\n  production:\n    percentage_of_actors: {}\n",
+                            names[i],
+                            choice % 3,
+                            1 + number % 90
+                        ),
+                    };
+                    match places[i] {
+                        Some(old) if next(4) == 0 => {
                             writeln!(stream, "D {}", path(old)).unwrap();
+                            places[i] = None;
                         }
-                        writeln!(stream, "M 100644 inline {}\ndata {}\n{text}", path(folder), text.len()).unwrap();
-                        places[i] = Some(folder);
+                        old => {
+                            if let Some(old) = old.filter(|old| *old != folder) {
+                                writeln!(stream, "D {}", path(old)).unwrap();
+                            }
+                            writeln!(stream, "M 100644 inline {}\ndata {}\n{text}", path(folder), text.len()).unwrap();
+                            places[i] = Some(folder);
+                        }
                     }
                 }
             }
@@ -558,32 +603,35 @@ mod tests {
     }
 
     // Runs of any length give the events one run of every commit gives: each file's version
-    // carried from one run to the next is the one its next change starts from.
+    // carried from one run to the next is the one its next change starts from. Batches of any
+    // size give them too, in the same order, also when they split a commit.
     #[test]
-    fn events_do_not_depend_on_the_run_length() {
+    fn events_do_not_depend_on_the_run_length_or_the_window() {
         let dir = tempfile::tempdir().unwrap();
         edited_repository(dir.path(), 120);
         let repository = gix::open(dir.path()).unwrap();
         let head = repository.head_id().unwrap().detach();
         let walk = walk::walk(&repository, head, &["flags"], None).unwrap();
-        let events = |run_length: usize| {
-            let mut runs = Vec::new();
+        assert!(walk.commits.iter().any(|commit| commit.files.len() >= 3));
+        let events = |run_length: usize, window: usize| {
+            let mut batches = Vec::new();
             events_of(
                 &repository,
                 &walk.commits,
                 "flags",
                 walk.oldest_first,
                 run_length,
-                |run| {
-                    runs.push(run.into_iter().flatten().collect::<Vec<_>>());
+                window,
+                |batch| {
+                    batches.push(batch.into_iter().flatten().collect::<Vec<_>>());
                     Ok(())
                 },
             )
             .unwrap();
-            assert_eq!(runs.len(), walk.commits.len().div_ceil(run_length));
-            runs.into_iter().rev().flatten().collect::<Vec<_>>()
+            assert!(batches.len() >= walk.commits.len().div_ceil(run_length));
+            batches.into_iter().rev().flatten().collect::<Vec<_>>()
         };
-        let whole = events(walk.commits.len());
+        let whole = events(walk.commits.len(), usize::MAX);
         let count = |kind: EventKind| whole.iter().filter(|event| event.kind == kind).count();
         for kind in [
             EventKind::Created,
@@ -595,7 +643,14 @@ mod tests {
             assert!(count(kind) > 2, "{kind:?}: {}", count(kind));
         }
         for run_length in [1, 2, 3, 7, 50] {
-            assert_eq!(events(run_length), whole, "runs of {run_length}");
+            assert_eq!(events(run_length, usize::MAX), whole, "runs of {run_length}");
+        }
+        for (run_length, window) in [(1, 1), (7, 2), (50, 5), (50, 40)] {
+            assert_eq!(
+                events(run_length, window),
+                whole,
+                "runs of {run_length}, batches of {window}"
+            );
         }
     }
 }

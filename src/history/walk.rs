@@ -2,6 +2,7 @@
 //! tree changed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use gix::ObjectId;
@@ -14,11 +15,12 @@ use gix::objs::{Exists, FindExt};
 #[derive(Debug)]
 pub(crate) struct FlagCommit {
     pub(crate) id: ObjectId,
-    pub(crate) author: String,
+    /// `Name <email>`, shared by the commits of one author.
+    pub(crate) author: Arc<str>,
     pub(crate) time: i64,
     /// The commit's title and merge request ([`super::title_and_merge_request`]): all its events
     /// show of the message, which is not kept, since a walk holds every commit it found.
-    pub(crate) title: String,
+    pub(crate) title: Box<str>,
     pub(crate) merge_request: Option<u64>,
     /// Changed files, by path below the flags directory.
     pub(crate) files: ChangedFiles,
@@ -26,7 +28,7 @@ pub(crate) struct FlagCommit {
 
 /// Changed files, sorted by path: (path, (blob before, blob after)). A list, not a map: a commit
 /// mostly changes one file, and a walk holds every commit's list until its events are made.
-pub(crate) type ChangedFiles = Vec<(String, (Option<ObjectId>, Option<ObjectId>))>;
+pub(crate) type ChangedFiles = Vec<(Box<str>, (Option<ObjectId>, Option<ObjectId>))>;
 
 /// What a walk found.
 pub(crate) struct Walk {
@@ -53,8 +55,11 @@ pub(crate) fn walk(
     let objects = &repository.objects;
     let mut commit_buffer = Vec::new();
     let mut tree_buffer = Vec::new();
-    // Commits whose flags tree differs from their parent's: (commit, before, after).
-    let mut changed: Vec<Pending> = Vec::new();
+    // The commits whose flags tree differs from their parent's, and those two trees, in a list
+    // of their own: the commits' files are filled in place, and the trees are dropped.
+    let mut commits: Vec<FlagCommit> = Vec::new();
+    let mut trees: Vec<TreePair> = Vec::new();
+    let mut authors: HashMap<String, Arc<str>> = HashMap::new();
     let mut current = Some(tip);
     // The commit being looked at, waiting for its parent's flags tree to compare with.
     let mut pending: Option<(FlagCommit, Option<ObjectId>)> = None;
@@ -81,14 +86,19 @@ pub(crate) fn walk(
         let tree = commit.tree();
         let parent = commit.parents().next();
         let (title, merge_request) = super::title_and_merge_request(&String::from_utf8_lossy(commit.message));
+        let author = commit
+            .author()
+            .map(|a| format!("{} <{}>", a.name, a.email))
+            .unwrap_or_default();
+        let author = match authors.get(&author) {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::clone(authors.entry(author.clone()).or_insert_with(|| author.into())),
+        };
         let info = FlagCommit {
             id,
-            author: commit
-                .author()
-                .map(|a| format!("{} <{}>", a.name, a.email))
-                .unwrap_or_default(),
+            author,
             time: commit.time().map(|t| t.seconds).unwrap_or_default(),
-            title,
+            title: title.into_boxed_str(),
             merge_request,
             files: ChangedFiles::new(),
         };
@@ -96,7 +106,8 @@ pub(crate) fn walk(
         if let Some((child, child_flags)) = pending.take()
             && child_flags != flags
         {
-            changed.push((child, flags, child_flags));
+            commits.push(child);
+            trees.push((flags, child_flags));
         }
         pending = Some((info, flags));
         current = parent;
@@ -115,30 +126,31 @@ pub(crate) fn walk(
             _ => None,
         };
         if before != child_flags {
-            changed.push((child, before, child_flags));
+            commits.push(child);
+            trees.push((before, child_flags));
         }
     }
+    drop(authors);
 
     // Consecutive entries share a tree (one's "before" is the next one's "after"), so each
     // worker takes a run of them in order and decodes every tree once.
     use rayon::prelude::*;
-    let oldest_first = deltas_point_forward(objects, &changed);
+    let oldest_first = deltas_point_forward(objects, &trees);
     let runs = rayon::current_num_threads().max(1) * 4;
-    let run_length = changed.len().div_ceil(runs).max(1);
+    let run_length = commits.len().div_ceil(runs).max(1);
     let shared = repository.clone().into_sync();
-    let found = changed
-        .into_par_iter()
-        .chunks(run_length)
-        .map(|chunk| -> anyhow::Result<Vec<FlagCommit>> {
+    commits
+        .par_chunks_mut(run_length)
+        .zip(trees.par_chunks(run_length))
+        .try_for_each(|(commits, trees)| -> anyhow::Result<()> {
             let mut local = shared.to_thread_local();
             // Every tree is read once here, so a cache of decoded objects would only copy them.
             local.object_cache_size(0);
-            let mut trees = Trees::default();
-            let mut out = Vec::with_capacity(chunk.len());
-            let mut compare = |(mut commit, before, after): Pending| -> anyhow::Result<FlagCommit> {
+            let mut kept = Trees::default();
+            let mut compare = |commit: &mut FlagCommit, (before, after): TreePair| -> anyhow::Result<()> {
                 diff_trees(
                     &local.objects,
-                    &mut trees,
+                    &mut kept,
                     before,
                     after,
                     String::new(),
@@ -146,26 +158,15 @@ pub(crate) fn walk(
                 )?;
                 commit.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 commit.files.shrink_to_fit();
-                Ok(commit)
+                Ok(())
             };
+            let mut pairs = commits.iter_mut().zip(trees.iter().copied());
             if oldest_first {
-                for pending in chunk.into_iter().rev() {
-                    out.push(compare(pending)?);
-                }
-                out.reverse();
+                pairs.rev().try_for_each(|(commit, trees)| compare(commit, trees))
             } else {
-                for pending in chunk {
-                    out.push(compare(pending)?);
-                }
+                pairs.try_for_each(|(commit, trees)| compare(commit, trees))
             }
-            Ok(out)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // Moved run by run, so that only one run is held twice.
-    let mut commits = Vec::with_capacity(found.iter().map(Vec::len).sum());
-    for run in found {
-        commits.extend(run);
-    }
+        })?;
     Ok(Walk {
         commits,
         met_stop,
@@ -173,17 +174,17 @@ pub(crate) fn walk(
     })
 }
 
-/// A commit that changed the flags directory, with its flags tree before and after.
-type Pending = (FlagCommit, Option<ObjectId>, Option<ObjectId>);
+/// A commit's flags tree before and after it.
+type TreePair = (Option<ObjectId>, Option<ObjectId>);
 
-/// Whether the pack stores the flags trees of `changed` (newest first) as deltas of their older
+/// Whether the pack stores the flags trees of `changed` (newest commit first) as deltas of their older
 /// versions, as `git fast-import` writes them, rather than of newer ones, as `git repack` and
 /// fetches do. Decided by a vote of a few samples.
 ///
 /// gix's pack cache keeps the object a delta chain resolves to, not the bases on the way, so
 /// reading versions in the order in which each is the base of the next resolves one delta
 /// each, while the other order resolves whole chains again and again.
-fn deltas_point_forward(objects: &gix::OdbHandle, changed: &[Pending]) -> bool {
+fn deltas_point_forward(objects: &gix::OdbHandle, changed: &[TreePair]) -> bool {
     use gix::odb::{HeaderExt, find::Header};
     let depth = |id: &Option<ObjectId>| match id.map(|id| objects.header(id)) {
         Some(Ok(Header::Packed(outcome))) => Some(outcome.num_deltas),
@@ -191,7 +192,7 @@ fn deltas_point_forward(objects: &gix::OdbHandle, changed: &[Pending]) -> bool {
     };
     let step = (changed.len() / 32).max(1);
     let mut votes = 0i64;
-    for (_, before, after) in changed.iter().step_by(step) {
+    for (before, after) in changed.iter().step_by(step) {
         if let (Some(older), Some(newer)) = (depth(before), depth(after)) {
             votes += i64::from(newer > older) - i64::from(newer < older);
         }
@@ -229,6 +230,8 @@ impl Trees {
         if kind != gix::objs::Kind::Tree {
             return Err(anyhow!("cannot read tree {id}: it is a {kind}"));
         }
+        // Kept until the next comparison at this path: without the room the read left.
+        buffer.shrink_to_fit();
         Ok(buffer)
     }
 
@@ -334,7 +337,7 @@ fn diff_trees(
         let path = if prefix.is_empty() {
             name.into_owned()
         } else {
-            format!("{prefix}/{name}")
+            [prefix.as_str(), "/", &name].concat()
         };
         let subtree = |entry: &Option<RawEntry<'_>>| entry.as_ref().filter(|e| e.mode.is_tree()).map(|e| e.oid);
         let blob = |entry: &Option<RawEntry<'_>>| entry.as_ref().filter(|e| !e.mode.is_tree()).map(|e| e.oid);
@@ -342,7 +345,7 @@ fn diff_trees(
             diff_trees(objects, trees, subtree(&a), subtree(&b), path.clone(), out)?;
         }
         if blob(&a).is_some() || blob(&b).is_some() {
-            out.push((path, (blob(&a), blob(&b))));
+            out.push((path.into_boxed_str(), (blob(&a), blob(&b))));
         }
     }
     trees.keep(&prefix, before.zip(old_bytes), after.zip(new_bytes));
@@ -567,7 +570,7 @@ mod tests {
                 };
                 let change = (side(fields[0], fields[2]), side(fields[1], fields[3]));
                 if change != (None, None) {
-                    files.push((path.trim_start_matches("flags/").to_string(), change));
+                    files.push((path.trim_start_matches("flags/").into(), change));
                 }
             }
             files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
