@@ -223,6 +223,17 @@ struct EntryVisitor {
     absent: bool,
 }
 
+impl EntryVisitor {
+    /// The forms a state may take here, in words.
+    fn forms(&self) -> String {
+        if self.absent {
+            format!("`true`, `false`, gates or `{ABSENT}`")
+        } else {
+            "`true`, `false` or gates".to_string()
+        }
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for EntryVisitor {
     type Value = Option<State>;
 
@@ -235,11 +246,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
     type Value = Option<State>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        if self.absent {
-            write!(formatter, "`true`, `false`, gates or `{ABSENT}`")
-        } else {
-            formatter.write_str("`true`, `false` or gates")
-        }
+        formatter.write_str(&self.forms())
     }
 
     fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Option<State>, E> {
@@ -250,11 +257,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         if self.absent && word == ABSENT {
             return Ok(None);
         }
-        Err(E::custom(if self.absent {
-            format!("`{word}` is not a state: write `true`, `false`, gates or `{ABSENT}`")
-        } else {
-            format!("`{word}` is not a state: write `true`, `false` or gates")
-        }))
+        Err(E::custom(format!("`{word}` is not a state: write {}", self.forms())))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<State>, A::Error> {

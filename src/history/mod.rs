@@ -340,8 +340,8 @@ const WINDOW: usize = 2048;
 /// (the import of a registry) makes events for each of its flags, so it is made in parts of a
 /// sixteenth of a window, which several cores share.
 ///
-/// The blobs are read a run of `run_length` commits at a time.
-/// Every flag blob is read and parsed once. Only the versions a run needs are held, with the
+/// The blobs are read a run of `run_length` commits at a time, and every flag blob is read and
+/// parsed once. Only the versions a run needs are held, with the
 /// last version of each file the runs before it left, which is the version the next change to
 /// that file starts from. Within a run, the versions of each file are read in the order its
 /// delta chain runs (`oldest_first`, from the walk), so each read applies one delta to the one

@@ -90,10 +90,11 @@ pub(crate) fn walk(
             .author()
             .map(|a| format!("{} <{}>", a.name, a.email))
             .unwrap_or_default();
-        let author = match authors.get(&author) {
-            Some(shared) => Arc::clone(shared),
-            None => Arc::clone(authors.entry(author.clone()).or_insert_with(|| author.into())),
-        };
+        let author = Arc::clone(
+            authors
+                .entry(author)
+                .or_insert_with_key(|name| Arc::from(name.as_str())),
+        );
         let info = FlagCommit {
             id,
             author,
